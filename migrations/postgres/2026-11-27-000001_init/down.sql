@@ -1,0 +1,12 @@
+DROP TABLE changes;
+DROP TABLE visits;
+DROP TABLE adoptions;
+DROP TABLE members;
+DROP TABLE households;
+DROP TABLE targets;
+DROP TABLE campaigns;
+DROP TABLE refresh_tokens;
+DROP TABLE sessions;
+DROP TABLE user_areas;
+DROP TABLE users;
+DROP TABLE areas;

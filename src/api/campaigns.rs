@@ -1,0 +1,131 @@
+//! Campaigns and their targets.
+
+use super::{AppState, Auth};
+use crate::auth::Role;
+use crate::domain::{AreaId, CampaignId};
+use crate::error::{ApiResult, Problem};
+use crate::store::{self, campaigns::Campaign, campaigns::Target};
+use actix_web::{web, HttpResponse};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/campaigns", web::get().to(list))
+        .route("/campaigns", web::post().to(create))
+        .route("/campaigns/{id}", web::get().to(get))
+        .route("/campaigns/{id}/targets", web::get().to(targets))
+        .route(
+            "/campaigns/{id}/targets/{area_id}",
+            web::put().to(set_target),
+        );
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewCampaign {
+    pub id: Option<CampaignId>,
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TargetInput {
+    /// `rate_registered`, `rate_smartphone` (percent, above 0 and at most 100) or `count`.
+    pub kind: String,
+    pub value: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CampaignList {
+    pub items: Vec<Campaign>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TargetList {
+    pub items: Vec<Target>,
+}
+
+#[utoipa::path(get, path = "/api/v1/campaigns", tag = "campaigns", security(("bearer" = [])), responses((status = 200, body = CampaignList)))]
+pub async fn list(state: web::Data<AppState>, auth: Auth) -> ApiResult<HttpResponse> {
+    let items = state
+        .as_user(auth, |conn, _| store::campaigns::list(conn))
+        .await?;
+    Ok(HttpResponse::Ok().json(CampaignList { items }))
+}
+
+#[utoipa::path(post, path = "/api/v1/campaigns", tag = "campaigns", request_body = NewCampaign, security(("bearer" = [])), responses(
+    (status = 201, body = Campaign), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem),
+))]
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<NewCampaign>,
+) -> ApiResult<HttpResponse> {
+    let c = body.into_inner();
+    let campaign = state
+        .as_user_tx(auth, move |conn, who| {
+            who.require_role(&[Role::Admin])?;
+            let id = c.id.unwrap_or_else(CampaignId::random);
+            store::campaigns::create(conn, id, &c.name, &c.description, c.starts_on, c.ends_on)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(campaign))
+}
+
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}", tag = "campaigns", params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Campaign), (status = 404, body = Problem)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<CampaignId>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let c = state
+        .as_user(auth, move |conn, _| store::campaigns::get(conn, id))
+        .await?;
+    Ok(HttpResponse::Ok().json(c))
+}
+
+#[utoipa::path(get, path = "/api/v1/campaigns/{id}/targets", tag = "campaigns", params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "Targets of the areas the caller may see", body = TargetList), (status = 404, body = Problem)))]
+pub async fn targets(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<CampaignId>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let items = state
+        .as_user(auth, move |conn, who| {
+            store::campaigns::get(conn, id)?;
+            store::campaigns::targets(conn, id, who.prefixes())
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(TargetList { items }))
+}
+
+#[utoipa::path(put, path = "/api/v1/campaigns/{id}/targets/{area_id}", tag = "campaigns",
+    params(("id" = uuid::Uuid, Path), ("area_id" = uuid::Uuid, Path)), request_body = TargetInput, security(("bearer" = [])),
+    responses((status = 200, body = Target), (status = 403, description = "Not an admin, or a supervisor outside their areas", body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn set_target(
+    state: web::Data<AppState>,
+    auth: Auth,
+    path: web::Path<(CampaignId, AreaId)>,
+    body: web::Json<TargetInput>,
+) -> ApiResult<HttpResponse> {
+    let (id, area) = path.into_inner();
+    let t = body.into_inner();
+    let target = state
+        .as_user_tx(auth, move |conn, who| {
+            who.require_role(&[Role::Admin, Role::Supervisor])?;
+            who.require_area(conn, area)?;
+            store::campaigns::set_target(conn, id, area, &t.kind, t.value)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(target))
+}

@@ -1,0 +1,464 @@
+//! Households, members, adoptions and visits over REST. Every write goes through the same
+//! store functions as offline sync.
+
+use super::{body_id, etag, if_match, require_if_match, AppState, Auth, Page, PageParams};
+use crate::domain::fields::{self, Mode, Patch, ADOPTION_STATUSES, PRIORITIES};
+use crate::domain::hlc::Hlc;
+use crate::domain::merge::Writer;
+use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, VisitId};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::store::households::{
+    self as hh, AdoptionPrecondition, Household, HouseholdDetail, HouseholdFilter, HouseholdItem,
+    Member, Visit,
+};
+use crate::store::scope::Principal;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/households", web::get().to(list))
+        .route("/households", web::post().to(create))
+        .route("/households/{id}", web::get().to(get))
+        .route("/households/{id}", web::patch().to(update))
+        .route("/households/{id}", web::delete().to(delete))
+        .route("/members", web::post().to(create_member))
+        .route("/members/{id}", web::get().to(get_member))
+        .route("/members/{id}", web::patch().to(update_member))
+        .route("/members/{id}", web::delete().to(delete_member))
+        .route(
+            "/members/{id}/adoptions/{campaign_id}",
+            web::put().to(set_adoption),
+        )
+        .route("/visits", web::post().to(create_visit))
+        .route("/visits/{id}", web::get().to(get_visit));
+}
+
+/// An online edit: written by the user, now, having seen `base` (the `If-Match` version).
+fn online(who: &Principal, base: i64) -> Writer {
+    Writer {
+        by: who.writer(),
+        hlc: Hlc::at(chrono::Utc::now()),
+        base_version: base,
+    }
+}
+
+fn parse(entity: &fields::Entity, body: &Value, mode: Mode) -> ApiResult<Patch> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ApiError::invalid("", "not_an_object", "expected a JSON object"))?;
+    Patch::parse_map(entity, obj, &["id"], mode).map_err(ApiError::validation)
+}
+
+fn no_id(body: &Value) -> ApiResult<()> {
+    if body.get("id").is_some() {
+        return Err(ApiError::invalid("id", "immutable", "cannot be changed"));
+    }
+    Ok(())
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct HouseholdQuery {
+    /// Only households in this area's subtree (it must be inside the caller's areas).
+    pub area: Option<AreaId>,
+    /// The campaign that `visited` and `adoption_status` refer to.
+    pub campaign: Option<CampaignId>,
+    /// Visited (in the campaign, if given) or never visited.
+    pub visited: Option<bool>,
+    /// Households with a live member of this priority category.
+    pub priority: Option<String>,
+    /// Households with a live member of this adoption status in the campaign (`not_yet` also
+    /// counts members with no status recorded).
+    pub adoption_status: Option<String>,
+    /// Words that must all appear in the head's name, the address or a member's name,
+    /// ignoring diacritics and case.
+    pub q: Option<String>,
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+/// Body of `POST /households` (also the fields of `PATCH`, where all are optional).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct HouseholdInput {
+    /// Client-chosen id (optional on create).
+    id: Option<uuid::Uuid>,
+    /// A village.
+    area_id: uuid::Uuid,
+    address: String,
+    head_name: String,
+    phone: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    notes: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct MemberInput {
+    id: Option<uuid::Uuid>,
+    /// Set at creation, never changed.
+    household_id: uuid::Uuid,
+    full_name: String,
+    birth_year: Option<i32>,
+    /// `male`, `female`, `other`.
+    sex: Option<String>,
+    phone: Option<String>,
+    /// `yes`, `no`, `unknown` (default).
+    smartphone: Option<String>,
+    /// `none` (default), `quarantine_centralized`, `quarantine_home`, `testing_required`.
+    priority: Option<String>,
+    notes: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct AdoptionInput {
+    /// `not_yet`, `installed`, `installed_with_help`, `already_installed`, `refused`,
+    /// `no_smartphone`, `incompatible`, `later`.
+    status: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct VisitInput {
+    id: Option<uuid::Uuid>,
+    household_id: uuid::Uuid,
+    campaign_id: uuid::Uuid,
+    visited_at: chrono::DateTime<chrono::Utc>,
+    /// `met`, `not_home`, `refused`, `come_back_later`, `moved_away`.
+    outcome: String,
+    notes: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MemberWithAdoptions {
+    #[serde(flatten)]
+    pub member: Member,
+    pub adoptions: Vec<hh::Adoption>,
+}
+
+#[utoipa::path(get, path = "/api/v1/households", tag = "households", params(HouseholdQuery), security(("bearer" = [])), responses(
+    (status = 200, body = Page<HouseholdItem>), (status = 403, body = Problem), (status = 422, body = Problem),
+))]
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: web::Query<HouseholdQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let page = PageParams::parse(q.page, q.per_page)?;
+    if q.priority
+        .as_deref()
+        .is_some_and(|p| !PRIORITIES.contains(&p))
+    {
+        return Err(ApiError::invalid(
+            "priority",
+            "choice",
+            format!("must be one of: {}", PRIORITIES.join(", ")),
+        ));
+    }
+    if q.adoption_status
+        .as_deref()
+        .is_some_and(|s| !ADOPTION_STATUSES.contains(&s))
+    {
+        return Err(ApiError::invalid(
+            "adoption_status",
+            "choice",
+            format!("must be one of: {}", ADOPTION_STATUSES.join(", ")),
+        ));
+    }
+    let f = HouseholdFilter {
+        area: q.area,
+        campaign: q.campaign,
+        visited: q.visited,
+        priority: q.priority,
+        adoption_status: q.adoption_status,
+        q: q.q,
+    };
+    let (items, total) = state
+        .as_user(auth, move |conn, who| {
+            hh::list_households(conn, who, &f, page)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::new(items, total, page)))
+}
+
+#[utoipa::path(post, path = "/api/v1/households", tag = "households", request_body = HouseholdInput, security(("bearer" = [])), responses(
+    (status = 201, body = HouseholdDetail, headers(("ETag" = String))),
+    (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem),
+))]
+pub async fn create(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    let id = HouseholdId(body_id(&body)?.unwrap_or_else(uuid::Uuid::new_v4));
+    let patch = parse(&fields::HOUSEHOLD, &body, Mode::Create)?;
+    let d = state
+        .as_user_tx(auth, move |conn, who| {
+            hh::create_household(conn, who, &online(who, 0), id, &patch)?;
+            hh::household_detail(conn, who, id)
+        })
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(etag(d.household.version))
+        .json(d))
+}
+
+#[utoipa::path(get, path = "/api/v1/households/{id}", tag = "households", params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "With live members, their adoptions and recent visits", body = HouseholdDetail, headers(("ETag" = String))),
+        (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn get(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<HouseholdId>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let d = state
+        .as_user(auth, move |conn, who| hh::household_detail(conn, who, id))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(d.household.version))
+        .json(d))
+}
+
+#[utoipa::path(patch, path = "/api/v1/households/{id}", tag = "households", params(("id" = uuid::Uuid, Path),
+    ("If-Match" = String, Header, description = "The version (ETag) you read")), request_body = HouseholdInput, security(("bearer" = [])),
+    responses((status = 200, body = HouseholdDetail, headers(("ETag" = String))), (status = 409, description = "Deleted", body = Problem),
+        (status = 412, description = "Stale version: nothing changed", body = Problem), (status = 428, body = Problem), (status = 422, body = Problem)))]
+pub async fn update(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    id: web::Path<HouseholdId>,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    no_id(&body)?;
+    let patch = parse(&fields::HOUSEHOLD, &body, Mode::Update)?;
+    let expected = require_if_match(&req)?;
+    let d = state
+        .as_user_tx(auth, move |conn, who| {
+            hh::update_household(
+                conn,
+                who,
+                &online(who, expected),
+                id,
+                &patch,
+                Some(expected),
+            )?;
+            hh::household_detail(conn, who, id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(d.household.version))
+        .json(d))
+}
+
+#[utoipa::path(delete, path = "/api/v1/households/{id}", tag = "households", params(("id" = uuid::Uuid, Path),
+    ("If-Match" = String, Header)), security(("bearer" = [])),
+    responses((status = 204, description = "Deleted (kept as a tombstone for devices)"), (status = 412, body = Problem), (status = 428, body = Problem)))]
+pub async fn delete(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    id: web::Path<HouseholdId>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let expected = require_if_match(&req)?;
+    state
+        .as_user_tx(auth, move |conn, who| {
+            hh::delete_household(conn, who, id, Some(expected))
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn member_view(
+    conn: &mut crate::db::Conn<'_>,
+    who: &Principal,
+    id: MemberId,
+) -> ApiResult<MemberWithAdoptions> {
+    let member = hh::get_member(conn, who, id)?;
+    if member.deleted_at.is_some() {
+        return Err(ApiError::new(
+            crate::error::Kind::NotFound,
+            "deleted",
+            "this member was deleted",
+        ));
+    }
+    let detail = hh::household_detail(conn, who, member.household_id)?;
+    let adoptions = detail
+        .members
+        .into_iter()
+        .find(|m| m.member.id == id)
+        .map(|m| m.adoptions)
+        .unwrap_or_default();
+    Ok(MemberWithAdoptions { member, adoptions })
+}
+
+#[utoipa::path(post, path = "/api/v1/members", tag = "households", request_body = MemberInput, security(("bearer" = [])), responses(
+    (status = 201, body = MemberWithAdoptions, headers(("ETag" = String))), (status = 409, body = Problem), (status = 422, body = Problem),
+))]
+pub async fn create_member(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    let id = MemberId(body_id(&body)?.unwrap_or_else(uuid::Uuid::new_v4));
+    let patch = parse(&fields::MEMBER, &body, Mode::Create)?;
+    let m = state
+        .as_user_tx(auth, move |conn, who| {
+            hh::create_member(conn, who, &online(who, 0), id, &patch)?;
+            member_view(conn, who, id)
+        })
+        .await?;
+    Ok(HttpResponse::Created()
+        .insert_header(etag(m.member.version))
+        .json(m))
+}
+
+#[utoipa::path(get, path = "/api/v1/members/{id}", tag = "households", params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = MemberWithAdoptions, headers(("ETag" = String))), (status = 404, body = Problem)))]
+pub async fn get_member(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<MemberId>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let m = state
+        .as_user(auth, move |conn, who| member_view(conn, who, id))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(m.member.version))
+        .json(m))
+}
+
+#[utoipa::path(patch, path = "/api/v1/members/{id}", tag = "households", params(("id" = uuid::Uuid, Path), ("If-Match" = String, Header)),
+    request_body = MemberInput, security(("bearer" = [])),
+    responses((status = 200, body = MemberWithAdoptions, headers(("ETag" = String))), (status = 412, body = Problem), (status = 428, body = Problem), (status = 422, body = Problem)))]
+pub async fn update_member(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    id: web::Path<MemberId>,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    no_id(&body)?;
+    let patch = parse(&fields::MEMBER, &body, Mode::Update)?;
+    let expected = require_if_match(&req)?;
+    let m = state
+        .as_user_tx(auth, move |conn, who| {
+            hh::update_member(
+                conn,
+                who,
+                &online(who, expected),
+                id,
+                &patch,
+                Some(expected),
+            )?;
+            member_view(conn, who, id)
+        })
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(etag(m.member.version))
+        .json(m))
+}
+
+#[utoipa::path(delete, path = "/api/v1/members/{id}", tag = "households", params(("id" = uuid::Uuid, Path), ("If-Match" = String, Header)),
+    security(("bearer" = [])), responses((status = 204, description = "Deleted"), (status = 412, body = Problem), (status = 428, body = Problem)))]
+pub async fn delete_member(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    id: web::Path<MemberId>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let expected = require_if_match(&req)?;
+    state
+        .as_user_tx(auth, move |conn, who| {
+            hh::delete_member(conn, who, id, Some(expected))
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(put, path = "/api/v1/members/{id}/adoptions/{campaign_id}", tag = "households",
+    params(("id" = uuid::Uuid, Path), ("campaign_id" = uuid::Uuid, Path),
+        ("If-Match" = Option<String>, Header, description = "Required when the adoption exists: its version")),
+    request_body = AdoptionInput, security(("bearer" = [])),
+    responses((status = 200, body = hh::Adoption, headers(("ETag" = String))), (status = 412, body = Problem), (status = 428, body = Problem), (status = 422, body = Problem)))]
+pub async fn set_adoption(
+    state: web::Data<AppState>,
+    auth: Auth,
+    req: HttpRequest,
+    path: web::Path<(MemberId, CampaignId)>,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    let (member, campaign) = path.into_inner();
+    let patch = parse(&fields::ADOPTION, &body, Mode::Create)?;
+    let expected = if_match(&req)?;
+    let a = state
+        .as_user_tx(auth, move |conn, who| {
+            let w = online(who, expected.unwrap_or(0));
+            hh::set_adoption(
+                conn,
+                who,
+                &w,
+                member,
+                campaign,
+                &patch,
+                AdoptionPrecondition::IfMatch(expected),
+            )?;
+            hh::get_adoption(conn, member, campaign)?.ok_or_else(|| ApiError::not_found("adoption"))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().insert_header(etag(a.version)).json(a))
+}
+
+#[utoipa::path(post, path = "/api/v1/visits", tag = "households", request_body = VisitInput, security(("bearer" = [])), responses(
+    (status = 201, body = Visit), (status = 200, description = "The same visit was already recorded", body = Visit),
+    (status = 409, description = "Another visit has this id", body = Problem), (status = 422, body = Problem),
+))]
+pub async fn create_visit(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    let id = VisitId(body_id(&body)?.unwrap_or_else(uuid::Uuid::new_v4));
+    let patch = parse(&fields::VISIT, &body, Mode::Create)?;
+    let (visit, created) = state
+        .as_user_tx(auth, move |conn, who| {
+            hh::record_visit(conn, who, id, &patch)
+        })
+        .await?;
+    Ok(if created {
+        HttpResponse::Created().json(visit)
+    } else {
+        HttpResponse::Ok().json(visit)
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/visits/{id}", tag = "households", params(("id" = uuid::Uuid, Path)), security(("bearer" = [])),
+    responses((status = 200, body = Visit), (status = 404, body = Problem)))]
+pub async fn get_visit(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<VisitId>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let v = state
+        .as_user(auth, move |conn, who| hh::visit(conn, who, id))
+        .await?;
+    Ok(HttpResponse::Ok().json(v))
+}
+
+#[allow(dead_code)]
+fn _schema_types(_: Household) {}

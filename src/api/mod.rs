@@ -1,0 +1,251 @@
+//! HTTP handlers, one file per resource. Thin: parse, authorize, call the store, map.
+
+pub mod areas;
+pub mod auth;
+pub mod campaigns;
+pub mod households;
+pub mod ops;
+pub mod users;
+
+use crate::auth::{Claims, TokenKeys};
+use crate::config::Settings;
+use crate::db::{Conn, Pool};
+use crate::domain::fields::FieldError;
+use crate::error::{ApiError, ApiResult, Kind};
+use crate::store::scope::Principal;
+use crate::store::PageReq;
+use actix_web::dev::Payload;
+use actix_web::http::header;
+use actix_web::{web, FromRequest, HttpRequest};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::future::{ready, Ready};
+use std::sync::Arc;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub pool: Pool,
+    pub keys: TokenKeys,
+    pub settings: Arc<Settings>,
+}
+
+impl AppState {
+    /// Runs `f` for the authenticated caller, on the blocking pool.
+    pub async fn as_user<T, F>(&self, auth: Auth, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(&mut Conn<'_>, &Principal) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.pool
+            .run(move |conn| {
+                let who = Principal::load(conn, &auth.0)?;
+                f(conn, &who)
+            })
+            .await
+    }
+
+    /// Like `as_user`, inside one transaction.
+    pub async fn as_user_tx<T, F>(&self, auth: Auth, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(&mut Conn<'_>, &Principal) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.pool
+            .tx(move |conn| {
+                let who = Principal::load(conn, &auth.0)?;
+                f(conn, &who)
+            })
+            .await
+    }
+}
+
+/// The verified claims of a `Bearer` access token.
+pub struct Auth(pub Claims);
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = Ready<Result<Auth, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(verify(req))
+    }
+}
+
+fn verify(req: &HttpRequest) -> Result<Auth, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("no app state")))?;
+    let value = req.headers().get(header::AUTHORIZATION).ok_or_else(|| {
+        ApiError::unauthorized("missing_token", "send Authorization: Bearer <access token>")
+    })?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::unauthorized(
+                "invalid_token",
+                "the Authorization header is not a Bearer token",
+            )
+        })?;
+    state.keys.verify(token.trim()).map(Auth).map_err(|e| {
+        use jsonwebtoken::errors::ErrorKind as K;
+        match e.kind() {
+            K::ExpiredSignature => {
+                ApiError::unauthorized("token_expired", "the access token has expired; refresh it")
+            }
+            _ => ApiError::unauthorized("invalid_token", "the access token is not valid"),
+        }
+    })
+}
+
+/// `page` (from 1) and `per_page` (1 to 500, default 50).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+impl PageParams {
+    pub fn parse(page: Option<i64>, per_page: Option<i64>) -> ApiResult<PageReq> {
+        let page = page.unwrap_or(1);
+        let per_page = per_page.unwrap_or(50);
+        let mut errors = Vec::new();
+        if page < 1 {
+            errors.push(FieldError::new("page", "range", "must be 1 or more"));
+        }
+        if !(1..=PageReq::MAX_PER_PAGE).contains(&per_page) {
+            errors.push(FieldError::new(
+                "per_page",
+                "range",
+                format!("must be 1 to {}", PageReq::MAX_PER_PAGE),
+            ));
+        }
+        if errors.is_empty() {
+            Ok(PageReq { page, per_page })
+        } else {
+            Err(ApiError::validation(errors))
+        }
+    }
+}
+
+/// One page of a list, with the total across all pages.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl<T> Page<T> {
+    pub fn new(items: Vec<T>, total: i64, req: PageReq) -> Self {
+        Page {
+            items,
+            total,
+            page: req.page,
+            per_page: req.per_page,
+        }
+    }
+}
+
+/// The version in `If-Match` (`"3"`, `W/"3"` or `3`); `None` when absent.
+pub fn if_match(req: &HttpRequest) -> ApiResult<Option<i64>> {
+    let Some(v) = req.headers().get(header::IF_MATCH) else {
+        return Ok(None);
+    };
+    let s = v.to_str().unwrap_or("").trim();
+    let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
+    s.parse::<i64>().map(Some).map_err(|_| {
+        ApiError::bad_request(
+            "bad_if_match",
+            "If-Match must be a version ETag such as \"3\"",
+        )
+    })
+}
+
+/// `If-Match` required, as for every update of an existing record.
+pub fn require_if_match(req: &HttpRequest) -> ApiResult<i64> {
+    if_match(req)?.ok_or_else(|| {
+        ApiError::new(
+            Kind::PreconditionRequired,
+            "if_match_required",
+            "send If-Match with the version (ETag) you read",
+        )
+    })
+}
+
+pub fn etag(version: i64) -> (header::HeaderName, String) {
+    (header::ETAG, format!("\"{version}\""))
+}
+
+/// Reads an optional client-chosen `id` from a JSON body.
+pub fn body_id(body: &Value) -> ApiResult<Option<uuid::Uuid>> {
+    match body.get("id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => uuid::Uuid::parse_str(s)
+            .map(Some)
+            .map_err(|_| ApiError::invalid("id", "format", "must be a UUID")),
+        Some(_) => Err(ApiError::invalid("id", "type", "must be a UUID string")),
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    auth::configure(cfg);
+    users::configure(cfg);
+    areas::configure(cfg);
+    campaigns::configure(cfg);
+    households::configure(cfg);
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "gocua", description = "Door-to-door canvassing campaigns: households, members, adoptions, visits."),
+    modifiers(&BearerAuth),
+    paths(
+        ops::healthz, ops::readyz, ops::metrics,
+        auth::login, auth::refresh, auth::logout, auth::me,
+        users::list, users::create, users::get, users::update, users::set_areas,
+        areas::list, areas::get, areas::create_village, areas::import,
+        campaigns::list, campaigns::create, campaigns::get, campaigns::targets, campaigns::set_target,
+        households::list, households::create, households::get, households::update, households::delete,
+        households::create_member, households::get_member, households::update_member, households::delete_member,
+        households::set_adoption, households::create_visit, households::get_visit,
+    ),
+    components(schemas(crate::error::Problem, FieldError)),
+    tags(
+        (name = "ops", description = "Health and metrics"),
+        (name = "auth", description = "Login and tokens"),
+        (name = "users", description = "Users and their areas (admin)"),
+        (name = "areas", description = "The administrative tree"),
+        (name = "campaigns", description = "Campaigns and targets"),
+        (name = "households", description = "Households, members, adoptions and visits"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document as committed in `openapi/openapi.json`.
+pub fn openapi_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default() + "\n"
+}

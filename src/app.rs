@@ -1,0 +1,220 @@
+//! Builds the HTTP server: `Application::build(settings)` binds (port 0 in tests) and returns
+//! the bound port and a server to run.
+
+use crate::api::{self, AppState};
+use crate::auth::TokenKeys;
+use crate::config::Settings;
+use crate::db::Pool;
+use crate::error::{ApiError, Kind};
+use crate::telemetry::{self, Metrics};
+use actix_web::body::{BoxBody, EitherBody};
+use actix_web::dev::{Server, ServiceResponse};
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::header;
+use actix_web::middleware::{self, Compress, ErrorHandlerResponse, ErrorHandlers};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
+use anyhow::Context;
+use secrecy::ExposeSecret;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pub pool: Pool,
+}
+
+impl Application {
+    /// Connects, runs pending migrations and binds.
+    pub fn build(settings: Settings) -> anyhow::Result<Application> {
+        let pool = connect(&settings)?;
+        pool.migrate()?;
+        Self::build_with_pool(settings, pool)
+    }
+
+    pub fn build_with_pool(settings: Settings, pool: Pool) -> anyhow::Result<Application> {
+        let secret = settings.jwt_secret.clone().context(
+            "GOCUA_JWT_SECRET is required (at least 32 bytes); only `serve --demo` makes one up",
+        )?;
+        anyhow::ensure!(
+            secret.expose_secret().len() >= 32,
+            "GOCUA_JWT_SECRET must be at least 32 bytes"
+        );
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let shutdown = settings.shutdown_seconds;
+        let state = web::Data::new(AppState {
+            pool: pool.clone(),
+            keys: TokenKeys::new(&secret),
+            settings: Arc::new(settings),
+        });
+        let metrics = web::Data::new(Metrics::new());
+        let openapi = api::ApiDoc::openapi();
+        let server = HttpServer::new(move || {
+            let max = state.settings.max_body_bytes;
+            App::new()
+                .wrap(ErrorHandlers::new().default_handler(problem_fallback))
+                .wrap(Compress::default())
+                .wrap(middleware::from_fn(telemetry::track))
+                .app_data(state.clone())
+                .app_data(metrics.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(max)
+                        .error_handler(json_error),
+                )
+                .app_data(web::PayloadConfig::new(max))
+                .app_data(web::QueryConfig::default().error_handler(query_error))
+                .app_data(web::PathConfig::default().error_handler(path_error))
+                .route("/healthz", web::get().to(api::ops::healthz))
+                .route("/readyz", web::get().to(api::ops::readyz))
+                .route("/metrics", web::get().to(api::ops::metrics))
+                .service(web::scope("/api/v1").configure(api::configure))
+                .service(
+                    SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi.clone()),
+                )
+                .route("/docs", web::get().to(|| redirect("/docs/")))
+                .route("/", web::get().to(|| redirect("/docs/")))
+                .default_service(web::to(not_found))
+        })
+        .shutdown_timeout(shutdown)
+        .listen(listener)?
+        .run();
+        Ok(Application { port, server, pool })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT or SIGTERM, then lets running requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}
+
+pub fn connect(settings: &Settings) -> anyhow::Result<Pool> {
+    Pool::connect(
+        &settings.database_url,
+        settings.pool_size,
+        Duration::from_secs(settings.pool_timeout_seconds),
+    )
+    .map_err(anyhow::Error::from)
+}
+
+async fn redirect(to: &'static str) -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+async fn not_found(req: HttpRequest) -> HttpResponse {
+    ApiError::new(
+        Kind::NotFound,
+        "no_route",
+        format!("no resource at {} {}", req.method(), req.path()),
+    )
+    .error_response()
+}
+
+fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+    let e = match &err {
+        JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::new(
+            Kind::PayloadTooLarge,
+            "body_too_large",
+            format!("the body has {length} bytes; the limit is {limit} bytes"),
+        ),
+        JsonPayloadError::Overflow { limit } => ApiError::new(
+            Kind::PayloadTooLarge,
+            "body_too_large",
+            format!("the body is larger than the limit of {limit} bytes"),
+        ),
+        JsonPayloadError::ContentType => ApiError::new(
+            Kind::UnsupportedMediaType,
+            "unsupported_media_type",
+            "send Content-Type: application/json",
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::invalid(
+            "",
+            "type",
+            format!("the body does not have the expected shape: {e}"),
+        ),
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
+        }
+        _ => ApiError::bad_request("bad_body", "the request body could not be read"),
+    };
+    e.into()
+}
+
+fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request("bad_query", format!("bad query string: {err}")).into()
+}
+
+fn path_error(err: PathError, _: &HttpRequest) -> actix_web::Error {
+    ApiError::bad_request("bad_path", format!("bad path parameter: {err}")).into()
+}
+
+/// Turns every error response that is not problem+json yet (405, 413 from raw bodies, …)
+/// into one.
+fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if is_problem {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    }
+    let status = res.status();
+    let (kind, code, detail) = match status.as_u16() {
+        404 => (Kind::NotFound, "no_route", "no such resource".to_owned()),
+        405 => (
+            Kind::BadRequest,
+            "method_not_allowed",
+            "this method is not allowed here".to_owned(),
+        ),
+        413 => (
+            Kind::PayloadTooLarge,
+            "body_too_large",
+            "the request body is larger than this endpoint accepts".to_owned(),
+        ),
+        415 => (
+            Kind::UnsupportedMediaType,
+            "unsupported_media_type",
+            "unsupported Content-Type".to_owned(),
+        ),
+        s if s < 500 => (
+            Kind::BadRequest,
+            "bad_request",
+            "the request could not be processed".to_owned(),
+        ),
+        503 => (
+            Kind::Unavailable,
+            "unavailable",
+            "the service is temporarily unavailable; retry later".to_owned(),
+        ),
+        _ => (
+            Kind::Internal,
+            "internal",
+            "an internal error occurred".to_owned(),
+        ),
+    };
+    let mut problem = ApiError::new(kind, code, detail).problem();
+    problem.status = status.as_u16();
+    problem.title = status.canonical_reason().unwrap_or("Error").to_owned();
+    let (req, _) = res.into_parts();
+    let body = HttpResponse::build(status)
+        .content_type("application/problem+json")
+        .body(serde_json::to_string(&problem).unwrap_or_default());
+    let res: ServiceResponse<EitherBody<B, BoxBody>> =
+        ServiceResponse::new(req, body).map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(res))
+}

@@ -1,0 +1,60 @@
+//! One typed settings struct, layered: defaults < TOML file < `GOCUA_*` environment.
+
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::SecretString;
+use serde::Deserialize;
+use std::path::Path;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// `postgres://…` or `sqlite://path`.
+    pub database_url: String,
+    /// Address to listen on, e.g. `127.0.0.1:8080` (port 0 picks a free one).
+    pub bind: String,
+    /// HS256 key for access tokens; at least 32 bytes. Required unless in demo mode.
+    pub jwt_secret: Option<SecretString>,
+    pub access_token_minutes: i64,
+    pub refresh_token_days: i64,
+    pub pool_size: u32,
+    pub pool_timeout_seconds: u64,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// `json` or `pretty`; empty: pretty on a terminal, JSON otherwise.
+    pub log_format: String,
+    pub log_level: String,
+    /// Seconds that running requests get to finish at shutdown.
+    pub shutdown_seconds: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            database_url: "sqlite://gocua.db".into(),
+            bind: "127.0.0.1:8080".into(),
+            jwt_secret: None,
+            access_token_minutes: 15,
+            refresh_token_days: 30,
+            pool_size: 8,
+            pool_timeout_seconds: 5,
+            max_body_bytes: 1024 * 1024,
+            log_format: String::new(),
+            log_level: "info".into(),
+            shutdown_seconds: 30,
+        }
+    }
+}
+
+impl Settings {
+    /// Defaults, then the file named by `file` or `GOCUA_CONFIG` (if any), then `GOCUA_*`.
+    pub fn load(file: Option<&Path>) -> Result<Settings, figment::Error> {
+        let mut fig = Figment::new();
+        let env_file = std::env::var_os("GOCUA_CONFIG");
+        if let Some(path) = file.map(Path::to_path_buf).or(env_file.map(Into::into)) {
+            fig = fig.merge(Toml::file_exact(path));
+        }
+        fig.merge(Env::prefixed("GOCUA_").ignore(&["config"]))
+            .extract()
+    }
+}

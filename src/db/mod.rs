@@ -1,0 +1,231 @@
+//! The connection pool over PostgreSQL or SQLite, picked from the URL scheme.
+//!
+//! Store code is written once with diesel's DSL and run on the concrete connection through
+//! `with_conn!`, which sidesteps what `MultiConnection` cannot express (upserts, batch
+//! inserts, custom types).
+
+pub mod schema;
+pub mod sql;
+
+use crate::error::ApiError;
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, PooledConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::time::Duration;
+
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+type PgPool = diesel::r2d2::Pool<ConnectionManager<PgConnection>>;
+type SqlitePool = diesel::r2d2::Pool<ConnectionManager<SqliteConnection>>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// A borrowed connection of either backend: what store functions take.
+pub enum Conn<'a> {
+    Pg(&'a mut PgConnection),
+    Sqlite(&'a mut SqliteConnection),
+}
+
+/// Runs the same diesel code on whichever connection `$conn` (a `&mut Conn`) holds.
+#[macro_export]
+macro_rules! with_conn {
+    // `|c: DB|` also names the backend type, for boxed expressions.
+    ($conn:expr, |$c:ident : $db:ident| $body:expr) => {
+        match $conn {
+            $crate::db::Conn::Pg($c) => {
+                #[allow(dead_code)]
+                type $db = diesel::pg::Pg;
+                let $c: &mut diesel::PgConnection = &mut **$c;
+                $body
+            }
+            $crate::db::Conn::Sqlite($c) => {
+                #[allow(dead_code)]
+                type $db = diesel::sqlite::Sqlite;
+                let $c: &mut diesel::SqliteConnection = &mut **$c;
+                $body
+            }
+        }
+    };
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::Conn::Pg($c) => {
+                let $c: &mut diesel::PgConnection = &mut **$c;
+                $body
+            }
+            $crate::db::Conn::Sqlite($c) => {
+                let $c: &mut diesel::SqliteConnection = &mut **$c;
+                $body
+            }
+        }
+    };
+}
+
+impl Conn<'_> {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Conn::Pg(_) => Backend::Postgres,
+            Conn::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// Runs `f` in one transaction. On SQLite it is `BEGIN IMMEDIATE`, so writers queue on
+    /// the lock up front instead of failing when a read transaction tries to upgrade.
+    pub fn transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Conn<'_>) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        match self {
+            Conn::Pg(c) => c.transaction(|c| f(&mut Conn::Pg(c))),
+            Conn::Sqlite(c) => c.immediate_transaction(|c| f(&mut Conn::Sqlite(c))),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub enum Pool {
+    Pg(PgPool),
+    Sqlite(SqlitePool),
+}
+
+pub enum PooledConn {
+    Pg(PooledConnection<ConnectionManager<PgConnection>>),
+    Sqlite(PooledConnection<ConnectionManager<SqliteConnection>>),
+}
+
+impl PooledConn {
+    pub fn conn(&mut self) -> Conn<'_> {
+        match self {
+            PooledConn::Pg(c) => Conn::Pg(c),
+            PooledConn::Sqlite(c) => Conn::Sqlite(c),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("unsupported database URL `{0}`: use postgres://… or sqlite://…")]
+    Scheme(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("cannot build the connection pool: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("migrations failed: {0}")]
+    Migrate(String),
+}
+
+/// Per-connection SQLite settings: WAL (readers never block the writer), foreign keys, a busy
+/// timeout so that writers queue, and full fsync so that an acknowledged change survives a
+/// power cut.
+#[derive(Debug)]
+struct SqliteSetup;
+
+impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup {
+    fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(
+            "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// The file path of a `sqlite://path` (or `sqlite:path`) URL.
+pub fn sqlite_path(url: &str) -> Option<&str> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+}
+
+impl Pool {
+    /// Connects once directly, so that a failure shows the database's own message rather
+    /// than the pool's time-out, then builds the pool.
+    pub fn connect(url: &str, size: u32, timeout: Duration) -> Result<Pool, DbError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            PgConnection::establish(url).map_err(|e| DbError::Connect(e.to_string()))?;
+            let pool = diesel::r2d2::Pool::builder()
+                .max_size(size)
+                .connection_timeout(timeout)
+                .build(ConnectionManager::<PgConnection>::new(url))?;
+            Ok(Pool::Pg(pool))
+        } else if let Some(path) = sqlite_path(url) {
+            // WAL is a property of the file: set it once, before the pool opens connections.
+            SqliteConnection::establish(path)
+                .map_err(|e| DbError::Connect(e.to_string()))?
+                .batch_execute("PRAGMA journal_mode = WAL;")
+                .map_err(|e| DbError::Connect(e.to_string()))?;
+            let pool = diesel::r2d2::Pool::builder()
+                .max_size(size)
+                .connection_timeout(timeout)
+                .connection_customizer(Box::new(SqliteSetup))
+                .build(ConnectionManager::<SqliteConnection>::new(path))?;
+            Ok(Pool::Sqlite(pool))
+        } else {
+            Err(DbError::Scheme(url.chars().take(40).collect()))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Pool::Pg(_) => Backend::Postgres,
+            Pool::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    pub fn get(&self) -> Result<PooledConn, diesel::r2d2::PoolError> {
+        Ok(match self {
+            Pool::Pg(p) => PooledConn::Pg(p.get()?),
+            Pool::Sqlite(p) => PooledConn::Sqlite(p.get()?),
+        })
+    }
+
+    /// (connections open, connections idle, maximum size)
+    pub fn state(&self) -> (u32, u32, u32) {
+        let (s, max) = match self {
+            Pool::Pg(p) => (p.state(), p.max_size()),
+            Pool::Sqlite(p) => (p.state(), p.max_size()),
+        };
+        (s.connections, s.idle_connections, max)
+    }
+
+    pub fn migrate(&self) -> Result<Vec<String>, DbError> {
+        let mut pc = self.get()?;
+        let done = match &mut pc {
+            PooledConn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS),
+            PooledConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
+        }
+        .map_err(|e| DbError::Migrate(e.to_string()))?;
+        Ok(done.iter().map(|v| v.to_string()).collect())
+    }
+
+    /// Runs blocking database work on the blocking thread pool, never on the async threads,
+    /// keeping the caller's tracing span.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut Conn<'_>) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.clone();
+        let span = tracing::Span::current();
+        actix_web::web::block(move || {
+            let _entered = span.enter();
+            let mut pc = pool.get().map_err(ApiError::unavailable)?;
+            f(&mut pc.conn())
+        })
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("blocking task failed: {e}")))?
+    }
+
+    /// Like `run`, inside one transaction.
+    pub async fn tx<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut Conn<'_>) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| conn.transaction(f)).await
+    }
+}

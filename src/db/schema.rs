@@ -1,0 +1,214 @@
+// The tables, shared by both backends (see `db::sql` for `Uid` and `Ts`).
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    areas (id) {
+        id -> Uid,
+        code -> Nullable<Text>,
+        name -> Text,
+        level -> Text,
+        kind -> Nullable<Text>,
+        parent_id -> Nullable<Uid>,
+        path -> Text,
+        search_key -> Text,
+        retired_at -> Nullable<Ts>,
+        successor_id -> Nullable<Uid>,
+        created_at -> Ts,
+        updated_at -> Ts,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    users (id) {
+        id -> Uid,
+        username -> Text,
+        full_name -> Text,
+        password_hash -> Text,
+        role -> Text,
+        active -> Bool,
+        created_at -> Ts,
+        updated_at -> Ts,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    user_areas (user_id, area_id) {
+        user_id -> Uid,
+        area_id -> Uid,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    sessions (id) {
+        id -> Uid,
+        user_id -> Uid,
+        created_at -> Ts,
+        expires_at -> Ts,
+        revoked_at -> Nullable<Ts>,
+        revoked_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Uid,
+        created_at -> Ts,
+        used_at -> Nullable<Ts>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    campaigns (id) {
+        id -> Uid,
+        name -> Text,
+        description -> Text,
+        starts_on -> Date,
+        ends_on -> Date,
+        created_at -> Ts,
+        updated_at -> Ts,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    targets (campaign_id, area_id) {
+        campaign_id -> Uid,
+        area_id -> Uid,
+        kind -> Text,
+        value -> Double,
+        updated_at -> Ts,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    households (id) {
+        id -> Uid,
+        area_id -> Uid,
+        address -> Text,
+        head_name -> Text,
+        phone -> Nullable<Text>,
+        lat -> Nullable<Double>,
+        lon -> Nullable<Double>,
+        notes -> Text,
+        version -> BigInt,
+        field_meta -> Text,
+        search_key -> Text,
+        created_by -> Uid,
+        created_at -> Ts,
+        updated_at -> Ts,
+        deleted_at -> Nullable<Ts>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    members (id) {
+        id -> Uid,
+        household_id -> Uid,
+        full_name -> Text,
+        birth_year -> Nullable<Integer>,
+        sex -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        smartphone -> Text,
+        priority -> Text,
+        notes -> Text,
+        version -> BigInt,
+        field_meta -> Text,
+        search_key -> Text,
+        created_at -> Ts,
+        updated_at -> Ts,
+        deleted_at -> Nullable<Ts>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    adoptions (member_id, campaign_id) {
+        member_id -> Uid,
+        campaign_id -> Uid,
+        household_id -> Uid,
+        status -> Text,
+        recorded_at -> Ts,
+        recorded_by -> Uid,
+        version -> BigInt,
+        field_meta -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    visits (id) {
+        id -> Uid,
+        household_id -> Uid,
+        campaign_id -> Uid,
+        canvasser_id -> Uid,
+        visited_at -> Ts,
+        outcome -> Text,
+        notes -> Text,
+        lat -> Nullable<Double>,
+        lon -> Nullable<Double>,
+        created_at -> Ts,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    changes (id) {
+        id -> BigInt,
+        txid -> BigInt,
+        entity -> Text,
+        entity_id -> Uid,
+        household_id -> Nullable<Uid>,
+        area_id -> Uid,
+        op -> Text,
+        version -> BigInt,
+        created_at -> Ts,
+    }
+}
+
+diesel::joinable!(user_areas -> users (user_id));
+diesel::joinable!(user_areas -> areas (area_id));
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(refresh_tokens -> sessions (session_id));
+diesel::joinable!(targets -> campaigns (campaign_id));
+diesel::joinable!(targets -> areas (area_id));
+diesel::joinable!(households -> areas (area_id));
+diesel::joinable!(members -> households (household_id));
+diesel::joinable!(adoptions -> members (member_id));
+diesel::joinable!(adoptions -> campaigns (campaign_id));
+diesel::joinable!(visits -> households (household_id));
+diesel::joinable!(visits -> campaigns (campaign_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    areas,
+    users,
+    user_areas,
+    sessions,
+    refresh_tokens,
+    campaigns,
+    targets,
+    households,
+    members,
+    adoptions,
+    visits,
+    changes,
+);

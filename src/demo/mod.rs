@@ -1,0 +1,347 @@
+//! Demo data: Bình Gia district (Lạng Sơn) with its 19 real communes, villages, the
+//! "Bluezone 2020" campaign and a few hundred households, written through the same store
+//! functions as the API. Seeds only an empty database.
+
+use crate::auth::{self, Role};
+use crate::db::schema::users;
+use crate::db::Conn;
+use crate::domain::fields::{Mode, Patch, ADOPTION, HOUSEHOLD, MEMBER, VISIT};
+use crate::domain::hlc::Hlc;
+use crate::domain::merge::Writer;
+use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, VisitId};
+use crate::error::{ApiError, ApiResult};
+use crate::store::households::{self as hh, AdoptionPrecondition};
+use crate::store::scope::{assigned_paths, Principal};
+use crate::store::{areas, campaigns, users as user_store};
+use crate::{importer, with_conn};
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use diesel::prelude::*;
+use serde_json::{json, Value};
+
+pub const PASSWORD: &str = "gocua-demo";
+/// The official rows of Bình Gia district (code 181), as in the GSO list of 2025-01-04.
+const BINH_GIA_CSV: &str = include_str!("binh_gia.csv");
+const HOA_THAM: &str = "06073";
+
+const VILLAGES: &[&str] = &[
+    "Nà Pàn",
+    "Khuổi Hẩu",
+    "Bản Chu",
+    "Nà Làng",
+    "Pác Khuông",
+    "Khau Phầy",
+    "Nà Lầu",
+    "Cốc Lùng",
+    "Nà Mò",
+    "Pò Cại",
+    "Khuổi Khe",
+    "Nà Thả",
+    "Bó Tèo",
+    "Nà Riềng",
+    "Pác Giả",
+    "Lạn Tỏng",
+];
+const FAMILY: &[&str] = &[
+    "Hoàng", "Nông", "Lý", "Vi", "Hà", "Lương", "Triệu", "Mã", "Nguyễn", "Đinh", "Lộc", "Hứa",
+];
+const MALE: &[&str] = &[
+    "Mạnh", "Đức", "Thắng", "Hùng", "Dũng", "Quang", "Tuấn", "Cường", "Bảo", "Sơn",
+];
+const FEMALE: &[&str] = &[
+    "Hoa", "Lan", "Mai", "Thảo", "Hương", "Nga", "Duyên", "Yến", "Ánh", "Đào",
+];
+
+/// A small deterministic generator, so that every demo database is the same.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len() as u64) as usize]
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+pub struct DemoLogin {
+    pub username: &'static str,
+    pub role: Role,
+    pub scope: String,
+}
+
+pub struct DemoInfo {
+    pub logins: Vec<DemoLogin>,
+    pub households: usize,
+}
+
+fn patch(entity: &crate::domain::fields::Entity, v: Value) -> ApiResult<Patch> {
+    Patch::parse(entity, &v, Mode::Create).map_err(ApiError::validation)
+}
+
+fn principal(conn: &mut Conn<'_>, u: &user_store::User) -> ApiResult<Principal> {
+    Ok(Principal {
+        user_id: u.id,
+        username: u.username.clone(),
+        role: Role::parse(&u.role).unwrap_or(Role::Canvasser),
+        area_paths: assigned_paths(conn, u.id)?,
+    })
+}
+
+fn by_code(conn: &mut Conn<'_>, level: &str, code: &str) -> ApiResult<areas::Area> {
+    let id: AreaId = with_conn!(conn, |c| crate::db::schema::areas::table
+        .filter(crate::db::schema::areas::level.eq(level))
+        .filter(crate::db::schema::areas::code.eq(code))
+        .select(crate::db::schema::areas::id)
+        .first(c))?;
+    areas::get(conn, id)
+}
+
+/// Seeds the demo into an empty database (no users); returns `None` otherwise. Run it in one
+/// transaction. `password_hash` is the hash of `PASSWORD`.
+pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> ApiResult<Option<DemoInfo>> {
+    let users_count: i64 = with_conn!(conn, |c| users::table.count().get_result(c))?;
+    if users_count > 0 {
+        return Ok(None);
+    }
+    let units = importer::parse_units(BINH_GIA_CSV.as_bytes()).map_err(ApiError::internal)?;
+    areas::import(conn, &units)?;
+    let district = by_code(conn, "district", "181")?;
+    let communes: Vec<areas::Area> = units
+        .iter()
+        .filter(|u| u.level == "commune")
+        .map(|u| by_code(conn, "commune", &u.code))
+        .collect::<ApiResult<_>>()?;
+
+    let admin = user_store::create(
+        conn,
+        "admin",
+        "Quản trị hệ thống",
+        password_hash,
+        Role::Admin,
+        &[],
+    )?;
+    let admin_p = principal(conn, &admin)?;
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut villages_of: Vec<(areas::Area, Vec<areas::Area>)> = Vec::new();
+    for (i, commune) in communes.iter().enumerate() {
+        let n = 3 + (i % 2);
+        let mut vs = Vec::new();
+        for k in 0..n {
+            let name = format!("Thôn {}", VILLAGES[(i * 3 + k) % VILLAGES.len()]);
+            vs.push(areas::create_village(
+                conn,
+                &admin_p,
+                AreaId::random(),
+                commune.id,
+                &name,
+                Some("Thôn"),
+            )?);
+        }
+        villages_of.push((commune.clone(), vs));
+    }
+    let hoa_tham = villages_of
+        .iter()
+        .find(|(c, _)| c.code.as_deref() == Some(HOA_THAM))
+        .cloned();
+    let (hoa_tham, ht_villages) =
+        hoa_tham.ok_or_else(|| ApiError::internal(anyhow::anyhow!("Hoa Thám missing")))?;
+    user_store::create(
+        conn,
+        "huyen",
+        "Phòng VH-TT huyện Bình Gia",
+        password_hash,
+        Role::Supervisor,
+        &[district.id],
+    )?;
+    user_store::create(
+        conn,
+        "xa",
+        "UBND xã Hoa Thám",
+        password_hash,
+        Role::Supervisor,
+        &[hoa_tham.id],
+    )?;
+    let canbo = user_store::create(
+        conn,
+        "canbo",
+        "Cán bộ xã Hoa Thám",
+        password_hash,
+        Role::Canvasser,
+        &[ht_villages[0].id, ht_villages[1].id],
+    )?;
+    let canbo_p = principal(conn, &canbo)?;
+
+    let campaign = campaigns::create(
+        conn,
+        CampaignId::random(),
+        "Bluezone 2020",
+        "Cài đặt ứng dụng Bluezone phòng chống COVID-19; ưu tiên người cách ly và người phải xét nghiệm",
+        NaiveDate::from_ymd_opt(2020, 8, 1).unwrap_or_default(),
+        NaiveDate::from_ymd_opt(2020, 12, 31).unwrap_or_default(),
+    )?;
+    campaigns::set_target(conn, campaign.id, district.id, "rate_registered", 60.0)?;
+    for (commune, _) in &villages_of {
+        let rate = 50.0 + (rng.below(7) * 5) as f64;
+        campaigns::set_target(conn, campaign.id, commune.id, "rate_registered", rate)?;
+    }
+
+    let mut households = 0;
+    let start = Utc
+        .with_ymd_and_hms(2020, 8, 10, 7, 0, 0)
+        .single()
+        .unwrap_or_default();
+    for (commune, villages) in &villages_of {
+        for (vi, village) in villages.iter().enumerate() {
+            // canbo's villages are theirs; elsewhere the admin stands in for the field team.
+            let who = if commune.id == hoa_tham.id && vi < 2 {
+                &canbo_p
+            } else {
+                &admin_p
+            };
+            let w = Writer {
+                by: who.writer(),
+                hlc: Hlc::at(Utc::now()),
+                base_version: 0,
+            };
+            for k in 0..(3 + rng.below(3)) {
+                households += 1;
+                let hid = HouseholdId::random();
+                let family = rng.pick(FAMILY);
+                let head = format!("{family} Văn {}", rng.pick(MALE));
+                let phone = rng
+                    .chance(60)
+                    .then(|| format!("09{:08}", rng.below(100_000_000)));
+                let lat = (219_500 + rng.below(2000)) as f64 / 10_000.0;
+                let lon = (1_063_000 + rng.below(2000)) as f64 / 10_000.0;
+                let address = format!("Số {}, {}", k + 1, village.name);
+                let p = patch(
+                    &HOUSEHOLD,
+                    json!({"area_id": village.id, "address": address, "head_name": head,
+                    "phone": phone, "lat": lat, "lon": lon}),
+                )?;
+                hh::create_household(conn, who, &w, hid, &p)?;
+                let size = 2 + rng.below(4);
+                let mut members = Vec::new();
+                for m in 0..size {
+                    let male = m == 0 || rng.chance(50);
+                    let name = if m == 0 {
+                        head.clone()
+                    } else {
+                        format!(
+                            "{family} {} {}",
+                            if male { "Văn" } else { "Thị" },
+                            rng.pick(if male { MALE } else { FEMALE })
+                        )
+                    };
+                    let smartphone = if rng.chance(65) {
+                        "yes"
+                    } else if rng.chance(70) {
+                        "no"
+                    } else {
+                        "unknown"
+                    };
+                    let priority = match rng.below(100) {
+                        0..=2 => "quarantine_centralized",
+                        3..=6 => "quarantine_home",
+                        7..=10 => "testing_required",
+                        _ => "none",
+                    };
+                    let mid = MemberId::random();
+                    let p = patch(
+                        &MEMBER,
+                        json!({"household_id": hid, "full_name": name,
+                        "birth_year": 1940 + rng.below(70), "sex": if male { "male" } else { "female" },
+                        "smartphone": smartphone, "priority": priority}),
+                    )?;
+                    hh::create_member(conn, who, &w, mid, &p)?;
+                    members.push((mid, smartphone));
+                }
+                if !rng.chance(75) {
+                    continue; // not visited yet
+                }
+                let when = start + Duration::minutes(rng.below(60 * 24 * 70) as i64);
+                let outcome = if rng.chance(80) {
+                    "met"
+                } else if rng.chance(50) {
+                    "not_home"
+                } else {
+                    "come_back_later"
+                };
+                let p = patch(
+                    &VISIT,
+                    json!({"household_id": hid, "campaign_id": campaign.id,
+                    "visited_at": when.to_rfc3339(), "outcome": outcome, "lat": lat, "lon": lon}),
+                )?;
+                hh::record_visit(conn, who, VisitId::random(), &p)?;
+                if outcome != "met" {
+                    continue;
+                }
+                for (mid, smartphone) in members {
+                    let status = match (smartphone, rng.below(10)) {
+                        ("no", _) => "no_smartphone",
+                        (_, 0..=3) => "installed",
+                        (_, 4..=5) => "installed_with_help",
+                        (_, 6) => "already_installed",
+                        (_, 7) => "refused",
+                        (_, 8) => "later",
+                        _ => "not_yet",
+                    };
+                    let p = patch(&ADOPTION, json!({ "status": status }))?;
+                    hh::set_adoption(
+                        conn,
+                        who,
+                        &w,
+                        mid,
+                        campaign.id,
+                        &p,
+                        AdoptionPrecondition::Merge,
+                    )?;
+                }
+            }
+        }
+    }
+    let logins = vec![
+        DemoLogin {
+            username: "admin",
+            role: Role::Admin,
+            scope: "toàn hệ thống".into(),
+        },
+        DemoLogin {
+            username: "huyen",
+            role: Role::Supervisor,
+            scope: district.name.clone(),
+        },
+        DemoLogin {
+            username: "xa",
+            role: Role::Supervisor,
+            scope: hoa_tham.name.clone(),
+        },
+        DemoLogin {
+            username: "canbo",
+            role: Role::Canvasser,
+            scope: format!(
+                "{}, {} ({})",
+                ht_villages[0].name, ht_villages[1].name, hoa_tham.name
+            ),
+        },
+    ];
+    Ok(Some(DemoInfo { logins, households }))
+}
+
+/// Seeds the demo if the database is empty, hashing the demo password once.
+pub fn seed_pool(pool: &crate::db::Pool) -> anyhow::Result<Option<DemoInfo>> {
+    let hash = auth::hash_password(PASSWORD)?;
+    let mut pc = pool.get()?;
+    let mut conn = pc.conn();
+    conn.transaction(|conn| seed(conn, &hash))
+        .map_err(|e| anyhow::anyhow!("demo seed failed: {e:?}"))
+}

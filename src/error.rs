@@ -1,0 +1,213 @@
+//! One error type for the whole service, rendered as `application/problem+json`.
+//!
+//! 4xx carry a message for the user; 5xx log the whole cause chain and answer a generic body.
+
+use crate::domain::fields::FieldError;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    BadRequest,
+    Validation,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    PreconditionFailed,
+    PreconditionRequired,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    Unavailable,
+    Internal,
+}
+
+impl Kind {
+    fn status(self) -> StatusCode {
+        match self {
+            Kind::BadRequest => StatusCode::BAD_REQUEST,
+            Kind::Validation => StatusCode::UNPROCESSABLE_ENTITY,
+            Kind::Unauthorized => StatusCode::UNAUTHORIZED,
+            Kind::Forbidden => StatusCode::FORBIDDEN,
+            Kind::NotFound => StatusCode::NOT_FOUND,
+            Kind::Conflict => StatusCode::CONFLICT,
+            Kind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            Kind::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
+            Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+pub struct ApiError {
+    pub kind: Kind,
+    /// Stable machine-readable code, e.g. `not_found`, `version_mismatch`.
+    pub code: &'static str,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    source: Option<anyhow::Error>,
+}
+
+/// The problem+json body.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub code: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+impl ApiError {
+    pub fn new(kind: Kind, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError {
+            kind,
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            source: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(Kind::BadRequest, code, detail)
+    }
+
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        let detail = format!("invalid fields: {}", fields.join(", "));
+        ApiError {
+            errors,
+            ..Self::new(Kind::Validation, "validation_failed", detail)
+        }
+    }
+
+    pub fn invalid(field: &str, code: &'static str, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::new(field, code, message)])
+    }
+
+    pub fn unauthorized(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(Kind::Unauthorized, code, detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(Kind::Forbidden, "forbidden", detail)
+    }
+
+    pub fn out_of_scope() -> Self {
+        Self::new(
+            Kind::Forbidden,
+            "out_of_scope",
+            "this record is outside your assigned areas",
+        )
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(Kind::NotFound, "not_found", format!("{what} not found"))
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(Kind::Conflict, code, detail)
+    }
+
+    pub fn internal(e: impl Into<anyhow::Error>) -> Self {
+        ApiError {
+            source: Some(e.into()),
+            ..Self::new(Kind::Internal, "internal", "an internal error occurred")
+        }
+    }
+
+    pub fn unavailable(e: impl Into<anyhow::Error>) -> Self {
+        ApiError {
+            source: Some(e.into()),
+            ..Self::new(
+                Kind::Unavailable,
+                "unavailable",
+                "the service is temporarily unavailable; retry later",
+            )
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        let status = self.kind.status();
+        Problem {
+            type_: format!("urn:gocua:problem:{}", self.code),
+            title: status.canonical_reason().unwrap_or("Error").to_owned(),
+            status: status.as_u16(),
+            detail: self.detail.clone(),
+            code: self.code.to_owned(),
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({:?}): {}", self.code, self.kind, self.detail)?;
+        if let Some(source) = &self.source {
+            write!(f, "\ncaused by: {source:?}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.detail)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.kind.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if self.kind.status().is_server_error() {
+            tracing::error!(error = ?self, "request failed");
+        }
+        let mut res = HttpResponse::build(self.status_code());
+        res.insert_header((header::CONTENT_TYPE, "application/problem+json"));
+        if self.kind == Kind::Unavailable {
+            res.insert_header((header::RETRY_AFTER, "5"));
+        }
+        if self.kind == Kind::Unauthorized {
+            res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        res.body(serde_json::to_string(&self.problem()).unwrap_or_default())
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind as K, Error as E};
+        match &e {
+            E::NotFound => ApiError::not_found("record"),
+            E::DatabaseError(K::UniqueViolation, _) => {
+                ApiError::conflict("duplicate", "a record with the same key already exists")
+            }
+            E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _)
+            | E::DatabaseError(K::SerializationFailure, _) => ApiError::unavailable(e),
+            // SQLite answers "database is locked" when the busy timeout runs out.
+            E::DatabaseError(_, info) if info.message().contains("locked") => {
+                ApiError::unavailable(e)
+            }
+            _ => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<diesel::r2d2::PoolError> for ApiError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        ApiError::unavailable(e)
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

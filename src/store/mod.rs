@@ -1,0 +1,25 @@
+//! Queries, one file per aggregate. Functions take `&mut Conn` so that callers can compose
+//! them inside one transaction; none of them knows HTTP.
+
+pub mod areas;
+pub mod campaigns;
+pub mod changes;
+pub mod households;
+pub mod scope;
+pub mod sessions;
+pub mod users;
+
+/// A page request: 1-based page and its size.
+#[derive(Debug, Clone, Copy)]
+pub struct PageReq {
+    pub page: i64,
+    pub per_page: i64,
+}
+
+impl PageReq {
+    pub const MAX_PER_PAGE: i64 = 500;
+
+    pub fn offset(&self) -> i64 {
+        (self.page - 1) * self.per_page
+    }
+}

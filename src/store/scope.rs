@@ -1,0 +1,141 @@
+//! Who is calling and which areas they may see: the one place where scope is decided.
+
+use crate::auth::{Claims, Role};
+use crate::db::schema::{areas, sessions, user_areas, users};
+use crate::db::Conn;
+use crate::domain::{AreaId, Time, UserId};
+use crate::error::{ApiError, ApiResult};
+use crate::with_conn;
+use diesel::prelude::*;
+
+/// An authenticated, active user with the paths of their assigned areas.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub username: String,
+    pub role: Role,
+    /// Materialized paths of the assigned areas; each covers its subtree.
+    pub area_paths: Vec<String>,
+}
+
+impl Principal {
+    /// Loads the caller of an access token, refusing inactive users and revoked sessions.
+    pub fn load(conn: &mut Conn<'_>, claims: &Claims) -> ApiResult<Principal> {
+        let now = Time::now();
+        let found = with_conn!(conn, |c| users::table
+            .inner_join(sessions::table)
+            .filter(users::id.eq(claims.sub))
+            .filter(sessions::id.eq(claims.sid))
+            .select((
+                users::username,
+                users::role,
+                users::active,
+                sessions::revoked_at,
+                sessions::expires_at
+            ))
+            .first::<(String, String, bool, Option<Time>, Time)>(c)
+            .optional())?;
+        let Some((username, role, active, revoked, expires)) = found else {
+            return Err(ApiError::unauthorized(
+                "invalid_token",
+                "unknown user or session",
+            ));
+        };
+        if !active {
+            return Err(ApiError::unauthorized(
+                "user_inactive",
+                "this account is deactivated",
+            ));
+        }
+        if revoked.is_some() || expires < now {
+            return Err(ApiError::unauthorized(
+                "session_revoked",
+                "this session has ended; log in again",
+            ));
+        }
+        let role = Role::parse(&role)
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("bad role {role}")))?;
+        let area_paths = assigned_paths(conn, claims.sub)?;
+        Ok(Principal {
+            user_id: claims.sub,
+            username,
+            role,
+            area_paths,
+        })
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    pub fn require_role(&self, roles: &[Role]) -> ApiResult<()> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this needs the role {}",
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )))
+        }
+    }
+
+    /// Whether the area with this path lies inside the caller's areas.
+    pub fn covers(&self, path: &str) -> bool {
+        self.is_admin() || self.area_paths.iter().any(|p| path.starts_with(p.as_str()))
+    }
+
+    /// Path prefixes that bound what the caller sees; `None` means everything (admin).
+    pub fn prefixes(&self) -> Option<&[String]> {
+        (!self.is_admin()).then_some(self.area_paths.as_slice())
+    }
+
+    /// The writer name of online edits in field versions.
+    pub fn writer(&self) -> String {
+        format!("user:{}", self.user_id)
+    }
+
+    /// Fails unless the area exists and is inside the caller's areas; returns its path.
+    pub fn require_area(&self, conn: &mut Conn<'_>, area: AreaId) -> ApiResult<String> {
+        let path = with_conn!(conn, |c| areas::table
+            .find(area)
+            .select(areas::path)
+            .first::<String>(c)
+            .optional())?
+        .ok_or_else(|| ApiError::not_found("area"))?;
+        if self.covers(&path) {
+            Ok(path)
+        } else {
+            Err(ApiError::out_of_scope())
+        }
+    }
+}
+
+pub fn assigned_paths(conn: &mut Conn<'_>, user: UserId) -> ApiResult<Vec<String>> {
+    Ok(with_conn!(conn, |c| user_areas::table
+        .inner_join(areas::table)
+        .filter(user_areas::user_id.eq(user))
+        .select(areas::path)
+        .order(areas::path)
+        .load::<String>(c))?)
+}
+
+/// Ids of all areas under the given path prefixes (`None`: no bound).
+pub fn area_ids_under(conn: &mut Conn<'_>, prefixes: &[String]) -> ApiResult<Vec<AreaId>> {
+    let mut ids = Vec::new();
+    for p in prefixes {
+        // Paths hold only UUIDs and slashes: nothing to escape.
+        let pattern = format!("{p}%");
+        let mut found = with_conn!(conn, |c| areas::table
+            .filter(areas::path.like(&pattern))
+            .select(areas::id)
+            .load::<AreaId>(c))?;
+        ids.append(&mut found);
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}

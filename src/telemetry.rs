@@ -1,0 +1,143 @@
+//! Logs (JSON, or readable on a terminal) and Prometheus metrics.
+
+use crate::db::Pool;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::web;
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use std::io::IsTerminal;
+use std::time::Instant;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the global subscriber once; later calls (tests) are no-ops.
+pub fn init(format: &str, level: &str) {
+    let filter = EnvFilter::try_from_env("GOCUA_LOG").unwrap_or_else(|_| EnvFilter::new(level));
+    let json = match format {
+        "json" => true,
+        "pretty" => false,
+        _ => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    pool_connections: IntGauge,
+    pool_idle: IntGauge,
+    pool_max: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "gocua_http_requests_total",
+                "HTTP requests by route and status",
+            ),
+            &["method", "route", "status"],
+        )
+        .expect("valid metric");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "gocua_http_request_duration_seconds",
+                "HTTP request latency",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["method", "route"],
+        )
+        .expect("valid metric");
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("valid metric");
+        let pool_connections = gauge("gocua_db_pool_connections", "open database connections");
+        let pool_idle = gauge(
+            "gocua_db_pool_idle_connections",
+            "idle database connections",
+        );
+        let pool_max = gauge("gocua_db_pool_max_connections", "pool size");
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(latency.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(pool_connections.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(pool_idle.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(pool_max.clone()))
+            .expect("unique metric");
+        Metrics {
+            registry,
+            requests,
+            latency,
+            pool_connections,
+            pool_idle,
+            pool_max,
+        }
+    }
+
+    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.requests
+            .with_label_values(&[method, route, &status.to_string()])
+            .inc();
+        self.latency
+            .with_label_values(&[method, route])
+            .observe(seconds);
+    }
+
+    /// The text exposition, with the pool gauges read now.
+    pub fn render(&self, pool: &Pool) -> String {
+        let (open, idle, max) = pool.state();
+        self.pool_connections.set(open.into());
+        self.pool_idle.set(idle.into());
+        self.pool_max.set(max.into());
+        let mut buf = Vec::new();
+        let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Middleware: counts every request by matched route pattern (not raw path, so that ids do
+/// not explode the label set), status and latency.
+pub async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let path = req.path().to_owned();
+    let res = next.call(req).await?;
+    let elapsed = start.elapsed();
+    let status = res.status().as_u16();
+    if let Some(m) = metrics {
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".into());
+        m.observe(&method, &route, status, elapsed.as_secs_f64());
+    }
+    tracing::info!(%method, %path, status, ms = elapsed.as_secs_f64() * 1000.0, "request");
+    Ok(res)
+}

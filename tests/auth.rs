@@ -1,0 +1,251 @@
+//! Login, token verification, refresh rotation and revocation.
+
+mod common;
+
+use common::{TestApp, World, PASSWORD, SECRET};
+use jsonwebtoken::{encode, EncodingKey, Header};
+use reqwest::Method;
+use serde_json::json;
+
+fn claims(sub: &str, sid: &str, exp_offset: i64) -> serde_json::Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({"sub": sub, "role": "admin", "sid": sid, "iat": now - 10, "exp": now + exp_offset})
+}
+
+fn b64(v: &serde_json::Value) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+#[tokio::test]
+async fn login_gives_tokens_and_wrong_password_does_not() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let me = app.get("/api/v1/me", &admin).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(me.body["username"], "admin");
+    assert_eq!(me.body["role"], "admin");
+
+    let ok = app.login("admin", PASSWORD).await;
+    assert_eq!(ok.body["token_type"], "Bearer");
+    assert_eq!(ok.body["expires_in"], 15 * 60);
+    assert!(ok.body["refresh_token"].as_str().unwrap().len() >= 40);
+
+    app.login("admin", "wrong password")
+        .await
+        .assert_problem(401, "invalid_credentials");
+    app.login("nobody", PASSWORD)
+        .await
+        .assert_problem(401, "invalid_credentials");
+    // The stored password is a salted argon2 hash.
+    let stored: String = app
+        .db(|conn| {
+            use diesel::prelude::*;
+            use gocua::db::schema::users;
+            gocua::with_conn!(conn, |c| users::table
+                .select(users::password_hash)
+                .first::<String>(c))
+            .unwrap()
+        })
+        .await;
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+}
+
+#[tokio::test]
+async fn missing_expired_forged_and_none_tokens_get_401() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let login = app.login("admin", PASSWORD).await;
+    let uid = login.body["user_id"].as_str().unwrap().to_owned();
+    // The session id of a real login, read from its token.
+    let payload = admin.split('.').nth(1).unwrap();
+    use base64::Engine;
+    let real: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    let sid = real["sid"].as_str().unwrap().to_owned();
+
+    let none = app
+        .request(Method::GET, "/api/v1/me", None, None, &[])
+        .await;
+    none.assert_problem(401, "missing_token");
+    assert_eq!(none.headers["www-authenticate"], "Bearer");
+
+    let key = EncodingKey::from_secret(SECRET.as_bytes());
+    let expired = encode(&Header::default(), &claims(&uid, &sid, -3600), &key).unwrap();
+    app.get("/api/v1/me", &expired)
+        .await
+        .assert_problem(401, "token_expired");
+
+    let valid = encode(&Header::default(), &claims(&uid, &sid, 600), &key).unwrap();
+    assert_eq!(
+        app.get("/api/v1/me", &valid).await.status,
+        200,
+        "a token signed with our key works"
+    );
+
+    let other_key = EncodingKey::from_secret(b"another-secret-another-secret-another");
+    let forged = encode(&Header::default(), &claims(&uid, &sid, 600), &other_key).unwrap();
+    app.get("/api/v1/me", &forged)
+        .await
+        .assert_problem(401, "invalid_token");
+
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(&claims(&uid, &sid, 600))
+    );
+    app.get("/api/v1/me", &alg_none)
+        .await
+        .assert_problem(401, "invalid_token");
+
+    app.get("/api/v1/me", "garbage")
+        .await
+        .assert_problem(401, "invalid_token");
+    let basic = app
+        .request(
+            Method::GET,
+            "/api/v1/me",
+            None,
+            None,
+            &[("authorization", "Basic YTpi")],
+        )
+        .await;
+    basic.assert_problem(401, "invalid_token");
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_revokes_the_chain() {
+    let app = TestApp::spawn().await;
+    app.admin().await;
+    let first = app.login("admin", PASSWORD).await;
+    let r1 = first.body["refresh_token"].as_str().unwrap().to_owned();
+    let access1 = first.body["access_token"].as_str().unwrap().to_owned();
+
+    let second = app
+        .request(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": r1})),
+            &[],
+        )
+        .await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    let r2 = second.body["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(r1, r2);
+    let access2 = second.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(app.get("/api/v1/me", &access2).await.status, 200);
+
+    // Replaying the rotated token: refused, and the whole session is revoked.
+    let reuse = app
+        .request(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": r1})),
+            &[],
+        )
+        .await;
+    reuse.assert_problem(401, "refresh_token_reused");
+    let after = app
+        .request(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": r2})),
+            &[],
+        )
+        .await;
+    after.assert_problem(401, "session_revoked");
+    app.get("/api/v1/me", &access2)
+        .await
+        .assert_problem(401, "session_revoked");
+    app.get("/api/v1/me", &access1)
+        .await
+        .assert_problem(401, "session_revoked");
+
+    // Only hashes are stored.
+    let r2_stored = app
+        .db(move |conn| {
+            use diesel::prelude::*;
+            use gocua::db::schema::refresh_tokens;
+            gocua::with_conn!(conn, |c| refresh_tokens::table
+                .filter(refresh_tokens::token_hash.eq(&r2))
+                .count()
+                .get_result::<i64>(c))
+            .unwrap()
+        })
+        .await;
+    assert_eq!(r2_stored, 0);
+
+    let unknown = app
+        .request(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": "nope"})),
+            &[],
+        )
+        .await;
+    unknown.assert_problem(401, "invalid_refresh_token");
+}
+
+#[tokio::test]
+async fn logout_and_deactivation_revoke_access() {
+    let w = World::new().await;
+    let app = &w.app;
+    let canvasser = app.user(&w.admin, "canbo", "canvasser", &[&w.v1]).await;
+    let login = app.login("canbo", PASSWORD).await;
+    let refresh = login.body["refresh_token"].as_str().unwrap().to_owned();
+    let access = login.body["access_token"].as_str().unwrap().to_owned();
+
+    let out = app
+        .request(
+            Method::POST,
+            "/api/v1/auth/logout",
+            None,
+            Some(json!({"refresh_token": refresh})),
+            &[],
+        )
+        .await;
+    assert_eq!(out.status, 204);
+    app.get("/api/v1/me", &access)
+        .await
+        .assert_problem(401, "session_revoked");
+    let again = app
+        .request(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": refresh})),
+            &[],
+        )
+        .await;
+    again.assert_problem(401, "session_revoked");
+
+    // Deactivating a user ends their other sessions and refuses new logins.
+    assert_eq!(app.get("/api/v1/me", &canvasser).await.status, 200);
+    let me = app.get("/api/v1/me", &canvasser).await;
+    let id = me.body["id"].as_str().unwrap();
+    let r = app
+        .request(
+            Method::PATCH,
+            &format!("/api/v1/users/{id}"),
+            Some(&w.admin),
+            Some(json!({"active": false})),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["active"], false);
+    app.get("/api/v1/me", &canvasser)
+        .await
+        .assert_problem(401, "user_inactive");
+    app.login("canbo", PASSWORD)
+        .await
+        .assert_problem(401, "user_inactive");
+}
