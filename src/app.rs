@@ -142,17 +142,31 @@ fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
             "unsupported_media_type",
             "send Content-Type: application/json",
         ),
-        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::invalid(
-            "",
-            "type",
-            format!("the body does not have the expected shape: {e}"),
-        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => shape_error(&e.to_string()),
         JsonPayloadError::Deserialize(e) => {
             ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
         }
         _ => ApiError::bad_request("bad_body", "the request body could not be read"),
     };
     e.into()
+}
+
+/// Names the field of a serde data error where serde says it ("unknown field `x`", "missing
+/// field `x`"), so that typed bodies report per field like the entity validator does.
+fn shape_error(msg: &str) -> ApiError {
+    let named = |prefix: &str| {
+        msg.strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('`'))
+            .and_then(|rest| rest.split('`').next())
+            .map(str::to_owned)
+    };
+    if let Some(f) = named("unknown field ") {
+        ApiError::invalid(&f, "unknown_field", msg.to_owned())
+    } else if let Some(f) = named("missing field ") {
+        ApiError::invalid(&f, "required", msg.to_owned())
+    } else {
+        ApiError::invalid("", "type", msg.to_owned())
+    }
 }
 
 fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {

@@ -24,6 +24,12 @@ pub fn squash_spaces(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The stored search key of a text: folded, with a leading space so that every word, the
+/// first included, starts after a space (see `like_pattern`).
+pub fn search_key(s: &str) -> String {
+    format!(" {}", fold(s))
+}
+
 /// The search terms of a query: folded words, each of which must appear.
 pub fn search_terms(q: &str) -> Vec<String> {
     fold(q)
@@ -33,9 +39,10 @@ pub fn search_terms(q: &str) -> Vec<String> {
         .collect()
 }
 
-/// A LIKE pattern matching `term` anywhere, with `\` as the escape character.
+/// A LIKE pattern matching a search key that has a word starting with `term` ("van" finds
+/// "Văn", "an" does not find "Thanh"), with `\` as the escape character.
 pub fn like_pattern(term: &str) -> String {
-    let mut p = String::from("%");
+    let mut p = String::from("% ");
     for c in term.chars() {
         if matches!(c, '%' | '_' | '\\') {
             p.push('\\');
@@ -60,6 +67,7 @@ mod tests {
 
     #[test]
     fn escapes_like() {
-        assert_eq!(like_pattern("a%b_c"), "%a\\%b\\_c%");
+        assert_eq!(like_pattern("a%b_c"), "% a\\%b\\_c%");
+        assert_eq!(search_key("Đào"), " dao");
     }
 }

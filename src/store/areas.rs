@@ -178,7 +178,7 @@ pub fn create_village(
         kind: kind.or(Some("Thôn")),
         parent_id: Some(parent.id),
         path: format!("{}{}/", parent.path, id),
-        search_key: text::fold(&name),
+        search_key: text::search_key(&name),
         created_at: now,
         updated_at: now,
     };
@@ -275,7 +275,7 @@ pub fn import(conn: &mut Conn<'_>, units: &[OfficialUnit]) -> ApiResult<ImportRe
                         areas::name.eq(&u.name),
                         areas::kind.eq(&u.kind),
                         areas::parent_id.eq(parent_id),
-                        areas::search_key.eq(text::fold(&u.name)),
+                        areas::search_key.eq(text::search_key(&u.name)),
                         areas::updated_at.eq(now),
                     ))
                     .execute(c))?;
@@ -304,7 +304,7 @@ pub fn import(conn: &mut Conn<'_>, units: &[OfficialUnit]) -> ApiResult<ImportRe
             kind: u.kind.as_deref(),
             parent_id: *parent_id,
             path: path.clone(),
-            search_key: text::fold(&u.name),
+            search_key: text::search_key(&u.name),
             created_at: now,
             updated_at: now,
         })

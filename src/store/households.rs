@@ -248,7 +248,7 @@ pub fn create_household(
     let mut state = Map::new();
     let mut m = FieldMetas::new();
     merge::merge(&mut state, &mut m, patch.fields(), w, 1);
-    let search = text::fold(&format!("{} {}", fields.head_name, fields.address));
+    let search = text::search_key(&format!("{} {}", fields.head_name, fields.address));
     with_conn!(conn, |c| diesel::insert_into(households::table)
         .values((
             households::id.eq(id),
@@ -338,7 +338,7 @@ pub fn update_household(
     let mut m = metas(&h.field_meta)?;
     let losses = merge::merge(&mut state, &mut m, patch.fields(), w, version);
     let f: HouseholdFields = from_map(state)?;
-    let search = text::fold(&format!("{} {}", f.head_name, f.address));
+    let search = text::search_key(&format!("{} {}", f.head_name, f.address));
     with_conn!(conn, |c| diesel::update(households::table.find(id))
         .set((
             households::area_id.eq(f.area_id),
@@ -451,7 +451,7 @@ pub fn create_member(
             members::notes.eq(&fields.notes),
             members::version.eq(version),
             members::field_meta.eq(metas_json(&m)?),
-            members::search_key.eq(text::fold(&fields.full_name)),
+            members::search_key.eq(text::search_key(&fields.full_name)),
             members::created_at.eq(now),
             members::updated_at.eq(now),
         ))
@@ -520,7 +520,7 @@ pub fn update_member(
             members::notes.eq(&f.notes),
             members::version.eq(version),
             members::field_meta.eq(metas_json(&m)?),
-            members::search_key.eq(text::fold(&f.full_name)),
+            members::search_key.eq(text::search_key(&f.full_name)),
             members::updated_at.eq(Time::now()),
         ))
         .execute(c))?;

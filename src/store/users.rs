@@ -37,16 +37,16 @@ pub struct User {
     pub updated_at: Time,
 }
 
-/// A username: 3 to 40 of a-z, 0-9, `.`, `_`, `-`, lower-cased.
+/// A username: 2 to 40 of a-z, 0-9, `.`, `_`, `-`, lower-cased.
 pub fn parse_username(s: &str) -> Result<String, String> {
     let s = s.trim().to_lowercase();
-    let ok = (3..=40).contains(&s.len())
+    let ok = (2..=40).contains(&s.len())
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
     if ok {
         Ok(s)
     } else {
-        Err("3 to 40 characters: letters a-z, digits, '.', '_' or '-'".into())
+        Err("2 to 40 characters: letters a-z, digits, '.', '_' or '-'".into())
     }
 }
 

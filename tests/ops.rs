@@ -1,0 +1,116 @@
+//! Health, readiness, metrics, compression and the OpenAPI document.
+
+mod common;
+
+use common::TestApp;
+use reqwest::Method;
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let app = TestApp::spawn().await;
+    let h = app.request(Method::GET, "/healthz", None, None, &[]).await;
+    assert_eq!(h.body["status"], "ok");
+    let r = app.request(Method::GET, "/readyz", None, None, &[]).await;
+    assert_eq!(r.body["status"], "ready");
+    let admin = app.admin().await;
+    app.get("/api/v1/me", &admin).await;
+    app.get(
+        &format!("/api/v1/households/{}", uuid::Uuid::new_v4()),
+        &admin,
+    )
+    .await;
+
+    let m = app.request(Method::GET, "/metrics", None, None, &[]).await;
+    assert_eq!(m.status, 200);
+    assert!(
+        m.text.contains(
+            r#"gocua_http_requests_total{method="GET",route="/api/v1/me",status="200"} 1"#
+        ),
+        "{}",
+        m.text
+    );
+    // Routes are labelled by pattern, not by id.
+    assert!(
+        m.text
+            .contains(r#"route="/api/v1/households/{id}",status="404"} 1"#),
+        "{}",
+        m.text
+    );
+    assert!(m
+        .text
+        .contains("gocua_http_request_duration_seconds_bucket"));
+    assert!(
+        m.text.contains("gocua_db_pool_max_connections 4"),
+        "{}",
+        m.text
+    );
+}
+
+#[tokio::test]
+async fn responses_are_compressed_when_accepted() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    app.import_districts(&admin, &["181"]).await;
+    let plain = app
+        .client
+        .get(format!(
+            "{}/api/v1/areas?per_page=100&level=commune",
+            app.base
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain_len = plain.bytes().await.unwrap().len();
+    let gz = app
+        .client
+        .get(format!(
+            "{}/api/v1/areas?per_page=100&level=commune",
+            app.base
+        ))
+        .bearer_auth(&admin)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let gz_len = gz.bytes().await.unwrap().len();
+    assert!(gz_len * 3 < plain_len, "gzip {gz_len} vs plain {plain_len}");
+}
+
+#[tokio::test]
+async fn openapi_is_committed_and_served() {
+    let generated = gocua::api::openapi_json();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("openapi/openapi.json");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "openapi/openapi.json is out of date: run `cargo run -- openapi > openapi/openapi.json` and commit it"
+    );
+    let app = TestApp::spawn().await;
+    let served = app
+        .request(Method::GET, "/api-docs/openapi.json", None, None, &[])
+        .await;
+    assert_eq!(
+        served.body,
+        serde_json::from_str::<serde_json::Value>(&generated).unwrap()
+    );
+    let paths = served.body["paths"].as_object().unwrap();
+    for p in [
+        "/api/v1/auth/login",
+        "/api/v1/households",
+        "/api/v1/households/{id}",
+        "/api/v1/areas/import",
+    ] {
+        assert!(paths.contains_key(p), "{p} is documented");
+    }
+    let ui = app
+        .client
+        .get(format!("{}/docs/", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ui.status(), 200);
+    assert!(ui.text().await.unwrap().contains("swagger-ui"));
+}
