@@ -46,15 +46,53 @@ impl Default for Settings {
     }
 }
 
+/// The settings read from `GOCUA_<KEY>`; other `GOCUA_*` variables (`GOCUA_CONFIG`,
+/// `GOCUA_PASSWORD`, `GOCUA_LOG`, the tests' own) are not settings.
+pub const KEYS: &[&str] = &[
+    "database_url",
+    "bind",
+    "jwt_secret",
+    "access_token_minutes",
+    "refresh_token_days",
+    "pool_size",
+    "pool_timeout_seconds",
+    "max_body_bytes",
+    "log_format",
+    "log_level",
+    "shutdown_seconds",
+];
+
 impl Settings {
     /// Defaults, then the file named by `file` or `GOCUA_CONFIG` (if any), then `GOCUA_*`.
-    pub fn load(file: Option<&Path>) -> Result<Settings, figment::Error> {
+    pub fn load(file: Option<&Path>) -> Result<Settings, Box<figment::Error>> {
         let mut fig = Figment::new();
         let env_file = std::env::var_os("GOCUA_CONFIG");
         if let Some(path) = file.map(Path::to_path_buf).or(env_file.map(Into::into)) {
             fig = fig.merge(Toml::file_exact(path));
         }
-        fig.merge(Env::prefixed("GOCUA_").ignore(&["config"]))
+        fig.merge(Env::prefixed("GOCUA_").only(KEYS))
             .extract()
+            .map_err(Box::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_overrides_defaults_and_secrets_do_not_print() {
+        let dir = std::env::temp_dir().join(format!("gocua-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("gocua.toml");
+        std::fs::write(&file, "bind = \"0.0.0.0:9000\"\njwt_secret = \"very-secret-value-of-32-bytes-or-more\"\npool_size = 3\n").unwrap();
+        let s = Settings::load(Some(&file)).unwrap();
+        assert_eq!(s.bind, "0.0.0.0:9000");
+        assert_eq!(s.pool_size, 3);
+        assert_eq!(s.max_body_bytes, 1024 * 1024);
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("very-secret"), "{shown}");
+        std::fs::write(&file, "colour = \"red\"\n").unwrap();
+        assert!(Settings::load(Some(&file)).unwrap_err().to_string().contains("colour"));
     }
 }

@@ -244,3 +244,19 @@ async fn unknown_ids_bad_paths_and_routes() {
     assert_eq!(r.field_codes(), vec![("id".into(), "format".into())]);
     assert_eq!(w.app.count("households").await, 0);
 }
+
+#[tokio::test]
+async fn server_errors_do_not_leak_internals() {
+    let w = World::new().await;
+    let h = w.app.household(&w.admin, &w.v1, "A", "B").await;
+    w.app
+        .db(|conn| {
+            use diesel::connection::SimpleConnection;
+            gocua::with_conn!(conn, |c| c.batch_execute("DROP TABLE visits")).unwrap()
+        })
+        .await;
+    let r = w.app.get(&format!("/api/v1/households/{}", h["id"].as_str().unwrap()), &w.admin).await;
+    r.assert_problem(500, "internal");
+    assert_eq!(r.body["detail"], "an internal error occurred");
+    assert!(!r.text.to_lowercase().contains("visits"), "{}", r.text);
+}

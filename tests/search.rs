@@ -28,7 +28,6 @@ async fn diacritic_insensitive_search() {
     assert_eq!(member_of_hung.status, 201);
 
     let ids = |q: &'static str| {
-        let app = app;
         let admin = w.admin.clone();
         async move {
             let r = app.get(&format!("/api/v1/households?q={q}"), &admin).await;

@@ -479,7 +479,8 @@ impl TestApp {
 
 impl Drop for TestApp {
     fn drop(&mut self) {
-        let _ = self.handle.stop(false);
+        // The stop command is sent when `stop` is called; the join below waits for it.
+        drop(self.handle.stop(false));
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

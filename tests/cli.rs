@@ -1,0 +1,105 @@
+//! The command line: migrate, user add, areas import (twice), and clear connection errors.
+
+mod common;
+
+use common::{shared_data, TestDb};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn gocua(db: &str, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gocua"))
+        .args(args)
+        .env("GOCUA_DATABASE_URL", db)
+        .env("GOCUA_LOG_LEVEL", "warn")
+        .env_remove("GOCUA_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+#[tokio::test]
+async fn migrate_add_users_and_import_areas_from_the_command_line() {
+    let db = TestDb::new();
+    let (ok, out, err) = gocua(&db.url, &["migrate"], "");
+    assert!(ok, "{out}{err}");
+
+    let file = shared_data("units-2025-01-04.csv");
+    let file = file.to_str().unwrap();
+    let (ok, out, err) = gocua(&db.url, &["areas", "import", file], "");
+    assert!(ok, "{err}");
+    assert!(out.contains("0 updated, 0 unchanged"), "{out}");
+    let (ok, out, _) = gocua(&db.url, &["areas", "import", file], "");
+    assert!(ok);
+    assert!(out.contains("0 inserted, 0 updated") && out.contains("Nothing changed"), "{out}");
+
+    let (ok, out, err) =
+        gocua(&db.url, &["user", "add", "--username", "xa", "--role", "supervisor", "--area", "06073"], "gocua-secret-1\n");
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("Created xa (supervisor)"), "{out}");
+    let (ok, _, err) = gocua(&db.url, &["user", "add", "--username", "xa", "--role", "supervisor"], "gocua-secret-1\n");
+    assert!(!ok);
+    assert!(err.contains("taken"), "{err}");
+    let (ok, _, err) = gocua(&db.url, &["user", "add", "--username", "yy", "--role", "boss"], "gocua-secret-1\n");
+    assert!(!ok && err.contains("role"), "{err}");
+    let (ok, _, err) = gocua(&db.url, &["user", "add", "--username", "zz", "--role", "admin"], "short\n");
+    assert!(!ok && err.contains("password"), "{err}");
+    let (ok, _, err) = gocua(&db.url, &["user", "add", "--username", "ww", "--role", "canvasser", "--area", "99999"], "gocua-secret-1\n");
+    assert!(!ok && err.contains("99999"), "{err}");
+
+    // The user can log in to a server on that database and sees their commune.
+    let mut settings = common::settings(&db.url);
+    settings.bind = "127.0.0.1:0".into();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let t = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let app = gocua::app::Application::build(settings).unwrap();
+            tx.send((app.port(), app.handle())).unwrap();
+            app.run_until_stopped().await.unwrap();
+        })
+    });
+    let (port, handle) = tokio::task::spawn_blocking(move || rx.recv().unwrap()).await.unwrap();
+    let client = reqwest::Client::new();
+    let login: serde_json::Value = client
+        .post(format!("http://127.0.0.1:{port}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": "xa", "password": "gocua-secret-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap();
+    let areas: serde_json::Value = client
+        .get(format!("http://127.0.0.1:{port}/api/v1/areas"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(areas["items"][0]["name"], "Xã Hoa Thám");
+    drop(handle.stop(false));
+    t.join().unwrap();
+}
+
+#[test]
+fn connection_errors_show_the_real_cause() {
+    let (ok, _, err) = gocua("sqlite:///no/such/dir/gocua.db", &["migrate"], "");
+    assert!(!ok);
+    assert!(err.contains("cannot connect to the database") && err.contains("unable to open"), "{err}");
+    let (ok, _, err) = gocua("mysql://localhost/x", &["migrate"], "");
+    assert!(!ok && err.contains("unsupported database URL"), "{err}");
+    if common::backend() == "postgres" {
+        let (ok, _, err) = gocua("postgres://postgres@127.0.0.1:5432/gocua_no_such_db", &["migrate"], "");
+        assert!(!ok);
+        assert!(err.contains("gocua_no_such_db") && err.contains("does not exist"), "{err}");
+    }
+    let (ok, _, err) = gocua("sqlite::memory:", &["serve"], "");
+    assert!(!ok && err.contains("GOCUA_JWT_SECRET"), "{err}");
+}
