@@ -93,6 +93,9 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("very-secret"), "{shown}");
         std::fs::write(&file, "colour = \"red\"\n").unwrap();
-        assert!(Settings::load(Some(&file)).unwrap_err().to_string().contains("colour"));
+        assert!(Settings::load(Some(&file))
+            .unwrap_err()
+            .to_string()
+            .contains("colour"));
     }
 }

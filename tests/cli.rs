@@ -17,9 +17,18 @@ fn gocua(db: &str, args: &[&str], stdin: &str) -> (bool, String, String) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
 }
 
 #[tokio::test]
@@ -35,20 +44,60 @@ async fn migrate_add_users_and_import_areas_from_the_command_line() {
     assert!(out.contains("0 updated, 0 unchanged"), "{out}");
     let (ok, out, _) = gocua(&db.url, &["areas", "import", file], "");
     assert!(ok);
-    assert!(out.contains("0 inserted, 0 updated") && out.contains("Nothing changed"), "{out}");
+    assert!(
+        out.contains("0 inserted, 0 updated") && out.contains("Nothing changed"),
+        "{out}"
+    );
 
-    let (ok, out, err) =
-        gocua(&db.url, &["user", "add", "--username", "xa", "--role", "supervisor", "--area", "06073"], "gocua-secret-1\n");
+    let (ok, out, err) = gocua(
+        &db.url,
+        &[
+            "user",
+            "add",
+            "--username",
+            "xa",
+            "--role",
+            "supervisor",
+            "--area",
+            "06073",
+        ],
+        "gocua-secret-1\n",
+    );
     assert!(ok, "{out}{err}");
     assert!(out.contains("Created xa (supervisor)"), "{out}");
-    let (ok, _, err) = gocua(&db.url, &["user", "add", "--username", "xa", "--role", "supervisor"], "gocua-secret-1\n");
+    let (ok, _, err) = gocua(
+        &db.url,
+        &["user", "add", "--username", "xa", "--role", "supervisor"],
+        "gocua-secret-1\n",
+    );
     assert!(!ok);
     assert!(err.contains("taken"), "{err}");
-    let (ok, _, err) = gocua(&db.url, &["user", "add", "--username", "yy", "--role", "boss"], "gocua-secret-1\n");
+    let (ok, _, err) = gocua(
+        &db.url,
+        &["user", "add", "--username", "yy", "--role", "boss"],
+        "gocua-secret-1\n",
+    );
     assert!(!ok && err.contains("role"), "{err}");
-    let (ok, _, err) = gocua(&db.url, &["user", "add", "--username", "zz", "--role", "admin"], "short\n");
+    let (ok, _, err) = gocua(
+        &db.url,
+        &["user", "add", "--username", "zz", "--role", "admin"],
+        "short\n",
+    );
     assert!(!ok && err.contains("password"), "{err}");
-    let (ok, _, err) = gocua(&db.url, &["user", "add", "--username", "ww", "--role", "canvasser", "--area", "99999"], "gocua-secret-1\n");
+    let (ok, _, err) = gocua(
+        &db.url,
+        &[
+            "user",
+            "add",
+            "--username",
+            "ww",
+            "--role",
+            "canvasser",
+            "--area",
+            "99999",
+        ],
+        "gocua-secret-1\n",
+    );
     assert!(!ok && err.contains("99999"), "{err}");
 
     // The user can log in to a server on that database and sees their commune.
@@ -62,7 +111,9 @@ async fn migrate_add_users_and_import_areas_from_the_command_line() {
             app.run_until_stopped().await.unwrap();
         })
     });
-    let (port, handle) = tokio::task::spawn_blocking(move || rx.recv().unwrap()).await.unwrap();
+    let (port, handle) = tokio::task::spawn_blocking(move || rx.recv().unwrap())
+        .await
+        .unwrap();
     let client = reqwest::Client::new();
     let login: serde_json::Value = client
         .post(format!("http://127.0.0.1:{port}/api/v1/auth/login"))
@@ -92,13 +143,23 @@ async fn migrate_add_users_and_import_areas_from_the_command_line() {
 fn connection_errors_show_the_real_cause() {
     let (ok, _, err) = gocua("sqlite:///no/such/dir/gocua.db", &["migrate"], "");
     assert!(!ok);
-    assert!(err.contains("cannot connect to the database") && err.contains("unable to open"), "{err}");
+    assert!(
+        err.contains("cannot connect to the database") && err.contains("unable to open"),
+        "{err}"
+    );
     let (ok, _, err) = gocua("mysql://localhost/x", &["migrate"], "");
     assert!(!ok && err.contains("unsupported database URL"), "{err}");
     if common::backend() == "postgres" {
-        let (ok, _, err) = gocua("postgres://postgres@127.0.0.1:5432/gocua_no_such_db", &["migrate"], "");
+        let (ok, _, err) = gocua(
+            "postgres://postgres@127.0.0.1:5432/gocua_no_such_db",
+            &["migrate"],
+            "",
+        );
         assert!(!ok);
-        assert!(err.contains("gocua_no_such_db") && err.contains("does not exist"), "{err}");
+        assert!(
+            err.contains("gocua_no_such_db") && err.contains("does not exist"),
+            "{err}"
+        );
     }
     let (ok, _, err) = gocua("sqlite::memory:", &["serve"], "");
     assert!(!ok && err.contains("GOCUA_JWT_SECRET"), "{err}");

@@ -255,7 +255,13 @@ async fn server_errors_do_not_leak_internals() {
             gocua::with_conn!(conn, |c| c.batch_execute("DROP TABLE visits")).unwrap()
         })
         .await;
-    let r = w.app.get(&format!("/api/v1/households/{}", h["id"].as_str().unwrap()), &w.admin).await;
+    let r = w
+        .app
+        .get(
+            &format!("/api/v1/households/{}", h["id"].as_str().unwrap()),
+            &w.admin,
+        )
+        .await;
     r.assert_problem(500, "internal");
     assert_eq!(r.body["detail"], "an internal error occurred");
     assert!(!r.text.to_lowercase().contains("visits"), "{}", r.text);

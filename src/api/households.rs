@@ -8,8 +8,8 @@ use crate::domain::merge::Writer;
 use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, VisitId};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::store::households::{
-    self as hh, AdoptionPrecondition, Household, HouseholdDetail, HouseholdFilter, HouseholdItem,
-    Member, Visit,
+    self as hh, AdoptionPrecondition, HouseholdDetail, HouseholdFilter, HouseholdItem, Member,
+    Visit,
 };
 use crate::store::scope::Principal;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -459,6 +459,3 @@ pub async fn get_visit(
         .await?;
     Ok(HttpResponse::Ok().json(v))
 }
-
-#[allow(dead_code)]
-fn _schema_types(_: Household) {}

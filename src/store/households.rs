@@ -10,7 +10,7 @@ use super::scope::{self, Principal};
 use super::{campaigns, PageReq};
 use crate::db::schema::{adoptions, areas, households, members, visits};
 use crate::db::Conn;
-use crate::domain::fields::{Patch, ADOPTION_STATUSES};
+use crate::domain::fields::Patch;
 use crate::domain::merge::{self, FieldMetas, Loss, Writer};
 use crate::domain::{
     text, AreaId, CampaignId, EntityId, HouseholdId, MemberId, Time, UserId, VisitId,
@@ -317,8 +317,7 @@ pub fn update_household(
     expected: Option<i64>,
 ) -> ApiResult<Written> {
     let (h, version) = lock_unit(conn, who, id)?;
-    if let Some(e) = expected.filter(|e| *e != version - 1) {
-        let _ = e;
+    if expected.is_some_and(|e| e != version - 1) {
         return Err(version_mismatch(version - 1));
     }
     if let Some(area) = patch.get("area_id").and_then(Value::as_str) {
@@ -612,8 +611,6 @@ pub fn set_adoption(
             _ => {}
         }
     }
-    let status = patch.str("status").unwrap_or_default().to_owned();
-    debug_assert!(ADOPTION_STATUSES.contains(&status.as_str()));
     let (mut state, mut m) = match &existing {
         Some(a) => (
             to_map(&serde_json::json!({ "status": a.status }))?,
@@ -625,7 +622,7 @@ pub fn set_adoption(
     let status = state
         .get("status")
         .and_then(Value::as_str)
-        .unwrap_or(&status)
+        .unwrap_or("not_yet")
         .to_owned();
     let now = Time::now();
     let meta = metas_json(&m)?;
