@@ -73,7 +73,9 @@ impl Application {
                 .route("/healthz", web::get().to(api::ops::healthz))
                 .route("/readyz", web::get().to(api::ops::readyz))
                 .route("/metrics", web::get().to(api::ops::metrics))
-                .service(web::scope("/api/v1").configure(api::configure))
+                .service(
+                    web::scope("/api/v1").configure(|cfg| api::configure(cfg, &state.settings)),
+                )
                 .service(
                     SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi.clone()),
                 )
@@ -125,7 +127,7 @@ async fn not_found(req: HttpRequest) -> HttpResponse {
     .error_response()
 }
 
-fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
+pub fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
     let e = match &err {
         JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::new(
             Kind::PayloadTooLarge,

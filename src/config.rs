@@ -21,6 +21,10 @@ pub struct Settings {
     pub pool_timeout_seconds: u64,
     /// Largest accepted request body.
     pub max_body_bytes: usize,
+    /// Most operations in one sync push.
+    pub sync_max_ops: usize,
+    /// Largest sync push body.
+    pub sync_max_bytes: usize,
     /// `json` or `pretty`; empty: pretty on a terminal, JSON otherwise.
     pub log_format: String,
     pub log_level: String,
@@ -39,6 +43,8 @@ impl Default for Settings {
             pool_size: 8,
             pool_timeout_seconds: 5,
             max_body_bytes: 1024 * 1024,
+            sync_max_ops: 500,
+            sync_max_bytes: 4 * 1024 * 1024,
             log_format: String::new(),
             log_level: "info".into(),
             shutdown_seconds: 30,
@@ -57,6 +63,8 @@ pub const KEYS: &[&str] = &[
     "pool_size",
     "pool_timeout_seconds",
     "max_body_bytes",
+    "sync_max_ops",
+    "sync_max_bytes",
     "log_format",
     "log_level",
     "shutdown_seconds",

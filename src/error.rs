@@ -135,6 +135,17 @@ impl ApiError {
         }
     }
 
+    /// The same error under another stable code.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+
+    /// Whether retrying the same work may succeed (database busy, deadlock, unreachable).
+    pub fn is_transient(&self) -> bool {
+        self.kind == Kind::Unavailable
+    }
+
     pub fn problem(&self) -> Problem {
         let status = self.kind.status();
         Problem {
@@ -195,8 +206,12 @@ impl From<diesel::result::Error> for ApiError {
             }
             E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _)
             | E::DatabaseError(K::SerializationFailure, _) => ApiError::unavailable(e),
-            // SQLite answers "database is locked" when the busy timeout runs out.
-            E::DatabaseError(_, info) if info.message().contains("locked") => {
+            // SQLite answers "database is locked" when the busy timeout runs out; PostgreSQL
+            // breaks a deadlock by failing one transaction. Both are worth a retry.
+            E::DatabaseError(_, info)
+                if info.message().contains("locked")
+                    || info.message().contains("deadlock detected") =>
+            {
                 ApiError::unavailable(e)
             }
             _ => ApiError::internal(e),

@@ -13,4 +13,5 @@ pub mod domain;
 pub mod error;
 pub mod importer;
 pub mod store;
+pub mod sync;
 pub mod telemetry;

@@ -3,8 +3,10 @@
 pub mod areas;
 pub mod auth;
 pub mod campaigns;
+pub mod conflicts;
 pub mod households;
 pub mod ops;
+pub mod sync;
 pub mod users;
 
 use crate::auth::{Claims, TokenKeys};
@@ -194,7 +196,9 @@ pub fn body_id(body: &Value) -> ApiResult<Option<uuid::Uuid>> {
     }
 }
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
+pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
+    sync::configure(cfg, settings.sync_max_bytes);
+    conflicts::configure(cfg);
     auth::configure(cfg);
     users::configure(cfg);
     areas::configure(cfg);
@@ -232,6 +236,7 @@ impl Modify for BearerAuth {
         households::list, households::create, households::get, households::update, households::delete,
         households::create_member, households::get_member, households::update_member, households::delete_member,
         households::set_adoption, households::create_visit, households::get_visit,
+        sync::push, sync::pull, conflicts::list, conflicts::resolve,
     ),
     components(schemas(crate::error::Problem, FieldError)),
     tags(
@@ -241,6 +246,7 @@ impl Modify for BearerAuth {
         (name = "areas", description = "The administrative tree"),
         (name = "campaigns", description = "Campaigns and targets"),
         (name = "households", description = "Households, members, adoptions and visits"),
+        (name = "sync", description = "Offline sync and conflict review (see docs/SYNC.md)"),
     )
 )]
 pub struct ApiDoc;

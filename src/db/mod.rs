@@ -88,6 +88,38 @@ impl Conn<'_> {
     }
 }
 
+impl Conn<'_> {
+    /// Runs `f` in a savepoint of the current transaction: its writes are undone alone when
+    /// it fails.
+    pub fn savepoint<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Conn<'_>) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        match self {
+            Conn::Pg(c) => c.transaction(|c| f(&mut Conn::Pg(c))),
+            Conn::Sqlite(c) => c.transaction(|c| f(&mut Conn::Sqlite(c))),
+        }
+    }
+
+    /// Runs `f` in one read-only snapshot: `REPEATABLE READ` on PostgreSQL, a deferred
+    /// transaction (a WAL snapshot from its first read) on SQLite.
+    pub fn read_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Conn<'_>) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        match self {
+            Conn::Pg(c) => c
+                .build_transaction()
+                .repeatable_read()
+                .read_only()
+                .run(|c| f(&mut Conn::Pg(c))),
+            Conn::Sqlite(c) => c.transaction(|c| f(&mut Conn::Sqlite(c))),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub enum Pool {
     Pg(PgPool),

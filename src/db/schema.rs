@@ -178,14 +178,73 @@ diesel::table! {
         entity -> Text,
         entity_id -> Uid,
         household_id -> Nullable<Uid>,
-        area_id -> Uid,
+        area_id -> Nullable<Uid>,
         op -> Text,
         version -> BigInt,
         created_at -> Ts,
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    devices (id) {
+        id -> Uid,
+        user_id -> Uid,
+        last_seq -> BigInt,
+        max_skew_ms -> BigInt,
+        created_at -> Ts,
+        updated_at -> Ts,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    device_ops (device_id, seq) {
+        device_id -> Uid,
+        seq -> BigInt,
+        op_id -> Uid,
+        op_hash -> Text,
+        result -> Text,
+        skew_ms -> BigInt,
+        created_at -> Ts,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    conflicts (id) {
+        id -> Uid,
+        household_id -> Uid,
+        area_id -> Uid,
+        entity -> Text,
+        entity_id -> Uid,
+        campaign_id -> Nullable<Uid>,
+        field -> Text,
+        reason -> Text,
+        kept_value -> Text,
+        kept_by -> Text,
+        kept_hlc -> Text,
+        lost_value -> Text,
+        lost_by -> Text,
+        lost_hlc -> Text,
+        device_id -> Nullable<Uid>,
+        seq -> Nullable<BigInt>,
+        status -> Text,
+        resolution -> Nullable<Text>,
+        resolved_value -> Nullable<Text>,
+        resolved_by -> Nullable<Uid>,
+        resolved_at -> Nullable<Ts>,
+        created_at -> Ts,
+    }
+}
+
 diesel::joinable!(user_areas -> users (user_id));
+diesel::joinable!(conflicts -> households (household_id));
+diesel::joinable!(conflicts -> areas (area_id));
+diesel::joinable!(device_ops -> devices (device_id));
 diesel::joinable!(user_areas -> areas (area_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
@@ -211,4 +270,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     adoptions,
     visits,
     changes,
+    devices,
+    device_ops,
+    conflicts,
 );

@@ -2,7 +2,8 @@
 //! SQLite) and a timestamp (`timestamptz` on PostgreSQL, RFC 3339 text on SQLite).
 
 use crate::domain::{
-    AreaId, CampaignId, EntityId, HouseholdId, MemberId, SessionId, Time, UserId, VisitId,
+    AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, MemberId, SessionId, Time,
+    UserId, VisitId,
 };
 use chrono::{DateTime, Utc};
 use diesel::deserialize::{self, FromSql};
@@ -60,7 +61,9 @@ uid_sql!(
     HouseholdId,
     MemberId,
     VisitId,
-    EntityId
+    EntityId,
+    DeviceId,
+    ConflictId
 );
 
 impl ToSql<Ts, Pg> for Time {

@@ -52,7 +52,9 @@ typed_id!(
     HouseholdId,
     MemberId,
     VisitId,
-    EntityId
+    EntityId,
+    DeviceId,
+    ConflictId
 );
 
 /// A point in time, stored as `timestamptz` on PostgreSQL and as fixed-width RFC 3339 text

@@ -64,6 +64,14 @@ pub fn get(conn: &mut Conn<'_>, id: AreaId) -> ApiResult<Area> {
     .ok_or_else(|| ApiError::not_found("area"))
 }
 
+pub fn by_ids(conn: &mut Conn<'_>, ids: &[AreaId]) -> ApiResult<Vec<Area>> {
+    Ok(with_conn!(conn, |c| areas::table
+        .filter(areas::id.eq_any(ids))
+        .select(Area::as_select())
+        .order(areas::path)
+        .load(c))?)
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct AreaFilter {
     pub parent: Option<AreaId>,

@@ -11,7 +11,7 @@ pub struct Change {
     pub entity: &'static str,
     pub entity_id: EntityId,
     pub household_id: Option<HouseholdId>,
-    pub area_id: AreaId,
+    pub area_id: Option<AreaId>,
     pub op: &'static str,
     pub version: i64,
 }

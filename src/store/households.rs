@@ -134,6 +134,9 @@ struct MemberFields {
 /// The outcome of a write to a household unit.
 #[derive(Debug, Clone)]
 pub struct Written {
+    pub household_id: HouseholdId,
+    /// The household's village after the write.
+    pub area_id: AreaId,
     pub household_version: i64,
     /// Values that lost to concurrent writes (kept for conflict review).
     pub losses: Vec<Loss>,
@@ -272,6 +275,8 @@ pub fn create_household(
         change("household", EntityId(id.0), id, fields.area_id, "upsert", 1),
     )?;
     Ok(Written {
+        household_id: id,
+        area_id: fields.area_id,
         household_version: 1,
         losses: Vec::new(),
     })
@@ -289,7 +294,7 @@ fn change(
         entity,
         entity_id,
         household_id: Some(h),
-        area_id: area,
+        area_id: Some(area),
         op,
         version,
     }
@@ -351,6 +356,22 @@ pub fn update_household(
             households::search_key.eq(search),
         ))
         .execute(c))?;
+    let moved = f.area_id != h.area_id;
+    if moved {
+        // Devices of the old village drop the household (and with it its members,
+        // adoptions and visits); the new village's devices get the whole unit below.
+        changes::record(
+            conn,
+            change(
+                "household",
+                EntityId(id.0),
+                id,
+                h.area_id,
+                "delete",
+                version,
+            ),
+        )?;
+    }
     changes::record(
         conn,
         change(
@@ -362,10 +383,53 @@ pub fn update_household(
             version,
         ),
     )?;
+    if moved {
+        rerecord_children(conn, id, f.area_id)?;
+    }
     Ok(Written {
+        household_id: id,
+        area_id: f.area_id,
         household_version: version,
         losses,
     })
+}
+
+/// Records a change for every member, adoption and visit of a household that moved to
+/// `area`, so that devices of that village receive the whole unit.
+fn rerecord_children(conn: &mut Conn<'_>, id: HouseholdId, area: AreaId) -> ApiResult<()> {
+    let (ms, ads, vs) = with_conn!(conn, |c| {
+        let ms: Vec<(MemberId, i64, Option<Time>)> = members::table
+            .filter(members::household_id.eq(id))
+            .select((members::id, members::version, members::deleted_at))
+            .load(c)?;
+        let ads: Vec<(MemberId, i64)> = adoptions::table
+            .filter(adoptions::household_id.eq(id))
+            .select((adoptions::member_id, adoptions::version))
+            .load(c)?;
+        let vs: Vec<VisitId> = visits::table
+            .filter(visits::household_id.eq(id))
+            .select(visits::id)
+            .load(c)?;
+        Ok::<_, diesel::result::Error>((ms, ads, vs))
+    })?;
+    for (m, version, deleted) in ms {
+        let op = if deleted.is_some() {
+            "delete"
+        } else {
+            "upsert"
+        };
+        changes::record(conn, change("member", EntityId(m.0), id, area, op, version))?;
+    }
+    for (m, version) in ads {
+        changes::record(
+            conn,
+            change("adoption", EntityId(m.0), id, area, "upsert", version),
+        )?;
+    }
+    for v in vs {
+        changes::record(conn, change("visit", EntityId(v.0), id, area, "upsert", 1))?;
+    }
+    Ok(())
 }
 
 /// Soft-deletes a household; it travels to devices as a tombstone.
@@ -394,6 +458,8 @@ pub fn delete_household(
         ),
     )?;
     Ok(Written {
+        household_id: id,
+        area_id: h.area_id,
         household_version: version,
         losses: Vec::new(),
     })
@@ -405,6 +471,16 @@ fn load_member(conn: &mut Conn<'_>, id: MemberId) -> ApiResult<Option<Member>> {
         .select(Member::as_select())
         .first(c)
         .optional())?)
+}
+
+/// The household of a member (deleted or not), if the member exists.
+pub fn member_household(conn: &mut Conn<'_>, id: MemberId) -> ApiResult<Option<HouseholdId>> {
+    Ok(load_member(conn, id)?.map(|m| m.household_id))
+}
+
+/// The village of a household, if it exists.
+pub fn household_area(conn: &mut Conn<'_>, id: HouseholdId) -> ApiResult<Option<AreaId>> {
+    Ok(load_household(conn, id)?.map(|(h, _)| h.area_id))
 }
 
 /// The member, if the caller may see its household.
@@ -460,6 +536,8 @@ pub fn create_member(
         change("member", EntityId(id.0), h.id, h.area_id, "upsert", version),
     )?;
     Ok(Written {
+        household_id: h.id,
+        area_id: h.area_id,
         household_version: version,
         losses: Vec::new(),
     })
@@ -528,6 +606,8 @@ pub fn update_member(
         change("member", EntityId(id.0), h.id, h.area_id, "upsert", version),
     )?;
     Ok(Written {
+        household_id: h.id,
+        area_id: h.area_id,
         household_version: version,
         losses,
     })
@@ -556,6 +636,8 @@ pub fn delete_member(
         change("member", EntityId(id.0), h.id, h.area_id, "delete", version),
     )?;
     Ok(Written {
+        household_id: h.id,
+        area_id: h.area_id,
         household_version: version,
         losses: Vec::new(),
     })
@@ -653,6 +735,8 @@ pub fn set_adoption(
         ),
     )?;
     Ok(Written {
+        household_id: h.id,
+        area_id: h.area_id,
         household_version: version,
         losses,
     })
@@ -965,4 +1049,79 @@ pub fn list_households(
         })
         .collect();
     Ok((items, total))
+}
+
+/// Bulk reads for sync pulls: the current rows of many households at once.
+pub mod bulk {
+    use super::*;
+
+    pub fn households(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> ApiResult<Vec<Household>> {
+        Ok(with_conn!(conn, |c| households::table
+            .filter(households::id.eq_any(ids))
+            .select(Household::as_select())
+            .load(c))?)
+    }
+
+    /// Live households in the given villages (`None`: all), after `after` in id order.
+    pub fn live_households_after(
+        conn: &mut Conn<'_>,
+        areas: Option<&[AreaId]>,
+        after: Option<HouseholdId>,
+        limit: i64,
+    ) -> ApiResult<Vec<Household>> {
+        Ok(with_conn!(conn, |c| {
+            let mut q = households::table
+                .filter(households::deleted_at.is_null())
+                .into_boxed();
+            if let Some(a) = areas {
+                q = q.filter(households::area_id.eq_any(a));
+            }
+            if let Some(after) = after {
+                q = q.filter(households::id.gt(after));
+            }
+            q.select(Household::as_select())
+                .order(households::id)
+                .limit(limit)
+                .load(c)
+        })?)
+    }
+
+    pub fn members(conn: &mut Conn<'_>, ids: &[MemberId]) -> ApiResult<Vec<Member>> {
+        Ok(with_conn!(conn, |c| members::table
+            .filter(members::id.eq_any(ids))
+            .select(Member::as_select())
+            .load(c))?)
+    }
+
+    pub fn members_of(conn: &mut Conn<'_>, households: &[HouseholdId]) -> ApiResult<Vec<Member>> {
+        Ok(with_conn!(conn, |c| members::table
+            .filter(members::household_id.eq_any(households))
+            .filter(members::deleted_at.is_null())
+            .select(Member::as_select())
+            .order(members::id)
+            .load(c))?)
+    }
+
+    pub fn adoptions_of_members(conn: &mut Conn<'_>, ids: &[MemberId]) -> ApiResult<Vec<Adoption>> {
+        Ok(with_conn!(conn, |c| adoptions::table
+            .filter(adoptions::member_id.eq_any(ids))
+            .select(Adoption::as_select())
+            .order((adoptions::member_id, adoptions::campaign_id))
+            .load(c))?)
+    }
+
+    pub fn visits(conn: &mut Conn<'_>, ids: &[VisitId]) -> ApiResult<Vec<Visit>> {
+        Ok(with_conn!(conn, |c| visits::table
+            .filter(visits::id.eq_any(ids))
+            .select(Visit::as_select())
+            .load(c))?)
+    }
+
+    pub fn visits_of(conn: &mut Conn<'_>, households: &[HouseholdId]) -> ApiResult<Vec<Visit>> {
+        Ok(with_conn!(conn, |c| visits::table
+            .filter(visits::household_id.eq_any(households))
+            .select(Visit::as_select())
+            .order(visits::id)
+            .load(c))?)
+    }
 }

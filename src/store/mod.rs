@@ -4,6 +4,8 @@
 pub mod areas;
 pub mod campaigns;
 pub mod changes;
+pub mod conflicts;
+pub mod devices;
 pub mod households;
 pub mod scope;
 pub mod sessions;

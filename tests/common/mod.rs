@@ -523,3 +523,42 @@ impl World {
         }
     }
 }
+
+pub mod client;
+
+impl TestApp {
+    /// Pushes the device's queue (at most `max` ops) and takes in the answer.
+    pub async fn push(&self, d: &mut client::Device, max: usize) -> Res {
+        let r = self
+            .post("/api/v1/sync/push", &d.token.clone(), d.push_body(max))
+            .await;
+        if r.status == 200 {
+            d.on_push(&r.body);
+        }
+        r
+    }
+
+    /// Pulls until nothing more is waiting.
+    pub async fn pull_all(&self, d: &mut client::Device) {
+        for _ in 0..10_000 {
+            let r = self.get(&d.pull_path(200), &d.token.clone()).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            if !d.on_pull(&r.body) {
+                return;
+            }
+        }
+        panic!("pull never finished");
+    }
+
+    /// Syncs a device fully: pushes until its queue is empty, then pulls.
+    pub async fn sync(&self, d: &mut client::Device) {
+        for _ in 0..1000 {
+            if d.queue.is_empty() {
+                break;
+            }
+            let r = self.push(d, 100).await;
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
+        self.pull_all(d).await;
+    }
+}

@@ -148,7 +148,7 @@ CREATE TABLE changes (
     entity text NOT NULL,
     entity_id uuid NOT NULL,
     household_id uuid,
-    area_id uuid NOT NULL,
+    area_id uuid,
     op text NOT NULL,
     version bigint NOT NULL,
     created_at timestamptz NOT NULL

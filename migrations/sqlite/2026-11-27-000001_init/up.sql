@@ -148,7 +148,7 @@ CREATE TABLE changes (
     entity text NOT NULL,
     entity_id text NOT NULL,
     household_id text,
-    area_id text NOT NULL,
+    area_id text,
     op text NOT NULL,
     version bigint NOT NULL,
     created_at text NOT NULL

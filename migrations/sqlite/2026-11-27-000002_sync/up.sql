@@ -1,0 +1,52 @@
+-- Devices push numbered operations; each (device, seq) is applied once.
+CREATE TABLE devices (
+    id text PRIMARY KEY,
+    user_id text NOT NULL REFERENCES users (id),
+    last_seq bigint NOT NULL DEFAULT 0,
+    max_skew_ms bigint NOT NULL DEFAULT 0,
+    created_at text NOT NULL,
+    updated_at text NOT NULL
+);
+
+-- The stored result of every consumed seq, returned unchanged on replay.
+CREATE TABLE device_ops (
+    device_id text NOT NULL REFERENCES devices (id),
+    seq bigint NOT NULL,
+    op_id text NOT NULL,
+    op_hash text NOT NULL,
+    result text NOT NULL,
+    skew_ms bigint NOT NULL DEFAULT 0,
+    created_at text NOT NULL,
+    PRIMARY KEY (device_id, seq)
+);
+
+-- Values that lost to a concurrent write, or edits of deleted records, for review.
+CREATE TABLE conflicts (
+    id text PRIMARY KEY,
+    household_id text NOT NULL REFERENCES households (id),
+    area_id text NOT NULL REFERENCES areas (id),
+    entity text NOT NULL,
+    entity_id text NOT NULL,
+    campaign_id text,
+    field text NOT NULL,
+    reason text NOT NULL CHECK (reason IN ('concurrent_edit', 'deleted')),
+    kept_value text NOT NULL,
+    kept_by text NOT NULL,
+    kept_hlc text NOT NULL,
+    lost_value text NOT NULL,
+    lost_by text NOT NULL,
+    lost_hlc text NOT NULL,
+    device_id text,
+    seq bigint,
+    status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved')),
+    resolution text,
+    resolved_value text,
+    resolved_by text REFERENCES users (id),
+    resolved_at text,
+    created_at text NOT NULL
+);
+CREATE INDEX conflicts_area ON conflicts (area_id, status, created_at);
+CREATE INDEX conflicts_household ON conflicts (household_id);
+
+-- Batch markers (entity 'device') are found by device.
+CREATE INDEX changes_device ON changes (entity_id, txid, id) WHERE entity = 'device';

@@ -1,0 +1,92 @@
+//! Conflict review for supervisors.
+
+use super::{AppState, Auth, Page, PageParams};
+use crate::auth::Role;
+use crate::domain::{AreaId, ConflictId};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::store::conflicts::{self, Conflict};
+use crate::sync::resolve::{self, Action};
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/conflicts", web::get().to(list))
+        .route("/conflicts/{id}/resolve", web::post().to(resolve));
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ConflictQuery {
+    /// `open` or `resolved` (default: both).
+    pub status: Option<String>,
+    /// Only conflicts in this area's subtree.
+    pub area: Option<AreaId>,
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resolution {
+    /// `keep` (the current value), `take_other` (the losing value) or `set` (`value`).
+    pub action: String,
+    #[schema(value_type = Option<Object>)]
+    pub value: Option<Value>,
+}
+
+#[utoipa::path(get, path = "/api/v1/conflicts", tag = "sync", params(ConflictQuery), security(("bearer" = [])), responses(
+    (status = 200, description = "Newest first", body = Page<Conflict>), (status = 403, body = Problem),
+))]
+pub async fn list(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: web::Query<ConflictQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let page = PageParams::parse(q.page, q.per_page)?;
+    if q.status
+        .as_deref()
+        .is_some_and(|s| s != "open" && s != "resolved")
+    {
+        return Err(ApiError::invalid(
+            "status",
+            "choice",
+            "must be open or resolved",
+        ));
+    }
+    let (items, total) = state
+        .as_user(auth, move |conn, who| {
+            who.require_role(&[Role::Admin, Role::Supervisor])?;
+            conflicts::list(conn, who, q.status.as_deref(), q.area, page)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::new(items, total, page)))
+}
+
+#[utoipa::path(post, path = "/api/v1/conflicts/{id}/resolve", tag = "sync", params(("id" = uuid::Uuid, Path)), request_body = Resolution,
+    security(("bearer" = [])), responses(
+    (status = 200, description = "Resolved; the chosen value is written as a new version", body = Conflict),
+    (status = 409, description = "Already resolved, or the record was deleted", body = Problem),
+    (status = 422, description = "Bad action or value", body = Problem),
+))]
+pub async fn resolve(
+    state: web::Data<AppState>,
+    auth: Auth,
+    id: web::Path<ConflictId>,
+    body: web::Json<Resolution>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let Resolution { action, value } = body.into_inner();
+    let action = Action::parse(&action)
+        .ok_or_else(|| ApiError::invalid("action", "choice", "must be keep, take_other or set"))?;
+    let c = state
+        .as_user_tx(auth, move |conn, who| {
+            who.require_role(&[Role::Admin, Role::Supervisor])?;
+            resolve::resolve(conn, who, id, action, value)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(c))
+}

@@ -1,0 +1,141 @@
+//! Offline sync endpoints.
+
+use super::{AppState, Auth};
+use crate::domain::DeviceId;
+use crate::error::{ApiError, ApiResult, Kind, Problem};
+use crate::sync::pull::{self, PullRequest, PullResponse};
+use crate::sync::push::{self, Batch, PushResponse};
+use actix_web::error::JsonPayloadError;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::Value;
+use std::time::Duration;
+use utoipa::{IntoParams, ToSchema};
+
+pub fn configure(cfg: &mut web::ServiceConfig, max_bytes: usize) {
+    cfg.service(
+        web::resource("/sync/push")
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(max_bytes)
+                    .error_handler(push_body_error),
+            )
+            .route(web::post().to(push)),
+    )
+    .route("/sync/pull", web::get().to(pull));
+}
+
+fn too_large(state: &AppState) -> ApiError {
+    ApiError::new(
+        Kind::PayloadTooLarge,
+        "batch_too_large",
+        format!(
+            "a batch may hold at most {} ops and {} bytes; split it and push the parts in order",
+            state.settings.sync_max_ops, state.settings.sync_max_bytes
+        ),
+    )
+}
+
+fn push_body_error(err: JsonPayloadError, req: &HttpRequest) -> actix_web::Error {
+    match (&err, req.app_data::<web::Data<AppState>>()) {
+        (
+            JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. },
+            Some(state),
+        ) => too_large(state).into(),
+        _ => crate::app::json_error(err, req),
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    pub device_id: uuid::Uuid,
+    /// Operations in `seq` order (see `Op`).
+    #[schema(value_type = Vec<push::Op>)]
+    pub ops: Vec<Value>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PullQuery {
+    pub device_id: uuid::Uuid,
+    /// The cursor of the previous pull; none for the first.
+    pub cursor: Option<String>,
+    /// Households per snapshot page, or log rows per page (1 to 2000, default 500).
+    pub limit: Option<i64>,
+}
+
+#[utoipa::path(post, path = "/api/v1/sync/push", tag = "sync", request_body = PushRequest, security(("bearer" = [])), responses(
+    (status = 200, description = "One result per op, in order", body = PushResponse),
+    (status = 403, description = "The device belongs to another user", body = Problem),
+    (status = 413, description = "Too many ops or bytes: the limits are stated", body = Problem),
+    (status = 422, description = "An op without a valid seq, or seqs out of order: nothing applied", body = Problem),
+    (status = 503, description = "Transient failure: nothing applied, resend the batch", body = Problem),
+))]
+pub async fn push(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: web::Json<PushRequest>,
+) -> ApiResult<HttpResponse> {
+    let PushRequest { device_id, ops } = body.into_inner();
+    if ops.len() > state.settings.sync_max_ops {
+        return Err(too_large(&state));
+    }
+    let batch = std::sync::Arc::new(Batch::parse(device_id, ops)?);
+    let received = chrono::Utc::now();
+    // Deadlocks and busy databases are retried transparently; each try is one transaction.
+    let mut attempt = 0;
+    loop {
+        let (batch, claims) = (batch.clone(), Auth(auth.0.clone()));
+        match state
+            .as_user_tx(claims, move |conn, who| {
+                push::push(conn, who, &batch, received)
+            })
+            .await
+        {
+            Err(e) if e.is_transient() && attempt < 4 => {
+                attempt += 1;
+                tracing::warn!(attempt, error = ?e, "retrying a sync batch");
+                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            }
+            r => return Ok(HttpResponse::Ok().json(r?)),
+        }
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/sync/pull", tag = "sync", params(PullQuery), security(("bearer" = [])), responses(
+    (status = 200, body = PullResponse),
+    (status = 400, description = "A cursor this server did not give out", body = Problem),
+    (status = 403, description = "The device belongs to another user", body = Problem),
+))]
+pub async fn pull(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: web::Query<PullQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let limit = q.limit.unwrap_or(pull::DEFAULT_LIMIT);
+    if !(1..=pull::MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::invalid(
+            "limit",
+            "range",
+            format!("must be 1 to {}", pull::MAX_LIMIT),
+        ));
+    }
+    let req = PullRequest {
+        device: DeviceId(q.device_id),
+        cursor: q.cursor,
+        limit,
+    };
+    let res = state
+        .pool
+        .run(move |conn| {
+            conn.read_transaction(|conn| {
+                let who = crate::store::scope::Principal::load(conn, &auth.0)?;
+                pull::pull(conn, &who, &req)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(res))
+}

@@ -1,0 +1,276 @@
+//! Conflict records: values that lost to a concurrent write, and edits of deleted records.
+
+use super::scope::{self, Principal};
+use super::PageReq;
+use crate::db::schema::conflicts;
+use crate::db::Conn;
+use crate::domain::merge::Loss;
+use crate::domain::{
+    AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, Time, UserId,
+};
+use crate::error::{ApiError, ApiResult};
+use crate::with_conn;
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = conflicts)]
+pub struct ConflictRow {
+    pub id: ConflictId,
+    pub household_id: HouseholdId,
+    pub area_id: AreaId,
+    pub entity: String,
+    pub entity_id: EntityId,
+    pub campaign_id: Option<CampaignId>,
+    pub field: String,
+    pub reason: String,
+    pub kept_value: String,
+    pub kept_by: String,
+    pub kept_hlc: String,
+    pub lost_value: String,
+    pub lost_by: String,
+    pub lost_hlc: String,
+    pub device_id: Option<DeviceId>,
+    pub seq: Option<i64>,
+    pub status: String,
+    pub resolution: Option<String>,
+    pub resolved_value: Option<String>,
+    pub resolved_by: Option<UserId>,
+    pub resolved_at: Option<Time>,
+    pub created_at: Time,
+}
+
+/// A conflict as supervisors review it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Conflict {
+    pub id: ConflictId,
+    pub household_id: HouseholdId,
+    /// The household's village.
+    pub area_id: AreaId,
+    /// `household`, `member` or `adoption`.
+    pub entity: String,
+    pub entity_id: EntityId,
+    pub campaign_id: Option<CampaignId>,
+    /// The field, or `*` for an edit of a deleted record (the whole edit is `lost_value`).
+    pub field: String,
+    /// `concurrent_edit` or `deleted`.
+    pub reason: String,
+    #[schema(value_type = Object)]
+    pub kept_value: Value,
+    pub kept_by: String,
+    pub kept_hlc: String,
+    #[schema(value_type = Object)]
+    pub lost_value: Value,
+    pub lost_by: String,
+    pub lost_hlc: String,
+    pub device_id: Option<DeviceId>,
+    pub seq: Option<i64>,
+    /// `open` or `resolved`.
+    pub status: String,
+    /// `keep`, `take_other` or `set`.
+    pub resolution: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub resolved_value: Option<Value>,
+    pub resolved_by: Option<UserId>,
+    pub resolved_at: Option<Time>,
+    pub created_at: Time,
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or(Value::Null)
+}
+
+impl From<ConflictRow> for Conflict {
+    fn from(r: ConflictRow) -> Self {
+        Conflict {
+            id: r.id,
+            household_id: r.household_id,
+            area_id: r.area_id,
+            entity: r.entity,
+            entity_id: r.entity_id,
+            campaign_id: r.campaign_id,
+            field: r.field,
+            reason: r.reason,
+            kept_value: json(&r.kept_value),
+            kept_by: r.kept_by,
+            kept_hlc: r.kept_hlc,
+            lost_value: json(&r.lost_value),
+            lost_by: r.lost_by,
+            lost_hlc: r.lost_hlc,
+            device_id: r.device_id,
+            seq: r.seq,
+            status: r.status,
+            resolution: r.resolution,
+            resolved_value: r.resolved_value.as_deref().map(json),
+            resolved_by: r.resolved_by,
+            resolved_at: r.resolved_at,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// Where a conflict comes from.
+pub struct Origin {
+    pub household_id: HouseholdId,
+    pub area_id: AreaId,
+    pub entity: &'static str,
+    pub entity_id: EntityId,
+    pub campaign_id: Option<CampaignId>,
+    pub device_id: Option<DeviceId>,
+    pub seq: Option<i64>,
+}
+
+fn insert(
+    conn: &mut Conn<'_>,
+    o: &Origin,
+    field: &str,
+    reason: &str,
+    loss: &Loss,
+) -> ApiResult<ConflictId> {
+    let id = ConflictId::random();
+    let text = |v: &Value| serde_json::to_string(v).unwrap_or_default();
+    with_conn!(conn, |c| diesel::insert_into(conflicts::table)
+        .values((
+            conflicts::id.eq(id),
+            conflicts::household_id.eq(o.household_id),
+            conflicts::area_id.eq(o.area_id),
+            conflicts::entity.eq(o.entity),
+            conflicts::entity_id.eq(o.entity_id),
+            conflicts::campaign_id.eq(o.campaign_id),
+            conflicts::field.eq(field),
+            conflicts::reason.eq(reason),
+            conflicts::kept_value.eq(text(&loss.kept)),
+            conflicts::kept_by.eq(&loss.kept_by),
+            conflicts::kept_hlc.eq(&loss.kept_hlc),
+            conflicts::lost_value.eq(text(&loss.lost)),
+            conflicts::lost_by.eq(&loss.lost_by),
+            conflicts::lost_hlc.eq(&loss.lost_hlc),
+            conflicts::device_id.eq(o.device_id),
+            conflicts::seq.eq(o.seq),
+            conflicts::status.eq("open"),
+            conflicts::created_at.eq(Time::now()),
+        ))
+        .execute(c))?;
+    Ok(id)
+}
+
+/// Records the losing values of concurrent edits.
+pub fn record_losses(
+    conn: &mut Conn<'_>,
+    o: &Origin,
+    losses: &[Loss],
+) -> ApiResult<Vec<ConflictId>> {
+    losses
+        .iter()
+        .map(|l| insert(conn, o, &l.field, "concurrent_edit", l))
+        .collect()
+}
+
+/// Records an edit of a deleted record, which is kept here and not applied.
+pub fn record_deleted(
+    conn: &mut Conn<'_>,
+    o: &Origin,
+    edit: &Value,
+    by: &str,
+    hlc: &str,
+) -> ApiResult<ConflictId> {
+    let loss = Loss {
+        field: "*".into(),
+        kept: Value::Null,
+        kept_by: "deleted".into(),
+        kept_hlc: String::new(),
+        lost: edit.clone(),
+        lost_by: by.into(),
+        lost_hlc: hlc.into(),
+    };
+    insert(conn, o, "*", "deleted", &loss)
+}
+
+fn row(conn: &mut Conn<'_>, id: ConflictId) -> ApiResult<ConflictRow> {
+    with_conn!(conn, |c| conflicts::table
+        .find(id)
+        .select(ConflictRow::as_select())
+        .first(c)
+        .optional())?
+    .ok_or_else(|| ApiError::not_found("conflict"))
+}
+
+/// A conflict the caller may see (its household's village is in their areas).
+pub fn get(conn: &mut Conn<'_>, who: &Principal, id: ConflictId) -> ApiResult<ConflictRow> {
+    let r = row(conn, id)?;
+    who.require_area(conn, r.area_id)?;
+    Ok(r)
+}
+
+pub fn list(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    status: Option<&str>,
+    area: Option<AreaId>,
+    page: PageReq,
+) -> ApiResult<(Vec<Conflict>, i64)> {
+    let bound = match area {
+        Some(a) => Some(vec![who.require_area(conn, a)?]),
+        None => who.prefixes().map(<[String]>::to_vec),
+    };
+    let ids = match &bound {
+        Some(p) => Some(scope::area_ids_under(conn, p)?),
+        None => None,
+    };
+    let run = |c: &mut Conn<'_>, count: bool| -> ApiResult<(Vec<ConflictRow>, i64)> {
+        with_conn!(c, |c| {
+            let mut q = conflicts::table.into_boxed();
+            if let Some(ids) = &ids {
+                q = q.filter(conflicts::area_id.eq_any(ids));
+            }
+            if let Some(s) = status {
+                q = q.filter(conflicts::status.eq(s));
+            }
+            if count {
+                Ok((Vec::new(), q.count().get_result(c)?))
+            } else {
+                let rows = q
+                    .select(ConflictRow::as_select())
+                    .order((conflicts::created_at.desc(), conflicts::id))
+                    .limit(page.per_page)
+                    .offset(page.offset())
+                    .load(c)?;
+                Ok((rows, 0))
+            }
+        })
+    };
+    let (_, total) = run(conn, true)?;
+    let (rows, _) = run(conn, false)?;
+    Ok((rows.into_iter().map(Conflict::from).collect(), total))
+}
+
+/// Marks a conflict resolved; the caller has written the resolution as a new version.
+pub fn mark_resolved(
+    conn: &mut Conn<'_>,
+    id: ConflictId,
+    resolution: &str,
+    value: &Value,
+    by: UserId,
+) -> ApiResult<Conflict> {
+    let updated = with_conn!(conn, |c| diesel::update(
+        conflicts::table
+            .find(id)
+            .filter(conflicts::status.eq("open"))
+    )
+    .set((
+        conflicts::status.eq("resolved"),
+        conflicts::resolution.eq(Some(resolution)),
+        conflicts::resolved_value.eq(Some(serde_json::to_string(value).unwrap_or_default())),
+        conflicts::resolved_by.eq(Some(by)),
+        conflicts::resolved_at.eq(Some(Time::now())),
+    ))
+    .execute(c))?;
+    if updated == 0 {
+        return Err(ApiError::conflict(
+            "already_resolved",
+            "this conflict is already resolved",
+        ));
+    }
+    Ok(row(conn, id)?.into())
+}

@@ -1,0 +1,105 @@
+//! Devices and the stored results of their numbered operations.
+
+use crate::db::schema::{device_ops, devices};
+use crate::db::Conn;
+use crate::domain::{DeviceId, Time, UserId};
+use crate::error::{ApiError, ApiResult};
+use crate::with_conn;
+use diesel::prelude::*;
+
+/// Registers the device for the user on first contact, then locks its row (serializing
+/// batches of one device) and returns its `last_seq`. A device belongs to one user.
+pub fn claim(conn: &mut Conn<'_>, device: DeviceId, user: UserId) -> ApiResult<i64> {
+    let now = Time::now();
+    with_conn!(conn, |c| diesel::insert_into(devices::table)
+        .values((
+            devices::id.eq(device),
+            devices::user_id.eq(user),
+            devices::last_seq.eq(0),
+            devices::max_skew_ms.eq(0),
+            devices::created_at.eq(now),
+            devices::updated_at.eq(now),
+        ))
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    let (owner, last_seq): (UserId, i64) =
+        with_conn!(conn, |c| diesel::update(devices::table.find(device))
+            .set(devices::updated_at.eq(now))
+            .returning((devices::user_id, devices::last_seq))
+            .get_result(c))?;
+    if owner != user {
+        return Err(
+            ApiError::forbidden("this device id is registered to another user")
+                .with_code("device_not_yours"),
+        );
+    }
+    Ok(last_seq)
+}
+
+/// The device's owner and last applied seq, without locking; `None` if unknown.
+pub fn get(conn: &mut Conn<'_>, device: DeviceId) -> ApiResult<Option<(UserId, i64)>> {
+    Ok(with_conn!(conn, |c| devices::table
+        .find(device)
+        .select((devices::user_id, devices::last_seq))
+        .first(c)
+        .optional())?)
+}
+
+pub fn set_last_seq(
+    conn: &mut Conn<'_>,
+    device: DeviceId,
+    last_seq: i64,
+    skew_ms: i64,
+) -> ApiResult<()> {
+    with_conn!(conn, |c| diesel::update(devices::table.find(device))
+        .set((
+            devices::last_seq.eq(last_seq),
+            devices::max_skew_ms.eq(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
+                "CASE WHEN max_skew_ms > {skew_ms} THEN max_skew_ms ELSE {skew_ms} END"
+            ))),
+        ))
+        .execute(c))?;
+    Ok(())
+}
+
+/// A consumed seq: what was sent (id and hash) and the result that was answered.
+#[derive(Debug, Clone, Queryable)]
+pub struct StoredOp {
+    pub seq: i64,
+    pub op_id: crate::domain::EntityId,
+    pub op_hash: String,
+    pub result: String,
+}
+
+pub fn stored_ops(conn: &mut Conn<'_>, device: DeviceId, seqs: &[i64]) -> ApiResult<Vec<StoredOp>> {
+    Ok(with_conn!(conn, |c| device_ops::table
+        .filter(device_ops::device_id.eq(device))
+        .filter(device_ops::seq.eq_any(seqs))
+        .select((
+            device_ops::seq,
+            device_ops::op_id,
+            device_ops::op_hash,
+            device_ops::result
+        ))
+        .load(c))?)
+}
+
+pub fn store_op(
+    conn: &mut Conn<'_>,
+    device: DeviceId,
+    op: &StoredOp,
+    skew_ms: i64,
+) -> ApiResult<()> {
+    with_conn!(conn, |c| diesel::insert_into(device_ops::table)
+        .values((
+            device_ops::device_id.eq(device),
+            device_ops::seq.eq(op.seq),
+            device_ops::op_id.eq(op.op_id),
+            device_ops::op_hash.eq(&op.op_hash),
+            device_ops::result.eq(&op.result),
+            device_ops::skew_ms.eq(skew_ms),
+            device_ops::created_at.eq(Time::now()),
+        ))
+        .execute(c))?;
+    Ok(())
+}

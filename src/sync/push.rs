@@ -1,0 +1,591 @@
+//! `POST /sync/push`: each (device, seq) takes effect exactly once, in order, and a replay
+//! answers the stored result.
+
+use crate::db::schema::households;
+use crate::db::Conn;
+use crate::domain::fields::{Mode, Patch, ADOPTION, HOUSEHOLD, MEMBER, VISIT};
+use crate::domain::hlc::Hlc;
+use crate::domain::merge::Writer;
+use crate::domain::{
+    AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, MemberId, VisitId,
+};
+use crate::error::{ApiError, ApiResult, Kind};
+use crate::store::changes::{self, Change};
+use crate::store::conflicts::{self, Origin};
+use crate::store::devices::{self, StoredOp};
+use crate::store::households::{self as hh, AdoptionPrecondition, Written};
+use crate::store::scope::Principal;
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+pub const OP_TYPES: &[&str] = &[
+    "household.upsert",
+    "household.delete",
+    "member.upsert",
+    "member.delete",
+    "adoption.set",
+    "visit.record",
+];
+
+/// One queued operation, as a device sends it.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Op {
+    /// 1, 2, 3… per device, never reused.
+    pub seq: i64,
+    /// Client-generated id of this operation.
+    pub op_id: Uuid,
+    /// `household.upsert`, `household.delete`, `member.upsert`, `member.delete`,
+    /// `adoption.set` or `visit.record`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The household's, the member's (also for `adoption.set`) or the visit's id.
+    pub entity_id: Uuid,
+    #[serde(default)]
+    pub household_id: Option<Uuid>,
+    /// The household version the device had seen when it made the edit (0: none).
+    #[serde(default)]
+    pub base_version: i64,
+    /// The device's hybrid logical clock, e.g. `2020-08-21T03:04:05.123Z-0001`.
+    pub hlc: String,
+    /// Changed fields (upserts), `{campaign_id, status}` (adoption.set) or the visit.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub data: Map<String, Value>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OpError {
+    pub code: String,
+    pub message: String,
+    /// For validation failures: one entry per bad field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fields: Vec<OpFieldError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OpFieldError {
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct OpResult {
+    pub seq: i64,
+    pub op_id: Option<Uuid>,
+    /// `applied`, `merged`, `rejected` or `gap`.
+    pub status: String,
+    pub household_version: Option<i64>,
+    pub conflict_ids: Vec<ConflictId>,
+    pub error: Option<OpError>,
+}
+
+impl OpResult {
+    fn new(seq: i64, op_id: Option<Uuid>, status: &str) -> Self {
+        OpResult {
+            seq,
+            op_id,
+            status: status.into(),
+            household_version: None,
+            conflict_ids: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn rejected(seq: i64, op_id: Option<Uuid>, code: &str, message: impl Into<String>) -> Self {
+        OpResult {
+            error: Some(OpError {
+                code: code.into(),
+                message: message.into(),
+                fields: Vec::new(),
+            }),
+            ..Self::new(seq, op_id, "rejected")
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PushResponse {
+    pub results: Vec<OpResult>,
+    /// The last seq of this device that the server has consumed.
+    pub last_seq: i64,
+}
+
+/// A batch whose envelope is sound: every op has a positive integer `seq`.
+pub struct Batch {
+    pub device: DeviceId,
+    pub ops: Vec<(i64, Value)>,
+}
+
+impl Batch {
+    pub fn parse(device: Uuid, ops: Vec<Value>) -> ApiResult<Batch> {
+        let mut out = Vec::with_capacity(ops.len());
+        for (i, v) in ops.into_iter().enumerate() {
+            let seq = v
+                .get("seq")
+                .and_then(Value::as_i64)
+                .filter(|s| *s >= 1)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        &format!("ops[{i}].seq"),
+                        "required",
+                        "every op needs an integer seq of 1 or more",
+                    )
+                })?;
+            if out.last().is_some_and(|(prev, _)| *prev >= seq) {
+                return Err(ApiError::invalid(
+                    &format!("ops[{i}].seq"),
+                    "order",
+                    "seqs must increase within a batch",
+                ));
+            }
+            out.push((seq, v));
+        }
+        Ok(Batch {
+            device: DeviceId(device),
+            ops: out,
+        })
+    }
+}
+
+fn hash(v: &Value) -> String {
+    // serde_json's Map keeps keys sorted, so equal ops serialize alike.
+    hex::encode(Sha256::digest(serde_json::to_vec(v).unwrap_or_default()))
+}
+
+fn op_id_of(v: &Value) -> Option<Uuid> {
+    v.get("op_id")
+        .and_then(Value::as_str)
+        .and_then(|s| Uuid::parse_str(s).ok())
+}
+
+/// Applies a batch in the caller's transaction.
+pub fn push(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    batch: &Batch,
+    received: DateTime<Utc>,
+) -> ApiResult<PushResponse> {
+    let start = devices::claim(conn, batch.device, who.user_id)?;
+    lock_households(conn, batch)?;
+    let replayed: Vec<i64> = batch
+        .ops
+        .iter()
+        .map(|(s, _)| *s)
+        .filter(|s| *s <= start)
+        .collect();
+    let mut stored: HashMap<i64, StoredOp> = devices::stored_ops(conn, batch.device, &replayed)?
+        .into_iter()
+        .map(|o| (o.seq, o))
+        .collect();
+    let mut last_seq = start;
+    let mut max_skew = 0;
+    let mut results = Vec::with_capacity(batch.ops.len());
+    let mut gap = false;
+    for (seq, v) in &batch.ops {
+        let (seq, op_id) = (*seq, op_id_of(v));
+        if gap {
+            results.push(OpResult::new(seq, op_id, "gap"));
+        } else if seq <= last_seq {
+            let h = hash(v);
+            results.push(match stored.get(&seq) {
+                Some(s) if Some(s.op_id.0) == op_id && s.op_hash == h => {
+                    serde_json::from_str(&s.result).map_err(ApiError::internal)?
+                }
+                _ => OpResult::rejected(
+                    seq,
+                    op_id,
+                    "seq_reused",
+                    "this seq was used by another operation; nothing changed",
+                ),
+            });
+        } else if seq > last_seq + 1 {
+            gap = true;
+            results.push(OpResult::new(seq, op_id, "gap"));
+        } else {
+            let (result, skew) = apply(conn, who, batch.device, seq, v, received)?;
+            max_skew = max_skew.max(skew);
+            let op = StoredOp {
+                seq,
+                op_id: EntityId(op_id.unwrap_or_default()),
+                op_hash: hash(v),
+                result: serde_json::to_string(&result).map_err(ApiError::internal)?,
+            };
+            devices::store_op(conn, batch.device, &op, skew)?;
+            stored.insert(seq, op);
+            last_seq = seq;
+            results.push(result);
+        }
+    }
+    if last_seq > start {
+        devices::set_last_seq(conn, batch.device, last_seq, max_skew)?;
+        // A marker in the change stream: a pull that has passed it has passed every effect
+        // of ops up to `last_seq` (they were written before it, in the same transaction).
+        changes::record(
+            conn,
+            Change {
+                entity: "device",
+                entity_id: EntityId(batch.device.0),
+                household_id: None,
+                area_id: None,
+                op: "upsert",
+                version: last_seq,
+            },
+        )?;
+    }
+    Ok(PushResponse { results, last_seq })
+}
+
+/// On PostgreSQL, locks the batch's existing households in id order up front, so that
+/// batches touching the same households queue instead of deadlocking. (SQLite has one
+/// writer at a time.)
+fn lock_households(conn: &mut Conn<'_>, batch: &Batch) -> ApiResult<()> {
+    let Conn::Pg(c) = conn else { return Ok(()) };
+    let mut ids: Vec<HouseholdId> = batch
+        .ops
+        .iter()
+        .filter_map(|(_, v)| {
+            let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
+            let key = if kind.starts_with("household.") {
+                "entity_id"
+            } else {
+                "household_id"
+            };
+            v.get(key)
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok())
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    if !ids.is_empty() {
+        households::table
+            .filter(households::id.eq_any(&ids))
+            .order(households::id)
+            .select(households::id)
+            .for_update()
+            .load::<HouseholdId>(*c)?;
+    }
+    Ok(())
+}
+
+/// What a successful op wrote.
+struct Applied {
+    written: Option<Written>,
+    entity: &'static str,
+    entity_id: EntityId,
+    campaign_id: Option<CampaignId>,
+}
+
+/// Applies one op in a savepoint. Permanent failures become `rejected` results (the seq is
+/// consumed); transient ones abort the batch.
+fn apply(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    device: DeviceId,
+    seq: i64,
+    v: &Value,
+    received: DateTime<Utc>,
+) -> ApiResult<(OpResult, i64)> {
+    let op_id = op_id_of(v);
+    let op: Op = match serde_json::from_value(v.clone()) {
+        Ok(op) => op,
+        Err(e) => {
+            return Ok((
+                OpResult::rejected(seq, op_id, "invalid_op", e.to_string()),
+                0,
+            ))
+        }
+    };
+    if !OP_TYPES.contains(&op.kind.as_str()) {
+        let msg = format!("unknown type `{}`; one of {}", op.kind, OP_TYPES.join(", "));
+        return Ok((OpResult::rejected(seq, op_id, "invalid_op", msg), 0));
+    }
+    let hlc = match Hlc::parse(&op.hlc) {
+        Ok(h) => h,
+        Err(e) => return Ok((OpResult::rejected(seq, op_id, "invalid_op", e), 0)),
+    };
+    let (hlc, skew) = hlc.clamp_to(received);
+    let writer = Writer {
+        by: device.to_string(),
+        hlc,
+        base_version: op.base_version,
+    };
+    match conn.savepoint(|conn| apply_kind(conn, who, &op, &writer)) {
+        Ok(a) => {
+            let mut result = OpResult::new(seq, op_id, "applied");
+            if let Some(w) = &a.written {
+                result.household_version = Some(w.household_version);
+                if w.losses.iter().any(|l| l.lost_by == writer.by) {
+                    result.status = "merged".into();
+                }
+                let origin = Origin {
+                    household_id: w.household_id,
+                    area_id: w.area_id,
+                    entity: a.entity,
+                    entity_id: a.entity_id,
+                    campaign_id: a.campaign_id,
+                    device_id: Some(device),
+                    seq: Some(seq),
+                };
+                result.conflict_ids = conflicts::record_losses(conn, &origin, &w.losses)?;
+            }
+            Ok((result, skew))
+        }
+        Err(e) if e.is_transient() || e.kind == Kind::Internal => Err(e),
+        Err(e) if e.code == "deleted" => {
+            // The edit is kept for review, not applied, and brings nothing back.
+            let mut result = OpResult::rejected(seq, op_id, "deleted", e.detail.clone());
+            if let Some((household, area, entity, entity_id, campaign)) = target(conn, &op)? {
+                let origin = Origin {
+                    household_id: household,
+                    area_id: area,
+                    entity,
+                    entity_id,
+                    campaign_id: campaign,
+                    device_id: Some(device),
+                    seq: Some(seq),
+                };
+                let edit = Value::Object(op.data.clone());
+                result.conflict_ids = vec![conflicts::record_deleted(
+                    conn,
+                    &origin,
+                    &edit,
+                    &writer.by,
+                    &hlc.to_string(),
+                )?];
+            }
+            Ok((result, skew))
+        }
+        Err(e) => {
+            let mut result = OpResult::rejected(seq, op_id, e.code, e.detail.clone());
+            if let Some(err) = result.error.as_mut() {
+                err.fields = e
+                    .errors
+                    .into_iter()
+                    .map(|f| OpFieldError {
+                        field: f.field,
+                        code: f.code.into(),
+                        message: f.message,
+                    })
+                    .collect();
+            }
+            Ok((result, skew))
+        }
+    }
+}
+
+type Target = (
+    HouseholdId,
+    AreaId,
+    &'static str,
+    EntityId,
+    Option<CampaignId>,
+);
+
+/// The unit an op aims at, for recording an edit of a deleted record.
+fn target(conn: &mut Conn<'_>, op: &Op) -> ApiResult<Option<Target>> {
+    let campaign = op
+        .data
+        .get("campaign_id")
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok());
+    let (entity, household) = match op.kind.as_str() {
+        "household.upsert" | "household.delete" => ("household", Some(HouseholdId(op.entity_id))),
+        "member.upsert" | "member.delete" => (
+            "member",
+            hh::member_household(conn, MemberId(op.entity_id))?,
+        ),
+        _ => (
+            "adoption",
+            hh::member_household(conn, MemberId(op.entity_id))?,
+        ),
+    };
+    let Some(household) = household else {
+        return Ok(None);
+    };
+    let area = hh::household_area(conn, household)?;
+    Ok(area.map(|a| {
+        (
+            household,
+            a,
+            entity,
+            EntityId(op.entity_id),
+            if entity == "adoption" { campaign } else { None },
+        )
+    }))
+}
+
+fn patch(
+    entity: &crate::domain::fields::Entity,
+    data: &Map<String, Value>,
+    mode: Mode,
+) -> ApiResult<Patch> {
+    Patch::parse_map(entity, data, &[], mode).map_err(ApiError::validation)
+}
+
+fn require_household_id(op: &Op) -> ApiResult<HouseholdId> {
+    op.household_id
+        .map(HouseholdId)
+        .ok_or_else(|| ApiError::invalid("household_id", "required", "this op needs household_id"))
+}
+
+fn apply_kind(conn: &mut Conn<'_>, who: &Principal, op: &Op, w: &Writer) -> ApiResult<Applied> {
+    let id = op.entity_id;
+    let applied = |written, entity, campaign_id| Applied {
+        written: Some(written),
+        entity,
+        entity_id: EntityId(id),
+        campaign_id,
+    };
+    match op.kind.as_str() {
+        "household.upsert" => {
+            let hid = HouseholdId(id);
+            if op.household_id.is_some_and(|h| h != id) {
+                return Err(ApiError::invalid(
+                    "household_id",
+                    "mismatch",
+                    "must equal entity_id for a household",
+                ));
+            }
+            let written = if hh::household_exists(conn, hid)? {
+                hh::update_household(
+                    conn,
+                    who,
+                    w,
+                    hid,
+                    &patch(&HOUSEHOLD, &op.data, Mode::Update)?,
+                    None,
+                )?
+            } else {
+                hh::create_household(
+                    conn,
+                    who,
+                    w,
+                    hid,
+                    &patch(&HOUSEHOLD, &op.data, Mode::Create)?,
+                )?
+            };
+            Ok(applied(written, "household", None))
+        }
+        "household.delete" => {
+            let hid = HouseholdId(id);
+            let h = hh::get_household(conn, who, hid)?;
+            if h.deleted_at.is_some() {
+                return Ok(Applied {
+                    written: None,
+                    entity: "household",
+                    entity_id: EntityId(id),
+                    campaign_id: None,
+                });
+            }
+            Ok(applied(
+                hh::delete_household(conn, who, hid, None)?,
+                "household",
+                None,
+            ))
+        }
+        "member.upsert" => {
+            let mid = MemberId(id);
+            let mut data = op.data.clone();
+            let written = match hh::member_household(conn, mid)? {
+                Some(current) => {
+                    // A device may resend the household it already had: that is no change.
+                    let same = data
+                        .get("household_id")
+                        .and_then(Value::as_str)
+                        .and_then(|s| s.parse::<Uuid>().ok());
+                    if same == Some(current.0) {
+                        data.remove("household_id");
+                    }
+                    hh::update_member(
+                        conn,
+                        who,
+                        w,
+                        mid,
+                        &patch(&MEMBER, &data, Mode::Update)?,
+                        None,
+                    )?
+                }
+                None => {
+                    if !data.contains_key("household_id") {
+                        data.insert(
+                            "household_id".into(),
+                            Value::String(require_household_id(op)?.to_string()),
+                        );
+                    }
+                    hh::create_member(conn, who, w, mid, &patch(&MEMBER, &data, Mode::Create)?)?
+                }
+            };
+            Ok(applied(written, "member", None))
+        }
+        "member.delete" => {
+            let mid = MemberId(id);
+            let m = hh::get_member(conn, who, mid)?;
+            if m.deleted_at.is_some() {
+                return Ok(Applied {
+                    written: None,
+                    entity: "member",
+                    entity_id: EntityId(id),
+                    campaign_id: None,
+                });
+            }
+            Ok(applied(
+                hh::delete_member(conn, who, mid, None)?,
+                "member",
+                None,
+            ))
+        }
+        "adoption.set" => {
+            let mut data = op.data.clone();
+            let campaign = data
+                .remove("campaign_id")
+                .and_then(|v| v.as_str().and_then(|s| s.parse::<CampaignId>().ok()))
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "campaign_id",
+                        "required",
+                        "adoption.set needs data.campaign_id",
+                    )
+                })?;
+            let p = patch(&ADOPTION, &data, Mode::Create)?;
+            let written = hh::set_adoption(
+                conn,
+                who,
+                w,
+                MemberId(id),
+                campaign,
+                &p,
+                AdoptionPrecondition::Merge,
+            )?;
+            Ok(applied(written, "adoption", Some(campaign)))
+        }
+        "visit.record" => {
+            let mut data = op.data.clone();
+            if !data.contains_key("household_id") {
+                data.insert(
+                    "household_id".into(),
+                    Value::String(require_household_id(op)?.to_string()),
+                );
+            }
+            let (visit, _) =
+                hh::record_visit(conn, who, VisitId(id), &patch(&VISIT, &data, Mode::Create)?)?;
+            Ok(Applied {
+                written: None,
+                entity: "visit",
+                entity_id: EntityId(visit.id.0),
+                campaign_id: None,
+            })
+        }
+        other => Err(ApiError::bad_request(
+            "invalid_op",
+            format!("unknown type {other}"),
+        )),
+    }
+}

@@ -1,0 +1,618 @@
+//! The sync protocol's invariants, one test each, over real HTTP (see docs/SYNC.md).
+
+mod common;
+
+use common::client::{household, Device};
+use common::{World, PASSWORD};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+async fn campaign(w: &World) -> String {
+    let r = w
+        .app
+        .post(
+            "/api/v1/campaigns",
+            &w.admin,
+            json!({"name": "Bluezone 2020", "starts_on": "2020-08-01", "ends_on": "2020-12-31"}),
+        )
+        .await;
+    r.body["id"].as_str().unwrap().to_owned()
+}
+
+fn statuses(r: &common::Res) -> Vec<String> {
+    r.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["status"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn exactly_once_and_replays_answer_the_same() {
+    let w = World::new().await;
+    let app = &w.app;
+    let camp = campaign(&w).await;
+    let token = app.user(&w.admin, "canbo", "canvasser", &[&w.v1]).await;
+    let mut d = Device::new(&token);
+    let h = Uuid::new_v4();
+    let m = Uuid::new_v4();
+    d.queue_op(
+        "household.upsert",
+        h,
+        h,
+        household(&w.v1, "Hoàng Văn Mạnh", "Nà Pàn"),
+    );
+    d.queue_op(
+        "member.upsert",
+        m,
+        h,
+        json!({"full_name": "Hoàng Thị Hoa", "priority": "quarantine_home"}),
+    );
+    d.queue_op(
+        "adoption.set",
+        m,
+        h,
+        json!({"campaign_id": camp, "status": "installed_with_help"}),
+    );
+    d.queue_op(
+        "visit.record",
+        Uuid::new_v4(),
+        h,
+        json!({"campaign_id": camp, "visited_at": "2020-08-21T03:04:05Z", "outcome": "met"}),
+    );
+    d.queue_op("member.upsert", Uuid::new_v4(), h, json!({"full_name": ""}));
+    let body = d.push_body(100);
+
+    let first = app.post("/api/v1/sync/push", &token, body.clone()).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(
+        statuses(&first),
+        ["applied", "applied", "applied", "applied", "rejected"]
+    );
+    assert_eq!(first.body["last_seq"], 5);
+    assert_eq!(
+        first.body["results"][4]["error"]["code"],
+        "validation_failed"
+    );
+    assert_eq!(
+        first.body["results"][4]["error"]["fields"][0]["field"],
+        "full_name"
+    );
+    assert_eq!(first.body["results"][2]["household_version"], 3);
+
+    // The response was lost: the device resends the same batch, twice.
+    for _ in 0..2 {
+        let again = app.post("/api/v1/sync/push", &token, body.clone()).await;
+        assert_eq!(
+            again.body, first.body,
+            "a replay answers the stored results"
+        );
+    }
+    let detail = app.get(&format!("/api/v1/households/{h}"), &w.admin).await;
+    assert_eq!(detail.body["version"], 3, "nothing applied twice");
+    assert_eq!(detail.body["members"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        detail.body["members"][0]["adoptions"][0]["status"],
+        "installed_with_help"
+    );
+    assert_eq!(app.count("visits").await, 1);
+    assert_eq!(app.count("device_ops").await, 5);
+
+    // The same seq with another payload is a client bug: refused, nothing changed.
+    let mut other = body.clone();
+    other["ops"][0]["data"]["head_name"] = json!("Người khác");
+    let r = app
+        .post(
+            "/api/v1/sync/push",
+            &token,
+            json!({"device_id": d.id, "ops": [other["ops"][0].clone()]}),
+        )
+        .await;
+    assert_eq!(r.body["results"][0]["status"], "rejected");
+    assert_eq!(r.body["results"][0]["error"]["code"], "seq_reused");
+    let detail = app.get(&format!("/api/v1/households/{h}"), &w.admin).await;
+    assert_eq!(detail.body["head_name"], "Hoàng Văn Mạnh");
+    assert_eq!(detail.body["version"], 3);
+}
+
+#[tokio::test]
+async fn ops_apply_in_order_and_nothing_past_a_gap() {
+    let w = World::new().await;
+    let app = &w.app;
+    let token = app.user(&w.admin, "canbo", "canvasser", &[&w.v1]).await;
+    let mut d = Device::new(&token);
+    let h = Uuid::new_v4();
+    d.queue_op("household.upsert", h, h, household(&w.v1, "A", "1"));
+    d.queue_op("household.upsert", h, h, json!({"head_name": "B"}));
+    d.queue_op("household.upsert", h, h, json!({"head_name": "C"}));
+    d.queue_op("household.upsert", h, h, json!({"head_name": "D"}));
+    let ops = d.push_body(10)["ops"].as_array().unwrap().clone();
+
+    // Seq 3 and 4 arrive first: a gap, nothing applied.
+    let r = app
+        .post(
+            "/api/v1/sync/push",
+            &token,
+            json!({"device_id": d.id, "ops": [ops[2], ops[3]]}),
+        )
+        .await;
+    assert_eq!(statuses(&r), ["gap", "gap"]);
+    assert_eq!(r.body["last_seq"], 0);
+    assert_eq!(app.count("households").await, 0);
+    // 1 and 3: 1 applies, 3 is past a gap.
+    let r = app
+        .post(
+            "/api/v1/sync/push",
+            &token,
+            json!({"device_id": d.id, "ops": [ops[0], ops[2]]}),
+        )
+        .await;
+    assert_eq!(statuses(&r), ["applied", "gap"]);
+    assert_eq!(r.body["last_seq"], 1);
+    let r = app
+        .post(
+            "/api/v1/sync/push",
+            &token,
+            json!({"device_id": d.id, "ops": ops}),
+        )
+        .await;
+    assert_eq!(statuses(&r), ["applied", "applied", "applied", "applied"]);
+    assert_eq!(r.body["last_seq"], 4);
+    let detail = app.get(&format!("/api/v1/households/{h}"), &w.admin).await;
+    assert_eq!(detail.body["head_name"], "D", "applied in seq order");
+
+    // Seqs out of order inside one batch are a client bug, refused whole.
+    let r = app
+        .post(
+            "/api/v1/sync/push",
+            &token,
+            json!({"device_id": d.id, "ops": [ops[1], ops[0]]}),
+        )
+        .await;
+    r.assert_problem(422, "validation_failed");
+    let r = app
+        .post(
+            "/api/v1/sync/push",
+            &token,
+            json!({"device_id": d.id, "ops": [{"op_id": Uuid::new_v4()}]}),
+        )
+        .await;
+    assert_eq!(
+        r.field_codes(),
+        vec![("ops[0].seq".into(), "required".into())]
+    );
+}
+
+#[tokio::test]
+async fn concurrent_edits_merge_by_hlc_and_keep_the_loser() {
+    let w = World::new().await;
+    let app = &w.app;
+    let a_token = app.user(&w.admin, "cb.a", "canvasser", &[&w.v1]).await;
+    let b_token = app.user(&w.admin, "cb.b", "canvasser", &[&w.v1]).await;
+    let mut a = Device::new(&a_token);
+    let mut b = Device::new(&b_token);
+    let h = Uuid::new_v4();
+    a.queue_op(
+        "household.upsert",
+        h,
+        h,
+        household(&w.v1, "Hoàng Văn Mạnh", "Nà Pàn"),
+    );
+    app.sync(&mut a).await;
+    app.sync(&mut b).await;
+    assert_eq!(b.seen[&h], 1);
+
+    // Both edit offline; B edits later (a higher HLC), and also changes the notes.
+    a.queue_op(
+        "household.upsert",
+        h,
+        h,
+        json!({"head_name": "Hoàng Văn Mạnh (A)", "phone": "0912345678"}),
+    );
+    b.clock_skew_ms = 1000;
+    b.queue_op(
+        "household.upsert",
+        h,
+        h,
+        json!({"head_name": "Hoàng Văn Mạnh (B)", "notes": "cách ly"}),
+    );
+    // B arrives first, A second: A's head_name loses, its phone applies.
+    let rb = app.push(&mut b, 10).await;
+    assert_eq!(statuses(&rb), ["applied"]);
+    let ra = app.push(&mut a, 10).await;
+    assert_eq!(statuses(&ra), ["merged"]);
+    let conflict_ids = ra.body["results"][0]["conflict_ids"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(conflict_ids.len(), 1);
+
+    let d = app.get(&format!("/api/v1/households/{h}"), &w.admin).await;
+    assert_eq!(d.body["head_name"], "Hoàng Văn Mạnh (B)");
+    assert_eq!(d.body["phone"], "0912345678");
+    assert_eq!(d.body["notes"], "cách ly");
+
+    let xa = app.user(&w.admin, "xa", "supervisor", &[&w.hoa_tham]).await;
+    let list = app.get("/api/v1/conflicts?status=open", &xa).await;
+    assert_eq!(list.body["total"], 1, "{}", list.text);
+    let c = &list.body["items"][0];
+    assert_eq!(c["id"], conflict_ids[0]);
+    assert_eq!(
+        (c["field"].as_str(), c["reason"].as_str()),
+        (Some("head_name"), Some("concurrent_edit"))
+    );
+    assert_eq!(c["lost_value"], "Hoàng Văn Mạnh (A)");
+    assert_eq!(c["lost_by"], a.id.to_string());
+    assert_eq!(c["kept_value"], "Hoàng Văn Mạnh (B)");
+    // Other supervisors do not see it; canvassers cannot review.
+    let other = app
+        .user(&w.admin, "xa2", "supervisor", &[&w.hung_dao])
+        .await;
+    assert_eq!(app.get("/api/v1/conflicts", &other).await.body["total"], 0);
+    app.get("/api/v1/conflicts", &a_token)
+        .await
+        .assert_problem(403, "forbidden");
+
+    // Taking the other value writes a new version that syncs out.
+    let id = c["id"].as_str().unwrap();
+    let r = app
+        .post(
+            &format!("/api/v1/conflicts/{id}/resolve"),
+            &xa,
+            json!({"action": "take_other"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "resolved");
+    assert_eq!(r.body["resolved_value"], "Hoàng Văn Mạnh (A)");
+    app.post(
+        &format!("/api/v1/conflicts/{id}/resolve"),
+        &xa,
+        json!({"action": "keep"}),
+    )
+    .await
+    .assert_problem(409, "already_resolved");
+    app.sync(&mut b).await;
+    let (_, data) = &b.copy[&format!("household/{h}")];
+    assert_eq!(data["head_name"], "Hoàng Văn Mạnh (A)");
+    assert_eq!(b.seen[&h], 4);
+}
+
+#[tokio::test]
+async fn the_same_ops_in_any_order_give_the_same_state_and_conflicts() {
+    async fn run(order_ab: bool) -> (Value, Vec<(String, Value)>) {
+        let w = World::new().await;
+        let app = &w.app;
+        let a_token = app.user(&w.admin, "cb.a", "canvasser", &[&w.v1]).await;
+        let b_token = app.user(&w.admin, "cb.b", "canvasser", &[&w.v1]).await;
+        let h: Uuid = "6f1f6f3e-8d5b-4c1e-9f51-2f0b1d2c3a4b".parse().unwrap();
+        let r = app
+            .post(
+                "/api/v1/households",
+                &w.admin,
+                json!({"id": h, "area_id": w.v1, "head_name": "X", "address": "Y"}),
+            )
+            .await;
+        assert_eq!(r.status, 201);
+        let mut a = Device::new(&a_token);
+        let mut b = Device::new(&b_token);
+        a.id = "00000000-0000-4000-8000-00000000000a".parse().unwrap();
+        b.id = "00000000-0000-4000-8000-00000000000b".parse().unwrap();
+        app.pull_all(&mut a).await;
+        app.pull_all(&mut b).await;
+        // Fixed stamps, so that both runs carry the same ops.
+        let op = |d: &Device, seq: i64, hlc: &str, data: Value| {
+            json!({"seq": seq, "op_id": Uuid::new_v4(), "type": "household.upsert", "entity_id": h, "household_id": h,
+                "base_version": d.seen[&h], "hlc": hlc, "data": data})
+        };
+        let ops_a = vec![
+            op(
+                &a,
+                1,
+                "2020-08-21T03:00:00.000Z-0000",
+                json!({"head_name": "A1", "notes": "a"}),
+            ),
+            op(
+                &a,
+                2,
+                "2020-08-21T03:00:05.000Z-0000",
+                json!({"address": "A2"}),
+            ),
+        ];
+        let ops_b = vec![
+            op(
+                &b,
+                1,
+                "2020-08-21T03:00:02.000Z-0000",
+                json!({"head_name": "B1", "address": "B1"}),
+            ),
+            op(
+                &b,
+                2,
+                "2020-08-21T03:00:02.000Z-0000",
+                json!({"notes": "b"}),
+            ),
+        ];
+        let send = |d: Uuid, ops: Vec<Value>, token: String| {
+            let app = &w.app;
+            async move {
+                app.post(
+                    "/api/v1/sync/push",
+                    &token,
+                    json!({"device_id": d, "ops": ops}),
+                )
+                .await
+            }
+        };
+        if order_ab {
+            send(a.id, ops_a, a_token.clone()).await;
+            send(b.id, ops_b, b_token.clone()).await;
+        } else {
+            send(b.id, ops_b, b_token.clone()).await;
+            send(a.id, ops_a, a_token.clone()).await;
+        }
+        let d = app.get(&format!("/api/v1/households/{h}"), &w.admin).await;
+        let state = json!({"head_name": d.body["head_name"], "address": d.body["address"], "notes": d.body["notes"]});
+        let c = app.get("/api/v1/conflicts?per_page=100", &w.admin).await;
+        let mut lost: Vec<(String, Value)> = c.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["field"].as_str().unwrap().to_owned(),
+                    c["lost_value"].clone(),
+                )
+            })
+            .collect();
+        lost.sort_by(|x, y| x.0.cmp(&y.0).then(x.1.to_string().cmp(&y.1.to_string())));
+        (state, lost)
+    }
+    let (s1, c1) = run(true).await;
+    let (s2, c2) = run(false).await;
+    assert_eq!(
+        s1,
+        json!({"head_name": "B1", "address": "A2", "notes": "b"})
+    );
+    assert_eq!(s1, s2);
+    assert_eq!(
+        c1,
+        vec![
+            ("address".into(), json!("B1")),
+            ("head_name".into(), json!("A1")),
+            ("notes".into(), json!("a"))
+        ]
+    );
+    assert_eq!(c1, c2);
+}
+
+#[tokio::test]
+async fn deletes_reach_every_device_and_stale_updates_do_not_resurrect() {
+    let w = World::new().await;
+    let app = &w.app;
+    let camp = campaign(&w).await;
+    let a_token = app.user(&w.admin, "cb.a", "canvasser", &[&w.v1]).await;
+    let b_token = app.user(&w.admin, "cb.b", "canvasser", &[&w.v1]).await;
+    let mut a = Device::new(&a_token);
+    let mut b = Device::new(&b_token);
+    let h = Uuid::new_v4();
+    let m = Uuid::new_v4();
+    a.queue_op("household.upsert", h, h, household(&w.v1, "A", "1"));
+    a.queue_op("member.upsert", m, h, json!({"full_name": "M"}));
+    a.queue_op(
+        "adoption.set",
+        m,
+        h,
+        json!({"campaign_id": camp, "status": "installed"}),
+    );
+    app.sync(&mut a).await;
+    app.sync(&mut b).await;
+    assert!(b.copy.contains_key(&format!("member/{m}")));
+    assert_eq!(b.copy.len(), 3);
+
+    a.queue_op("household.delete", h, h, json!({}));
+    app.sync(&mut a).await;
+    // B edits the household and its member offline, unaware of the delete.
+    b.queue_op("household.upsert", h, h, json!({"head_name": "B"}));
+    b.queue_op("member.upsert", m, h, json!({"full_name": "M2"}));
+    let r = app.push(&mut b, 10).await;
+    assert_eq!(statuses(&r), ["rejected", "rejected"]);
+    assert_eq!(r.body["results"][0]["error"]["code"], "deleted");
+    assert_eq!(
+        r.body["results"][0]["conflict_ids"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    app.get(&format!("/api/v1/households/{h}"), &w.admin)
+        .await
+        .assert_problem(404, "deleted");
+    let c = app.get("/api/v1/conflicts?status=open", &w.admin).await;
+    assert_eq!(c.body["total"], 2);
+    let lost: Vec<&Value> = c.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["lost_value"])
+        .collect();
+    assert!(lost.contains(&&json!({"head_name": "B"})), "{}", c.text);
+
+    app.pull_all(&mut b).await;
+    assert!(b.copy.is_empty(), "the tombstone reached B: {:?}", b.copy);
+    // A deleted-record conflict can only be dismissed.
+    let id = c.body["items"][0]["id"].as_str().unwrap();
+    let r = app
+        .post(
+            &format!("/api/v1/conflicts/{id}/resolve"),
+            &w.admin,
+            json!({"action": "take_other"}),
+        )
+        .await;
+    r.assert_problem(422, "validation_failed");
+    let r = app
+        .post(
+            &format!("/api/v1/conflicts/{id}/resolve"),
+            &w.admin,
+            json!({"action": "keep"}),
+        )
+        .await;
+    assert_eq!(r.body["status"], "resolved");
+}
+
+#[tokio::test]
+async fn devices_receive_only_their_scope_and_a_reset_when_it_changes() {
+    let w = World::new().await;
+    let app = &w.app;
+    let mine = app.user(&w.admin, "canbo", "canvasser", &[&w.v1]).await;
+    let mut d = Device::new(&mine);
+    let inside = app.household(&w.admin, &w.v1, "Trong", "1").await;
+    let outside = app.household(&w.admin, &w.v_other, "Ngoài", "2").await;
+    app.household(&w.admin, &w.v2, "Bên cạnh", "3").await;
+    app.pull_all(&mut d).await;
+    let keys: Vec<&String> = d.copy.keys().collect();
+    assert_eq!(
+        keys,
+        vec![&format!("household/{}", inside["id"].as_str().unwrap())]
+    );
+    assert_eq!(d.resets, 1);
+
+    // Later writes outside the scope never arrive; a household moved out arrives as a delete.
+    let out_id = outside["id"].as_str().unwrap();
+    app.patch(
+        &format!("/api/v1/households/{out_id}"),
+        &w.admin,
+        json!({"notes": "x"}),
+        "\"1\"",
+    )
+    .await;
+    let in_id = inside["id"].as_str().unwrap();
+    let r = app
+        .patch(
+            &format!("/api/v1/households/{in_id}"),
+            &w.admin,
+            json!({"area_id": w.v2}),
+            "\"1\"",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    app.pull_all(&mut d).await;
+    assert!(d.copy.is_empty(), "{:?}", d.copy);
+
+    // The device's areas change: the next pull resets and re-downloads the new scope.
+    let me = app.get("/api/v1/me", &mine).await;
+    let uid = me.body["id"].as_str().unwrap();
+    app.put(
+        &format!("/api/v1/users/{uid}/areas"),
+        &w.admin,
+        json!({"area_ids": [w.v2]}),
+    )
+    .await;
+    let page = app.get(&d.pull_path(100), &mine).await;
+    assert_eq!(page.body["reset"], true);
+    d.on_pull(&page.body);
+    app.pull_all(&mut d).await;
+    assert_eq!(d.resets, 2);
+    assert_eq!(d.copy.len(), 2, "both households of v2: {:?}", d.copy);
+    let areas: Vec<&str> = page.body["reference"]["areas"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(areas, vec![w.v2.as_str()]);
+
+    // Pushing into another's village is rejected, not applied.
+    let h = Uuid::new_v4();
+    d.queue_op("household.upsert", h, h, household(&w.v_other, "X", "Y"));
+    let r = app.push(&mut d, 10).await;
+    assert_eq!(r.body["results"][0]["error"]["code"], "out_of_scope");
+}
+
+#[tokio::test]
+async fn a_device_belongs_to_one_user_and_batches_are_bounded() {
+    let w = World::new().await;
+    let app = &w.app;
+    let a = app.user(&w.admin, "cb.a", "canvasser", &[&w.v1]).await;
+    let b = app.user(&w.admin, "cb.b", "canvasser", &[&w.v1]).await;
+    let mut d = Device::new(&a);
+    let h = Uuid::new_v4();
+    d.queue_op("household.upsert", h, h, household(&w.v1, "A", "1"));
+    app.push(&mut d, 10).await;
+    let r = app
+        .post(
+            "/api/v1/sync/push",
+            &b,
+            json!({"device_id": d.id, "ops": []}),
+        )
+        .await;
+    r.assert_problem(403, "device_not_yours");
+    app.get(&format!("/api/v1/sync/pull?device_id={}", d.id), &b)
+        .await
+        .assert_problem(403, "device_not_yours");
+
+    let ops: Vec<Value> = (1..=501).map(|s| json!({"seq": s})).collect();
+    let r = app
+        .post(
+            "/api/v1/sync/push",
+            &a,
+            json!({"device_id": d.id, "ops": ops}),
+        )
+        .await;
+    r.assert_problem(413, "batch_too_large");
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("500 ops"),
+        "{}",
+        r.text
+    );
+    let huge = json!({"device_id": d.id, "ops": [{"seq": 2, "data": {"notes": "x".repeat(5 * 1024 * 1024)}}]});
+    let r = app.post("/api/v1/sync/push", &a, huge).await;
+    r.assert_problem(413, "batch_too_large");
+    app.get(
+        &format!("/api/v1/sync/pull?device_id={}&cursor=nonsense", d.id),
+        &a,
+    )
+    .await
+    .assert_problem(400, "bad_cursor");
+    assert_eq!(app.count("device_ops").await, 1);
+    let _ = PASSWORD;
+}
+
+#[tokio::test]
+async fn a_transient_failure_answers_503_and_applies_nothing() {
+    let app = common::TestApp::spawn_with(|s| {
+        s.pool_size = 2;
+        s.pool_timeout_seconds = 1;
+    })
+    .await;
+    let admin = app.admin().await;
+    app.import_districts(&admin, &["181"]).await;
+    let commune = app.area(&admin, "06073").await;
+    let v1 = app.village(&admin, &commune, "Thôn Nà Pàn").await;
+    let mut d = Device::new(&admin);
+    let h = Uuid::new_v4();
+    d.queue_op("household.upsert", h, h, household(&v1, "A", "1"));
+    // Every connection of the server's pool is taken: the database is out of reach.
+    let pool = app.pool.clone();
+    let (hold_tx, hold_rx) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn(move || {
+        let _a = pool.get().unwrap();
+        let _b = pool.get().unwrap();
+        ready_tx.send(()).unwrap();
+        hold_rx.recv().unwrap();
+    });
+    tokio::task::spawn_blocking(move || ready_rx.recv().unwrap())
+        .await
+        .unwrap();
+    let r = app.post("/api/v1/sync/push", &admin, d.push_body(10)).await;
+    r.assert_problem(503, "unavailable");
+    assert_eq!(r.headers["retry-after"], "5");
+    hold_tx.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(app.count("households").await, 0);
+    assert_eq!(app.count("device_ops").await, 0);
+    let r = app.push(&mut d, 10).await;
+    assert_eq!(statuses(&r), ["applied"]);
+}
