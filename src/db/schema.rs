@@ -230,6 +230,8 @@ diesel::table! {
         lost_value -> Text,
         lost_by -> Text,
         lost_hlc -> Text,
+        visible_from -> Nullable<BigInt>,
+        visible_to -> Nullable<BigInt>,
         device_id -> Nullable<Uid>,
         seq -> Nullable<BigInt>,
         status -> Text,

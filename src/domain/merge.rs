@@ -40,6 +40,10 @@ pub struct Loss {
     pub lost: Value,
     pub lost_by: String,
     pub lost_hlc: String,
+    /// The versions between which the losing value was the field's value (it was written at
+    /// the first and overwritten by a concurrent write at the second, exclusive); `None` when
+    /// the incoming write lost, so that no one ever saw it.
+    pub visible: Option<(i64, i64)>,
 }
 
 /// Applies `patch` to `state` and `metas` as written by `writer` at `new_version`.
@@ -87,6 +91,7 @@ pub fn merge(
                         lost: lost.clone(),
                         lost_by: lost_m.0,
                         lost_hlc: lost_m.1,
+                        visible: wins.then_some((m.v, new_version)),
                     });
                 }
                 wins

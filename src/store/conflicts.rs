@@ -31,6 +31,8 @@ pub struct ConflictRow {
     pub lost_value: String,
     pub lost_by: String,
     pub lost_hlc: String,
+    pub visible_from: Option<i64>,
+    pub visible_to: Option<i64>,
     pub device_id: Option<DeviceId>,
     pub seq: Option<i64>,
     pub status: String,
@@ -146,6 +148,8 @@ fn insert(
             conflicts::lost_value.eq(text(&loss.lost)),
             conflicts::lost_by.eq(&loss.lost_by),
             conflicts::lost_hlc.eq(&loss.lost_hlc),
+            conflicts::visible_from.eq(loss.visible.map(|v| v.0)),
+            conflicts::visible_to.eq(loss.visible.map(|v| v.1)),
             conflicts::device_id.eq(o.device_id),
             conflicts::seq.eq(o.seq),
             conflicts::status.eq("open"),
@@ -167,6 +171,52 @@ pub fn record_losses(
         .collect()
 }
 
+/// Closes open conflicts that a write made moot, so that the open conflicts are the same
+/// whatever order concurrent ops arrive in. A write of a field by a writer who had seen
+/// version `base` supersedes the losing value of that field that it had seen (the field's
+/// value at version `base`) and the writer's own older losing values; a losing value that is
+/// now the field's value is no longer lost.
+pub fn supersede(
+    conn: &mut Conn<'_>,
+    o: &Origin,
+    values: &serde_json::Map<String, Value>,
+    by: &str,
+    hlc: &str,
+    base: i64,
+) -> ApiResult<()> {
+    let now = Time::now();
+    for (field, value) in values {
+        let value = serde_json::to_string(value).unwrap_or_default();
+        with_conn!(conn, |c| {
+            let mut q = diesel::update(conflicts::table)
+                .filter(conflicts::entity_id.eq(o.entity_id))
+                .filter(conflicts::field.eq(field))
+                .filter(
+                    conflicts::lost_by
+                        .eq(by)
+                        .and(conflicts::lost_hlc.lt(hlc))
+                        .or(conflicts::lost_value.eq(&value))
+                        .or(conflicts::visible_from
+                            .le(base)
+                            .and(conflicts::visible_to.gt(base))),
+                )
+                .filter(conflicts::status.eq("open"))
+                .filter(conflicts::reason.eq("concurrent_edit"))
+                .into_boxed();
+            if let Some(campaign) = o.campaign_id {
+                q = q.filter(conflicts::campaign_id.eq(campaign));
+            }
+            q.set((
+                conflicts::status.eq("resolved"),
+                conflicts::resolution.eq(Some("superseded")),
+                conflicts::resolved_at.eq(Some(now)),
+            ))
+            .execute(c)
+        })?;
+    }
+    Ok(())
+}
+
 /// Records an edit of a deleted record, which is kept here and not applied.
 pub fn record_deleted(
     conn: &mut Conn<'_>,
@@ -183,6 +233,7 @@ pub fn record_deleted(
         lost: edit.clone(),
         lost_by: by.into(),
         lost_hlc: hlc.into(),
+        visible: None,
     };
     insert(conn, o, "*", "deleted", &loss)
 }

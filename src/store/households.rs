@@ -140,6 +140,16 @@ pub struct Written {
     pub household_version: i64,
     /// Values that lost to concurrent writes (kept for conflict review).
     pub losses: Vec<Loss>,
+    /// The values of the written fields after the merge.
+    pub values: Map<String, Value>,
+}
+
+fn written_values(state: &Map<String, Value>, patch: &Patch) -> Map<String, Value> {
+    patch
+        .fields()
+        .keys()
+        .filter_map(|k| Some((k.clone(), state.get(k)?.clone())))
+        .collect()
 }
 
 fn to_map<T: Serialize>(v: &T) -> ApiResult<Map<String, Value>> {
@@ -251,6 +261,7 @@ pub fn create_household(
     let mut state = Map::new();
     let mut m = FieldMetas::new();
     merge::merge(&mut state, &mut m, patch.fields(), w, 1);
+    let values = written_values(&state, patch);
     let search = text::search_key(&format!("{} {}", fields.head_name, fields.address));
     with_conn!(conn, |c| diesel::insert_into(households::table)
         .values((
@@ -279,6 +290,7 @@ pub fn create_household(
         area_id: fields.area_id,
         household_version: 1,
         losses: Vec::new(),
+        values,
     })
 }
 
@@ -341,6 +353,7 @@ pub fn update_household(
     let mut state = to_map(&fields)?;
     let mut m = metas(&h.field_meta)?;
     let losses = merge::merge(&mut state, &mut m, patch.fields(), w, version);
+    let values = written_values(&state, patch);
     let f: HouseholdFields = from_map(state)?;
     let search = text::search_key(&format!("{} {}", f.head_name, f.address));
     with_conn!(conn, |c| diesel::update(households::table.find(id))
@@ -391,6 +404,7 @@ pub fn update_household(
         area_id: f.area_id,
         household_version: version,
         losses,
+        values,
     })
 }
 
@@ -462,6 +476,7 @@ pub fn delete_household(
         area_id: h.area_id,
         household_version: version,
         losses: Vec::new(),
+        values: Map::new(),
     })
 }
 
@@ -512,6 +527,7 @@ pub fn create_member(
     let mut state = Map::new();
     let mut m = FieldMetas::new();
     merge::merge(&mut state, &mut m, patch.fields(), w, version);
+    let values = written_values(&state, patch);
     let now = Time::now();
     with_conn!(conn, |c| diesel::insert_into(members::table)
         .values((
@@ -540,6 +556,7 @@ pub fn create_member(
         area_id: h.area_id,
         household_version: version,
         losses: Vec::new(),
+        values,
     })
 }
 
@@ -585,6 +602,7 @@ pub fn update_member(
     let mut state = to_map(&fields)?;
     let mut m = metas(&cur.field_meta)?;
     let losses = merge::merge(&mut state, &mut m, patch.fields(), w, version);
+    let values = written_values(&state, patch);
     let f: MemberFields = from_map(state)?;
     with_conn!(conn, |c| diesel::update(members::table.find(id))
         .set((
@@ -610,6 +628,7 @@ pub fn update_member(
         area_id: h.area_id,
         household_version: version,
         losses,
+        values,
     })
 }
 
@@ -640,6 +659,7 @@ pub fn delete_member(
         area_id: h.area_id,
         household_version: version,
         losses: Vec::new(),
+        values: Map::new(),
     })
 }
 
@@ -701,6 +721,7 @@ pub fn set_adoption(
         None => (Map::new(), FieldMetas::new()),
     };
     let losses = merge::merge(&mut state, &mut m, patch.fields(), w, version);
+    let values = written_values(&state, patch);
     let status = state
         .get("status")
         .and_then(Value::as_str)
@@ -739,6 +760,7 @@ pub fn set_adoption(
         area_id: h.area_id,
         household_version: version,
         losses,
+        values,
     })
 }
 

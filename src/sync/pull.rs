@@ -501,11 +501,7 @@ fn current_states(
                 }
             }
             "visit" => match visits.get(&VisitId(id.0)) {
-                Some(v)
-                    if households
-                        .get(&v.household_id)
-                        .is_some_and(|h| in_scope(&h.area_id)) =>
-                {
+                Some(v) if visible(&v.household_id).is_some() => {
                     out.push(upsert("visit", v.id.0, v.household_id, 1, visit_data(v)))
                 }
                 v => out.push(delete("visit", id.0, v.map(|v| v.household_id), 1)),

@@ -334,6 +334,14 @@ fn apply(
                     device_id: Some(device),
                     seq: Some(seq),
                 };
+                conflicts::supersede(
+                    conn,
+                    &origin,
+                    &w.values,
+                    &writer.by,
+                    &writer.hlc.to_string(),
+                    writer.base_version,
+                )?;
                 result.conflict_ids = conflicts::record_losses(conn, &origin, &w.losses)?;
             }
             Ok((result, skew))

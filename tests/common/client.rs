@@ -21,6 +21,8 @@ pub struct Device {
     hlc: (i64, u32),
     /// Offset added to the wall clock (to simulate a skewed device clock).
     pub clock_skew_ms: i64,
+    /// A simulated wall clock (milliseconds) instead of the real one, for reproducible runs.
+    pub fixed_clock: Option<i64>,
     pub copy: Copy,
     /// Highest unit version seen per household: the base of the next edit.
     pub seen: HashMap<Uuid, i64>,
@@ -29,6 +31,8 @@ pub struct Device {
     pub resets: usize,
     /// The household of each entry of the copy (for cascading deletes).
     owner: HashMap<String, String>,
+    /// Every op queued, for diagnostics.
+    pub sent: Vec<Value>,
 }
 
 pub fn key(entity: &str, id: &str, data: &Value) -> String {
@@ -53,17 +57,22 @@ impl Device {
             last_seq: 0,
             hlc: (0, 0),
             clock_skew_ms: 0,
+            fixed_clock: None,
             copy: Copy::new(),
             seen: HashMap::new(),
             acked: BTreeMap::new(),
             resets: 0,
             owner: HashMap::new(),
+            sent: Vec::new(),
         }
     }
 
     /// The next HLC stamp: wall clock (plus skew) or, when it has not moved, a counter.
     pub fn tick(&mut self) -> String {
-        let now = chrono::Utc::now().timestamp_millis() + self.clock_skew_ms;
+        let now = self
+            .fixed_clock
+            .unwrap_or_else(|| chrono::Utc::now().timestamp_millis())
+            + self.clock_skew_ms;
         self.hlc = if now > self.hlc.0 {
             (now, 0)
         } else {
@@ -89,6 +98,7 @@ impl Device {
         self.next_seq += 1;
         let hlc = self.tick();
         let base = self.seen.get(&household_id).copied().unwrap_or(0);
+        self.sent.push(json!({"seq": seq, "type": kind, "entity_id": entity_id, "base_version": base, "hlc": hlc, "data": data.clone()}));
         self.queue.push(
             json!({"seq": seq, "op_id": Uuid::new_v4(), "type": kind, "entity_id": entity_id,
             "household_id": household_id, "base_version": base, "hlc": hlc, "data": data}),
@@ -165,6 +175,11 @@ impl Device {
         self.cursor = page["cursor"].as_str().map(str::to_owned);
         self.last_seq = page["last_seq"].as_i64().unwrap_or(0);
         page["has_more"] == true
+    }
+
+    /// Seqs handed out so far.
+    pub fn seqs_used(&self) -> i64 {
+        self.next_seq - 1
     }
 
     pub fn pull_path(&self, limit: i64) -> String {

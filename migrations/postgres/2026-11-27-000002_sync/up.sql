@@ -36,6 +36,9 @@ CREATE TABLE conflicts (
     lost_value text NOT NULL,
     lost_by text NOT NULL,
     lost_hlc text NOT NULL,
+    -- versions [from, to) at which the losing value was visible (none: it never was)
+    visible_from bigint,
+    visible_to bigint,
     device_id uuid,
     seq bigint,
     status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved')),
