@@ -192,6 +192,9 @@ async fn concurrent_edits_merge_by_hlc_and_keep_the_loser() {
     let b_token = app.user(&w.admin, "cb.b", "canvasser", &[&w.v1]).await;
     let mut a = Device::new(&a_token);
     let mut b = Device::new(&b_token);
+    // Simulated clocks a few minutes back, so that the HLC order is the one written here.
+    let t = chrono::Utc::now().timestamp_millis() - 300_000;
+    a.fixed_clock = Some(t);
     let h = Uuid::new_v4();
     a.queue_op(
         "household.upsert",
@@ -204,13 +207,14 @@ async fn concurrent_edits_merge_by_hlc_and_keep_the_loser() {
     assert_eq!(b.seen[&h], 1);
 
     // Both edit offline; B edits later (a higher HLC), and also changes the notes.
+    a.fixed_clock = Some(t + 1_000);
+    b.fixed_clock = Some(t + 6_000);
     a.queue_op(
         "household.upsert",
         h,
         h,
         json!({"head_name": "Hoàng Văn Mạnh (A)", "phone": "0912345678"}),
     );
-    b.clock_skew_ms = 1000;
     b.queue_op(
         "household.upsert",
         h,
@@ -615,4 +619,101 @@ async fn a_transient_failure_answers_503_and_applies_nothing() {
     assert_eq!(app.count("device_ops").await, 0);
     let r = app.push(&mut d, 10).await;
     assert_eq!(statuses(&r), ["applied"]);
+}
+
+#[tokio::test]
+async fn concurrent_batches_on_the_same_households_neither_deadlock_nor_fail() {
+    let w = World::new().await;
+    let app = &w.app;
+    let token = app.user(&w.admin, "canbo", "canvasser", &[&w.v1]).await;
+    let households: Vec<Uuid> = (0..5).map(|_| Uuid::new_v4()).collect();
+    let mut seed = Device::new(&token);
+    for h in &households {
+        seed.queue_op("household.upsert", *h, *h, household(&w.v1, "Chung", "1"));
+    }
+    app.sync(&mut seed).await;
+    // Eight devices each edit all five households, in different orders, at the same time.
+    let mut devices: Vec<Device> = (0..8).map(|_| Device::new(&token)).collect();
+    for (i, d) in devices.iter_mut().enumerate() {
+        app.pull_all(d).await;
+        for k in 0..5 {
+            let h = households[(i + k * 3) % 5];
+            d.queue_op(
+                "household.upsert",
+                h,
+                h,
+                json!({"notes": format!("thiết bị {i}")}),
+            );
+            d.queue_op(
+                "member.upsert",
+                Uuid::new_v4(),
+                h,
+                json!({"full_name": format!("Người {i}-{k}")}),
+            );
+        }
+    }
+    let pushes = devices
+        .iter()
+        .map(|d| app.post("/api/v1/sync/push", &token, d.push_body(100)));
+    let results = futures_util::future::join_all(pushes).await;
+    for r in &results {
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(
+            statuses(r).iter().all(|s| s == "applied" || s == "merged"),
+            "{}",
+            r.text
+        );
+    }
+    // Every op took effect once: 8 × 5 members, and 1 + 8 × 2 versions per household.
+    assert_eq!(app.count("members").await, 40);
+    for h in &households {
+        let d = app.get(&format!("/api/v1/households/{h}"), &w.admin).await;
+        assert_eq!(d.body["version"], 17, "{}", d.text);
+        assert_eq!(d.body["members"].as_array().unwrap().len(), 8);
+    }
+}
+
+#[tokio::test]
+async fn a_device_clock_ahead_of_the_server_does_not_win() {
+    let w = World::new().await;
+    let app = &w.app;
+    let token = app.user(&w.admin, "canbo", "canvasser", &[&w.v1]).await;
+    let h = app.household(&w.admin, &w.v1, "Gốc", "1").await;
+    let h: Uuid = h["id"].as_str().unwrap().parse().unwrap();
+    let mut ahead = Device::new(&token);
+    let mut honest = Device::new(&token);
+    app.pull_all(&mut ahead).await;
+    app.pull_all(&mut honest).await;
+    // One hour ahead: its stamp is capped at the server's receive time.
+    ahead.clock_skew_ms = 3_600_000;
+    ahead.queue_op(
+        "household.upsert",
+        h,
+        h,
+        json!({"head_name": "Đồng hồ nhanh"}),
+    );
+    app.push(&mut ahead, 10).await;
+    honest.queue_op(
+        "household.upsert",
+        h,
+        h,
+        json!({"head_name": "Đồng hồ đúng"}),
+    );
+    let r = app.push(&mut honest, 10).await;
+    assert_eq!(statuses(&r), ["applied"], "{}", r.text);
+    let d = app.get(&format!("/api/v1/households/{h}"), &w.admin).await;
+    assert_eq!(d.body["head_name"], "Đồng hồ đúng");
+    let skew: i64 = app
+        .db(move |conn| {
+            use diesel::prelude::*;
+            use gocua::db::schema::devices;
+            let id = gocua::domain::DeviceId(ahead.id);
+            gocua::with_conn!(conn, |c| devices::table
+                .find(id)
+                .select(devices::max_skew_ms)
+                .first(c))
+            .unwrap()
+        })
+        .await;
+    assert!(skew > 3_500_000, "the skew is recorded: {skew}");
 }

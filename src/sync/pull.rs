@@ -4,7 +4,7 @@
 //! A pull starts with a snapshot of the current state of the caller's scope (paged by
 //! household), taken after noting the head of the change log; then it follows the log from
 //! that head. On PostgreSQL log rows carry their writing transaction's id and only rows below
-//! the oldest running transaction (`xmin` of the reader's snapshot) are served, so a
+//! the oldest transaction still running in the reader's snapshot are served, so a
 //! transaction that commits late can never fall behind a cursor. On SQLite writers are
 //! serialized and the log id is commit-ordered.
 
@@ -134,8 +134,17 @@ fn head(conn: &mut Conn<'_>) -> ApiResult<Pos> {
     }
     match conn.backend() {
         Backend::Postgres => {
+            // The oldest transaction still running in this snapshot, ignoring those known to
+            // run in other databases (transaction ids are cluster-wide, but only this
+            // database's writers can add to its log). One that ended since the snapshot is
+            // no longer listed and so counts: that errs on the safe side.
             let x: X = with_conn!(conn, |c| diesel::sql_query(
-                "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS x"
+                "SELECT COALESCE(
+                    (SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
+                     WHERE x::text NOT IN (SELECT backend_xid::text FROM pg_stat_activity
+                                           WHERE backend_xid IS NOT NULL
+                                             AND datname IS DISTINCT FROM current_database())),
+                    pg_snapshot_xmax(pg_current_snapshot())::text::bigint) AS x"
             )
             .get_result(c))?;
             Ok((x.x, 0))

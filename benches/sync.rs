@@ -1,0 +1,582 @@
+//! Sync benchmark: push throughput and latency of gocua against the simplest durable SQL
+//! (per row: one upsert of the record and one insert into an op log; one transaction per
+//! batch; same concurrency), and pull time and bytes for a commune of 5,000 households.
+//!
+//! `cargo bench --bench sync -- [sqlite|postgres|both]` (default both). PostgreSQL is
+//! `GOCUA_BENCH_PG_URL` (default postgres://postgres@127.0.0.1:5432); a fresh database
+//! `gocua_bench` is made on it. Figures are in docs/BENCHMARKS.md.
+
+#[path = "../tests/common/client.rs"]
+#[allow(dead_code)]
+mod client;
+
+use client::Device;
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, RunQueryDsl};
+use gocua::app::Application;
+use gocua::config::Settings;
+use serde_json::{json, Value};
+use std::io::Read;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+const DEVICES: usize = 16;
+const BATCH: usize = 100;
+const HOUSEHOLDS_PER_BATCH: usize = 20; // each with 4 members: 100 ops
+const CREATE_BATCHES: usize = 16; // per device: 16 × 20 × 16 = 5,120 households
+const VISITS_PER_DEVICE: usize = 320; // 5,120 visits
+const UPDATE_BATCHES: usize = 8;
+const SECRET: &str = "bench-secret-bench-secret-bench-secret-00";
+const PASSWORD: &str = "bench password";
+
+struct Server {
+    base: String,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn start(url: &str) -> (Server, gocua::db::Pool) {
+    let settings = Settings {
+        database_url: url.to_owned(),
+        bind: "127.0.0.1:0".into(),
+        jwt_secret: Some(SECRET.to_owned().into()),
+        pool_size: DEVICES as u32 + 2,
+        log_level: "error".into(),
+        ..Settings::default()
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(settings).expect("the app builds");
+            tx.send((app.port(), app.handle(), app.pool.clone()))
+                .unwrap();
+            app.run_until_stopped().await.unwrap();
+        })
+    });
+    let (port, handle, pool) = rx.recv().unwrap();
+    (
+        Server {
+            base: format!("http://127.0.0.1:{port}"),
+            handle,
+            thread: Some(thread),
+        },
+        pool,
+    )
+}
+
+async fn call(
+    c: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Value {
+    let mut r = c.request(method, url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let res = r.send().await.unwrap();
+    let status = res.status();
+    let v: Value = res.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{status}: {v}");
+    v
+}
+
+struct Fixture {
+    admin: String,
+    supervisor: String,
+    canvasser: String,
+    villages: Vec<String>,
+    campaign: String,
+}
+
+async fn fixture(s: &Server, pool: &gocua::db::Pool) -> Fixture {
+    let p = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let hash = gocua::auth::hash_password(PASSWORD).unwrap();
+        let mut pc = p.get().unwrap();
+        gocua::store::users::create(
+            &mut pc.conn(),
+            "admin",
+            "",
+            &hash,
+            gocua::auth::Role::Admin,
+            &[],
+        )
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    let c = reqwest::Client::new();
+    let post = reqwest::Method::POST;
+    let login = |u: &'static str| {
+        let c = c.clone();
+        let base = s.base.clone();
+        async move {
+            let v = call(
+                &c,
+                reqwest::Method::POST,
+                format!("{base}/api/v1/auth/login"),
+                None,
+                Some(json!({"username": u, "password": PASSWORD})),
+            )
+            .await;
+            v["access_token"].as_str().unwrap().to_owned()
+        }
+    };
+    let admin = login("admin").await;
+    let csv = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/demo/binh_gia.csv"
+    ))
+    .unwrap();
+    c.post(format!("{}/api/v1/areas/import", s.base))
+        .bearer_auth(&admin)
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    let commune = call(
+        &c,
+        reqwest::Method::GET,
+        format!("{}/api/v1/areas?code=06073", s.base),
+        Some(&admin),
+        None,
+    )
+    .await;
+    let commune = commune["items"][0]["id"].as_str().unwrap().to_owned();
+    let mut villages = Vec::new();
+    for i in 0..10 {
+        let v = call(
+            &c,
+            post.clone(),
+            format!("{}/api/v1/areas", s.base),
+            Some(&admin),
+            Some(json!({"parent_id": commune, "name": format!("Thôn {i}")})),
+        )
+        .await;
+        villages.push(v["id"].as_str().unwrap().to_owned());
+    }
+    let camp = call(
+        &c,
+        post.clone(),
+        format!("{}/api/v1/campaigns", s.base),
+        Some(&admin),
+        Some(json!({"name": "Bluezone 2020", "starts_on": "2020-08-01", "ends_on": "2020-12-31"})),
+    )
+    .await;
+    for (u, role) in [("xa", "supervisor"), ("canbo", "canvasser")] {
+        call(
+            &c,
+            post.clone(),
+            format!("{}/api/v1/users", s.base),
+            Some(&admin),
+            Some(json!({"username": u, "password": PASSWORD, "role": role, "area_ids": [commune]})),
+        )
+        .await;
+    }
+    Fixture {
+        supervisor: login("xa").await,
+        canvasser: login("canbo").await,
+        admin,
+        villages,
+        campaign: camp["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+/// The queued batches of every device for one phase.
+type Batches = Vec<Vec<Value>>;
+
+fn take_batches(d: &mut Device) -> Batches {
+    let ops: Vec<Value> = std::mem::take(&mut d.queue);
+    ops.chunks(BATCH).map(|c| c.to_vec()).collect()
+}
+
+struct Phase {
+    ops: usize,
+    wall: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Phase {
+    fn ops_per_s(&self) -> f64 {
+        self.ops as f64 / self.wall.as_secs_f64()
+    }
+    fn pct(&self, p: f64) -> f64 {
+        let mut l = self.latencies.clone();
+        l.sort();
+        let i = ((l.len() as f64 - 1.0) * p).round() as usize;
+        l[i].as_secs_f64() * 1000.0
+    }
+}
+
+/// Pushes every device's batches through gocua, devices in parallel.
+async fn push_phase(s: &Server, token: &str, devices: &[(Uuid, Batches)]) -> Phase {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for (id, batches) in devices {
+        let (c, base, token, id, batches) = (
+            reqwest::Client::new(),
+            s.base.clone(),
+            token.to_owned(),
+            *id,
+            batches.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            for b in batches {
+                let t = Instant::now();
+                let r = call(
+                    &c,
+                    reqwest::Method::POST,
+                    format!("{base}/api/v1/sync/push"),
+                    Some(&token),
+                    Some(json!({"device_id": id, "ops": b})),
+                )
+                .await;
+                lat.push(t.elapsed());
+                assert!(
+                    r["results"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .all(|x| x["status"] == "applied" || x["status"] == "merged"),
+                    "{r}"
+                );
+            }
+            lat
+        }));
+    }
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    let ops = devices
+        .iter()
+        .map(|(_, b)| b.iter().map(Vec::len).sum::<usize>())
+        .sum();
+    Phase {
+        ops,
+        wall: start.elapsed(),
+        latencies,
+    }
+}
+
+/// The baseline: the same rows, per row one upsert of the record and one insert into an op
+/// log, one transaction per batch, one connection per device, devices in parallel.
+fn baseline_phase(url: &str, devices: &[(Uuid, Batches)]) -> Phase {
+    let pg = url.starts_with("postgres");
+    let (upsert, log) = if pg {
+        (
+            "INSERT INTO bench_records (id, household_id, data) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            "INSERT INTO bench_oplog (device_id, seq, entity_id, data) VALUES ($1, $2, $3, $4)",
+        )
+    } else {
+        (
+            "INSERT INTO bench_records (id, household_id, data) VALUES (?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+            "INSERT INTO bench_oplog (device_id, seq, entity_id, data) VALUES (?, ?, ?, ?)",
+        )
+    };
+    let start = Instant::now();
+    let handles: Vec<_> = devices
+        .iter()
+        .cloned()
+        .map(|(id, batches)| {
+            let url = url.to_owned();
+            std::thread::spawn(move || {
+                use diesel::sql_types::{BigInt, Text};
+                let mut lat = Vec::new();
+                let rows = |b: &Vec<Value>| -> Vec<(i64, String, String, String)> {
+                    b.iter()
+                        .map(|op| {
+                            let key = match op["type"].as_str().unwrap() {
+                                "adoption.set" => format!(
+                                    "{}/{}",
+                                    op["entity_id"].as_str().unwrap(),
+                                    op["data"]["campaign_id"]
+                                ),
+                                _ => op["entity_id"].as_str().unwrap().to_owned(),
+                            };
+                            (
+                                op["seq"].as_i64().unwrap(),
+                                key,
+                                op["household_id"].as_str().unwrap().to_owned(),
+                                op["data"].to_string(),
+                            )
+                        })
+                        .collect()
+                };
+                if pg {
+                    let mut conn = diesel::PgConnection::establish(&url).unwrap();
+                    for b in &batches {
+                        let t = Instant::now();
+                        conn.transaction::<_, diesel::result::Error, _>(|c| {
+                            for (seq, key, household, data) in rows(b) {
+                                diesel::sql_query(upsert)
+                                    .bind::<Text, _>(&key)
+                                    .bind::<Text, _>(&household)
+                                    .bind::<Text, _>(&data)
+                                    .execute(c)?;
+                                diesel::sql_query(log)
+                                    .bind::<Text, _>(id.to_string())
+                                    .bind::<BigInt, _>(seq)
+                                    .bind::<Text, _>(&key)
+                                    .bind::<Text, _>(&data)
+                                    .execute(c)?;
+                            }
+                            Ok(())
+                        })
+                        .unwrap();
+                        lat.push(t.elapsed());
+                    }
+                } else {
+                    let path = gocua::db::sqlite_path(&url).unwrap().to_owned();
+                    let mut conn = diesel::SqliteConnection::establish(&path).unwrap();
+                    conn.batch_execute("PRAGMA busy_timeout = 60000; PRAGMA synchronous = FULL;")
+                        .unwrap();
+                    for b in &batches {
+                        let t = Instant::now();
+                        conn.immediate_transaction::<_, diesel::result::Error, _>(|c| {
+                            for (seq, key, household, data) in rows(b) {
+                                diesel::sql_query(upsert)
+                                    .bind::<Text, _>(&key)
+                                    .bind::<Text, _>(&household)
+                                    .bind::<Text, _>(&data)
+                                    .execute(c)?;
+                                diesel::sql_query(log)
+                                    .bind::<Text, _>(id.to_string())
+                                    .bind::<BigInt, _>(seq)
+                                    .bind::<Text, _>(&key)
+                                    .bind::<Text, _>(&data)
+                                    .execute(c)?;
+                            }
+                            Ok(())
+                        })
+                        .unwrap();
+                        lat.push(t.elapsed());
+                    }
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for h in handles {
+        latencies.extend(h.join().unwrap());
+    }
+    let ops = devices
+        .iter()
+        .map(|(_, b)| b.iter().map(Vec::len).sum::<usize>())
+        .sum();
+    Phase {
+        ops,
+        wall: start.elapsed(),
+        latencies,
+    }
+}
+
+fn baseline_tables(url: &str) {
+    let sql = "CREATE TABLE bench_records (id text PRIMARY KEY, household_id text NOT NULL, data text NOT NULL); \
+               CREATE TABLE bench_oplog (id INTEGER PRIMARY KEY, device_id text NOT NULL, seq bigint NOT NULL, entity_id text NOT NULL, data text NOT NULL);";
+    if url.starts_with("postgres") {
+        let mut c = diesel::PgConnection::establish(url).unwrap();
+        c.batch_execute(&sql.replace("id INTEGER PRIMARY KEY", "id bigserial PRIMARY KEY"))
+            .unwrap();
+    } else {
+        let mut c =
+            diesel::SqliteConnection::establish(gocua::db::sqlite_path(url).unwrap()).unwrap();
+        c.batch_execute(sql).unwrap();
+    }
+}
+
+/// Pulls until done with gzip; returns (seconds, compressed bytes, changes, device).
+async fn pull_all(s: &Server, token: &str, mut d: Device) -> (f64, usize, usize, Device) {
+    let c = reqwest::Client::builder().gzip(false).build().unwrap();
+    let start = Instant::now();
+    let (mut bytes, mut changes) = (0, 0);
+    loop {
+        let res = c
+            .get(format!("{}{}", s.base, d.pull_path(2000)))
+            .bearer_auth(token)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.headers()["content-encoding"], "gzip");
+        let raw = res.bytes().await.unwrap();
+        bytes += raw.len();
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&raw[..])
+            .read_to_string(&mut text)
+            .unwrap();
+        let page: Value = serde_json::from_str(&text).unwrap();
+        changes += page["changes"].as_array().unwrap().len();
+        if !d.on_pull(&page) {
+            break;
+        }
+    }
+    (start.elapsed().as_secs_f64(), bytes, changes, d)
+}
+
+async fn bench(name: &str, url: &str) {
+    let (server, pool) = start(url);
+    let f = fixture(&server, &pool).await;
+    let _ = &f.admin;
+    // Generate every phase's ops up front.
+    let mut devices: Vec<Device> = (0..DEVICES).map(|_| Device::new(&f.canvasser)).collect();
+    let mut created: Vec<Vec<Uuid>> = vec![Vec::new(); DEVICES];
+    for (i, d) in devices.iter_mut().enumerate() {
+        for b in 0..CREATE_BATCHES {
+            for k in 0..HOUSEHOLDS_PER_BATCH {
+                let h = Uuid::new_v4();
+                created[i].push(h);
+                let village = &f.villages[(i + b + k) % f.villages.len()];
+                d.queue_op("household.upsert", h, h, json!({"area_id": village, "head_name": format!("Hoàng Văn Mạnh {i}-{b}-{k}"),
+                    "address": format!("Số {k}, thôn {b}"), "phone": "0912345678", "lat": 21.95, "lon": 106.31}));
+                for m in 0..4 {
+                    d.queue_op("member.upsert", Uuid::new_v4(), h, json!({"full_name": format!("Nông Thị Hoa {m}"),
+                        "birth_year": 1960 + m, "sex": "female", "smartphone": "yes", "priority": if m == 0 { "quarantine_home" } else { "none" }}));
+                }
+            }
+        }
+    }
+    let create: Vec<(Uuid, Batches)> = devices
+        .iter_mut()
+        .map(|d| (d.id, take_batches(d)))
+        .collect();
+    for (i, d) in devices.iter_mut().enumerate() {
+        for k in 0..VISITS_PER_DEVICE {
+            let h = created[i][k % created[i].len()];
+            d.queue_op("visit.record", Uuid::new_v4(), h, json!({"campaign_id": f.campaign, "visited_at": "2020-08-21T03:04:05Z", "outcome": "met"}));
+        }
+    }
+    let visits: Vec<(Uuid, Batches)> = devices
+        .iter_mut()
+        .map(|d| (d.id, take_batches(d)))
+        .collect();
+    for (i, d) in devices.iter_mut().enumerate() {
+        for k in 0..UPDATE_BATCHES * BATCH {
+            let h = created[i][k % created[i].len()];
+            d.queue_op(
+                "household.upsert",
+                h,
+                h,
+                json!({"notes": format!("Đã gặp lần {k}"), "phone": format!("09{:08}", k)}),
+            );
+        }
+    }
+    let update: Vec<(Uuid, Batches)> = devices
+        .iter_mut()
+        .map(|d| (d.id, take_batches(d)))
+        .collect();
+
+    let g_create = push_phase(&server, &f.canvasser, &create).await;
+    let g_visits = push_phase(&server, &f.canvasser, &visits).await;
+    let g_update = push_phase(&server, &f.canvasser, &update).await;
+    baseline_tables(url);
+    let b_create = baseline_phase(url, &create);
+    let b_update = baseline_phase(url, &update);
+
+    let (full_s, full_bytes, full_changes, sup) =
+        pull_all(&server, &f.supervisor, Device::new(&f.supervisor)).await;
+    // 100 changes, then an incremental pull.
+    let mut editor = Device::new(&f.canvasser);
+    for k in 0..100 {
+        let h = created[k % DEVICES][k];
+        editor.queue_op(
+            "household.upsert",
+            h,
+            h,
+            json!({"notes": format!("Sửa {k}")}),
+        );
+    }
+    let body = json!({"device_id": editor.id, "ops": editor.queue});
+    call(
+        &reqwest::Client::new(),
+        reqwest::Method::POST,
+        format!("{}/api/v1/sync/push", server.base),
+        Some(&f.canvasser),
+        Some(body),
+    )
+    .await;
+    let (inc_s, inc_bytes, inc_changes, _) = pull_all(&server, &f.supervisor, sup).await;
+
+    println!("\n### {name}\n");
+    println!("| push phase | ops | gocua ops/s | gocua p50 ms | gocua p99 ms | baseline ops/s | baseline p50 ms | baseline p99 ms | ratio |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (label, g, b) in [
+        ("new households with members", &g_create, Some(&b_create)),
+        ("visits", &g_visits, None),
+        ("updates of existing households", &g_update, Some(&b_update)),
+    ] {
+        match b {
+            Some(b) => println!(
+                "| {label} | {} | {:.0} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | {:.2} |",
+                g.ops,
+                g.ops_per_s(),
+                g.pct(0.5),
+                g.pct(0.99),
+                b.ops_per_s(),
+                b.pct(0.5),
+                b.pct(0.99),
+                g.ops_per_s() / b.ops_per_s()
+            ),
+            None => println!(
+                "| {label} | {} | {:.0} | {:.1} | {:.1} | | | | |",
+                g.ops,
+                g.ops_per_s(),
+                g.pct(0.5),
+                g.pct(0.99)
+            ),
+        }
+    }
+    println!("\n| pull (commune supervisor, gzip) | changes | seconds | compressed bytes |");
+    println!("|---|---|---|---|");
+    println!("| first full download | {full_changes} | {full_s:.2} | {full_bytes} |");
+    println!("| incremental after 100 changes | {inc_changes} | {inc_s:.3} | {inc_bytes} |");
+    drop(server);
+}
+
+fn main() {
+    let which = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_else(|| "both".into());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if which == "sqlite" || which == "both" {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
+        rt.block_on(bench("SQLite", &url));
+    }
+    if which == "postgres" || which == "both" {
+        let base = std::env::var("GOCUA_BENCH_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let mut admin = diesel::PgConnection::establish(&format!("{base}/postgres"))
+            .expect("PostgreSQL reachable");
+        admin
+            .batch_execute("DROP DATABASE IF EXISTS gocua_bench WITH (FORCE)")
+            .unwrap();
+        admin.batch_execute("CREATE DATABASE gocua_bench").unwrap();
+        rt.block_on(bench("PostgreSQL", &format!("{base}/gocua_bench")));
+        admin
+            .batch_execute("DROP DATABASE IF EXISTS gocua_bench WITH (FORCE)")
+            .unwrap();
+    }
+}
