@@ -143,11 +143,14 @@ async fn household_lifecycle_with_client_ids_and_etags() {
             .unwrap()
         })
         .await;
+    // Version 3 moved the household to another village: a delete for the old village's
+    // devices, then the upsert for the new one.
     assert_eq!(
         ops,
         vec![
             ("upsert".into(), 1),
             ("upsert".into(), 2),
+            ("delete".into(), 3),
             ("upsert".into(), 3),
             ("delete".into(), 4)
         ]

@@ -84,22 +84,27 @@ pub fn stored_ops(conn: &mut Conn<'_>, device: DeviceId, seqs: &[i64]) -> ApiRes
         .load(c))?)
 }
 
-pub fn store_op(
-    conn: &mut Conn<'_>,
-    device: DeviceId,
-    op: &StoredOp,
-    skew_ms: i64,
-) -> ApiResult<()> {
-    with_conn!(conn, |c| diesel::insert_into(device_ops::table)
-        .values((
-            device_ops::device_id.eq(device),
-            device_ops::seq.eq(op.seq),
-            device_ops::op_id.eq(op.op_id),
-            device_ops::op_hash.eq(&op.op_hash),
-            device_ops::result.eq(&op.result),
-            device_ops::skew_ms.eq(skew_ms),
-            device_ops::created_at.eq(Time::now()),
-        ))
-        .execute(c))?;
+/// Stores the results of consumed seqs, with their clock skews, in multi-row inserts.
+pub fn store_ops(conn: &mut Conn<'_>, device: DeviceId, ops: &[(StoredOp, i64)]) -> ApiResult<()> {
+    let now = Time::now();
+    for chunk in ops.chunks(200) {
+        let rows: Vec<_> = chunk
+            .iter()
+            .map(|(op, skew)| {
+                (
+                    device_ops::device_id.eq(device),
+                    device_ops::seq.eq(op.seq),
+                    device_ops::op_id.eq(op.op_id),
+                    device_ops::op_hash.eq(&op.op_hash),
+                    device_ops::result.eq(&op.result),
+                    device_ops::skew_ms.eq(*skew),
+                    device_ops::created_at.eq(now),
+                )
+            })
+            .collect();
+        with_conn!(conn, |c| diesel::insert_into(device_ops::table)
+            .values(&rows)
+            .execute(c))?;
+    }
     Ok(())
 }

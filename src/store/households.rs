@@ -173,6 +173,17 @@ fn metas_json(m: &FieldMetas) -> ApiResult<String> {
     serde_json::to_string(m).map_err(ApiError::internal)
 }
 
+/// A client-chosen id that is taken: a unique violation on insert (cheaper than a lookup first).
+fn exists_or(e: diesel::result::Error, what: &str) -> ApiError {
+    match e {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => ApiError::conflict("exists", format!("a {what} with this id exists")),
+        e => e.into(),
+    }
+}
+
 fn version_mismatch(current: i64) -> ApiError {
     ApiError::new(
         Kind::PreconditionFailed,
@@ -187,11 +198,15 @@ fn deleted(what: &str) -> ApiError {
 
 /// A household's village: exists, is a village, and lies in the caller's areas.
 fn require_village(conn: &mut Conn<'_>, who: &Principal, area: AreaId) -> ApiResult<()> {
-    who.require_area(conn, area)?;
-    let level: String = with_conn!(conn, |c| areas::table
+    let found: Option<(String, String)> = with_conn!(conn, |c| areas::table
         .find(area)
-        .select(areas::level)
-        .first(c))?;
+        .select((areas::path, areas::level))
+        .first(c)
+        .optional())?;
+    let (path, level) = found.ok_or_else(|| ApiError::not_found("area"))?;
+    if !who.covers(&path) {
+        return Err(ApiError::out_of_scope());
+    }
     if level != "village" {
         return Err(ApiError::invalid(
             "area_id",
@@ -251,12 +266,6 @@ pub fn create_household(
 ) -> ApiResult<Written> {
     let fields: HouseholdFields = from_map(patch.fields().clone())?;
     require_village(conn, who, fields.area_id)?;
-    if household_exists(conn, id)? {
-        return Err(ApiError::conflict(
-            "exists",
-            "a household with this id exists",
-        ));
-    }
     let now = Time::now();
     let mut state = Map::new();
     let mut m = FieldMetas::new();
@@ -280,7 +289,8 @@ pub fn create_household(
             households::created_at.eq(now),
             households::updated_at.eq(now),
         ))
-        .execute(c))?;
+        .execute(c))
+    .map_err(|e| exists_or(e, "household"))?;
     changes::record(
         conn,
         change("household", EntityId(id.0), id, fields.area_id, "upsert", 1),
@@ -513,17 +523,16 @@ pub fn create_member(
     patch: &Patch,
 ) -> ApiResult<Written> {
     let fields: MemberFields = from_map(patch.fields().clone())?;
-    if !household_exists(conn, fields.household_id)? {
-        return Err(ApiError::invalid(
-            "household_id",
-            "unknown_household",
-            "no such household",
-        ));
-    }
-    let (h, version) = lock_unit(conn, who, fields.household_id)?;
-    if load_member(conn, id)?.is_some() {
-        return Err(ApiError::conflict("exists", "a member with this id exists"));
-    }
+    let (h, version) = match lock_unit(conn, who, fields.household_id) {
+        Err(e) if e.kind == Kind::NotFound => {
+            return Err(ApiError::invalid(
+                "household_id",
+                "unknown_household",
+                "no such household",
+            ))
+        }
+        r => r?,
+    };
     let mut state = Map::new();
     let mut m = FieldMetas::new();
     merge::merge(&mut state, &mut m, patch.fields(), w, version);
@@ -546,7 +555,8 @@ pub fn create_member(
             members::created_at.eq(now),
             members::updated_at.eq(now),
         ))
-        .execute(c))?;
+        .execute(c))
+    .map_err(|e| exists_or(e, "member"))?;
     changes::record(
         conn,
         change("member", EntityId(id.0), h.id, h.area_id, "upsert", version),

@@ -188,6 +188,7 @@ pub fn push(
     let mut max_skew = 0;
     let mut results = Vec::with_capacity(batch.ops.len());
     let mut gap = false;
+    let mut consumed = Vec::new();
     for (seq, v) in &batch.ops {
         let (seq, op_id) = (*seq, op_id_of(v));
         if gap {
@@ -217,13 +218,14 @@ pub fn push(
                 op_hash: hash(v),
                 result: serde_json::to_string(&result).map_err(ApiError::internal)?,
             };
-            devices::store_op(conn, batch.device, &op, skew)?;
-            stored.insert(seq, op);
+            stored.insert(seq, op.clone());
+            consumed.push((op, skew));
             last_seq = seq;
             results.push(result);
         }
     }
     if last_seq > start {
+        devices::store_ops(conn, batch.device, &consumed)?;
         devices::set_last_seq(conn, batch.device, last_seq, max_skew)?;
         // A marker in the change stream: a pull that has passed it has passed every effect
         // of ops up to `last_seq` (they were written before it, in the same transaction).

@@ -50,6 +50,7 @@ CREATE TABLE conflicts (
 );
 CREATE INDEX conflicts_area ON conflicts (area_id, status, created_at);
 CREATE INDEX conflicts_household ON conflicts (household_id);
+CREATE INDEX conflicts_entity_open ON conflicts (entity_id) WHERE status = 'open';
 
 -- Batch markers (entity 'device') are found by device.
 CREATE INDEX changes_device ON changes (entity_id, txid, id) WHERE entity = 'device';
