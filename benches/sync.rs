@@ -7,7 +7,6 @@
 //! `gocua_bench` is made on it. Figures are in docs/BENCHMARKS.md.
 
 #[path = "../tests/common/client.rs"]
-#[allow(dead_code)]
 mod client;
 
 use client::Device;
