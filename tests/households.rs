@@ -5,19 +5,6 @@ mod common;
 use common::World;
 use serde_json::{json, Value};
 
-async fn campaign(w: &World) -> String {
-    let r = w
-        .app
-        .post(
-            "/api/v1/campaigns",
-            &w.admin,
-            json!({"name": "Bluezone 2020", "starts_on": "2020-08-01", "ends_on": "2020-12-31"}),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text);
-    r.body["id"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn household_lifecycle_with_client_ids_and_etags() {
     let w = World::new().await;
@@ -161,7 +148,7 @@ async fn household_lifecycle_with_client_ids_and_etags() {
 async fn members_adoptions_and_visits() {
     let w = World::new().await;
     let app = &w.app;
-    let camp = campaign(&w).await;
+    let camp = w.campaign().await;
     let h = app
         .household(&w.admin, &w.v1, "Lý Văn Đức", "Bản Chu")
         .await;
@@ -299,7 +286,7 @@ async fn members_adoptions_and_visits() {
 async fn list_filters_and_pages_with_a_total() {
     let w = World::new().await;
     let app = &w.app;
-    let camp = campaign(&w).await;
+    let camp = w.campaign().await;
     let mut ids = Vec::new();
     for i in 0..7 {
         let h = app

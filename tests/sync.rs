@@ -7,18 +7,6 @@ use common::{World, PASSWORD};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-async fn campaign(w: &World) -> String {
-    let r = w
-        .app
-        .post(
-            "/api/v1/campaigns",
-            &w.admin,
-            json!({"name": "Bluezone 2020", "starts_on": "2020-08-01", "ends_on": "2020-12-31"}),
-        )
-        .await;
-    r.body["id"].as_str().unwrap().to_owned()
-}
-
 fn statuses(r: &common::Res) -> Vec<String> {
     r.body["results"]
         .as_array()
@@ -32,7 +20,7 @@ fn statuses(r: &common::Res) -> Vec<String> {
 async fn exactly_once_and_replays_answer_the_same() {
     let w = World::new().await;
     let app = &w.app;
-    let camp = campaign(&w).await;
+    let camp = w.campaign().await;
     let token = app.user(&w.admin, "canbo", "canvasser", &[&w.v1]).await;
     let mut d = Device::new(&token);
     let h = Uuid::new_v4();
@@ -395,7 +383,7 @@ async fn the_same_ops_in_any_order_give_the_same_state_and_conflicts() {
 async fn deletes_reach_every_device_and_stale_updates_do_not_resurrect() {
     let w = World::new().await;
     let app = &w.app;
-    let camp = campaign(&w).await;
+    let camp = w.campaign().await;
     let a_token = app.user(&w.admin, "cb.a", "canvasser", &[&w.v1]).await;
     let b_token = app.user(&w.admin, "cb.b", "canvasser", &[&w.v1]).await;
     let mut a = Device::new(&a_token);

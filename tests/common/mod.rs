@@ -501,6 +501,16 @@ pub struct World {
 }
 
 impl World {
+    /// The campaign "Bluezone 2020"; returns its id.
+    pub async fn campaign(&self) -> String {
+        let r = self
+            .app
+            .post("/api/v1/campaigns", &self.admin, json!({"name": "Bluezone 2020", "starts_on": "2020-08-01", "ends_on": "2020-12-31"}))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.body["id"].as_str().unwrap().to_owned()
+    }
+
     pub async fn new() -> World {
         let app = TestApp::spawn().await;
         let admin = app.admin().await;
