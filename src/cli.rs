@@ -49,6 +49,11 @@ enum Command {
         #[command(subcommand)]
         command: DemoCommand,
     },
+    /// Offline sync maintenance.
+    Sync {
+        #[command(subcommand)]
+        command: SyncCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -74,6 +79,16 @@ enum UserCommand {
 enum AreasCommand {
     /// Import the official GSO unit list (CSV). Importing it again changes nothing.
     Import { file: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum SyncCommand {
+    /// Delete change-log rows (and tombstones) older than DAYS days. Devices whose cursor is
+    /// older start over with a full download.
+    Prune {
+        #[arg(long, default_value_t = 90)]
+        days: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -115,6 +130,9 @@ pub fn main() -> ExitCode {
         Command::Demo {
             command: DemoCommand::Seed,
         } => seed(&settings),
+        Command::Sync {
+            command: SyncCommand::Prune { days },
+        } => prune(&settings, days),
         Command::Openapi => {
             print!("{}", api::openapi_json());
             Ok(())
@@ -261,6 +279,20 @@ fn import_areas(settings: &Settings, file: &std::path::Path) -> anyhow::Result<(
     if r.inserted == 0 && r.updated == 0 {
         println!("Nothing changed: the list was already imported.");
     }
+    Ok(())
+}
+
+fn prune(settings: &Settings, days: i64) -> anyhow::Result<()> {
+    anyhow::ensure!(days >= 0, "--days must be 0 or more");
+    let pool = app::connect(settings)?;
+    pool.migrate()?;
+    let before = crate::domain::Time(chrono::Utc::now() - chrono::Duration::days(days));
+    let mut pc = pool.get()?;
+    let n = pc
+        .conn()
+        .transaction(|conn| crate::sync::pull::prune(conn, before))
+        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+    println!("Pruned {n} change-log rows older than {days} days.");
     Ok(())
 }
 

@@ -705,3 +705,55 @@ async fn a_device_clock_ahead_of_the_server_does_not_win() {
         .await;
     assert!(skew > 3_500_000, "the skew is recorded: {skew}");
 }
+
+#[tokio::test]
+async fn a_cursor_older_than_the_pruned_log_starts_over() {
+    let w = World::new().await;
+    let app = &w.app;
+    let mut d = Device::new(&w.admin);
+    let a = app.household(&w.admin, &w.v1, "Sẽ xoá", "1").await;
+    app.pull_all(&mut d).await;
+    assert_eq!((d.resets, d.copy.len()), (1, 1));
+    let b = app.household(&w.admin, &w.v1, "Mới", "2").await;
+    let a_id = a["id"].as_str().unwrap();
+    assert_eq!(
+        app.delete(&format!("/api/v1/households/{a_id}"), &w.admin, "\"1\"")
+            .await
+            .status,
+        204
+    );
+
+    // The log, tombstone included, is pruned before the device comes back.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gocua"))
+        .args(["sync", "prune", "--days", "0"])
+        .env("GOCUA_DATABASE_URL", &app.db.url)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Pruned"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(app.count("changes").await, 0);
+
+    let page = app.get(&d.pull_path(100), &w.admin).await;
+    assert_eq!(page.body["reset"], true, "{}", page.text);
+    d.on_pull(&page.body);
+    app.pull_all(&mut d).await;
+    let keys: Vec<&String> = d.copy.keys().collect();
+    assert_eq!(
+        keys,
+        vec![&format!("household/{}", b["id"].as_str().unwrap())],
+        "the deleted household is gone"
+    );
+    // Later changes flow as usual after the new start.
+    app.household(&w.admin, &w.v1, "Sau", "3").await;
+    app.pull_all(&mut d).await;
+    assert_eq!(d.copy.len(), 2);
+    assert_eq!(d.resets, 2);
+}

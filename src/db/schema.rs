@@ -243,6 +243,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    sync_horizon (id) {
+        id -> Integer,
+        txid -> BigInt,
+        change_id -> BigInt,
+        pruned_at -> Ts,
+    }
+}
+
 diesel::joinable!(user_areas -> users (user_id));
 diesel::joinable!(conflicts -> households (household_id));
 diesel::joinable!(conflicts -> areas (area_id));
@@ -275,4 +286,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     devices,
     device_ops,
     conflicts,
+    sync_horizon,
 );

@@ -46,6 +46,14 @@ enum Phase {
     Log { pos: Pos },
 }
 
+impl Phase {
+    fn pos(&self) -> Pos {
+        match self {
+            Phase::Snapshot { pos, .. } | Phase::Log { pos } => *pos,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Cursor {
     v: u8,
@@ -153,9 +161,58 @@ fn head(conn: &mut Conn<'_>) -> ApiResult<Pos> {
             let max: Option<i64> = with_conn!(conn, |c| changes::table
                 .select(diesel::dsl::max(changes::id))
                 .first(c))?;
-            Ok((0, max.unwrap_or(0)))
+            // After a prune the table may be empty: the head is never below the horizon.
+            let pruned = pruned_below(conn)?.map_or(0, |p| p.1);
+            Ok((0, max.unwrap_or(0).max(pruned)))
         }
     }
+}
+
+/// The log position up to which rows were pruned, if any.
+fn pruned_below(conn: &mut Conn<'_>) -> ApiResult<Option<Pos>> {
+    use crate::db::schema::sync_horizon;
+    Ok(with_conn!(conn, |c| sync_horizon::table
+        .select((sync_horizon::txid, sync_horizon::change_id))
+        .first::<Pos>(c)
+        .optional())?)
+}
+
+/// Deletes log rows written before `before` by transactions that have all ended, and moves
+/// the horizon up: pulls from a cursor below it start over with a snapshot. Call
+/// inside a transaction. Returns the number of rows deleted.
+pub fn prune(conn: &mut Conn<'_>, before: crate::domain::Time) -> ApiResult<usize> {
+    use crate::db::schema::sync_horizon;
+    let now = head(conn)?;
+    let limit = horizon(conn, now);
+    let last: Option<Pos> = with_conn!(conn, |c| changes::table
+        .filter(changes::created_at.lt(before))
+        .filter(changes::txid.lt(limit))
+        .select((changes::txid, changes::id))
+        .order((changes::txid.desc(), changes::id.desc()))
+        .first(c)
+        .optional())?;
+    let Some(last) = last else { return Ok(0) };
+    let deleted = with_conn!(conn, |c| diesel::delete(
+        changes::table.filter(
+            changes::txid
+                .lt(last.0)
+                .or(changes::txid.eq(last.0).and(changes::id.le(last.1)))
+        )
+    )
+    .execute(c))?;
+    let horizon = pruned_below(conn)?.unwrap_or((0, 0)).max(last);
+    with_conn!(conn, |c| {
+        diesel::delete(sync_horizon::table).execute(c)?;
+        diesel::insert_into(sync_horizon::table)
+            .values((
+                sync_horizon::id.eq(1),
+                sync_horizon::txid.eq(horizon.0),
+                sync_horizon::change_id.eq(horizon.1),
+                sync_horizon::pruned_at.eq(crate::domain::Time::now()),
+            ))
+            .execute(c)
+    })?;
+    Ok(deleted)
 }
 
 /// Transactions at or above this id may still be running (PostgreSQL); none on SQLite.
@@ -201,9 +258,12 @@ pub fn pull(conn: &mut Conn<'_>, who: &Principal, req: &PullRequest) -> ApiResul
     }
     let signature = scope_signature(who);
     let cursor = req.cursor.as_deref().map(Cursor::decode).transpose()?;
+    let pruned = pruned_below(conn)?;
+    let behind = |p: Pos| pruned.is_some_and(|h| p < h);
     let (phase, reset) = match cursor {
-        Some(c) if c.s == signature => (c.phase, false),
-        // No cursor, or the caller's areas changed since: start over from a snapshot.
+        Some(c) if c.s == signature && !behind(c.phase.pos()) => (c.phase, false),
+        // No cursor, the caller's areas changed, or the log was pruned past the cursor:
+        // start over from a snapshot.
         _ => (
             Phase::Snapshot {
                 pos: head(conn)?,

@@ -1,3 +1,4 @@
+DROP TABLE sync_horizon;
 DROP INDEX changes_device;
 DROP INDEX conflicts_entity_open;
 DROP TABLE conflicts;

@@ -54,3 +54,11 @@ CREATE INDEX conflicts_entity_open ON conflicts (entity_id) WHERE status = 'open
 
 -- Batch markers (entity 'device') are found by device.
 CREATE INDEX changes_device ON changes (entity_id, txid, id) WHERE entity = 'device';
+
+-- Where the change log was pruned: a pull cursor below it must start over.
+CREATE TABLE sync_horizon (
+    id integer PRIMARY KEY CHECK (id = 1),
+    txid bigint NOT NULL,
+    change_id bigint NOT NULL,
+    pruned_at text NOT NULL
+);
