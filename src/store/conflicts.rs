@@ -184,15 +184,6 @@ pub fn supersede(
     hlc: &str,
     base: i64,
 ) -> ApiResult<()> {
-    // Most entities have no open conflict: one indexed look-up spares an update per field.
-    let open: i64 = with_conn!(conn, |c| conflicts::table
-        .filter(conflicts::entity_id.eq(o.entity_id))
-        .filter(conflicts::status.eq("open"))
-        .count()
-        .get_result(c))?;
-    if open == 0 {
-        return Ok(());
-    }
     let now = Time::now();
     for (field, value) in values {
         let value = serde_json::to_string(value).unwrap_or_default();
@@ -224,6 +215,20 @@ pub fn supersede(
         })?;
     }
     Ok(())
+}
+
+/// Which of these entities have open conflicts (one query for a whole batch).
+pub fn entities_with_open(
+    conn: &mut Conn<'_>,
+    ids: &[EntityId],
+) -> ApiResult<std::collections::HashSet<EntityId>> {
+    let found: Vec<EntityId> = with_conn!(conn, |c| conflicts::table
+        .filter(conflicts::entity_id.eq_any(ids))
+        .filter(conflicts::status.eq("open"))
+        .select(conflicts::entity_id)
+        .distinct()
+        .load(c))?;
+    Ok(found.into_iter().collect())
 }
 
 /// Records an edit of a deleted record, which is kept here and not applied.

@@ -5,21 +5,19 @@
 //! locks the row on PostgreSQL (SQLite has one writer anyway), so writes to one household are
 //! serialized and each gets its own version.
 
-use super::changes::{self, Change};
 use super::scope::{self, Principal};
+use super::work::Work;
 use super::{campaigns, PageReq};
 use crate::db::schema::{adoptions, areas, households, members, visits};
 use crate::db::Conn;
 use crate::domain::fields::Patch;
-use crate::domain::merge::{self, FieldMetas, Loss, Writer};
-use crate::domain::{
-    text, AreaId, CampaignId, EntityId, HouseholdId, MemberId, Time, UserId, VisitId,
-};
+use crate::domain::merge::{Loss, Writer};
+use crate::domain::{text, AreaId, CampaignId, HouseholdId, MemberId, Time, UserId, VisitId};
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::with_conn;
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
@@ -107,30 +105,6 @@ pub struct Visit {
     pub created_at: Time,
 }
 
-/// The editable fields, as merged field by field.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct HouseholdFields {
-    area_id: AreaId,
-    address: String,
-    head_name: String,
-    phone: Option<String>,
-    lat: Option<f64>,
-    lon: Option<f64>,
-    notes: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct MemberFields {
-    household_id: HouseholdId,
-    full_name: String,
-    birth_year: Option<i32>,
-    sex: Option<String>,
-    phone: Option<String>,
-    smartphone: String,
-    priority: String,
-    notes: String,
-}
-
 /// The outcome of a write to a household unit.
 #[derive(Debug, Clone)]
 pub struct Written {
@@ -144,91 +118,12 @@ pub struct Written {
     pub values: Map<String, Value>,
 }
 
-fn written_values(state: &Map<String, Value>, patch: &Patch) -> Map<String, Value> {
+pub(crate) fn written_values(state: &Map<String, Value>, patch: &Patch) -> Map<String, Value> {
     patch
         .fields()
         .keys()
         .filter_map(|k| Some((k.clone(), state.get(k)?.clone())))
         .collect()
-}
-
-fn to_map<T: Serialize>(v: &T) -> ApiResult<Map<String, Value>> {
-    match serde_json::to_value(v).map_err(ApiError::internal)? {
-        Value::Object(m) => Ok(m),
-        _ => Err(ApiError::internal(anyhow::anyhow!(
-            "fields are not an object"
-        ))),
-    }
-}
-
-fn from_map<T: DeserializeOwned>(m: Map<String, Value>) -> ApiResult<T> {
-    serde_json::from_value(Value::Object(m)).map_err(ApiError::internal)
-}
-
-fn metas(json: &str) -> ApiResult<FieldMetas> {
-    serde_json::from_str(json).map_err(ApiError::internal)
-}
-
-fn metas_json(m: &FieldMetas) -> ApiResult<String> {
-    serde_json::to_string(m).map_err(ApiError::internal)
-}
-
-/// A client-chosen id that is taken: a unique violation on insert (cheaper than a lookup first).
-fn exists_or(e: diesel::result::Error, what: &str) -> ApiError {
-    match e {
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        ) => ApiError::conflict("exists", format!("a {what} with this id exists")),
-        e => e.into(),
-    }
-}
-
-fn version_mismatch(current: i64) -> ApiError {
-    ApiError::new(
-        Kind::PreconditionFailed,
-        "version_mismatch",
-        format!("the record changed since you read it; its version is now {current}"),
-    )
-}
-
-fn deleted(what: &str) -> ApiError {
-    ApiError::conflict("deleted", format!("this {what} was deleted"))
-}
-
-/// A household's village: exists, is a village, and lies in the caller's areas.
-fn require_village(conn: &mut Conn<'_>, who: &Principal, area: AreaId) -> ApiResult<()> {
-    let found: Option<(String, String)> = with_conn!(conn, |c| areas::table
-        .find(area)
-        .select((areas::path, areas::level))
-        .first(c)
-        .optional())?;
-    let (path, level) = found.ok_or_else(|| ApiError::not_found("area"))?;
-    if !who.covers(&path) {
-        return Err(ApiError::out_of_scope());
-    }
-    if level != "village" {
-        return Err(ApiError::invalid(
-            "area_id",
-            "level",
-            "households belong to a village",
-        ));
-    }
-    Ok(())
-}
-
-/// Bumps the unit version, locking the household row; `None` if there is no such household.
-fn bump(conn: &mut Conn<'_>, id: HouseholdId, now: Time) -> ApiResult<Option<i64>> {
-    Ok(with_conn!(conn, |c| diesel::update(
-        households::table.find(id)
-    )
-    .set((
-        households::version.eq(households::version + 1),
-        households::updated_at.eq(now)
-    ))
-    .returning(households::version)
-    .get_result::<i64>(c)
-    .optional())?)
 }
 
 fn load_household(conn: &mut Conn<'_>, id: HouseholdId) -> ApiResult<Option<(Household, String)>> {
@@ -257,239 +152,6 @@ pub fn household_exists(conn: &mut Conn<'_>, id: HouseholdId) -> ApiResult<bool>
     Ok(load_household(conn, id)?.is_some())
 }
 
-pub fn create_household(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    w: &Writer,
-    id: HouseholdId,
-    patch: &Patch,
-) -> ApiResult<Written> {
-    let fields: HouseholdFields = from_map(patch.fields().clone())?;
-    require_village(conn, who, fields.area_id)?;
-    let now = Time::now();
-    let mut state = Map::new();
-    let mut m = FieldMetas::new();
-    merge::merge(&mut state, &mut m, patch.fields(), w, 1);
-    let values = written_values(&state, patch);
-    let search = text::search_key(&format!("{} {}", fields.head_name, fields.address));
-    with_conn!(conn, |c| diesel::insert_into(households::table)
-        .values((
-            households::id.eq(id),
-            households::area_id.eq(fields.area_id),
-            households::address.eq(&fields.address),
-            households::head_name.eq(&fields.head_name),
-            households::phone.eq(&fields.phone),
-            households::lat.eq(fields.lat),
-            households::lon.eq(fields.lon),
-            households::notes.eq(&fields.notes),
-            households::version.eq(1),
-            households::field_meta.eq(metas_json(&m)?),
-            households::search_key.eq(search),
-            households::created_by.eq(who.user_id),
-            households::created_at.eq(now),
-            households::updated_at.eq(now),
-        ))
-        .execute(c))
-    .map_err(|e| exists_or(e, "household"))?;
-    changes::record(
-        conn,
-        change("household", EntityId(id.0), id, fields.area_id, "upsert", 1),
-    )?;
-    Ok(Written {
-        household_id: id,
-        area_id: fields.area_id,
-        household_version: 1,
-        losses: Vec::new(),
-        values,
-    })
-}
-
-fn change(
-    entity: &'static str,
-    entity_id: EntityId,
-    h: HouseholdId,
-    area: AreaId,
-    op: &'static str,
-    version: i64,
-) -> Change {
-    Change {
-        entity,
-        entity_id,
-        household_id: Some(h),
-        area_id: Some(area),
-        op,
-        version,
-    }
-}
-
-/// Locks and loads a live household the caller covers, returning it with its new version.
-fn lock_unit(conn: &mut Conn<'_>, who: &Principal, id: HouseholdId) -> ApiResult<(Household, i64)> {
-    let now = Time::now();
-    let version = bump(conn, id, now)?.ok_or_else(|| ApiError::not_found("household"))?;
-    let h = get_household(conn, who, id)?;
-    if h.deleted_at.is_some() {
-        return Err(deleted("household"));
-    }
-    Ok((h, version))
-}
-
-/// Applies changed fields to a household. `expected` is the `If-Match` version of an online
-/// edit; offline edits pass `None` and are merged against `w.base_version`.
-pub fn update_household(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    w: &Writer,
-    id: HouseholdId,
-    patch: &Patch,
-    expected: Option<i64>,
-) -> ApiResult<Written> {
-    let (h, version) = lock_unit(conn, who, id)?;
-    if expected.is_some_and(|e| e != version - 1) {
-        return Err(version_mismatch(version - 1));
-    }
-    if let Some(area) = patch.get("area_id").and_then(Value::as_str) {
-        let area: AreaId = area.parse().map_err(ApiError::internal)?;
-        require_village(conn, who, area)?;
-    }
-    let fields = HouseholdFields {
-        area_id: h.area_id,
-        address: h.address.clone(),
-        head_name: h.head_name.clone(),
-        phone: h.phone.clone(),
-        lat: h.lat,
-        lon: h.lon,
-        notes: h.notes.clone(),
-    };
-    let mut state = to_map(&fields)?;
-    let mut m = metas(&h.field_meta)?;
-    let losses = merge::merge(&mut state, &mut m, patch.fields(), w, version);
-    let values = written_values(&state, patch);
-    let f: HouseholdFields = from_map(state)?;
-    let search = text::search_key(&format!("{} {}", f.head_name, f.address));
-    with_conn!(conn, |c| diesel::update(households::table.find(id))
-        .set((
-            households::area_id.eq(f.area_id),
-            households::address.eq(&f.address),
-            households::head_name.eq(&f.head_name),
-            households::phone.eq(&f.phone),
-            households::lat.eq(f.lat),
-            households::lon.eq(f.lon),
-            households::notes.eq(&f.notes),
-            households::field_meta.eq(metas_json(&m)?),
-            households::search_key.eq(search),
-        ))
-        .execute(c))?;
-    let moved = f.area_id != h.area_id;
-    if moved {
-        // Devices of the old village drop the household (and with it its members,
-        // adoptions and visits); the new village's devices get the whole unit below.
-        changes::record(
-            conn,
-            change(
-                "household",
-                EntityId(id.0),
-                id,
-                h.area_id,
-                "delete",
-                version,
-            ),
-        )?;
-    }
-    changes::record(
-        conn,
-        change(
-            "household",
-            EntityId(id.0),
-            id,
-            f.area_id,
-            "upsert",
-            version,
-        ),
-    )?;
-    if moved {
-        rerecord_children(conn, id, f.area_id)?;
-    }
-    Ok(Written {
-        household_id: id,
-        area_id: f.area_id,
-        household_version: version,
-        losses,
-        values,
-    })
-}
-
-/// Records a change for every member, adoption and visit of a household that moved to
-/// `area`, so that devices of that village receive the whole unit.
-fn rerecord_children(conn: &mut Conn<'_>, id: HouseholdId, area: AreaId) -> ApiResult<()> {
-    let (ms, ads, vs) = with_conn!(conn, |c| {
-        let ms: Vec<(MemberId, i64, Option<Time>)> = members::table
-            .filter(members::household_id.eq(id))
-            .select((members::id, members::version, members::deleted_at))
-            .load(c)?;
-        let ads: Vec<(MemberId, i64)> = adoptions::table
-            .filter(adoptions::household_id.eq(id))
-            .select((adoptions::member_id, adoptions::version))
-            .load(c)?;
-        let vs: Vec<VisitId> = visits::table
-            .filter(visits::household_id.eq(id))
-            .select(visits::id)
-            .load(c)?;
-        Ok::<_, diesel::result::Error>((ms, ads, vs))
-    })?;
-    for (m, version, deleted) in ms {
-        let op = if deleted.is_some() {
-            "delete"
-        } else {
-            "upsert"
-        };
-        changes::record(conn, change("member", EntityId(m.0), id, area, op, version))?;
-    }
-    for (m, version) in ads {
-        changes::record(
-            conn,
-            change("adoption", EntityId(m.0), id, area, "upsert", version),
-        )?;
-    }
-    for v in vs {
-        changes::record(conn, change("visit", EntityId(v.0), id, area, "upsert", 1))?;
-    }
-    Ok(())
-}
-
-/// Soft-deletes a household; it travels to devices as a tombstone.
-pub fn delete_household(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    id: HouseholdId,
-    expected: Option<i64>,
-) -> ApiResult<Written> {
-    let (h, version) = lock_unit(conn, who, id)?;
-    if expected.is_some_and(|e| e != version - 1) {
-        return Err(version_mismatch(version - 1));
-    }
-    with_conn!(conn, |c| diesel::update(households::table.find(id))
-        .set(households::deleted_at.eq(Some(Time::now())))
-        .execute(c))?;
-    changes::record(
-        conn,
-        change(
-            "household",
-            EntityId(id.0),
-            id,
-            h.area_id,
-            "delete",
-            version,
-        ),
-    )?;
-    Ok(Written {
-        household_id: id,
-        area_id: h.area_id,
-        household_version: version,
-        losses: Vec::new(),
-        values: Map::new(),
-    })
-}
-
 fn load_member(conn: &mut Conn<'_>, id: MemberId) -> ApiResult<Option<Member>> {
     Ok(with_conn!(conn, |c| members::table
         .find(id)
@@ -498,179 +160,11 @@ fn load_member(conn: &mut Conn<'_>, id: MemberId) -> ApiResult<Option<Member>> {
         .optional())?)
 }
 
-/// The household of a member (deleted or not), if the member exists.
-pub fn member_household(conn: &mut Conn<'_>, id: MemberId) -> ApiResult<Option<HouseholdId>> {
-    Ok(load_member(conn, id)?.map(|m| m.household_id))
-}
-
-/// The village of a household, if it exists.
-pub fn household_area(conn: &mut Conn<'_>, id: HouseholdId) -> ApiResult<Option<AreaId>> {
-    Ok(load_household(conn, id)?.map(|(h, _)| h.area_id))
-}
-
 /// The member, if the caller may see its household.
 pub fn get_member(conn: &mut Conn<'_>, who: &Principal, id: MemberId) -> ApiResult<Member> {
     let m = load_member(conn, id)?.ok_or_else(|| ApiError::not_found("member"))?;
     get_household(conn, who, m.household_id)?;
     Ok(m)
-}
-
-pub fn create_member(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    w: &Writer,
-    id: MemberId,
-    patch: &Patch,
-) -> ApiResult<Written> {
-    let fields: MemberFields = from_map(patch.fields().clone())?;
-    let (h, version) = match lock_unit(conn, who, fields.household_id) {
-        Err(e) if e.kind == Kind::NotFound => {
-            return Err(ApiError::invalid(
-                "household_id",
-                "unknown_household",
-                "no such household",
-            ))
-        }
-        r => r?,
-    };
-    let mut state = Map::new();
-    let mut m = FieldMetas::new();
-    merge::merge(&mut state, &mut m, patch.fields(), w, version);
-    let values = written_values(&state, patch);
-    let now = Time::now();
-    with_conn!(conn, |c| diesel::insert_into(members::table)
-        .values((
-            members::id.eq(id),
-            members::household_id.eq(h.id),
-            members::full_name.eq(&fields.full_name),
-            members::birth_year.eq(fields.birth_year),
-            members::sex.eq(&fields.sex),
-            members::phone.eq(&fields.phone),
-            members::smartphone.eq(&fields.smartphone),
-            members::priority.eq(&fields.priority),
-            members::notes.eq(&fields.notes),
-            members::version.eq(version),
-            members::field_meta.eq(metas_json(&m)?),
-            members::search_key.eq(text::search_key(&fields.full_name)),
-            members::created_at.eq(now),
-            members::updated_at.eq(now),
-        ))
-        .execute(c))
-    .map_err(|e| exists_or(e, "member"))?;
-    changes::record(
-        conn,
-        change("member", EntityId(id.0), h.id, h.area_id, "upsert", version),
-    )?;
-    Ok(Written {
-        household_id: h.id,
-        area_id: h.area_id,
-        household_version: version,
-        losses: Vec::new(),
-        values,
-    })
-}
-
-/// Locks the unit of a member and loads both; the member must be live.
-fn lock_member(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    id: MemberId,
-) -> ApiResult<(Household, Member, i64)> {
-    let household = load_member(conn, id)?
-        .ok_or_else(|| ApiError::not_found("member"))?
-        .household_id;
-    let (h, version) = lock_unit(conn, who, household)?;
-    let m = load_member(conn, id)?.ok_or_else(|| ApiError::not_found("member"))?;
-    if m.deleted_at.is_some() {
-        return Err(deleted("member"));
-    }
-    Ok((h, m, version))
-}
-
-pub fn update_member(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    w: &Writer,
-    id: MemberId,
-    patch: &Patch,
-    expected: Option<i64>,
-) -> ApiResult<Written> {
-    let (h, cur, version) = lock_member(conn, who, id)?;
-    if expected.is_some_and(|e| e != cur.version) {
-        return Err(version_mismatch(cur.version));
-    }
-    let fields = MemberFields {
-        household_id: cur.household_id,
-        full_name: cur.full_name.clone(),
-        birth_year: cur.birth_year,
-        sex: cur.sex.clone(),
-        phone: cur.phone.clone(),
-        smartphone: cur.smartphone.clone(),
-        priority: cur.priority.clone(),
-        notes: cur.notes.clone(),
-    };
-    let mut state = to_map(&fields)?;
-    let mut m = metas(&cur.field_meta)?;
-    let losses = merge::merge(&mut state, &mut m, patch.fields(), w, version);
-    let values = written_values(&state, patch);
-    let f: MemberFields = from_map(state)?;
-    with_conn!(conn, |c| diesel::update(members::table.find(id))
-        .set((
-            members::full_name.eq(&f.full_name),
-            members::birth_year.eq(f.birth_year),
-            members::sex.eq(&f.sex),
-            members::phone.eq(&f.phone),
-            members::smartphone.eq(&f.smartphone),
-            members::priority.eq(&f.priority),
-            members::notes.eq(&f.notes),
-            members::version.eq(version),
-            members::field_meta.eq(metas_json(&m)?),
-            members::search_key.eq(text::search_key(&f.full_name)),
-            members::updated_at.eq(Time::now()),
-        ))
-        .execute(c))?;
-    changes::record(
-        conn,
-        change("member", EntityId(id.0), h.id, h.area_id, "upsert", version),
-    )?;
-    Ok(Written {
-        household_id: h.id,
-        area_id: h.area_id,
-        household_version: version,
-        losses,
-        values,
-    })
-}
-
-pub fn delete_member(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    id: MemberId,
-    expected: Option<i64>,
-) -> ApiResult<Written> {
-    let (h, cur, version) = lock_member(conn, who, id)?;
-    if expected.is_some_and(|e| e != cur.version) {
-        return Err(version_mismatch(cur.version));
-    }
-    let now = Time::now();
-    with_conn!(conn, |c| diesel::update(members::table.find(id))
-        .set((
-            members::deleted_at.eq(Some(now)),
-            members::version.eq(version),
-            members::updated_at.eq(now)
-        ))
-        .execute(c))?;
-    changes::record(
-        conn,
-        change("member", EntityId(id.0), h.id, h.area_id, "delete", version),
-    )?;
-    Ok(Written {
-        household_id: h.id,
-        area_id: h.area_id,
-        household_version: version,
-        losses: Vec::new(),
-        values: Map::new(),
-    })
 }
 
 /// What an adoption write requires of the existing record.
@@ -692,159 +186,6 @@ pub fn get_adoption(
         .select(Adoption::as_select())
         .first(c)
         .optional())?)
-}
-
-/// Sets a member's adoption status for a campaign.
-pub fn set_adoption(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    w: &Writer,
-    member: MemberId,
-    campaign: CampaignId,
-    patch: &Patch,
-    pre: AdoptionPrecondition,
-) -> ApiResult<Written> {
-    campaigns::get(conn, campaign)?;
-    let (h, _, version) = lock_member(conn, who, member)?;
-    let existing = get_adoption(conn, member, campaign)?;
-    if let (AdoptionPrecondition::IfMatch(expected), Some(a)) = (pre, &existing) {
-        match expected {
-            None => {
-                return Err(ApiError::new(
-                    Kind::PreconditionRequired,
-                    "if_match_required",
-                    format!(
-                        "this adoption exists: send If-Match with its version ({})",
-                        a.version
-                    ),
-                ))
-            }
-            Some(e) if e != a.version => return Err(version_mismatch(a.version)),
-            _ => {}
-        }
-    }
-    let (mut state, mut m) = match &existing {
-        Some(a) => (
-            to_map(&serde_json::json!({ "status": a.status }))?,
-            metas(&a.field_meta)?,
-        ),
-        None => (Map::new(), FieldMetas::new()),
-    };
-    let losses = merge::merge(&mut state, &mut m, patch.fields(), w, version);
-    let values = written_values(&state, patch);
-    let status = state
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or("not_yet")
-        .to_owned();
-    let now = Time::now();
-    let meta = metas_json(&m)?;
-    with_conn!(conn, |c| {
-        diesel::delete(adoptions::table.find((member, campaign))).execute(c)?;
-        diesel::insert_into(adoptions::table)
-            .values((
-                adoptions::member_id.eq(member),
-                adoptions::campaign_id.eq(campaign),
-                adoptions::household_id.eq(h.id),
-                adoptions::status.eq(&status),
-                adoptions::recorded_at.eq(now),
-                adoptions::recorded_by.eq(who.user_id),
-                adoptions::version.eq(version),
-                adoptions::field_meta.eq(&meta),
-            ))
-            .execute(c)
-    })?;
-    changes::record(
-        conn,
-        change(
-            "adoption",
-            EntityId(member.0),
-            h.id,
-            h.area_id,
-            "upsert",
-            version,
-        ),
-    )?;
-    Ok(Written {
-        household_id: h.id,
-        area_id: h.area_id,
-        household_version: version,
-        losses,
-        values,
-    })
-}
-
-/// Records a visit. Visits are facts: resending the same visit returns it unchanged; another
-/// visit under a used id is refused.
-pub fn record_visit(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    id: VisitId,
-    patch: &Patch,
-) -> ApiResult<(Visit, bool)> {
-    #[derive(Deserialize)]
-    struct VisitFields {
-        household_id: HouseholdId,
-        campaign_id: CampaignId,
-        visited_at: Time,
-        outcome: String,
-        notes: String,
-        lat: Option<f64>,
-        lon: Option<f64>,
-    }
-    let f: VisitFields = from_map(patch.fields().clone())?;
-    let h = match get_household(conn, who, f.household_id) {
-        Err(e) if e.kind == Kind::NotFound => {
-            return Err(ApiError::invalid(
-                "household_id",
-                "unknown_household",
-                "no such household",
-            ))
-        }
-        r => r?,
-    };
-    if let Err(e) = campaigns::get(conn, f.campaign_id) {
-        return Err(if e.kind == Kind::NotFound {
-            ApiError::invalid("campaign_id", "unknown_campaign", "no such campaign")
-        } else {
-            e
-        });
-    }
-    let visit = Visit {
-        id,
-        household_id: f.household_id,
-        campaign_id: f.campaign_id,
-        canvasser_id: who.user_id,
-        visited_at: f.visited_at,
-        outcome: f.outcome,
-        notes: f.notes,
-        lat: f.lat,
-        lon: f.lon,
-        created_at: Time::now(),
-    };
-    if let Some(existing) = get_visit(conn, id)? {
-        let same = Visit {
-            created_at: existing.created_at,
-            canvasser_id: existing.canvasser_id,
-            ..visit.clone()
-        };
-        return if same == existing {
-            Ok((existing, false))
-        } else {
-            Err(ApiError::conflict(
-                "id_reused",
-                "another visit was recorded under this id",
-            ))
-        };
-    }
-    with_conn!(conn, |c| diesel::insert_into(visits::table)
-        .values(&visit)
-        .execute(c))?;
-    changes::record(
-        conn,
-        change("visit", EntityId(id.0), h.id, h.area_id, "upsert", 1),
-    )?;
-    Ok((visit, true))
 }
 
 fn get_visit(conn: &mut Conn<'_>, id: VisitId) -> ApiResult<Option<Visit>> {
@@ -1081,6 +422,113 @@ pub fn list_households(
         })
         .collect();
     Ok((items, total))
+}
+
+fn one<T>(
+    conn: &mut Conn<'_>,
+    f: impl FnOnce(&mut Work, &mut Conn<'_>) -> ApiResult<T>,
+) -> ApiResult<T> {
+    let mut work = Work::new();
+    let r = f(&mut work, conn)?;
+    work.flush(conn)?;
+    Ok(r)
+}
+
+// One operation at a time (online edits): the same unit of work as a sync batch.
+
+pub fn create_household(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    w: &Writer,
+    id: HouseholdId,
+    patch: &Patch,
+) -> ApiResult<Written> {
+    one(conn, |work, conn| {
+        work.create_household(conn, who, w, id, patch)
+    })
+}
+
+pub fn update_household(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    w: &Writer,
+    id: HouseholdId,
+    patch: &Patch,
+    expected: Option<i64>,
+) -> ApiResult<Written> {
+    one(conn, |work, conn| {
+        work.update_household(conn, who, w, id, patch, expected)
+    })
+}
+
+pub fn delete_household(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    id: HouseholdId,
+    expected: Option<i64>,
+) -> ApiResult<Written> {
+    one(conn, |work, conn| {
+        work.delete_household(conn, who, id, expected)
+    })
+}
+
+pub fn create_member(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    w: &Writer,
+    id: MemberId,
+    patch: &Patch,
+) -> ApiResult<Written> {
+    one(conn, |work, conn| {
+        work.create_member(conn, who, w, id, patch)
+    })
+}
+
+pub fn update_member(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    w: &Writer,
+    id: MemberId,
+    patch: &Patch,
+    expected: Option<i64>,
+) -> ApiResult<Written> {
+    one(conn, |work, conn| {
+        work.update_member(conn, who, w, id, patch, expected)
+    })
+}
+
+pub fn delete_member(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    id: MemberId,
+    expected: Option<i64>,
+) -> ApiResult<Written> {
+    one(conn, |work, conn| {
+        work.delete_member(conn, who, id, expected)
+    })
+}
+
+pub fn set_adoption(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    w: &Writer,
+    member: MemberId,
+    campaign: CampaignId,
+    patch: &Patch,
+    pre: AdoptionPrecondition,
+) -> ApiResult<Written> {
+    one(conn, |work, conn| {
+        work.set_adoption(conn, who, w, member, campaign, patch, pre)
+    })
+}
+
+pub fn record_visit(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    id: VisitId,
+    patch: &Patch,
+) -> ApiResult<(Visit, bool)> {
+    one(conn, |work, conn| work.record_visit(conn, who, id, patch))
 }
 
 /// Bulk reads for sync pulls: the current rows of many households at once.

@@ -10,6 +10,7 @@ pub mod households;
 pub mod scope;
 pub mod sessions;
 pub mod users;
+pub mod work;
 
 /// A page request: 1-based page and its size.
 #[derive(Debug, Clone, Copy)]

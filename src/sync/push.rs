@@ -1,7 +1,6 @@
 //! `POST /sync/push`: each (device, seq) takes effect exactly once, in order, and a replay
 //! answers the stored result.
 
-use crate::db::schema::households;
 use crate::db::Conn;
 use crate::domain::fields::{Mode, Patch, ADOPTION, HOUSEHOLD, MEMBER, VISIT};
 use crate::domain::hlc::Hlc;
@@ -13,10 +12,10 @@ use crate::error::{ApiError, ApiResult, Kind};
 use crate::store::changes::{self, Change};
 use crate::store::conflicts::{self, Origin};
 use crate::store::devices::{self, StoredOp};
-use crate::store::households::{self as hh, AdoptionPrecondition, Written};
+use crate::store::households::{AdoptionPrecondition, Written};
 use crate::store::scope::Principal;
+use crate::store::work::Work;
 use chrono::{DateTime, Utc};
-use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -165,7 +164,8 @@ fn op_id_of(v: &Value) -> Option<Uuid> {
         .and_then(|s| Uuid::parse_str(s).ok())
 }
 
-/// Applies a batch in the caller's transaction.
+/// Applies a batch in the caller's transaction: every op in memory on one unit of work,
+/// then one flush, then the conflict records in op order.
 pub fn push(
     conn: &mut Conn<'_>,
     who: &Principal,
@@ -173,22 +173,24 @@ pub fn push(
     received: DateTime<Utc>,
 ) -> ApiResult<PushResponse> {
     let start = devices::claim(conn, batch.device, who.user_id)?;
-    lock_households(conn, batch)?;
     let replayed: Vec<i64> = batch
         .ops
         .iter()
         .map(|(s, _)| *s)
         .filter(|s| *s <= start)
         .collect();
-    let mut stored: HashMap<i64, StoredOp> = devices::stored_ops(conn, batch.device, &replayed)?
+    let stored: HashMap<i64, StoredOp> = devices::stored_ops(conn, batch.device, &replayed)?
         .into_iter()
         .map(|o| (o.seq, o))
         .collect();
+    let mut work = Work::new();
+    preload(conn, &mut work, batch, start)?;
     let mut last_seq = start;
     let mut max_skew = 0;
     let mut results = Vec::with_capacity(batch.ops.len());
+    // (index in results, seq, op hash, skew, what to record after the flush)
+    let mut consumed: Vec<(usize, i64, String, i64, Post)> = Vec::new();
     let mut gap = false;
-    let mut consumed = Vec::new();
     for (seq, v) in &batch.ops {
         let (seq, op_id) = (*seq, op_id_of(v));
         if gap {
@@ -210,71 +212,139 @@ pub fn push(
             gap = true;
             results.push(OpResult::new(seq, op_id, "gap"));
         } else {
-            let (result, skew) = apply(conn, who, batch.device, seq, v, received)?;
+            let (result, skew, post) = apply(conn, &mut work, who, batch.device, seq, v, received)?;
             max_skew = max_skew.max(skew);
-            let op = StoredOp {
-                seq,
-                op_id: EntityId(op_id.unwrap_or_default()),
-                op_hash: hash(v),
-                result: serde_json::to_string(&result).map_err(ApiError::internal)?,
-            };
-            stored.insert(seq, op.clone());
-            consumed.push((op, skew));
+            consumed.push((results.len(), seq, hash(v), skew, post));
             last_seq = seq;
             results.push(result);
         }
     }
-    if last_seq > start {
-        devices::store_ops(conn, batch.device, &consumed)?;
-        devices::set_last_seq(conn, batch.device, last_seq, max_skew)?;
-        // A marker in the change stream: a pull that has passed it has passed every effect
-        // of ops up to `last_seq` (they were written before it, in the same transaction).
-        changes::record(
-            conn,
-            Change {
-                entity: "device",
-                entity_id: EntityId(batch.device.0),
-                household_id: None,
-                area_id: None,
-                op: "upsert",
-                version: last_seq,
-            },
-        )?;
+    if last_seq == start {
+        return Ok(PushResponse { results, last_seq });
     }
+    work.flush(conn)?;
+    // Conflicts, in op order, now that the rows they point at are written.
+    let entities: Vec<EntityId> = consumed
+        .iter()
+        .filter_map(|c| match &c.4 {
+            Post::Losses { origin, .. } => Some(origin.entity_id),
+            _ => None,
+        })
+        .collect();
+    let mut open = conflicts::entities_with_open(conn, &entities)?;
+    let mut ops = Vec::with_capacity(consumed.len());
+    for (i, seq, op_hash, skew, post) in consumed {
+        let result = &mut results[i];
+        match post {
+            Post::None => {}
+            Post::Losses {
+                origin,
+                values,
+                losses,
+                by,
+                hlc,
+                base,
+            } => {
+                if open.contains(&origin.entity_id) {
+                    conflicts::supersede(conn, &origin, &values, &by, &hlc, base)?;
+                }
+                if !losses.is_empty() {
+                    open.insert(origin.entity_id);
+                }
+                result.conflict_ids = conflicts::record_losses(conn, &origin, &losses)?;
+            }
+            Post::Deleted {
+                origin,
+                edit,
+                by,
+                hlc,
+            } => {
+                result.conflict_ids =
+                    vec![conflicts::record_deleted(conn, &origin, &edit, &by, &hlc)?];
+            }
+        }
+        let op = StoredOp {
+            seq,
+            op_id: EntityId(result.op_id.unwrap_or_default()),
+            op_hash,
+            result: serde_json::to_string(&*result).map_err(ApiError::internal)?,
+        };
+        ops.push((op, skew));
+    }
+    devices::store_ops(conn, batch.device, &ops)?;
+    devices::set_last_seq(conn, batch.device, last_seq, max_skew)?;
+    // A marker in the change stream: a pull that has passed it has passed every effect of
+    // ops up to `last_seq` (they were written before it, in the same transaction).
+    changes::record(
+        conn,
+        Change {
+            entity: "device",
+            entity_id: EntityId(batch.device.0),
+            household_id: None,
+            area_id: None,
+            op: "upsert",
+            version: last_seq,
+        },
+    )?;
     Ok(PushResponse { results, last_seq })
 }
 
-/// On PostgreSQL, locks the batch's existing households in id order up front, so that
-/// batches touching the same households queue instead of deadlocking. (SQLite has one
-/// writer at a time.)
-fn lock_households(conn: &mut Conn<'_>, batch: &Batch) -> ApiResult<()> {
-    let Conn::Pg(c) = conn else { return Ok(()) };
-    let mut ids: Vec<HouseholdId> = batch
-        .ops
-        .iter()
-        .filter_map(|(_, v)| {
-            let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
-            let key = if kind.starts_with("household.") {
-                "entity_id"
-            } else {
-                "household_id"
-            };
-            v.get(key)
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse().ok())
-        })
-        .collect();
-    ids.sort();
-    ids.dedup();
-    if !ids.is_empty() {
-        households::table
-            .filter(households::id.eq_any(&ids))
-            .order(households::id)
-            .select(households::id)
-            .for_update()
-            .load::<HouseholdId>(*c)?;
+/// Loads what the new ops of a batch name, in a few queries.
+fn preload(conn: &mut Conn<'_>, work: &mut Work, batch: &Batch, start: i64) -> ApiResult<()> {
+    let uuid = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse::<Uuid>().ok())
+    };
+    let (mut hs, mut ms, mut vs, mut areas) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (_, v) in batch.ops.iter().filter(|(s, _)| *s > start) {
+        let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
+        let Some(entity) = uuid(v, "entity_id") else {
+            continue;
+        };
+        if let Some(h) = uuid(v, "household_id") {
+            hs.push(HouseholdId(h));
+        }
+        match kind {
+            "household.upsert" | "household.delete" => {
+                hs.push(HouseholdId(entity));
+                if let Some(a) = v.get("data").and_then(|d| uuid(d, "area_id")) {
+                    areas.push(AreaId(a));
+                }
+            }
+            "member.upsert" | "member.delete" | "adoption.set" => ms.push(MemberId(entity)),
+            "visit.record" => vs.push(VisitId(entity)),
+            _ => {}
+        }
     }
-    Ok(())
+    hs.sort();
+    hs.dedup();
+    ms.sort();
+    ms.dedup();
+    vs.sort();
+    vs.dedup();
+    areas.sort();
+    areas.dedup();
+    work.preload(conn, &hs, &ms, &vs, &areas)
+}
+
+/// What an applied op leaves to record once the batch is written.
+enum Post {
+    None,
+    Losses {
+        origin: Origin,
+        values: Map<String, Value>,
+        losses: Vec<crate::domain::merge::Loss>,
+        by: String,
+        hlc: String,
+        base: i64,
+    },
+    Deleted {
+        origin: Origin,
+        edit: Value,
+        by: String,
+        hlc: String,
+    },
 }
 
 /// What a successful op wrote.
@@ -285,16 +355,17 @@ struct Applied {
     campaign_id: Option<CampaignId>,
 }
 
-/// Applies one op in a savepoint. Permanent failures become `rejected` results (the seq is
-/// consumed); transient ones abort the batch.
+/// Applies one op on the unit of work. Permanent failures become `rejected` results (the seq
+/// is consumed) and are undone in memory; transient ones abort the batch.
 fn apply(
     conn: &mut Conn<'_>,
+    work: &mut Work,
     who: &Principal,
     device: DeviceId,
     seq: i64,
     v: &Value,
     received: DateTime<Utc>,
-) -> ApiResult<(OpResult, i64)> {
+) -> ApiResult<(OpResult, i64, Post)> {
     let op_id = op_id_of(v);
     let op: Op = match serde_json::from_value(v.clone()) {
         Ok(op) => op,
@@ -302,16 +373,27 @@ fn apply(
             return Ok((
                 OpResult::rejected(seq, op_id, "invalid_op", e.to_string()),
                 0,
+                Post::None,
             ))
         }
     };
     if !OP_TYPES.contains(&op.kind.as_str()) {
         let msg = format!("unknown type `{}`; one of {}", op.kind, OP_TYPES.join(", "));
-        return Ok((OpResult::rejected(seq, op_id, "invalid_op", msg), 0));
+        return Ok((
+            OpResult::rejected(seq, op_id, "invalid_op", msg),
+            0,
+            Post::None,
+        ));
     }
     let hlc = match Hlc::parse(&op.hlc) {
         Ok(h) => h,
-        Err(e) => return Ok((OpResult::rejected(seq, op_id, "invalid_op", e), 0)),
+        Err(e) => {
+            return Ok((
+                OpResult::rejected(seq, op_id, "invalid_op", e),
+                0,
+                Post::None,
+            ))
+        }
     };
     let (hlc, skew) = hlc.clamp_to(received);
     let writer = Writer {
@@ -319,61 +401,64 @@ fn apply(
         hlc,
         base_version: op.base_version,
     };
-    match conn.savepoint(|conn| apply_kind(conn, who, &op, &writer)) {
+    work.begin();
+    match apply_kind(conn, work, who, &op, &writer) {
         Ok(a) => {
             let mut result = OpResult::new(seq, op_id, "applied");
-            if let Some(w) = &a.written {
-                result.household_version = Some(w.household_version);
-                if w.losses.iter().any(|l| l.lost_by == writer.by) {
-                    result.status = "merged".into();
+            let post = match a.written {
+                Some(w) => {
+                    result.household_version = Some(w.household_version);
+                    if w.losses.iter().any(|l| l.lost_by == writer.by) {
+                        result.status = "merged".into();
+                    }
+                    let origin = Origin {
+                        household_id: w.household_id,
+                        area_id: w.area_id,
+                        entity: a.entity,
+                        entity_id: a.entity_id,
+                        campaign_id: a.campaign_id,
+                        device_id: Some(device),
+                        seq: Some(seq),
+                    };
+                    Post::Losses {
+                        origin,
+                        values: w.values,
+                        losses: w.losses,
+                        by: writer.by.clone(),
+                        hlc: writer.hlc.to_string(),
+                        base: writer.base_version,
+                    }
                 }
-                let origin = Origin {
-                    household_id: w.household_id,
-                    area_id: w.area_id,
-                    entity: a.entity,
-                    entity_id: a.entity_id,
-                    campaign_id: a.campaign_id,
-                    device_id: Some(device),
-                    seq: Some(seq),
-                };
-                conflicts::supersede(
-                    conn,
-                    &origin,
-                    &w.values,
-                    &writer.by,
-                    &writer.hlc.to_string(),
-                    writer.base_version,
-                )?;
-                result.conflict_ids = conflicts::record_losses(conn, &origin, &w.losses)?;
-            }
-            Ok((result, skew))
+                None => Post::None,
+            };
+            Ok((result, skew, post))
         }
         Err(e) if e.is_transient() || e.kind == Kind::Internal => Err(e),
         Err(e) if e.code == "deleted" => {
+            work.rollback();
             // The edit is kept for review, not applied, and brings nothing back.
-            let mut result = OpResult::rejected(seq, op_id, "deleted", e.detail.clone());
-            if let Some((household, area, entity, entity_id, campaign)) = target(conn, &op)? {
-                let origin = Origin {
-                    household_id: household,
-                    area_id: area,
-                    entity,
-                    entity_id,
-                    campaign_id: campaign,
-                    device_id: Some(device),
-                    seq: Some(seq),
-                };
-                let edit = Value::Object(op.data.clone());
-                result.conflict_ids = vec![conflicts::record_deleted(
-                    conn,
-                    &origin,
-                    &edit,
-                    &writer.by,
-                    &hlc.to_string(),
-                )?];
-            }
-            Ok((result, skew))
+            let result = OpResult::rejected(seq, op_id, "deleted", e.detail.clone());
+            let post = match target(conn, work, &op)? {
+                Some((household, area, entity, entity_id, campaign)) => Post::Deleted {
+                    origin: Origin {
+                        household_id: household,
+                        area_id: area,
+                        entity,
+                        entity_id,
+                        campaign_id: campaign,
+                        device_id: Some(device),
+                        seq: Some(seq),
+                    },
+                    edit: Value::Object(op.data.clone()),
+                    by: writer.by.clone(),
+                    hlc: hlc.to_string(),
+                },
+                None => Post::None,
+            };
+            Ok((result, skew, post))
         }
         Err(e) => {
+            work.rollback();
             let mut result = OpResult::rejected(seq, op_id, e.code, e.detail.clone());
             if let Some(err) = result.error.as_mut() {
                 err.fields = e
@@ -386,7 +471,7 @@ fn apply(
                     })
                     .collect();
             }
-            Ok((result, skew))
+            Ok((result, skew, Post::None))
         }
     }
 }
@@ -400,7 +485,7 @@ type Target = (
 );
 
 /// The unit an op aims at, for recording an edit of a deleted record.
-fn target(conn: &mut Conn<'_>, op: &Op) -> ApiResult<Option<Target>> {
+fn target(conn: &mut Conn<'_>, work: &mut Work, op: &Op) -> ApiResult<Option<Target>> {
     let campaign = op
         .data
         .get("campaign_id")
@@ -410,17 +495,17 @@ fn target(conn: &mut Conn<'_>, op: &Op) -> ApiResult<Option<Target>> {
         "household.upsert" | "household.delete" => ("household", Some(HouseholdId(op.entity_id))),
         "member.upsert" | "member.delete" => (
             "member",
-            hh::member_household(conn, MemberId(op.entity_id))?,
+            work.member_household(conn, MemberId(op.entity_id))?,
         ),
         _ => (
             "adoption",
-            hh::member_household(conn, MemberId(op.entity_id))?,
+            work.member_household(conn, MemberId(op.entity_id))?,
         ),
     };
     let Some(household) = household else {
         return Ok(None);
     };
-    let area = hh::household_area(conn, household)?;
+    let area = work.household_area(conn, household)?;
     Ok(area.map(|a| {
         (
             household,
@@ -446,7 +531,13 @@ fn require_household_id(op: &Op) -> ApiResult<HouseholdId> {
         .ok_or_else(|| ApiError::invalid("household_id", "required", "this op needs household_id"))
 }
 
-fn apply_kind(conn: &mut Conn<'_>, who: &Principal, op: &Op, w: &Writer) -> ApiResult<Applied> {
+fn apply_kind(
+    conn: &mut Conn<'_>,
+    work: &mut Work,
+    who: &Principal,
+    op: &Op,
+    w: &Writer,
+) -> ApiResult<Applied> {
     let id = op.entity_id;
     let applied = |written, entity, campaign_id| Applied {
         written: Some(written),
@@ -464,8 +555,8 @@ fn apply_kind(conn: &mut Conn<'_>, who: &Principal, op: &Op, w: &Writer) -> ApiR
                     "must equal entity_id for a household",
                 ));
             }
-            let written = if hh::household_exists(conn, hid)? {
-                hh::update_household(
+            let written = if work.household_exists(conn, hid)? {
+                work.update_household(
                     conn,
                     who,
                     w,
@@ -474,7 +565,7 @@ fn apply_kind(conn: &mut Conn<'_>, who: &Principal, op: &Op, w: &Writer) -> ApiR
                     None,
                 )?
             } else {
-                hh::create_household(
+                work.create_household(
                     conn,
                     who,
                     w,
@@ -486,7 +577,7 @@ fn apply_kind(conn: &mut Conn<'_>, who: &Principal, op: &Op, w: &Writer) -> ApiR
         }
         "household.delete" => {
             let hid = HouseholdId(id);
-            let h = hh::get_household(conn, who, hid)?;
+            let h = work.household(conn, who, hid)?;
             if h.deleted_at.is_some() {
                 return Ok(Applied {
                     written: None,
@@ -496,7 +587,7 @@ fn apply_kind(conn: &mut Conn<'_>, who: &Principal, op: &Op, w: &Writer) -> ApiR
                 });
             }
             Ok(applied(
-                hh::delete_household(conn, who, hid, None)?,
+                work.delete_household(conn, who, hid, None)?,
                 "household",
                 None,
             ))
@@ -504,7 +595,7 @@ fn apply_kind(conn: &mut Conn<'_>, who: &Principal, op: &Op, w: &Writer) -> ApiR
         "member.upsert" => {
             let mid = MemberId(id);
             let mut data = op.data.clone();
-            let written = match hh::member_household(conn, mid)? {
+            let written = match work.member_household(conn, mid)? {
                 Some(current) => {
                     // A device may resend the household it already had: that is no change.
                     let same = data
@@ -514,7 +605,7 @@ fn apply_kind(conn: &mut Conn<'_>, who: &Principal, op: &Op, w: &Writer) -> ApiR
                     if same == Some(current.0) {
                         data.remove("household_id");
                     }
-                    hh::update_member(
+                    work.update_member(
                         conn,
                         who,
                         w,
@@ -530,14 +621,14 @@ fn apply_kind(conn: &mut Conn<'_>, who: &Principal, op: &Op, w: &Writer) -> ApiR
                             Value::String(require_household_id(op)?.to_string()),
                         );
                     }
-                    hh::create_member(conn, who, w, mid, &patch(&MEMBER, &data, Mode::Create)?)?
+                    work.create_member(conn, who, w, mid, &patch(&MEMBER, &data, Mode::Create)?)?
                 }
             };
             Ok(applied(written, "member", None))
         }
         "member.delete" => {
             let mid = MemberId(id);
-            let m = hh::get_member(conn, who, mid)?;
+            let m = work.member_of(conn, who, mid)?;
             if m.deleted_at.is_some() {
                 return Ok(Applied {
                     written: None,
@@ -547,7 +638,7 @@ fn apply_kind(conn: &mut Conn<'_>, who: &Principal, op: &Op, w: &Writer) -> ApiR
                 });
             }
             Ok(applied(
-                hh::delete_member(conn, who, mid, None)?,
+                work.delete_member(conn, who, mid, None)?,
                 "member",
                 None,
             ))
@@ -565,7 +656,7 @@ fn apply_kind(conn: &mut Conn<'_>, who: &Principal, op: &Op, w: &Writer) -> ApiR
                     )
                 })?;
             let p = patch(&ADOPTION, &data, Mode::Create)?;
-            let written = hh::set_adoption(
+            let written = work.set_adoption(
                 conn,
                 who,
                 w,
@@ -585,7 +676,7 @@ fn apply_kind(conn: &mut Conn<'_>, who: &Principal, op: &Op, w: &Writer) -> ApiR
                 );
             }
             let (visit, _) =
-                hh::record_visit(conn, who, VisitId(id), &patch(&VISIT, &data, Mode::Create)?)?;
+                work.record_visit(conn, who, VisitId(id), &patch(&VISIT, &data, Mode::Create)?)?;
             Ok(Applied {
                 written: None,
                 entity: "visit",

@@ -1,0 +1,1251 @@
+//! The unit of work behind every write to households, members, adoptions and visits.
+//!
+//! A `Work` loads the rows a batch of operations touches (in a few queries, locking existing
+//! households in id order on PostgreSQL), applies the operations in memory with the domain
+//! rules (validation, scope, versions, merge), and writes everything back with multi-row
+//! statements in `flush`. An operation that fails is undone in memory alone
+//! (`begin`/`rollback`), so a batch needs no savepoints. Online edits use the same `Work` with
+//! one operation.
+
+use super::changes::Change;
+use super::households::{
+    written_values, Adoption, AdoptionPrecondition, Household, Member, Visit, Written,
+};
+use super::scope::Principal;
+use crate::db::schema::{adoptions, areas, campaigns, changes, households, members, visits};
+use crate::db::Conn;
+use crate::domain::fields::Patch;
+use crate::domain::merge::{self, FieldMetas, Writer};
+use crate::domain::{text, AreaId, CampaignId, EntityId, HouseholdId, MemberId, Time, VisitId};
+use crate::error::{ApiError, ApiResult, Kind};
+use crate::with_conn;
+use diesel::prelude::*;
+use diesel::upsert::excluded;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::{BTreeSet, HashMap};
+
+/// A household with its village's path, as loaded or written.
+#[derive(Debug, Clone)]
+struct Unit {
+    row: Household,
+    path: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct HouseholdFields {
+    area_id: AreaId,
+    address: String,
+    head_name: String,
+    phone: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    notes: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct MemberFields {
+    household_id: HouseholdId,
+    full_name: String,
+    birth_year: Option<i32>,
+    sex: Option<String>,
+    phone: Option<String>,
+    smartphone: String,
+    priority: String,
+    notes: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct VisitFields {
+    household_id: HouseholdId,
+    campaign_id: CampaignId,
+    visited_at: Time,
+    outcome: String,
+    notes: String,
+    lat: Option<f64>,
+    lon: Option<f64>,
+}
+
+/// What one operation changed, to put back if it fails.
+#[derive(Default)]
+struct Undo {
+    households: Vec<(HouseholdId, Option<Option<Unit>>)>,
+    members: Vec<(MemberId, Option<Option<Member>>)>,
+    adoptions: Vec<((MemberId, CampaignId), Option<Option<Adoption>>)>,
+    visits: Vec<(VisitId, Option<Option<Visit>>)>,
+    dirty: (usize, usize, usize, usize),
+    changes: usize,
+}
+
+#[derive(Default)]
+pub struct Work {
+    households: HashMap<HouseholdId, Option<Unit>>,
+    members: HashMap<MemberId, Option<Member>>,
+    adoptions: HashMap<(MemberId, CampaignId), Option<Adoption>>,
+    visits: HashMap<VisitId, Option<Visit>>,
+    areas: HashMap<AreaId, Option<(String, String)>>,
+    campaigns: HashMap<CampaignId, bool>,
+    /// Written entities, in first-write order.
+    dirty_households: Vec<HouseholdId>,
+    dirty_members: Vec<MemberId>,
+    dirty_adoptions: Vec<(MemberId, CampaignId)>,
+    new_visits: Vec<VisitId>,
+    changes: Vec<Change>,
+    undo: Option<Undo>,
+}
+
+fn to_map<T: Serialize>(v: &T) -> ApiResult<Map<String, Value>> {
+    match serde_json::to_value(v).map_err(ApiError::internal)? {
+        Value::Object(m) => Ok(m),
+        _ => Err(ApiError::internal(anyhow::anyhow!(
+            "fields are not an object"
+        ))),
+    }
+}
+
+fn from_map<T: DeserializeOwned>(m: Map<String, Value>) -> ApiResult<T> {
+    serde_json::from_value(Value::Object(m)).map_err(ApiError::internal)
+}
+
+fn metas(json: &str) -> ApiResult<FieldMetas> {
+    serde_json::from_str(json).map_err(ApiError::internal)
+}
+
+fn metas_json(m: &FieldMetas) -> ApiResult<String> {
+    serde_json::to_string(m).map_err(ApiError::internal)
+}
+
+fn version_mismatch(current: i64) -> ApiError {
+    ApiError::new(
+        Kind::PreconditionFailed,
+        "version_mismatch",
+        format!("the record changed since you read it; its version is now {current}"),
+    )
+}
+
+fn deleted(what: &str) -> ApiError {
+    ApiError::conflict("deleted", format!("this {what} was deleted"))
+}
+
+fn change(
+    entity: &'static str,
+    id: EntityId,
+    h: HouseholdId,
+    area: AreaId,
+    op: &'static str,
+    version: i64,
+) -> Change {
+    Change {
+        entity,
+        entity_id: id,
+        household_id: Some(h),
+        area_id: Some(area),
+        op,
+        version,
+    }
+}
+
+impl Work {
+    pub fn new() -> Work {
+        Work::default()
+    }
+
+    // ---- loading -------------------------------------------------------------------------
+
+    /// Loads (and on PostgreSQL locks, in id order) the households, members, adoptions,
+    /// visits and villages that a batch names, so that applying it needs no more reads.
+    pub fn preload(
+        &mut self,
+        conn: &mut Conn<'_>,
+        household_ids: &[HouseholdId],
+        member_ids: &[MemberId],
+        visit_ids: &[VisitId],
+        area_ids: &[AreaId],
+    ) -> ApiResult<()> {
+        let members: Vec<Member> = with_conn!(conn, |c| members::table
+            .filter(members::id.eq_any(member_ids))
+            .select(Member::as_select())
+            .load(c))?;
+        let mut hids: BTreeSet<HouseholdId> = household_ids.iter().copied().collect();
+        hids.extend(members.iter().map(|m| m.household_id));
+        let hids: Vec<HouseholdId> = hids
+            .into_iter()
+            .filter(|h| !self.households.contains_key(h))
+            .collect();
+        self.load_households(conn, &hids)?;
+        for id in member_ids {
+            self.members.entry(*id).or_insert(None);
+        }
+        for m in members {
+            self.members.insert(m.id, Some(m));
+        }
+        let ads: Vec<Adoption> = with_conn!(conn, |c| adoptions::table
+            .filter(adoptions::member_id.eq_any(member_ids))
+            .select(Adoption::as_select())
+            .load(c))?;
+        for a in ads {
+            self.adoptions.insert((a.member_id, a.campaign_id), Some(a));
+        }
+        let vs: Vec<Visit> = with_conn!(conn, |c| visits::table
+            .filter(visits::id.eq_any(visit_ids))
+            .select(Visit::as_select())
+            .load(c))?;
+        for id in visit_ids {
+            self.visits.entry(*id).or_insert(None);
+        }
+        for v in vs {
+            self.visits.insert(v.id, Some(v));
+        }
+        let found: Vec<(AreaId, String, String)> = with_conn!(conn, |c| areas::table
+            .filter(areas::id.eq_any(area_ids))
+            .select((areas::id, areas::path, areas::level))
+            .load(c))?;
+        for id in area_ids {
+            self.areas.entry(*id).or_insert(None);
+        }
+        for (id, path, level) in found {
+            self.areas.insert(id, Some((path, level)));
+        }
+        Ok(())
+    }
+
+    fn load_households(&mut self, conn: &mut Conn<'_>, ids: &[HouseholdId]) -> ApiResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<(Household, String)> = match conn {
+            Conn::Pg(c) => {
+                // Lock first, in id order: concurrent batches queue instead of deadlocking.
+                households::table
+                    .filter(households::id.eq_any(ids))
+                    .order(households::id)
+                    .select(households::id)
+                    .for_update()
+                    .load::<HouseholdId>(*c)?;
+                households::table
+                    .inner_join(areas::table)
+                    .filter(households::id.eq_any(ids))
+                    .select((Household::as_select(), areas::path))
+                    .load(*c)?
+            }
+            Conn::Sqlite(c) => households::table
+                .inner_join(areas::table)
+                .filter(households::id.eq_any(ids))
+                .select((Household::as_select(), areas::path))
+                .load(*c)?,
+        };
+        for id in ids {
+            self.households.entry(*id).or_insert(None);
+        }
+        for (row, path) in rows {
+            self.households.insert(row.id, Some(Unit { row, path }));
+        }
+        Ok(())
+    }
+
+    fn unit(&mut self, conn: &mut Conn<'_>, id: HouseholdId) -> ApiResult<Option<Unit>> {
+        if !self.households.contains_key(&id) {
+            self.load_households(conn, &[id])?;
+        }
+        Ok(self.households.get(&id).cloned().flatten())
+    }
+
+    fn member(&mut self, conn: &mut Conn<'_>, id: MemberId) -> ApiResult<Option<Member>> {
+        if !self.members.contains_key(&id) {
+            let m = with_conn!(conn, |c| members::table
+                .find(id)
+                .select(Member::as_select())
+                .first(c)
+                .optional())?;
+            self.members.insert(id, m);
+        }
+        Ok(self.members.get(&id).cloned().flatten())
+    }
+
+    fn adoption(
+        &mut self,
+        conn: &mut Conn<'_>,
+        key: (MemberId, CampaignId),
+    ) -> ApiResult<Option<Adoption>> {
+        if !self.adoptions.contains_key(&key) {
+            let a = with_conn!(conn, |c| adoptions::table
+                .find(key)
+                .select(Adoption::as_select())
+                .first(c)
+                .optional())?;
+            self.adoptions.insert(key, a);
+        }
+        Ok(self.adoptions.get(&key).cloned().flatten())
+    }
+
+    fn visit(&mut self, conn: &mut Conn<'_>, id: VisitId) -> ApiResult<Option<Visit>> {
+        if !self.visits.contains_key(&id) {
+            let v = with_conn!(conn, |c| visits::table
+                .find(id)
+                .select(Visit::as_select())
+                .first(c)
+                .optional())?;
+            self.visits.insert(id, v);
+        }
+        Ok(self.visits.get(&id).cloned().flatten())
+    }
+
+    fn area(&mut self, conn: &mut Conn<'_>, id: AreaId) -> ApiResult<Option<(String, String)>> {
+        if !self.areas.contains_key(&id) {
+            let a = with_conn!(conn, |c| areas::table
+                .find(id)
+                .select((areas::path, areas::level))
+                .first(c)
+                .optional())?;
+            self.areas.insert(id, a);
+        }
+        Ok(self.areas.get(&id).cloned().flatten())
+    }
+
+    fn campaign_exists(&mut self, conn: &mut Conn<'_>, id: CampaignId) -> ApiResult<bool> {
+        if !self.campaigns.contains_key(&id) {
+            let n: i64 = with_conn!(conn, |c| campaigns::table.find(id).count().get_result(c))?;
+            self.campaigns.insert(id, n > 0);
+        }
+        Ok(self.campaigns[&id])
+    }
+
+    /// The household of a member (deleted or not), if the member exists.
+    pub fn member_household(
+        &mut self,
+        conn: &mut Conn<'_>,
+        id: MemberId,
+    ) -> ApiResult<Option<HouseholdId>> {
+        Ok(self.member(conn, id)?.map(|m| m.household_id))
+    }
+
+    /// The village of a household, if it exists.
+    pub fn household_area(
+        &mut self,
+        conn: &mut Conn<'_>,
+        id: HouseholdId,
+    ) -> ApiResult<Option<AreaId>> {
+        Ok(self.unit(conn, id)?.map(|u| u.row.area_id))
+    }
+
+    pub fn household_exists(&mut self, conn: &mut Conn<'_>, id: HouseholdId) -> ApiResult<bool> {
+        Ok(self.unit(conn, id)?.is_some())
+    }
+
+    /// The household if the caller may see it (deleted ones included).
+    pub fn household(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        id: HouseholdId,
+    ) -> ApiResult<Household> {
+        let u = self
+            .unit(conn, id)?
+            .ok_or_else(|| ApiError::not_found("household"))?;
+        if !who.covers(&u.path) {
+            return Err(ApiError::out_of_scope());
+        }
+        Ok(u.row)
+    }
+
+    /// The member if the caller may see its household.
+    pub fn member_of(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        id: MemberId,
+    ) -> ApiResult<Member> {
+        let m = self
+            .member(conn, id)?
+            .ok_or_else(|| ApiError::not_found("member"))?;
+        self.household(conn, who, m.household_id)?;
+        Ok(m)
+    }
+
+    // ---- undo ------------------------------------------------------------------------------
+
+    /// Starts an operation that `rollback` can undo.
+    pub fn begin(&mut self) {
+        self.undo = Some(Undo {
+            dirty: (
+                self.dirty_households.len(),
+                self.dirty_members.len(),
+                self.dirty_adoptions.len(),
+                self.new_visits.len(),
+            ),
+            changes: self.changes.len(),
+            ..Undo::default()
+        });
+    }
+
+    /// Puts back what the current operation changed.
+    pub fn rollback(&mut self) {
+        let Some(u) = self.undo.take() else { return };
+        for (id, v) in u.households.into_iter().rev() {
+            restore(&mut self.households, id, v);
+        }
+        for (id, v) in u.members.into_iter().rev() {
+            restore(&mut self.members, id, v);
+        }
+        for (id, v) in u.adoptions.into_iter().rev() {
+            restore(&mut self.adoptions, id, v);
+        }
+        for (id, v) in u.visits.into_iter().rev() {
+            restore(&mut self.visits, id, v);
+        }
+        self.dirty_households.truncate(u.dirty.0);
+        self.dirty_members.truncate(u.dirty.1);
+        self.dirty_adoptions.truncate(u.dirty.2);
+        self.new_visits.truncate(u.dirty.3);
+        self.changes.truncate(u.changes);
+    }
+
+    fn put_household(&mut self, unit: Unit) {
+        let id = unit.row.id;
+        if let Some(u) = self.undo.as_mut() {
+            u.households.push((id, self.households.get(&id).cloned()));
+        }
+        if !self.dirty_households.contains(&id) {
+            self.dirty_households.push(id);
+        }
+        self.households.insert(id, Some(unit));
+    }
+
+    fn put_member(&mut self, m: Member) {
+        let id = m.id;
+        if let Some(u) = self.undo.as_mut() {
+            u.members.push((id, self.members.get(&id).cloned()));
+        }
+        if !self.dirty_members.contains(&id) {
+            self.dirty_members.push(id);
+        }
+        self.members.insert(id, Some(m));
+    }
+
+    fn put_adoption(&mut self, a: Adoption) {
+        let key = (a.member_id, a.campaign_id);
+        if let Some(u) = self.undo.as_mut() {
+            u.adoptions.push((key, self.adoptions.get(&key).cloned()));
+        }
+        if !self.dirty_adoptions.contains(&key) {
+            self.dirty_adoptions.push(key);
+        }
+        self.adoptions.insert(key, Some(a));
+    }
+
+    fn put_visit(&mut self, v: Visit) {
+        let id = v.id;
+        if let Some(u) = self.undo.as_mut() {
+            u.visits.push((id, self.visits.get(&id).cloned()));
+        }
+        self.new_visits.push(id);
+        self.visits.insert(id, Some(v));
+    }
+
+    // ---- rules -----------------------------------------------------------------------------
+
+    fn require_village(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        area: AreaId,
+    ) -> ApiResult<String> {
+        let (path, level) = self
+            .area(conn, area)?
+            .ok_or_else(|| ApiError::not_found("area"))?;
+        if !who.covers(&path) {
+            return Err(ApiError::out_of_scope());
+        }
+        if level != "village" {
+            return Err(ApiError::invalid(
+                "area_id",
+                "level",
+                "households belong to a village",
+            ));
+        }
+        Ok(path)
+    }
+
+    /// The live household the caller covers, with its next version (the unit's new version).
+    fn next_version(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        id: HouseholdId,
+    ) -> ApiResult<(Unit, i64)> {
+        let u = self
+            .unit(conn, id)?
+            .ok_or_else(|| ApiError::not_found("household"))?;
+        if !who.covers(&u.path) {
+            return Err(ApiError::out_of_scope());
+        }
+        if u.row.deleted_at.is_some() {
+            return Err(deleted("household"));
+        }
+        let v = u.row.version + 1;
+        Ok((u, v))
+    }
+
+    /// Stores the unit at its new version.
+    fn bump(&mut self, mut u: Unit, version: i64, now: Time) {
+        u.row.version = version;
+        u.row.updated_at = now;
+        self.put_household(u);
+    }
+
+    fn live_member(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        id: MemberId,
+    ) -> ApiResult<(Unit, Member, i64)> {
+        let m = self
+            .member(conn, id)?
+            .ok_or_else(|| ApiError::not_found("member"))?;
+        let (u, version) = self.next_version(conn, who, m.household_id)?;
+        if m.deleted_at.is_some() {
+            return Err(deleted("member"));
+        }
+        Ok((u, m, version))
+    }
+
+    // ---- writes ----------------------------------------------------------------------------
+
+    pub fn create_household(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        w: &Writer,
+        id: HouseholdId,
+        patch: &Patch,
+    ) -> ApiResult<Written> {
+        let f: HouseholdFields = from_map(patch.fields().clone())?;
+        let path = self.require_village(conn, who, f.area_id)?;
+        if self.unit(conn, id)?.is_some() {
+            return Err(ApiError::conflict(
+                "exists",
+                "a household with this id exists",
+            ));
+        }
+        let mut state = Map::new();
+        let mut m = FieldMetas::new();
+        merge::merge(&mut state, &mut m, patch.fields(), w, 1);
+        let now = Time::now();
+        let row = Household {
+            id,
+            area_id: f.area_id,
+            search_key: text::search_key(&format!("{} {}", f.head_name, f.address)),
+            address: f.address,
+            head_name: f.head_name,
+            phone: f.phone,
+            lat: f.lat,
+            lon: f.lon,
+            notes: f.notes,
+            version: 1,
+            field_meta: metas_json(&m)?,
+            created_by: who.user_id,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        };
+        let area = row.area_id;
+        self.put_household(Unit { row, path });
+        self.changes
+            .push(change("household", EntityId(id.0), id, area, "upsert", 1));
+        Ok(Written {
+            household_id: id,
+            area_id: area,
+            household_version: 1,
+            losses: Vec::new(),
+            values: written_values(&state, patch),
+        })
+    }
+
+    /// Applies changed fields. `expected` is the `If-Match` version of an online edit;
+    /// offline edits pass `None` and are merged against `w.base_version`.
+    pub fn update_household(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        w: &Writer,
+        id: HouseholdId,
+        patch: &Patch,
+        expected: Option<i64>,
+    ) -> ApiResult<Written> {
+        let (mut u, version) = self.next_version(conn, who, id)?;
+        if expected.is_some_and(|e| e != u.row.version) {
+            return Err(version_mismatch(u.row.version));
+        }
+        let mut new_path = None;
+        if let Some(area) = patch.get("area_id").and_then(Value::as_str) {
+            let area: AreaId = area.parse().map_err(ApiError::internal)?;
+            new_path = Some(self.require_village(conn, who, area)?);
+        }
+        let h = &u.row;
+        let old_area = h.area_id;
+        let fields = HouseholdFields {
+            area_id: h.area_id,
+            address: h.address.clone(),
+            head_name: h.head_name.clone(),
+            phone: h.phone.clone(),
+            lat: h.lat,
+            lon: h.lon,
+            notes: h.notes.clone(),
+        };
+        let mut state = to_map(&fields)?;
+        let mut m = metas(&h.field_meta)?;
+        let losses = merge::merge(&mut state, &mut m, patch.fields(), w, version);
+        let values = written_values(&state, patch);
+        let f: HouseholdFields = from_map(state)?;
+        let moved = f.area_id != old_area;
+        if moved {
+            u.path = new_path.unwrap_or(u.path);
+        }
+        u.row.search_key = text::search_key(&format!("{} {}", f.head_name, f.address));
+        u.row.area_id = f.area_id;
+        u.row.address = f.address;
+        u.row.head_name = f.head_name;
+        u.row.phone = f.phone;
+        u.row.lat = f.lat;
+        u.row.lon = f.lon;
+        u.row.notes = f.notes;
+        u.row.field_meta = metas_json(&m)?;
+        let area = u.row.area_id;
+        self.bump(u, version, Time::now());
+        if moved {
+            // Devices of the old village drop the household (and with it its members,
+            // adoptions and visits); the new village's devices get the whole unit.
+            self.changes.push(change(
+                "household",
+                EntityId(id.0),
+                id,
+                old_area,
+                "delete",
+                version,
+            ));
+        }
+        self.changes.push(change(
+            "household",
+            EntityId(id.0),
+            id,
+            area,
+            "upsert",
+            version,
+        ));
+        if moved {
+            self.rerecord_children(conn, id, area)?;
+        }
+        Ok(Written {
+            household_id: id,
+            area_id: area,
+            household_version: version,
+            losses,
+            values,
+        })
+    }
+
+    /// Logs every member, adoption and visit of a household that moved to `area`.
+    fn rerecord_children(
+        &mut self,
+        conn: &mut Conn<'_>,
+        id: HouseholdId,
+        area: AreaId,
+    ) -> ApiResult<()> {
+        let (ms, ads, vs) = with_conn!(conn, |c| {
+            let ms: Vec<MemberId> = members::table
+                .filter(members::household_id.eq(id))
+                .select(members::id)
+                .load(c)?;
+            let ads: Vec<(MemberId, CampaignId)> = adoptions::table
+                .filter(adoptions::household_id.eq(id))
+                .select((adoptions::member_id, adoptions::campaign_id))
+                .load(c)?;
+            let vs: Vec<VisitId> = visits::table
+                .filter(visits::household_id.eq(id))
+                .select(visits::id)
+                .load(c)?;
+            Ok::<_, diesel::result::Error>((ms, ads, vs))
+        })?;
+        // Include what this work wrote and has not flushed yet.
+        let mut member_ids: BTreeSet<MemberId> = ms.into_iter().collect();
+        member_ids.extend(
+            self.members
+                .values()
+                .flatten()
+                .filter(|m| m.household_id == id)
+                .map(|m| m.id),
+        );
+        let mut adoption_keys: BTreeSet<(MemberId, CampaignId)> = ads.into_iter().collect();
+        adoption_keys.extend(
+            self.adoptions
+                .values()
+                .flatten()
+                .filter(|a| a.household_id == id)
+                .map(|a| (a.member_id, a.campaign_id)),
+        );
+        let mut visit_ids: BTreeSet<VisitId> = vs.into_iter().collect();
+        visit_ids.extend(
+            self.visits
+                .values()
+                .flatten()
+                .filter(|v| v.household_id == id)
+                .map(|v| v.id),
+        );
+        for m in member_ids {
+            if let Some(m) = self.member(conn, m)? {
+                let op = if m.deleted_at.is_some() {
+                    "delete"
+                } else {
+                    "upsert"
+                };
+                self.changes
+                    .push(change("member", EntityId(m.id.0), id, area, op, m.version));
+            }
+        }
+        let mut seen_members = BTreeSet::new();
+        for key in adoption_keys {
+            if let Some(a) = self.adoption(conn, key)? {
+                if seen_members.insert(a.member_id) {
+                    self.changes.push(change(
+                        "adoption",
+                        EntityId(a.member_id.0),
+                        id,
+                        area,
+                        "upsert",
+                        a.version,
+                    ));
+                }
+            }
+        }
+        for v in visit_ids {
+            self.changes
+                .push(change("visit", EntityId(v.0), id, area, "upsert", 1));
+        }
+        Ok(())
+    }
+
+    /// Soft-deletes a household; it travels to devices as a tombstone.
+    pub fn delete_household(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        id: HouseholdId,
+        expected: Option<i64>,
+    ) -> ApiResult<Written> {
+        let (mut u, version) = self.next_version(conn, who, id)?;
+        if expected.is_some_and(|e| e != u.row.version) {
+            return Err(version_mismatch(u.row.version));
+        }
+        let now = Time::now();
+        u.row.deleted_at = Some(now);
+        let area = u.row.area_id;
+        self.bump(u, version, now);
+        self.changes.push(change(
+            "household",
+            EntityId(id.0),
+            id,
+            area,
+            "delete",
+            version,
+        ));
+        Ok(Written {
+            household_id: id,
+            area_id: area,
+            household_version: version,
+            losses: Vec::new(),
+            values: Map::new(),
+        })
+    }
+
+    pub fn create_member(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        w: &Writer,
+        id: MemberId,
+        patch: &Patch,
+    ) -> ApiResult<Written> {
+        let f: MemberFields = from_map(patch.fields().clone())?;
+        let (u, version) = match self.next_version(conn, who, f.household_id) {
+            Err(e) if e.kind == Kind::NotFound => {
+                return Err(ApiError::invalid(
+                    "household_id",
+                    "unknown_household",
+                    "no such household",
+                ))
+            }
+            r => r?,
+        };
+        if self.member(conn, id)?.is_some() {
+            return Err(ApiError::conflict("exists", "a member with this id exists"));
+        }
+        let mut state = Map::new();
+        let mut m = FieldMetas::new();
+        merge::merge(&mut state, &mut m, patch.fields(), w, version);
+        let now = Time::now();
+        let (hid, area) = (u.row.id, u.row.area_id);
+        self.bump(u, version, now);
+        self.put_member(Member {
+            id,
+            household_id: hid,
+            search_key: text::search_key(&f.full_name),
+            full_name: f.full_name,
+            birth_year: f.birth_year,
+            sex: f.sex,
+            phone: f.phone,
+            smartphone: f.smartphone,
+            priority: f.priority,
+            notes: f.notes,
+            version,
+            field_meta: metas_json(&m)?,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        });
+        self.changes.push(change(
+            "member",
+            EntityId(id.0),
+            hid,
+            area,
+            "upsert",
+            version,
+        ));
+        Ok(Written {
+            household_id: hid,
+            area_id: area,
+            household_version: version,
+            losses: Vec::new(),
+            values: written_values(&state, patch),
+        })
+    }
+
+    pub fn update_member(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        w: &Writer,
+        id: MemberId,
+        patch: &Patch,
+        expected: Option<i64>,
+    ) -> ApiResult<Written> {
+        let (u, mut cur, version) = self.live_member(conn, who, id)?;
+        if expected.is_some_and(|e| e != cur.version) {
+            return Err(version_mismatch(cur.version));
+        }
+        let fields = MemberFields {
+            household_id: cur.household_id,
+            full_name: cur.full_name.clone(),
+            birth_year: cur.birth_year,
+            sex: cur.sex.clone(),
+            phone: cur.phone.clone(),
+            smartphone: cur.smartphone.clone(),
+            priority: cur.priority.clone(),
+            notes: cur.notes.clone(),
+        };
+        let mut state = to_map(&fields)?;
+        let mut m = metas(&cur.field_meta)?;
+        let losses = merge::merge(&mut state, &mut m, patch.fields(), w, version);
+        let values = written_values(&state, patch);
+        let f: MemberFields = from_map(state)?;
+        let now = Time::now();
+        cur.search_key = text::search_key(&f.full_name);
+        cur.full_name = f.full_name;
+        cur.birth_year = f.birth_year;
+        cur.sex = f.sex;
+        cur.phone = f.phone;
+        cur.smartphone = f.smartphone;
+        cur.priority = f.priority;
+        cur.notes = f.notes;
+        cur.version = version;
+        cur.field_meta = metas_json(&m)?;
+        cur.updated_at = now;
+        let (hid, area) = (u.row.id, u.row.area_id);
+        self.bump(u, version, now);
+        self.put_member(cur);
+        self.changes.push(change(
+            "member",
+            EntityId(id.0),
+            hid,
+            area,
+            "upsert",
+            version,
+        ));
+        Ok(Written {
+            household_id: hid,
+            area_id: area,
+            household_version: version,
+            losses,
+            values,
+        })
+    }
+
+    pub fn delete_member(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        id: MemberId,
+        expected: Option<i64>,
+    ) -> ApiResult<Written> {
+        let (u, mut cur, version) = self.live_member(conn, who, id)?;
+        if expected.is_some_and(|e| e != cur.version) {
+            return Err(version_mismatch(cur.version));
+        }
+        let now = Time::now();
+        cur.deleted_at = Some(now);
+        cur.version = version;
+        cur.updated_at = now;
+        let (hid, area) = (u.row.id, u.row.area_id);
+        self.bump(u, version, now);
+        self.put_member(cur);
+        self.changes.push(change(
+            "member",
+            EntityId(id.0),
+            hid,
+            area,
+            "delete",
+            version,
+        ));
+        Ok(Written {
+            household_id: hid,
+            area_id: area,
+            household_version: version,
+            losses: Vec::new(),
+            values: Map::new(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn set_adoption(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        w: &Writer,
+        member: MemberId,
+        campaign: CampaignId,
+        patch: &Patch,
+        pre: AdoptionPrecondition,
+    ) -> ApiResult<Written> {
+        if !self.campaign_exists(conn, campaign)? {
+            return Err(ApiError::not_found("campaign"));
+        }
+        let (u, _, version) = self.live_member(conn, who, member)?;
+        let existing = self.adoption(conn, (member, campaign))?;
+        if let (AdoptionPrecondition::IfMatch(expected), Some(a)) = (pre, &existing) {
+            match expected {
+                None => {
+                    return Err(ApiError::new(
+                        Kind::PreconditionRequired,
+                        "if_match_required",
+                        format!(
+                            "this adoption exists: send If-Match with its version ({})",
+                            a.version
+                        ),
+                    ))
+                }
+                Some(e) if e != a.version => return Err(version_mismatch(a.version)),
+                _ => {}
+            }
+        }
+        let (mut state, mut m) = match &existing {
+            Some(a) => (
+                to_map(&serde_json::json!({ "status": a.status }))?,
+                metas(&a.field_meta)?,
+            ),
+            None => (Map::new(), FieldMetas::new()),
+        };
+        let losses = merge::merge(&mut state, &mut m, patch.fields(), w, version);
+        let values = written_values(&state, patch);
+        let status = state
+            .get("status")
+            .and_then(Value::as_str)
+            .unwrap_or("not_yet")
+            .to_owned();
+        let now = Time::now();
+        let (hid, area) = (u.row.id, u.row.area_id);
+        self.bump(u, version, now);
+        self.put_adoption(Adoption {
+            member_id: member,
+            campaign_id: campaign,
+            household_id: hid,
+            status,
+            recorded_at: now,
+            recorded_by: who.user_id,
+            version,
+            field_meta: metas_json(&m)?,
+        });
+        self.changes.push(change(
+            "adoption",
+            EntityId(member.0),
+            hid,
+            area,
+            "upsert",
+            version,
+        ));
+        Ok(Written {
+            household_id: hid,
+            area_id: area,
+            household_version: version,
+            losses,
+            values,
+        })
+    }
+
+    /// Records a visit. Visits are facts: resending the same visit returns it unchanged;
+    /// another visit under a used id is refused.
+    pub fn record_visit(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        id: VisitId,
+        patch: &Patch,
+    ) -> ApiResult<(Visit, bool)> {
+        let f: VisitFields = from_map(patch.fields().clone())?;
+        let u = self.unit(conn, f.household_id)?.ok_or_else(|| {
+            ApiError::invalid("household_id", "unknown_household", "no such household")
+        })?;
+        if !who.covers(&u.path) {
+            return Err(ApiError::out_of_scope());
+        }
+        if !self.campaign_exists(conn, f.campaign_id)? {
+            return Err(ApiError::invalid(
+                "campaign_id",
+                "unknown_campaign",
+                "no such campaign",
+            ));
+        }
+        let visit = Visit {
+            id,
+            household_id: f.household_id,
+            campaign_id: f.campaign_id,
+            canvasser_id: who.user_id,
+            visited_at: f.visited_at,
+            outcome: f.outcome,
+            notes: f.notes,
+            lat: f.lat,
+            lon: f.lon,
+            created_at: Time::now(),
+        };
+        if let Some(existing) = self.visit(conn, id)? {
+            let same = Visit {
+                created_at: existing.created_at,
+                canvasser_id: existing.canvasser_id,
+                ..visit.clone()
+            };
+            return if same == existing {
+                Ok((existing, false))
+            } else {
+                Err(ApiError::conflict(
+                    "id_reused",
+                    "another visit was recorded under this id",
+                ))
+            };
+        }
+        self.put_visit(visit.clone());
+        self.changes.push(change(
+            "visit",
+            EntityId(id.0),
+            u.row.id,
+            u.row.area_id,
+            "upsert",
+            1,
+        ));
+        Ok((visit, true))
+    }
+
+    // ---- flush -----------------------------------------------------------------------------
+
+    /// Writes everything with multi-row statements, then empties the work of its writes.
+    pub fn flush(&mut self, conn: &mut Conn<'_>) -> ApiResult<()> {
+        self.undo = None;
+        let hs: Vec<Household> = self
+            .dirty_households
+            .drain(..)
+            .filter_map(|id| self.households.get(&id).cloned().flatten().map(|u| u.row))
+            .collect();
+        let ms: Vec<Member> = self
+            .dirty_members
+            .drain(..)
+            .filter_map(|id| self.members.get(&id).cloned().flatten())
+            .collect();
+        let ads: Vec<Adoption> = self
+            .dirty_adoptions
+            .drain(..)
+            .filter_map(|k| self.adoptions.get(&k).cloned().flatten())
+            .collect();
+        let vs: Vec<Visit> = self
+            .new_visits
+            .drain(..)
+            .filter_map(|id| self.visits.get(&id).cloned().flatten())
+            .collect();
+        let chs = std::mem::take(&mut self.changes);
+        let exists = |e: diesel::result::Error| match e {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => {
+                // Another transaction created the same id meanwhile: worth a retry.
+                ApiError::unavailable(anyhow::anyhow!("concurrent creation of the same id: {e}"))
+            }
+            e => e.into(),
+        };
+        for chunk in hs.chunks(500) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|h| {
+                    (
+                        households::id.eq(h.id),
+                        households::area_id.eq(h.area_id),
+                        households::address.eq(&h.address),
+                        households::head_name.eq(&h.head_name),
+                        households::phone.eq(&h.phone),
+                        households::lat.eq(h.lat),
+                        households::lon.eq(h.lon),
+                        households::notes.eq(&h.notes),
+                        households::version.eq(h.version),
+                        households::field_meta.eq(&h.field_meta),
+                        households::search_key.eq(&h.search_key),
+                        households::created_by.eq(h.created_by),
+                        households::created_at.eq(h.created_at),
+                        households::updated_at.eq(h.updated_at),
+                        households::deleted_at.eq(h.deleted_at),
+                    )
+                })
+                .collect();
+            with_conn!(conn, |c| diesel::insert_into(households::table)
+                .values(&rows)
+                .on_conflict(households::id)
+                .do_update()
+                .set((
+                    households::area_id.eq(excluded(households::area_id)),
+                    households::address.eq(excluded(households::address)),
+                    households::head_name.eq(excluded(households::head_name)),
+                    households::phone.eq(excluded(households::phone)),
+                    households::lat.eq(excluded(households::lat)),
+                    households::lon.eq(excluded(households::lon)),
+                    households::notes.eq(excluded(households::notes)),
+                    households::version.eq(excluded(households::version)),
+                    households::field_meta.eq(excluded(households::field_meta)),
+                    households::search_key.eq(excluded(households::search_key)),
+                    households::updated_at.eq(excluded(households::updated_at)),
+                    households::deleted_at.eq(excluded(households::deleted_at)),
+                ))
+                .execute(c))
+            .map_err(exists)?;
+        }
+        for chunk in ms.chunks(500) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|m| {
+                    (
+                        members::id.eq(m.id),
+                        members::household_id.eq(m.household_id),
+                        members::full_name.eq(&m.full_name),
+                        members::birth_year.eq(m.birth_year),
+                        members::sex.eq(&m.sex),
+                        members::phone.eq(&m.phone),
+                        members::smartphone.eq(&m.smartphone),
+                        members::priority.eq(&m.priority),
+                        members::notes.eq(&m.notes),
+                        members::version.eq(m.version),
+                        members::field_meta.eq(&m.field_meta),
+                        members::search_key.eq(&m.search_key),
+                        members::created_at.eq(m.created_at),
+                        members::updated_at.eq(m.updated_at),
+                        members::deleted_at.eq(m.deleted_at),
+                    )
+                })
+                .collect();
+            with_conn!(conn, |c| diesel::insert_into(members::table)
+                .values(&rows)
+                .on_conflict(members::id)
+                .do_update()
+                .set((
+                    members::full_name.eq(excluded(members::full_name)),
+                    members::birth_year.eq(excluded(members::birth_year)),
+                    members::sex.eq(excluded(members::sex)),
+                    members::phone.eq(excluded(members::phone)),
+                    members::smartphone.eq(excluded(members::smartphone)),
+                    members::priority.eq(excluded(members::priority)),
+                    members::notes.eq(excluded(members::notes)),
+                    members::version.eq(excluded(members::version)),
+                    members::field_meta.eq(excluded(members::field_meta)),
+                    members::search_key.eq(excluded(members::search_key)),
+                    members::updated_at.eq(excluded(members::updated_at)),
+                    members::deleted_at.eq(excluded(members::deleted_at)),
+                ))
+                .execute(c))
+            .map_err(exists)?;
+        }
+        for chunk in ads.chunks(500) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|a| {
+                    (
+                        adoptions::member_id.eq(a.member_id),
+                        adoptions::campaign_id.eq(a.campaign_id),
+                        adoptions::household_id.eq(a.household_id),
+                        adoptions::status.eq(&a.status),
+                        adoptions::recorded_at.eq(a.recorded_at),
+                        adoptions::recorded_by.eq(a.recorded_by),
+                        adoptions::version.eq(a.version),
+                        adoptions::field_meta.eq(&a.field_meta),
+                    )
+                })
+                .collect();
+            with_conn!(conn, |c| diesel::insert_into(adoptions::table)
+                .values(&rows)
+                .on_conflict((adoptions::member_id, adoptions::campaign_id))
+                .do_update()
+                .set((
+                    adoptions::status.eq(excluded(adoptions::status)),
+                    adoptions::recorded_at.eq(excluded(adoptions::recorded_at)),
+                    adoptions::recorded_by.eq(excluded(adoptions::recorded_by)),
+                    adoptions::version.eq(excluded(adoptions::version)),
+                    adoptions::field_meta.eq(excluded(adoptions::field_meta)),
+                ))
+                .execute(c))?;
+        }
+        for chunk in vs.chunks(500) {
+            with_conn!(conn, |c| diesel::insert_into(visits::table)
+                .values(chunk)
+                .execute(c))
+            .map_err(exists)?;
+        }
+        let now = Time::now();
+        for chunk in chs.chunks(500) {
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|ch| {
+                    (
+                        changes::entity.eq(ch.entity),
+                        changes::entity_id.eq(ch.entity_id),
+                        changes::household_id.eq(ch.household_id),
+                        changes::area_id.eq(ch.area_id),
+                        changes::op.eq(ch.op),
+                        changes::version.eq(ch.version),
+                        changes::created_at.eq(now),
+                    )
+                })
+                .collect();
+            with_conn!(conn, |c| diesel::insert_into(changes::table)
+                .values(&rows)
+                .execute(c))?;
+        }
+        Ok(())
+    }
+}
+
+fn restore<K: std::hash::Hash + Eq, V>(
+    map: &mut HashMap<K, Option<V>>,
+    key: K,
+    old: Option<Option<V>>,
+) {
+    match old {
+        Some(v) => {
+            map.insert(key, v);
+        }
+        None => {
+            map.remove(&key);
+        }
+    }
+}
