@@ -66,13 +66,16 @@ struct VisitFields {
     lon: Option<f64>,
 }
 
+/// An entry as it was before an operation touched it (`None`: it was not loaded).
+type Saved<K, V> = Vec<(K, Option<Option<V>>)>;
+
 /// What one operation changed, to put back if it fails.
 #[derive(Default)]
 struct Undo {
-    households: Vec<(HouseholdId, Option<Option<Unit>>)>,
-    members: Vec<(MemberId, Option<Option<Member>>)>,
-    adoptions: Vec<((MemberId, CampaignId), Option<Option<Adoption>>)>,
-    visits: Vec<(VisitId, Option<Option<Visit>>)>,
+    households: Saved<HouseholdId, Unit>,
+    members: Saved<MemberId, Member>,
+    adoptions: Saved<(MemberId, CampaignId), Adoption>,
+    visits: Saved<VisitId, Visit>,
     dirty: (usize, usize, usize, usize),
     changes: usize,
 }
@@ -251,13 +254,12 @@ impl Work {
     }
 
     fn member(&mut self, conn: &mut Conn<'_>, id: MemberId) -> ApiResult<Option<Member>> {
-        if !self.members.contains_key(&id) {
-            let m = with_conn!(conn, |c| members::table
+        if let std::collections::hash_map::Entry::Vacant(e) = self.members.entry(id) {
+            e.insert(with_conn!(conn, |c| members::table
                 .find(id)
                 .select(Member::as_select())
                 .first(c)
-                .optional())?;
-            self.members.insert(id, m);
+                .optional())?);
         }
         Ok(self.members.get(&id).cloned().flatten())
     }
@@ -267,45 +269,42 @@ impl Work {
         conn: &mut Conn<'_>,
         key: (MemberId, CampaignId),
     ) -> ApiResult<Option<Adoption>> {
-        if !self.adoptions.contains_key(&key) {
-            let a = with_conn!(conn, |c| adoptions::table
+        if let std::collections::hash_map::Entry::Vacant(e) = self.adoptions.entry(key) {
+            e.insert(with_conn!(conn, |c| adoptions::table
                 .find(key)
                 .select(Adoption::as_select())
                 .first(c)
-                .optional())?;
-            self.adoptions.insert(key, a);
+                .optional())?);
         }
         Ok(self.adoptions.get(&key).cloned().flatten())
     }
 
     fn visit(&mut self, conn: &mut Conn<'_>, id: VisitId) -> ApiResult<Option<Visit>> {
-        if !self.visits.contains_key(&id) {
-            let v = with_conn!(conn, |c| visits::table
+        if let std::collections::hash_map::Entry::Vacant(e) = self.visits.entry(id) {
+            e.insert(with_conn!(conn, |c| visits::table
                 .find(id)
                 .select(Visit::as_select())
                 .first(c)
-                .optional())?;
-            self.visits.insert(id, v);
+                .optional())?);
         }
         Ok(self.visits.get(&id).cloned().flatten())
     }
 
     fn area(&mut self, conn: &mut Conn<'_>, id: AreaId) -> ApiResult<Option<(String, String)>> {
-        if !self.areas.contains_key(&id) {
-            let a = with_conn!(conn, |c| areas::table
+        if let std::collections::hash_map::Entry::Vacant(e) = self.areas.entry(id) {
+            e.insert(with_conn!(conn, |c| areas::table
                 .find(id)
                 .select((areas::path, areas::level))
                 .first(c)
-                .optional())?;
-            self.areas.insert(id, a);
+                .optional())?);
         }
         Ok(self.areas.get(&id).cloned().flatten())
     }
 
     fn campaign_exists(&mut self, conn: &mut Conn<'_>, id: CampaignId) -> ApiResult<bool> {
-        if !self.campaigns.contains_key(&id) {
+        if let std::collections::hash_map::Entry::Vacant(e) = self.campaigns.entry(id) {
             let n: i64 = with_conn!(conn, |c| campaigns::table.find(id).count().get_result(c))?;
-            self.campaigns.insert(id, n > 0);
+            e.insert(n > 0);
         }
         Ok(self.campaigns[&id])
     }
