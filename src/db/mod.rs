@@ -12,6 +12,7 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, PooledConnection};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -123,7 +124,9 @@ impl Conn<'_> {
 #[derive(Clone)]
 pub enum Pool {
     Pg(PgPool),
-    Sqlite(SqlitePool),
+    /// SQLite has one writer at a time: writers of this process queue on the mutex (woken
+    /// at once) rather than on SQLite's busy handler (which sleeps and polls).
+    Sqlite(SqlitePool, Arc<Mutex<()>>),
 }
 
 pub enum PooledConn {
@@ -195,7 +198,7 @@ impl Pool {
                 .connection_timeout(timeout)
                 .connection_customizer(Box::new(SqliteSetup))
                 .build(ConnectionManager::<SqliteConnection>::new(path))?;
-            Ok(Pool::Sqlite(pool))
+            Ok(Pool::Sqlite(pool, Arc::new(Mutex::new(()))))
         } else {
             Err(DbError::Scheme(url.chars().take(40).collect()))
         }
@@ -204,14 +207,14 @@ impl Pool {
     pub fn backend(&self) -> Backend {
         match self {
             Pool::Pg(_) => Backend::Postgres,
-            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Sqlite(..) => Backend::Sqlite,
         }
     }
 
     pub fn get(&self) -> Result<PooledConn, diesel::r2d2::PoolError> {
         Ok(match self {
             Pool::Pg(p) => PooledConn::Pg(p.get()?),
-            Pool::Sqlite(p) => PooledConn::Sqlite(p.get()?),
+            Pool::Sqlite(p, _) => PooledConn::Sqlite(p.get()?),
         })
     }
 
@@ -219,7 +222,7 @@ impl Pool {
     pub fn state(&self) -> (u32, u32, u32) {
         let (s, max) = match self {
             Pool::Pg(p) => (p.state(), p.max_size()),
-            Pool::Sqlite(p) => (p.state(), p.max_size()),
+            Pool::Sqlite(p, _) => (p.state(), p.max_size()),
         };
         (s.connections, s.idle_connections, max)
     }
@@ -258,6 +261,20 @@ impl Pool {
         F: FnOnce(&mut Conn<'_>) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        self.run(move |conn| conn.transaction(f)).await
+        let writers = match self {
+            Pool::Sqlite(_, lock) => Some(lock.clone()),
+            Pool::Pg(_) => None,
+        };
+        let pool = self.clone();
+        let span = tracing::Span::current();
+        actix_web::web::block(move || {
+            let _entered = span.enter();
+            // Take the turn before a connection, so that waiting writers hold none.
+            let _turn = writers.as_ref().map(|l| l.lock().unwrap_or_else(|e| e.into_inner()));
+            let mut pc = pool.get().map_err(ApiError::unavailable)?;
+            pc.conn().transaction(f)
+        })
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("blocking task failed: {e}")))?
     }
 }
