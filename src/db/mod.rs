@@ -90,19 +90,6 @@ impl Conn<'_> {
 }
 
 impl Conn<'_> {
-    /// Runs `f` in a savepoint of the current transaction: its writes are undone alone when
-    /// it fails.
-    pub fn savepoint<T, E, F>(&mut self, f: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut Conn<'_>) -> Result<T, E>,
-        E: From<diesel::result::Error>,
-    {
-        match self {
-            Conn::Pg(c) => c.transaction(|c| f(&mut Conn::Pg(c))),
-            Conn::Sqlite(c) => c.transaction(|c| f(&mut Conn::Sqlite(c))),
-        }
-    }
-
     /// Runs `f` in one read-only snapshot: `REPEATABLE READ` on PostgreSQL, a deferred
     /// transaction (a WAL snapshot from its first read) on SQLite.
     pub fn read_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
@@ -270,7 +257,9 @@ impl Pool {
         actix_web::web::block(move || {
             let _entered = span.enter();
             // Take the turn before a connection, so that waiting writers hold none.
-            let _turn = writers.as_ref().map(|l| l.lock().unwrap_or_else(|e| e.into_inner()));
+            let _turn = writers
+                .as_ref()
+                .map(|l| l.lock().unwrap_or_else(|e| e.into_inner()));
             let mut pc = pool.get().map_err(ApiError::unavailable)?;
             pc.conn().transaction(f)
         })

@@ -1,9 +1,6 @@
-//! The household unit (household, members, adoptions) and its visits: the one write path
-//! that online edits and offline sync share.
-//!
-//! Every write to a unit first bumps the household's version with a single UPDATE, which also
-//! locks the row on PostgreSQL (SQLite has one writer anyway), so writes to one household are
-//! serialized and each gets its own version.
+//! The household unit (household, members, adoptions) and its visits: the rows, their reads,
+//! and the one-operation writes of online edits, which run on the same unit of work
+//! (`store::work`) as offline sync batches.
 
 use super::scope::{self, Principal};
 use super::work::Work;
