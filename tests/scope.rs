@@ -263,4 +263,17 @@ async fn admin_manages_users_and_assignments() {
     assert_eq!(list.body["total"], 2);
     assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
     assert_eq!(list.body["per_page"], 1);
+    // The list shows each user's own assignments.
+    let all = app.get("/api/v1/users", &w.admin).await;
+    let by_name = |n: &str| {
+        all.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["username"] == n)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(by_name("xa.hoatham")["area_ids"], json!(expected));
+    assert_eq!(by_name("admin")["area_ids"], json!([]));
 }

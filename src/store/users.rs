@@ -109,10 +109,30 @@ pub fn list(conn: &mut Conn<'_>, page: PageReq) -> ApiResult<(Vec<User>, i64)> {
             .load(c)?;
         Ok::<_, diesel::result::Error>((rows, total))
     })?;
+    // The page's assignments in one query, not one per user.
+    let ids: Vec<UserId> = rows.iter().map(|r| r.id).collect();
+    let assigned: Vec<(UserId, AreaId)> = with_conn!(conn, |c| user_areas::table
+        .filter(user_areas::user_id.eq_any(&ids))
+        .select((user_areas::user_id, user_areas::area_id))
+        .order((user_areas::user_id, user_areas::area_id))
+        .load(c))?;
     let users = rows
         .into_iter()
-        .map(|r| present(conn, r))
-        .collect::<ApiResult<_>>()?;
+        .map(|r| User {
+            area_ids: assigned
+                .iter()
+                .filter(|(u, _)| *u == r.id)
+                .map(|(_, a)| *a)
+                .collect(),
+            id: r.id,
+            username: r.username,
+            full_name: r.full_name,
+            role: r.role,
+            active: r.active,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+        .collect();
     Ok((users, total))
 }
 
