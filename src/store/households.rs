@@ -145,10 +145,6 @@ pub fn get_household(
     Ok(h)
 }
 
-pub fn household_exists(conn: &mut Conn<'_>, id: HouseholdId) -> ApiResult<bool> {
-    Ok(load_household(conn, id)?.is_some())
-}
-
 fn load_member(conn: &mut Conn<'_>, id: MemberId) -> ApiResult<Option<Member>> {
     Ok(with_conn!(conn, |c| members::table
         .find(id)
