@@ -80,7 +80,7 @@ impl Application {
                     SwaggerUi::new("/docs/{_:.*}").url("/api-docs/openapi.json", openapi.clone()),
                 )
                 .route("/docs", web::get().to(|| redirect("/docs/")))
-                .route("/", web::get().to(|| redirect("/docs/")))
+                .configure(api::dashboard::configure)
                 .default_service(web::to(not_found))
         })
         .shutdown_timeout(shutdown)

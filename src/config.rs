@@ -30,6 +30,11 @@ pub struct Settings {
     pub log_level: String,
     /// Seconds that running requests get to finish at shutdown.
     pub shutdown_seconds: u64,
+    /// Activity checks flag visits recorded farther than this from the household (meters).
+    pub activity_max_distance_m: f64,
+    /// Activity checks flag a visit less than this after the same canvasser's visit of
+    /// another household (seconds).
+    pub activity_min_gap_seconds: i64,
 }
 
 impl Default for Settings {
@@ -48,6 +53,8 @@ impl Default for Settings {
             log_format: String::new(),
             log_level: "info".into(),
             shutdown_seconds: 30,
+            activity_max_distance_m: 300.0,
+            activity_min_gap_seconds: 60,
         }
     }
 }
@@ -68,6 +75,8 @@ pub const KEYS: &[&str] = &[
     "log_format",
     "log_level",
     "shutdown_seconds",
+    "activity_max_distance_m",
+    "activity_min_gap_seconds",
 ];
 
 impl Settings {

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod importer;
+pub mod reports;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

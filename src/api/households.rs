@@ -80,6 +80,42 @@ pub struct HouseholdQuery {
     pub per_page: Option<i64>,
 }
 
+impl HouseholdQuery {
+    /// The filter, with the category and status checked.
+    pub fn filter(self) -> ApiResult<HouseholdFilter> {
+        if self
+            .priority
+            .as_deref()
+            .is_some_and(|p| !PRIORITIES.contains(&p))
+        {
+            return Err(ApiError::invalid(
+                "priority",
+                "choice",
+                format!("must be one of: {}", PRIORITIES.join(", ")),
+            ));
+        }
+        if self
+            .adoption_status
+            .as_deref()
+            .is_some_and(|s| !ADOPTION_STATUSES.contains(&s))
+        {
+            return Err(ApiError::invalid(
+                "adoption_status",
+                "choice",
+                format!("must be one of: {}", ADOPTION_STATUSES.join(", ")),
+            ));
+        }
+        Ok(HouseholdFilter {
+            area: self.area,
+            campaign: self.campaign,
+            visited: self.visited,
+            priority: self.priority,
+            adoption_status: self.adoption_status,
+            q: self.q,
+        })
+    }
+}
+
 /// Body of `POST /households` (also the fields of `PATCH`, where all are optional).
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
@@ -153,39 +189,13 @@ pub async fn list(
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
     let page = PageParams::parse(q.page, q.per_page)?;
-    if q.priority
-        .as_deref()
-        .is_some_and(|p| !PRIORITIES.contains(&p))
-    {
-        return Err(ApiError::invalid(
-            "priority",
-            "choice",
-            format!("must be one of: {}", PRIORITIES.join(", ")),
-        ));
-    }
-    if q.adoption_status
-        .as_deref()
-        .is_some_and(|s| !ADOPTION_STATUSES.contains(&s))
-    {
-        return Err(ApiError::invalid(
-            "adoption_status",
-            "choice",
-            format!("must be one of: {}", ADOPTION_STATUSES.join(", ")),
-        ));
-    }
-    let f = HouseholdFilter {
-        area: q.area,
-        campaign: q.campaign,
-        visited: q.visited,
-        priority: q.priority,
-        adoption_status: q.adoption_status,
-        q: q.q,
-    };
+    let f = q.filter()?;
     let (items, total) = state
         .as_user(auth, move |conn, who| {
-            hh::list_households(conn, who, &f, page)
+            hh::list_households(conn, who, &f, page, true)
         })
         .await?;
+    let total = total.unwrap_or_default();
     Ok(HttpResponse::Ok().json(Page::new(items, total, page)))
 }
 

@@ -4,8 +4,10 @@ pub mod areas;
 pub mod auth;
 pub mod campaigns;
 pub mod conflicts;
+pub mod dashboard;
 pub mod households;
 pub mod ops;
+pub mod reports;
 pub mod sync;
 pub mod users;
 
@@ -204,6 +206,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     areas::configure(cfg);
     campaigns::configure(cfg);
     households::configure(cfg);
+    reports::configure(cfg);
 }
 
 struct BearerAuth;
@@ -237,6 +240,11 @@ impl Modify for BearerAuth {
         households::create_member, households::get_member, households::update_member, households::delete_member,
         households::set_adoption, households::create_visit, households::get_visit,
         sync::push, sync::pull, conflicts::list, conflicts::resolve,
+        reports::progress, reports::progress_export, reports::trend, reports::trend_export,
+        reports::activity, reports::activity_export,
+        reports::priority_pending, reports::priority_pending_export,
+        reports::unvisited, reports::unvisited_export, reports::revisit, reports::revisit_export,
+        reports::households_export,
     ),
     components(schemas(crate::error::Problem, FieldError)),
     tags(
@@ -247,6 +255,7 @@ impl Modify for BearerAuth {
         (name = "campaigns", description = "Campaigns and targets"),
         (name = "households", description = "Households, members, adoptions and visits"),
         (name = "sync", description = "Offline sync and conflict review (see docs/SYNC.md)"),
+        (name = "reports", description = "Progress, trend, work lists, activity checks and their CSV/XLSX exports"),
     )
 )]
 pub struct ApiDoc;

@@ -285,6 +285,11 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> ApiResult<Option<DemoIn
                 if outcome != "met" {
                     continue;
                 }
+                // Statuses are recorded during the visit.
+                let at_visit = Writer {
+                    hlc: Hlc::at(when),
+                    ..w.clone()
+                };
                 for (mid, smartphone) in members {
                     let status = match (smartphone, rng.below(10)) {
                         ("no", _) => "no_smartphone",
@@ -299,7 +304,7 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> ApiResult<Option<DemoIn
                     hh::set_adoption(
                         conn,
                         who,
-                        &w,
+                        &at_visit,
                         mid,
                         campaign.id,
                         &p,

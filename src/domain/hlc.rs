@@ -19,6 +19,13 @@ impl Hlc {
         }
     }
 
+    /// The wall-clock time of the stamp.
+    pub fn wall(&self) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(self.millis)
+            .single()
+            .unwrap_or_default()
+    }
+
     pub fn parse(s: &str) -> Result<Self, String> {
         let (time, counter) = s
             .rsplit_once('-')
@@ -55,11 +62,7 @@ impl Hlc {
 
 impl fmt::Display for Hlc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let time = Utc
-            .timestamp_millis_opt(self.millis)
-            .single()
-            .unwrap_or_default()
-            .to_rfc3339_opts(SecondsFormat::Millis, true);
+        let time = self.wall().to_rfc3339_opts(SecondsFormat::Millis, true);
         write!(f, "{time}-{:04}", self.counter)
     }
 }

@@ -72,6 +72,14 @@ pub fn by_ids(conn: &mut Conn<'_>, ids: &[AreaId]) -> ApiResult<Vec<Area>> {
         .load(c))?)
 }
 
+/// Every area (the whole tree: tens of thousands of rows at most).
+pub fn all(conn: &mut Conn<'_>) -> ApiResult<Vec<Area>> {
+    Ok(with_conn!(conn, |c| areas::table
+        .select(Area::as_select())
+        .order(areas::path)
+        .load(c))?)
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct AreaFilter {
     pub parent: Option<AreaId>,

@@ -283,13 +283,15 @@ pub struct HouseholdItem {
     pub member_count: i64,
 }
 
-/// Live households in the caller's areas (or the given subtree of them), filtered and paged.
+/// Live households in the caller's areas (or the given subtree of them), filtered and paged;
+/// with the total when asked.
 pub fn list_households(
     conn: &mut Conn<'_>,
     who: &Principal,
     f: &HouseholdFilter,
     page: PageReq,
-) -> ApiResult<(Vec<HouseholdItem>, i64)> {
+    with_total: bool,
+) -> ApiResult<(Vec<HouseholdItem>, Option<i64>)> {
     let bound: Option<Vec<String>> = match f.area {
         Some(a) => Some(vec![who.require_area(conn, a)?]),
         None => who.prefixes().map(<[String]>::to_vec),
@@ -395,7 +397,11 @@ pub fn list_households(
             }
         })
     };
-    let (_, total) = run(conn, true)?;
+    let total = if with_total {
+        Some(run(conn, true)?.1)
+    } else {
+        None
+    };
     let (rows, _) = run(conn, false)?;
     let ids: Vec<HouseholdId> = rows.iter().map(|h| h.id).collect();
     let counts: Vec<(HouseholdId, i64)> = with_conn!(conn, |c| members::table

@@ -67,7 +67,7 @@ pub fn by_username(conn: &mut Conn<'_>, username: &str) -> ApiResult<Option<User
         .optional())?)
 }
 
-fn area_ids(conn: &mut Conn<'_>, user: UserId) -> ApiResult<Vec<AreaId>> {
+pub fn area_ids(conn: &mut Conn<'_>, user: UserId) -> ApiResult<Vec<AreaId>> {
     Ok(with_conn!(conn, |c| user_areas::table
         .filter(user_areas::user_id.eq(user))
         .select(user_areas::area_id)

@@ -959,6 +959,15 @@ impl Work {
             .and_then(Value::as_str)
             .unwrap_or("not_yet")
             .to_owned();
+        // When and by whom the current status was set: the winning write's (clamped) clock,
+        // so that an install synced days later still counts on the day it happened.
+        let wrote = m
+            .get("status")
+            .is_some_and(|f| f.by == w.by && f.hlc == w.hlc.to_string());
+        let (recorded_at, recorded_by) = match &existing {
+            Some(a) if !wrote => (a.recorded_at, a.recorded_by),
+            _ => (Time(w.hlc.wall()), who.user_id),
+        };
         let now = Time::now();
         let (hid, area) = (u.row.id, u.row.area_id);
         self.bump(u, version, now);
@@ -967,8 +976,8 @@ impl Work {
             campaign_id: campaign,
             household_id: hid,
             status,
-            recorded_at: now,
-            recorded_by: who.user_id,
+            recorded_at,
+            recorded_by,
             version,
             field_meta: metas_json(&m)?,
         });

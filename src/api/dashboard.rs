@@ -1,0 +1,39 @@
+//! The supervisors' dashboard: one page and its script and styles, embedded in the binary
+//! so that it works on an office network without internet.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+
+const INDEX: &str = include_str!("../web/index.html");
+const SCRIPT: &str = include_str!("../web/app.js");
+const STYLE: &str = include_str!("../web/app.css");
+
+/// Only this origin: no outside scripts, styles or connections.
+const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(index))
+        .route("/assets/app.js", web::get().to(script))
+        .route("/assets/app.css", web::get().to(style));
+}
+
+fn asset(content_type: &str, body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(body)
+}
+
+async fn index() -> HttpResponse {
+    asset("text/html; charset=utf-8", INDEX)
+}
+
+async fn script() -> HttpResponse {
+    asset("text/javascript; charset=utf-8", SCRIPT)
+}
+
+async fn style() -> HttpResponse {
+    asset("text/css; charset=utf-8", STYLE)
+}

@@ -1,0 +1,866 @@
+//! Supervisor reports and work lists, as JSON and as CSV/XLSX exports at the same path
+//! with `.csv` or `.xlsx` appended. Exports stream: rows are written as they are read,
+//! inside one read transaction.
+
+use super::households::HouseholdQuery;
+use super::{AppState, Auth, Page, PageParams};
+use crate::auth::Role;
+use crate::db::Conn;
+use crate::domain::{text, AreaId, CampaignId};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::reports::activity::{self, Activity, ActivityRow, Checks};
+use crate::reports::export::{label, table_writer, Cell, Format, TableWriter};
+use crate::reports::lists::{self, HouseholdToVisit, List, PriorityPerson};
+use crate::reports::progress::{self, Progress, ProgressRow};
+use crate::reports::trend::{self, Trend};
+use crate::reports::{local_date, Subject};
+use crate::store::households as hh;
+use crate::store::scope::Principal;
+use crate::store::{areas, campaigns, scope, PageReq};
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{web, HttpResponse};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+use utoipa::{IntoParams, ToSchema};
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/reports/progress", web::get().to(progress))
+        .route("/reports/progress.{format}", web::get().to(progress_export))
+        .route("/reports/trend", web::get().to(trend))
+        .route("/reports/trend.{format}", web::get().to(trend_export))
+        .route("/reports/activity", web::get().to(activity))
+        .route("/reports/activity.{format}", web::get().to(activity_export))
+        .route("/lists/priority-pending", web::get().to(priority_pending))
+        .route(
+            "/lists/priority-pending.{format}",
+            web::get().to(priority_pending_export),
+        )
+        .route("/lists/unvisited", web::get().to(unvisited))
+        .route("/lists/unvisited.{format}", web::get().to(unvisited_export))
+        .route("/lists/revisit", web::get().to(revisit))
+        .route("/lists/revisit.{format}", web::get().to(revisit_export))
+        .route("/households.{format}", web::get().to(households_export));
+}
+
+/// `csv` or `xlsx`.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExportFormat {
+    Csv,
+    Xlsx,
+}
+
+impl From<ExportFormat> for Format {
+    fn from(f: ExportFormat) -> Format {
+        match f {
+            ExportFormat::Csv => Format::Csv,
+            ExportFormat::Xlsx => Format::Xlsx,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    pub campaign: CampaignId,
+    /// The area (default: the caller's only assigned area).
+    pub area: Option<AreaId>,
+}
+
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub campaign: CampaignId,
+    /// The area whose subtree is listed (default: the caller's only assigned area).
+    pub area: Option<AreaId>,
+    /// Ignored by exports, which hold every row.
+    pub page: Option<i64>,
+    pub per_page: Option<i64>,
+}
+
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityQuery {
+    pub campaign: CampaignId,
+    pub area: Option<AreaId>,
+    /// First day (Vietnam time), included.
+    pub from: Option<NaiveDate>,
+    /// Last day, included.
+    pub to: Option<NaiveDate>,
+    /// Flag visits recorded farther than this from the household (default from the
+    /// settings: 300).
+    pub max_distance_m: Option<f64>,
+    /// Flag visits of another household less than this after the previous one (default
+    /// from the settings: 60).
+    pub min_gap_seconds: Option<i64>,
+}
+
+impl ActivityQuery {
+    fn checks(&self, state: &AppState) -> ApiResult<Checks> {
+        let checks = Checks {
+            from: self.from,
+            to: self.to,
+            max_distance_m: self
+                .max_distance_m
+                .unwrap_or(state.settings.activity_max_distance_m),
+            min_gap_seconds: self
+                .min_gap_seconds
+                .unwrap_or(state.settings.activity_min_gap_seconds),
+        };
+        let mut errors = Vec::new();
+        if !(checks.max_distance_m > 0.0 && checks.max_distance_m <= 100_000.0) {
+            errors.push(crate::domain::fields::FieldError::new(
+                "max_distance_m",
+                "range",
+                "must be more than 0 and at most 100000",
+            ));
+        }
+        if !(0..=86_400).contains(&checks.min_gap_seconds) {
+            errors.push(crate::domain::fields::FieldError::new(
+                "min_gap_seconds",
+                "range",
+                "must be 0 to 86400",
+            ));
+        }
+        if let (Some(f), Some(t)) = (checks.from, checks.to) {
+            if f > t {
+                errors.push(crate::domain::fields::FieldError::new(
+                    "to",
+                    "range",
+                    "must not be before from",
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(checks)
+        } else {
+            Err(ApiError::validation(errors))
+        }
+    }
+}
+
+const SUPERVISORS: &[Role] = &[Role::Admin, Role::Supervisor];
+
+#[utoipa::path(get, path = "/api/v1/reports/progress", tag = "reports", params(ReportQuery), security(("bearer" = [])),
+    description = "The area and each child area against the campaign's targets. Also as `progress.csv` and `progress.xlsx`.",
+    responses((status = 200, body = Progress), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn progress(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: web::Query<ReportQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let p = state
+        .as_user(auth, move |conn, who| {
+            conn.read_transaction(|conn| {
+                let s = Subject::resolve(conn, who, q.area, q.campaign)?;
+                progress::progress(conn, &s)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(p))
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/progress.{format}", tag = "reports",
+    params(("format" = ExportFormat, Path), ReportQuery), security(("bearer" = [])),
+    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX", content_type = "application/octet-stream"), (status = 403, body = Problem)))]
+pub async fn progress_export(
+    state: web::Data<AppState>,
+    auth: Auth,
+    format: web::Path<ExportFormat>,
+    q: web::Query<ReportQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    stream(
+        &state,
+        auth,
+        format.into_inner().into(),
+        move |conn, who| {
+            let s = Subject::resolve(conn, who, q.area, q.campaign)?;
+            let p = progress::progress(conn, &s)?;
+            Ok(Export::of_rows(
+                &s,
+                "Tiến độ",
+                PROGRESS_HEADERS,
+                std::iter::once(&p.area)
+                    .chain(&p.children)
+                    .map(progress_cells)
+                    .collect(),
+            ))
+        },
+    )
+    .await
+}
+
+const PROGRESS_HEADERS: &[&str] = &[
+    "Mã",
+    "Đơn vị",
+    "Cấp",
+    "Số hộ",
+    "Số hộ đã thăm",
+    "Số nhân khẩu",
+    "Số người có điện thoại thông minh",
+    "Số người đã cài đặt",
+    "Mẫu số",
+    "Tỷ lệ (%)",
+    "Loại chỉ tiêu",
+    "Chỉ tiêu",
+    "Số cài đặt theo chỉ tiêu",
+    "Còn thiếu",
+    "Đạt chỉ tiêu (%)",
+    "Xếp hạng",
+    "Đối tượng ưu tiên",
+    "Ưu tiên đã cài",
+    "Ưu tiên chưa cài",
+];
+
+fn progress_cells(r: &ProgressRow) -> Vec<Cell> {
+    vec![
+        r.code.clone().into(),
+        r.name.clone().into(),
+        label(&r.level).into(),
+        r.households.into(),
+        r.households_visited.into(),
+        r.persons.into(),
+        r.smartphone_owners.into(),
+        r.installed.into(),
+        label(&r.denominator).into(),
+        r.rate.into(),
+        r.target.as_ref().map(|t| label(&t.kind)).into(),
+        r.target.as_ref().map(|t| t.value).into(),
+        r.target_installs.into(),
+        r.remaining.into(),
+        r.target_progress.into(),
+        r.rank.into(),
+        r.priority_total.into(),
+        r.priority_installed.into(),
+        r.priority_pending.into(),
+    ]
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/trend", tag = "reports", params(ReportQuery), security(("bearer" = [])),
+    description = "Installs per day and the cumulative rate over registered persons, for the area and each child. Also as `trend.csv` and `trend.xlsx` (one row per area and day).",
+    responses((status = 200, body = Trend), (status = 403, body = Problem)))]
+pub async fn trend(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: web::Query<ReportQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let t = state
+        .as_user(auth, move |conn, who| {
+            conn.read_transaction(|conn| {
+                let s = Subject::resolve(conn, who, q.area, q.campaign)?;
+                trend::trend(conn, &s)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(t))
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/trend.{format}", tag = "reports",
+    params(("format" = ExportFormat, Path), ReportQuery), security(("bearer" = [])),
+    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX", content_type = "application/octet-stream"), (status = 403, body = Problem)))]
+pub async fn trend_export(
+    state: web::Data<AppState>,
+    auth: Auth,
+    format: web::Path<ExportFormat>,
+    q: web::Query<ReportQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    stream(
+        &state,
+        auth,
+        format.into_inner().into(),
+        move |conn, who| {
+            let s = Subject::resolve(conn, who, q.area, q.campaign)?;
+            let t = trend::trend(conn, &s)?;
+            let mut rows = Vec::new();
+            for series in &t.series {
+                for (i, day) in t.days.iter().enumerate() {
+                    rows.push(vec![
+                        series.name.clone().into(),
+                        (*day).into(),
+                        series.installs[i].into(),
+                        series.cumulative[i].into(),
+                        series.cumulative_rate[i].into(),
+                    ]);
+                }
+            }
+            Ok(Export::of_rows(
+                &s,
+                "Diễn biến cài đặt",
+                &["Đơn vị", "Ngày", "Số cài đặt", "Lũy kế", "Tỷ lệ lũy kế (%)"],
+                rows,
+            ))
+        },
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/activity", tag = "reports", params(ActivityQuery), security(("bearer" = [])),
+    description = "Per canvasser and day: visits, households, installs, the median minutes between visits, and flagged visits. Supervisors and admins. Also as `activity.csv` and `activity.xlsx`.",
+    responses((status = 200, body = Activity), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn activity(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: web::Query<ActivityQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let checks = q.checks(&state)?;
+    let a = state
+        .as_user(auth, move |conn, who| {
+            who.require_role(SUPERVISORS)?;
+            conn.read_transaction(|conn| {
+                let s = Subject::resolve(conn, who, q.area, q.campaign)?;
+                activity::activity(conn, &s, checks)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(a))
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/activity.{format}", tag = "reports",
+    params(("format" = ExportFormat, Path), ActivityQuery), security(("bearer" = [])),
+    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX", content_type = "application/octet-stream"), (status = 403, body = Problem)))]
+pub async fn activity_export(
+    state: web::Data<AppState>,
+    auth: Auth,
+    format: web::Path<ExportFormat>,
+    q: web::Query<ActivityQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let checks = q.checks(&state)?;
+    stream(
+        &state,
+        auth,
+        format.into_inner().into(),
+        move |conn, who| {
+            who.require_role(SUPERVISORS)?;
+            let s = Subject::resolve(conn, who, q.area, q.campaign)?;
+            let a = activity::activity(conn, &s, checks)?;
+            Ok(Export::of_rows(
+                &s,
+                "Kiểm tra hoạt động",
+                ACTIVITY_HEADERS,
+                a.rows.iter().map(activity_cells).collect(),
+            ))
+        },
+    )
+    .await
+}
+
+const ACTIVITY_HEADERS: &[&str] = &[
+    "Ngày",
+    "Tài khoản",
+    "Họ tên",
+    "Số lần thăm",
+    "Số hộ",
+    "Số cài đặt",
+    "Trung vị phút giữa hai lần thăm",
+    "Số lần thăm xa nhà",
+    "Số lần thăm quá gần lần trước",
+];
+
+fn activity_cells(r: &ActivityRow) -> Vec<Cell> {
+    vec![
+        r.day.into(),
+        r.username.clone().into(),
+        r.full_name.clone().into(),
+        r.visits.into(),
+        r.households.into(),
+        r.installs.into(),
+        r.median_minutes_between_visits.into(),
+        r.far_visits.into(),
+        r.too_soon_visits.into(),
+    ]
+}
+
+#[utoipa::path(get, path = "/api/v1/lists/priority-pending", tag = "reports", params(ListQuery), security(("bearer" = [])),
+    description = "Priority persons (quarantine, must be tested) not yet installed, by village, address and name. Also as `priority-pending.csv` and `.xlsx`.",
+    responses((status = 200, body = Page<PriorityPerson>), (status = 403, body = Problem)))]
+pub async fn priority_pending(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    let page = PageParams::parse(q.page, q.per_page)?;
+    let (items, total) = state
+        .as_user(auth, move |conn, who| {
+            conn.read_transaction(|conn| {
+                let s = Subject::resolve(conn, who, q.area, q.campaign)?;
+                lists::priority_pending(conn, &s, page, true)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::new(items, total.unwrap_or_default(), page)))
+}
+
+#[utoipa::path(get, path = "/api/v1/lists/priority-pending.{format}", tag = "reports",
+    params(("format" = ExportFormat, Path), ListQuery), security(("bearer" = [])),
+    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX", content_type = "application/octet-stream"), (status = 403, body = Problem)))]
+pub async fn priority_pending_export(
+    state: web::Data<AppState>,
+    auth: Auth,
+    format: web::Path<ExportFormat>,
+    q: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    let q = q.into_inner();
+    stream(
+        &state,
+        auth,
+        format.into_inner().into(),
+        move |conn, who| {
+            let s = Subject::resolve(conn, who, q.area, q.campaign)?;
+            Ok(Export::paged(
+                s,
+                "Đối tượng ưu tiên chưa cài đặt",
+                PRIORITY_HEADERS,
+                |conn, s, page| {
+                    let (items, _) = lists::priority_pending(conn, s, page, false)?;
+                    Ok(items.iter().map(priority_cells).collect())
+                },
+            ))
+        },
+    )
+    .await
+}
+
+const PRIORITY_HEADERS: &[&str] = &[
+    "Họ tên",
+    "Đối tượng",
+    "Năm sinh",
+    "Điện thoại",
+    "Trạng thái",
+    "Chủ hộ",
+    "Địa chỉ",
+    "Thôn",
+    "Điện thoại hộ",
+    "Lần thăm gần nhất",
+    "Kết quả lần thăm gần nhất",
+];
+
+fn priority_cells(p: &PriorityPerson) -> Vec<Cell> {
+    vec![
+        p.full_name.clone().into(),
+        label(&p.priority).into(),
+        p.birth_year.map(i64::from).into(),
+        p.phone.clone().into(),
+        label(p.status.as_deref().unwrap_or("not_yet")).into(),
+        p.head_name.clone().into(),
+        p.address.clone().into(),
+        p.village.clone().into(),
+        p.household_phone.clone().into(),
+        p.last_visit.as_ref().map(|v| v.visited_at).into(),
+        p.last_visit.as_ref().map(|v| label(&v.outcome)).into(),
+    ]
+}
+
+#[utoipa::path(get, path = "/api/v1/lists/unvisited", tag = "reports", params(ListQuery), security(("bearer" = [])),
+    description = "Live households with no visit in the campaign. Also as `unvisited.csv` and `.xlsx`.",
+    responses((status = 200, body = Page<HouseholdToVisit>), (status = 403, body = Problem)))]
+pub async fn unvisited(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    to_visit(state, auth, q.into_inner(), List::Unvisited).await
+}
+
+#[utoipa::path(get, path = "/api/v1/lists/revisit", tag = "reports", params(ListQuery), security(("bearer" = [])),
+    description = "Live households whose latest visit in the campaign was `not_home` or `come_back_later`. Also as `revisit.csv` and `.xlsx`.",
+    responses((status = 200, body = Page<HouseholdToVisit>), (status = 403, body = Problem)))]
+pub async fn revisit(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    to_visit(state, auth, q.into_inner(), List::Revisit).await
+}
+
+async fn to_visit(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: ListQuery,
+    list: List,
+) -> ApiResult<HttpResponse> {
+    let page = PageParams::parse(q.page, q.per_page)?;
+    let (items, total) = state
+        .as_user(auth, move |conn, who| {
+            conn.read_transaction(|conn| {
+                let s = Subject::resolve(conn, who, q.area, q.campaign)?;
+                lists::households_to_visit(conn, &s, list, page, true)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Page::new(items, total.unwrap_or_default(), page)))
+}
+
+#[utoipa::path(get, path = "/api/v1/lists/unvisited.{format}", tag = "reports",
+    params(("format" = ExportFormat, Path), ListQuery), security(("bearer" = [])),
+    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX", content_type = "application/octet-stream"), (status = 403, body = Problem)))]
+pub async fn unvisited_export(
+    state: web::Data<AppState>,
+    auth: Auth,
+    format: web::Path<ExportFormat>,
+    q: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    to_visit_export(
+        state,
+        auth,
+        format.into_inner(),
+        q.into_inner(),
+        List::Unvisited,
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/lists/revisit.{format}", tag = "reports",
+    params(("format" = ExportFormat, Path), ListQuery), security(("bearer" = [])),
+    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX", content_type = "application/octet-stream"), (status = 403, body = Problem)))]
+pub async fn revisit_export(
+    state: web::Data<AppState>,
+    auth: Auth,
+    format: web::Path<ExportFormat>,
+    q: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    to_visit_export(
+        state,
+        auth,
+        format.into_inner(),
+        q.into_inner(),
+        List::Revisit,
+    )
+    .await
+}
+
+async fn to_visit_export(
+    state: web::Data<AppState>,
+    auth: Auth,
+    format: ExportFormat,
+    q: ListQuery,
+    list: List,
+) -> ApiResult<HttpResponse> {
+    stream(&state, auth, format.into(), move |conn, who| {
+        let s = Subject::resolve(conn, who, q.area, q.campaign)?;
+        let what = match list {
+            List::Revisit => "Hộ cần thăm lại",
+            _ => "Hộ chưa được thăm",
+        };
+        Ok(Export::paged(
+            s,
+            what,
+            TO_VISIT_HEADERS,
+            move |conn, s, page| {
+                let (items, _) = lists::households_to_visit(conn, s, list, page, false)?;
+                Ok(items.iter().map(to_visit_cells).collect())
+            },
+        ))
+    })
+    .await
+}
+
+const TO_VISIT_HEADERS: &[&str] = &[
+    "Chủ hộ",
+    "Địa chỉ",
+    "Thôn",
+    "Điện thoại",
+    "Số nhân khẩu",
+    "Số đối tượng ưu tiên",
+    "Lần thăm gần nhất",
+    "Kết quả lần thăm gần nhất",
+];
+
+fn to_visit_cells(h: &HouseholdToVisit) -> Vec<Cell> {
+    vec![
+        h.head_name.clone().into(),
+        h.address.clone().into(),
+        h.village.clone().into(),
+        h.phone.clone().into(),
+        h.members.into(),
+        h.priority_members.into(),
+        h.last_visit.as_ref().map(|v| v.visited_at).into(),
+        h.last_visit.as_ref().map(|v| label(&v.outcome)).into(),
+    ]
+}
+
+#[utoipa::path(get, path = "/api/v1/households.{format}", tag = "reports",
+    params(("format" = ExportFormat, Path), HouseholdQuery), security(("bearer" = [])),
+    description = "The household list (same filters as `GET /households`, every page) as CSV or XLSX.",
+    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX", content_type = "application/octet-stream"), (status = 403, body = Problem)))]
+pub async fn households_export(
+    state: web::Data<AppState>,
+    auth: Auth,
+    format: web::Path<ExportFormat>,
+    q: web::Query<HouseholdQuery>,
+) -> ApiResult<HttpResponse> {
+    let f = q.into_inner().filter()?;
+    stream(
+        &state,
+        auth,
+        format.into_inner().into(),
+        move |conn, who| {
+            let area = match f.area {
+                Some(a) => {
+                    who.require_area(conn, a)?;
+                    Some(areas::get(conn, a)?)
+                }
+                None => None,
+            };
+            let campaign = f.campaign.map(|c| campaigns::get(conn, c)).transpose()?;
+            // Village names of the caller's scope (or the area's subtree).
+            let bound = area
+                .as_ref()
+                .map(|a| vec![a.path.clone()])
+                .or_else(|| who.prefixes().map(<[String]>::to_vec));
+            let ids = match &bound {
+                Some(prefixes) => scope::area_ids_under(conn, prefixes)?,
+                None => Vec::new(),
+            };
+            let villages: HashMap<AreaId, String> = match &bound {
+                Some(_) => areas::by_ids(conn, &ids)?,
+                None => areas::all(conn)?,
+            }
+            .into_iter()
+            .map(|a| (a.id, a.name))
+            .collect();
+            let place = area.map_or_else(|| "Toàn bộ địa bàn được giao".to_string(), |a| a.name);
+            let title = format!(
+                "Danh sách hộ gia đình — {place} — Chiến dịch: {} — Ngày xuất: {}",
+                campaign
+                    .as_ref()
+                    .map_or("(không chọn)", |c| c.name.as_str()),
+                local_date(&crate::domain::Time::now()).format("%d/%m/%Y")
+            );
+            let who = who.clone();
+            Ok(Export {
+                filename: filename("ho-gia-dinh", &place),
+                title,
+                headers: HOUSEHOLD_HEADERS,
+                rows: Box::new(move |conn, out| {
+                    page_through(conn, out, |conn, page| {
+                        let (items, _) = hh::list_households(conn, &who, &f, page, false)?;
+                        Ok(items
+                            .iter()
+                            .map(|i| {
+                                let h = &i.household;
+                                vec![
+                                    h.id.0.to_string().into(),
+                                    villages.get(&h.area_id).cloned().into(),
+                                    h.address.clone().into(),
+                                    h.head_name.clone().into(),
+                                    h.phone.clone().into(),
+                                    i.member_count.into(),
+                                    h.lat.into(),
+                                    h.lon.into(),
+                                    h.notes.clone().into(),
+                                ]
+                            })
+                            .collect())
+                    })
+                }),
+            })
+        },
+    )
+    .await
+}
+
+const HOUSEHOLD_HEADERS: &[&str] = &[
+    "Mã hộ",
+    "Thôn",
+    "Địa chỉ",
+    "Chủ hộ",
+    "Điện thoại",
+    "Số nhân khẩu",
+    "Vĩ độ",
+    "Kinh độ",
+    "Ghi chú",
+];
+
+type RowsFn = Box<dyn FnOnce(&mut Conn<'_>, &mut dyn TableWriter) -> ApiResult<()> + Send>;
+
+/// What an export writes: decided (and authorized) before the first byte is sent.
+pub struct Export {
+    filename: String,
+    title: String,
+    headers: &'static [&'static str],
+    rows: RowsFn,
+}
+
+impl Export {
+    /// A table already computed (reports of bounded size).
+    fn of_rows(
+        s: &Subject,
+        what: &str,
+        headers: &'static [&'static str],
+        rows: Vec<Vec<Cell>>,
+    ) -> Export {
+        Export {
+            filename: filename(what, &s.area.name),
+            title: s.title(what),
+            headers,
+            rows: Box::new(move |_, out| {
+                for r in &rows {
+                    out.row(r).map_err(export_failed)?;
+                }
+                Ok(())
+            }),
+        }
+    }
+
+    /// A list of the subject read page by page.
+    fn paged<F>(s: Subject, what: &str, headers: &'static [&'static str], mut page: F) -> Export
+    where
+        F: FnMut(&mut Conn<'_>, &Subject, PageReq) -> ApiResult<Vec<Vec<Cell>>> + Send + 'static,
+    {
+        Export {
+            filename: filename(what, &s.area.name),
+            title: s.title(what),
+            headers,
+            rows: Box::new(move |conn, out| page_through(conn, out, |c, p| page(c, &s, p))),
+        }
+    }
+}
+
+/// Reads pages of the largest size until one comes back short.
+fn page_through<F>(conn: &mut Conn<'_>, out: &mut dyn TableWriter, mut page: F) -> ApiResult<()>
+where
+    F: FnMut(&mut Conn<'_>, PageReq) -> ApiResult<Vec<Vec<Cell>>>,
+{
+    let per_page = PageReq::MAX_PER_PAGE;
+    for n in 1.. {
+        let rows = page(conn, PageReq { page: n, per_page })?;
+        for r in &rows {
+            out.row(r).map_err(export_failed)?;
+        }
+        if (rows.len() as i64) < per_page {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn export_failed(e: io::Error) -> ApiError {
+    ApiError::internal(anyhow::Error::from(e).context("writing an export"))
+}
+
+/// `tien-do_hoa-tham_2026-11-27.csv`: ASCII, so that every browser keeps it.
+fn filename(what: &str, place: &str) -> String {
+    let slug = |s: &str| {
+        text::fold(s)
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .split('-')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("-")
+    };
+    format!(
+        "{}_{}_{}",
+        slug(what),
+        slug(place),
+        local_date(&crate::domain::Time::now())
+    )
+}
+
+/// Sends what is written in chunks to the response; fails once the client is gone.
+struct ChunkWriter {
+    buf: Vec<u8>,
+    tx: mpsc::Sender<io::Result<Bytes>>,
+}
+
+const CHUNK: usize = 64 * 1024;
+
+impl Write for ChunkWriter {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(b);
+        if self.buf.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+}
+
+type Started = Arc<Mutex<Option<oneshot::Sender<ApiResult<(String, Format)>>>>>;
+
+/// Runs `plan` for the caller in a read transaction; once it has decided the export (or
+/// refused it, answered as problem+json), streams the rows from the same transaction.
+async fn stream<F>(state: &AppState, auth: Auth, format: Format, plan: F) -> ApiResult<HttpResponse>
+where
+    F: FnOnce(&mut Conn<'_>, &Principal) -> ApiResult<Export> + Send + 'static,
+{
+    let (started_tx, started_rx) = oneshot::channel();
+    let started: Started = Arc::new(Mutex::new(Some(started_tx)));
+    let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(8);
+    let pool = state.pool.clone();
+    let claims = auth.0;
+    let job_started = started.clone();
+    let job_tx = tx.clone();
+    actix_web::rt::spawn(async move {
+        let result = pool
+            .run(move |conn| {
+                conn.read_transaction(|conn| {
+                    let who = Principal::load(conn, &claims)?;
+                    let export = plan(conn, &who)?;
+                    let start = job_started.lock().ok().and_then(|mut s| s.take());
+                    if let Some(s) = start {
+                        let _ = s.send(Ok((export.filename.clone(), format)));
+                    }
+                    let sink = ChunkWriter {
+                        buf: Vec::with_capacity(CHUNK),
+                        tx: job_tx,
+                    };
+                    let mut out = table_writer(format, &export.title, export.headers, sink)
+                        .map_err(export_failed)?;
+                    (export.rows)(conn, &mut *out)?;
+                    out.finish().map_err(export_failed)
+                })
+            })
+            .await;
+        if let Err(e) = result {
+            let waiting = started.lock().ok().and_then(|mut s| s.take());
+            match waiting {
+                Some(s) => {
+                    let _ = s.send(Err(e));
+                }
+                None => {
+                    tracing::warn!(error = %e, "export stopped midway");
+                    let _ = tx
+                        .send(Err(io::Error::other("the export failed midway")))
+                        .await;
+                }
+            }
+        }
+    });
+    let (name, format) = started_rx
+        .await
+        .map_err(|_| ApiError::internal(anyhow::anyhow!("export task ended without answer")))??;
+    let body = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    Ok(HttpResponse::Ok()
+        .content_type(format.content_type())
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{name}.{}\"", format.extension()),
+        ))
+        .streaming(body))
+}

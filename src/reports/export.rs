@@ -1,0 +1,266 @@
+//! Tables written as CSV (UTF-8 with a BOM, so that Excel reads Vietnamese) or XLSX (a
+//! title row, then Vietnamese headers), row by row into any writer: nothing holds the
+//! whole table. XLSX sheets use the writer's constant-memory mode (rows go to a temporary
+//! file and the archive is assembled at the end).
+
+use crate::domain::Time;
+use chrono::NaiveDate;
+use rust_xlsxwriter::{Format as XFormat, Workbook, XlsxError};
+use std::io::{self, Write};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Xlsx,
+}
+
+impl Format {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Xlsx => "xlsx",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Csv => "text/csv; charset=utf-8",
+            Format::Xlsx => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        }
+    }
+}
+
+/// One value of a table.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Text(String),
+    Int(i64),
+    Num(f64),
+    Empty,
+}
+
+impl From<&str> for Cell {
+    fn from(s: &str) -> Cell {
+        Cell::Text(s.to_string())
+    }
+}
+impl From<String> for Cell {
+    fn from(s: String) -> Cell {
+        Cell::Text(s)
+    }
+}
+impl From<i64> for Cell {
+    fn from(n: i64) -> Cell {
+        Cell::Int(n)
+    }
+}
+impl From<f64> for Cell {
+    fn from(n: f64) -> Cell {
+        Cell::Num(n)
+    }
+}
+impl<T: Into<Cell>> From<Option<T>> for Cell {
+    fn from(v: Option<T>) -> Cell {
+        v.map_or(Cell::Empty, Into::into)
+    }
+}
+impl From<NaiveDate> for Cell {
+    fn from(d: NaiveDate) -> Cell {
+        Cell::Text(d.format("%d/%m/%Y").to_string())
+    }
+}
+impl From<Time> for Cell {
+    /// Local (Vietnam) date and time to the minute.
+    fn from(t: Time) -> Cell {
+        let local = t.0 + chrono::Duration::hours(super::LOCAL_OFFSET_HOURS);
+        Cell::Text(local.format("%d/%m/%Y %H:%M").to_string())
+    }
+}
+
+/// The Vietnamese label of a stored code (statuses, categories, outcomes, levels).
+pub fn label(code: &str) -> &str {
+    match code {
+        "province" => "Tỉnh",
+        "district" => "Huyện",
+        "commune" => "Xã",
+        "village" => "Thôn",
+        "none" => "Không",
+        "quarantine_centralized" => "Cách ly tập trung",
+        "quarantine_home" => "Cách ly tại nhà",
+        "testing_required" => "Phải xét nghiệm",
+        "not_yet" => "Chưa cài",
+        "installed" => "Đã cài",
+        "installed_with_help" => "Đã cài (có hỗ trợ)",
+        "already_installed" => "Đã có sẵn",
+        "refused" => "Từ chối",
+        "no_smartphone" => "Không có điện thoại thông minh",
+        "incompatible" => "Máy không tương thích",
+        "later" => "Sẽ cài sau",
+        "met" => "Gặp",
+        "not_home" => "Vắng nhà",
+        "come_back_later" => "Hẹn quay lại",
+        "moved_away" => "Đã chuyển đi",
+        "registered" => "Nhân khẩu đăng ký",
+        "smartphone" => "Người có điện thoại thông minh",
+        "rate_registered" => "Tỷ lệ trên nhân khẩu",
+        "rate_smartphone" => "Tỷ lệ trên người có điện thoại thông minh",
+        "count" => "Số lượng",
+        "far_from_household" => "Xa nhà",
+        "too_soon_after_previous" => "Quá gần lần thăm trước",
+        "yes" => "Có",
+        "no" => "Không",
+        "unknown" => "Không rõ",
+        "male" => "Nam",
+        "female" => "Nữ",
+        "other" => "Khác",
+        other => other,
+    }
+}
+
+/// Receives the rows of a table, in order.
+pub trait TableWriter {
+    fn row(&mut self, cells: &[Cell]) -> io::Result<()>;
+    /// Writes what is left (for XLSX: the whole archive) and flushes.
+    fn finish(self: Box<Self>) -> io::Result<()>;
+}
+
+/// A writer of the format over `out`, with the title (XLSX only) and headers written.
+pub fn table_writer<W: Write + Send + 'static>(
+    format: Format,
+    title: &str,
+    headers: &[&str],
+    out: W,
+) -> io::Result<Box<dyn TableWriter>> {
+    Ok(match format {
+        Format::Csv => Box::new(CsvTable::new(headers, out)?),
+        Format::Xlsx => Box::new(XlsxTable::new(title, headers, out).map_err(xlsx_err)?),
+    })
+}
+
+struct CsvTable<W: Write> {
+    out: csv::Writer<W>,
+}
+
+impl<W: Write> CsvTable<W> {
+    fn new(headers: &[&str], mut out: W) -> io::Result<Self> {
+        out.write_all(b"\xEF\xBB\xBF")?;
+        let mut out = csv::Writer::from_writer(out);
+        out.write_record(headers)?;
+        Ok(CsvTable { out })
+    }
+}
+
+impl<W: Write> TableWriter for CsvTable<W> {
+    fn row(&mut self, cells: &[Cell]) -> io::Result<()> {
+        for c in cells {
+            match c {
+                Cell::Text(s) => self.out.write_field(s)?,
+                Cell::Int(n) => self.out.write_field(n.to_string())?,
+                Cell::Num(n) => self.out.write_field(n.to_string())?,
+                Cell::Empty => self.out.write_field("")?,
+            }
+        }
+        self.out.write_record(None::<&[u8]>)?;
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// The first data row: after the title (row 0), a blank row and the headers (row 2).
+const FIRST_ROW: u32 = 3;
+
+struct XlsxTable<W: Write + Send> {
+    book: Workbook,
+    next: u32,
+    out: Option<W>,
+}
+
+impl<W: Write + Send> XlsxTable<W> {
+    fn new(title: &str, headers: &[&str], out: W) -> Result<Self, XlsxError> {
+        let mut book = Workbook::new();
+        let bold = XFormat::new().set_bold();
+        let sheet = book.add_worksheet_with_constant_memory();
+        sheet.set_name("Báo cáo")?;
+        for (i, h) in headers.iter().enumerate() {
+            let width = (h.chars().count() as f64 + 2.0).clamp(10.0, 40.0);
+            sheet.set_column_width(i as u16, width)?;
+        }
+        sheet.write_string_with_format(
+            0,
+            0,
+            title,
+            &XFormat::new().set_bold().set_font_size(13),
+        )?;
+        for (i, h) in headers.iter().enumerate() {
+            sheet.write_string_with_format(2, i as u16, *h, &bold)?;
+        }
+        Ok(XlsxTable {
+            book,
+            next: FIRST_ROW,
+            out: Some(out),
+        })
+    }
+}
+
+fn xlsx_err(e: XlsxError) -> io::Error {
+    io::Error::other(e)
+}
+
+impl<W: Write + Send> TableWriter for XlsxTable<W> {
+    fn row(&mut self, cells: &[Cell]) -> io::Result<()> {
+        let sheet = self.book.worksheet_from_index(0).map_err(xlsx_err)?;
+        for (i, c) in cells.iter().enumerate() {
+            let col = i as u16;
+            match c {
+                Cell::Text(s) => sheet.write_string(self.next, col, s),
+                Cell::Int(n) => sheet.write_number(self.next, col, *n as f64),
+                Cell::Num(n) => sheet.write_number(self.next, col, *n),
+                Cell::Empty => continue,
+            }
+            .map_err(xlsx_err)?;
+        }
+        self.next += 1;
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> io::Result<()> {
+        let mut out = self.out.take().expect("finished once");
+        self.book.save_to_writer(&mut out).map_err(xlsx_err)?;
+        out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_starts_with_a_bom_and_quotes_what_needs_it() {
+        let buf = SharedBuf::default();
+        let mut w = table_writer(Format::Csv, "t", &["Tên", "Số"], buf.clone()).unwrap();
+        w.row(&["Nguyễn, Văn \"A\"".into(), Cell::Int(3)]).unwrap();
+        w.row(&[Cell::Empty, Cell::Num(66.67)]).unwrap();
+        w.finish().unwrap();
+        let bytes = buf.0.lock().unwrap().clone();
+        assert_eq!(&bytes[..3], b"\xEF\xBB\xBF");
+        assert_eq!(
+            std::str::from_utf8(&bytes[3..]).unwrap(),
+            "Tên,Số\n\"Nguyễn, Văn \"\"A\"\"\",3\n,66.67\n"
+        );
+    }
+
+    #[derive(Clone, Default)]
+    struct SharedBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+    impl Write for SharedBuf {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,338 @@
+//! Progress against plan: one row for the area and one per child area (province >
+//! districts, district > communes, commune > villages).
+
+use super::{ranks, Subject, SubjectRef};
+use crate::db::schema::{adoptions, areas, households, members, targets, visits};
+use crate::db::Conn;
+use crate::domain::fields::INSTALLED_STATUSES;
+use crate::domain::{AreaId, CampaignId};
+use crate::error::ApiResult;
+use crate::with_conn;
+use diesel::dsl::{count, count_star};
+use diesel::prelude::*;
+use serde::Serialize;
+use std::collections::HashMap;
+
+diesel::allow_columns_to_appear_in_same_group_by_clause!(
+    households::area_id,
+    members::smartphone,
+    members::priority,
+);
+
+/// Counts of one village, added up into the rows that contain it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tally {
+    pub households: i64,
+    pub visited: i64,
+    pub persons: i64,
+    pub smartphone: i64,
+    pub installed: i64,
+    pub priority: i64,
+    pub priority_installed: i64,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.households += o.households;
+        self.visited += o.visited;
+        self.persons += o.persons;
+        self.smartphone += o.smartphone;
+        self.installed += o.installed;
+        self.priority += o.priority;
+        self.priority_installed += o.priority_installed;
+    }
+}
+
+/// The target of an area as set for the campaign.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TargetRef {
+    /// `rate_registered`, `rate_smartphone` or `count`.
+    pub kind: String,
+    pub value: f64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ProgressRow {
+    pub area_id: AreaId,
+    pub code: Option<String>,
+    pub name: String,
+    pub level: String,
+    /// Live households registered.
+    pub households: i64,
+    /// Households with at least one visit in the campaign.
+    pub households_visited: i64,
+    /// Live members.
+    pub persons: i64,
+    pub smartphone_owners: i64,
+    /// Persons whose status is installed, installed with help or already installed.
+    pub installed: i64,
+    /// What the rate is over: `registered` (persons) or `smartphone` (owners), as the
+    /// target says; `count` targets and no target use registered persons.
+    pub denominator: String,
+    pub denominator_value: i64,
+    /// Installed over the denominator, in percent (none when the denominator is 0).
+    pub rate: Option<f64>,
+    /// The area's target, or else the nearest ancestor's rate target.
+    pub target: Option<TargetRef>,
+    /// Whether `target` is an ancestor's.
+    pub target_inherited: bool,
+    /// Installs the target asks for: the rate applied to the denominator (rounded up), or
+    /// the count.
+    pub target_installs: Option<i64>,
+    /// Installs still missing to reach the target (0 once reached).
+    pub remaining: Option<i64>,
+    /// Installed over the target's installs, in percent: the bar on the dashboard.
+    pub target_progress: Option<f64>,
+    /// Rank by rate among the children (1 is best; ties share a rank); none for the area
+    /// itself and for children with no rate.
+    pub rank: Option<i64>,
+    pub priority_total: i64,
+    pub priority_installed: i64,
+    pub priority_pending: i64,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Progress {
+    pub subject: SubjectRef,
+    /// The area as a whole.
+    pub area: ProgressRow,
+    /// Its children, by name.
+    pub children: Vec<ProgressRow>,
+}
+
+/// The area's child areas and which of them holds each village of the subtree.
+pub(crate) struct Rollup {
+    pub children: Vec<crate::store::areas::Area>,
+    /// Village id -> index in `children` (absent: the village is the area itself).
+    pub child_of: HashMap<AreaId, usize>,
+}
+
+impl Rollup {
+    pub fn load(conn: &mut Conn<'_>, s: &Subject) -> ApiResult<Rollup> {
+        use crate::store::areas::Area;
+        let pattern = s.subtree();
+        let parent = s.area.id;
+        let children: Vec<Area> = with_conn!(conn, |c| areas::table
+            .filter(areas::parent_id.eq(parent))
+            .filter(areas::retired_at.is_null())
+            .select(Area::as_select())
+            .order((areas::name, areas::id))
+            .load(c))?;
+        let all: Vec<(AreaId, String)> = with_conn!(conn, |c| areas::table
+            .filter(areas::path.like(&pattern))
+            .select((areas::id, areas::path))
+            .load(c))?;
+        let index: HashMap<String, usize> = children
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id.0.to_string(), i))
+            .collect();
+        let base = s.area.path.len();
+        let child_of = all
+            .into_iter()
+            .filter_map(|(id, path)| {
+                let first = path.get(base..)?.split('/').next()?;
+                index.get(first).map(|i| (id, *i))
+            })
+            .collect();
+        Ok(Rollup { children, child_of })
+    }
+}
+
+/// Counts per village of the subtree.
+pub fn tally(
+    conn: &mut Conn<'_>,
+    pattern: &str,
+    campaign: CampaignId,
+) -> ApiResult<HashMap<AreaId, Tally>> {
+    let mut t: HashMap<AreaId, Tally> = HashMap::new();
+    let homes: Vec<(AreaId, i64)> = with_conn!(conn, |c| households::table
+        .inner_join(areas::table)
+        .filter(areas::path.like(pattern))
+        .filter(households::deleted_at.is_null())
+        .group_by(households::area_id)
+        .select((households::area_id, count_star()))
+        .load(c))?;
+    for (a, n) in homes {
+        t.entry(a).or_default().households = n;
+    }
+    let visited: Vec<(AreaId, i64)> = with_conn!(conn, |c| visits::table
+        .inner_join(households::table.inner_join(areas::table))
+        .filter(visits::campaign_id.eq(campaign))
+        .filter(areas::path.like(pattern))
+        .filter(households::deleted_at.is_null())
+        .group_by(households::area_id)
+        .select((
+            households::area_id,
+            count(visits::household_id).aggregate_distinct(),
+        ))
+        .load(c))?;
+    for (a, n) in visited {
+        t.entry(a).or_default().visited = n;
+    }
+    let people: Vec<(AreaId, String, String, i64)> = with_conn!(conn, |c| members::table
+        .inner_join(households::table.inner_join(areas::table))
+        .filter(areas::path.like(pattern))
+        .filter(households::deleted_at.is_null())
+        .filter(members::deleted_at.is_null())
+        .group_by((households::area_id, members::smartphone, members::priority))
+        .select((
+            households::area_id,
+            members::smartphone,
+            members::priority,
+            count_star()
+        ))
+        .load(c))?;
+    for (a, phone, priority, n) in people {
+        let e = t.entry(a).or_default();
+        e.persons += n;
+        if phone == "yes" {
+            e.smartphone += n;
+        }
+        if priority != "none" {
+            e.priority += n;
+        }
+    }
+    let installed: Vec<(AreaId, String, i64)> = with_conn!(conn, |c| adoptions::table
+        .inner_join(members::table.inner_join(households::table.inner_join(areas::table)))
+        .filter(adoptions::campaign_id.eq(campaign))
+        .filter(adoptions::status.eq_any(INSTALLED_STATUSES))
+        .filter(areas::path.like(pattern))
+        .filter(households::deleted_at.is_null())
+        .filter(members::deleted_at.is_null())
+        .group_by((households::area_id, members::priority))
+        .select((households::area_id, members::priority, count_star()))
+        .load(c))?;
+    for (a, priority, n) in installed {
+        let e = t.entry(a).or_default();
+        e.installed += n;
+        if priority != "none" {
+            e.priority_installed += n;
+        }
+    }
+    Ok(t)
+}
+
+/// Targets of the campaign for the given areas.
+fn targets_of(
+    conn: &mut Conn<'_>,
+    campaign: CampaignId,
+    ids: &[AreaId],
+) -> ApiResult<HashMap<AreaId, TargetRef>> {
+    let rows: Vec<(AreaId, String, f64)> = with_conn!(conn, |c| targets::table
+        .filter(targets::campaign_id.eq(campaign))
+        .filter(targets::area_id.eq_any(ids))
+        .select((targets::area_id, targets::kind, targets::value))
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .map(|(a, kind, value)| (a, TargetRef { kind, value }))
+        .collect())
+}
+
+pub fn progress(conn: &mut Conn<'_>, s: &Subject) -> ApiResult<Progress> {
+    let rollup = Rollup::load(conn, s)?;
+    let villages = tally(conn, &s.subtree(), s.campaign.id)?;
+    let mut whole = Tally::default();
+    let mut per_child = vec![Tally::default(); rollup.children.len()];
+    for (village, t) in &villages {
+        whole.add(t);
+        if let Some(i) = rollup.child_of.get(village) {
+            per_child[*i].add(t);
+        }
+    }
+    // The area's own path lists its ancestors, root first, then itself.
+    let ancestors: Vec<AreaId> = s
+        .area
+        .path
+        .split('/')
+        .filter_map(|p| p.parse().ok().map(AreaId))
+        .collect();
+    let mut ids = ancestors.clone();
+    ids.extend(rollup.children.iter().map(|a| a.id));
+    let targets = targets_of(conn, s.campaign.id, &ids)?;
+    // An area with no target of its own takes the nearest ancestor's rate target (a count
+    // cannot be split among children).
+    let rate_target = |t: Option<&TargetRef>| t.filter(|t| t.kind != "count").cloned();
+    let inherited = ancestors
+        .iter()
+        .rev()
+        .skip(1)
+        .find_map(|a| rate_target(targets.get(a)));
+    let own = targets.get(&s.area.id).cloned();
+    let for_children = rate_target(own.as_ref()).or(inherited.clone());
+    let area = row(
+        &s.area,
+        &whole,
+        own.map(|t| (t, false)).or(inherited.map(|t| (t, true))),
+    );
+    let mut children: Vec<ProgressRow> = rollup
+        .children
+        .iter()
+        .zip(&per_child)
+        .map(|(a, t)| {
+            let target = match targets.get(&a.id) {
+                Some(own) => Some((own.clone(), false)),
+                None => for_children.clone().map(|t| (t, true)),
+            };
+            row(a, t, target)
+        })
+        .collect();
+    let rates: Vec<Option<f64>> = children.iter().map(|r| r.rate).collect();
+    for (r, rank) in children.iter_mut().zip(ranks(&rates)) {
+        r.rank = rank;
+    }
+    Ok(Progress {
+        subject: s.reference(),
+        area,
+        children,
+    })
+}
+
+/// `smartphone` for smartphone-rate targets, else `registered`.
+fn denominator(kind: Option<&str>) -> &'static str {
+    match kind {
+        Some("rate_smartphone") => "smartphone",
+        _ => "registered",
+    }
+}
+
+pub(crate) fn percent(part: i64, whole: i64) -> Option<f64> {
+    (whole > 0).then(|| (part as f64 * 10_000.0 / whole as f64).round() / 100.0)
+}
+
+fn row(a: &crate::store::areas::Area, t: &Tally, target: Option<(TargetRef, bool)>) -> ProgressRow {
+    let denominator = denominator(target.as_ref().map(|(t, _)| t.kind.as_str()));
+    let base = if denominator == "smartphone" {
+        t.smartphone
+    } else {
+        t.persons
+    };
+    let target_installs = target.as_ref().map(|(g, _)| match g.kind.as_str() {
+        "count" => g.value.ceil() as i64,
+        _ => (g.value * base as f64 / 100.0 - 1e-9).ceil() as i64,
+    });
+    ProgressRow {
+        area_id: a.id,
+        code: a.code.clone(),
+        name: a.name.clone(),
+        level: a.level.clone(),
+        households: t.households,
+        households_visited: t.visited,
+        persons: t.persons,
+        smartphone_owners: t.smartphone,
+        installed: t.installed,
+        denominator: denominator.to_string(),
+        denominator_value: base,
+        rate: percent(t.installed, base),
+        target_inherited: target.as_ref().is_some_and(|(_, inherited)| *inherited),
+        target: target.map(|(t, _)| t),
+        target_installs,
+        remaining: target_installs.map(|n| (n - t.installed).max(0)),
+        target_progress: target_installs.and_then(|n| percent(t.installed, n)),
+        rank: None,
+        priority_total: t.priority,
+        priority_installed: t.priority_installed,
+        priority_pending: t.priority - t.priority_installed,
+    }
+}

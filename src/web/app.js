@@ -1,0 +1,327 @@
+// The supervisors' dashboard: plain JavaScript over the gocua API, no outside resources.
+"use strict";
+
+const API = "/api/v1";
+const $ = (id) => document.getElementById(id);
+// `view` counts views: an answer that arrives after the user moved on is dropped.
+const state = { campaign: null, trail: [], role: null, view: 0 };
+
+const LABELS = {
+  province: "Tỉnh", district: "Huyện", commune: "Xã", village: "Thôn",
+  quarantine_centralized: "Cách ly tập trung", quarantine_home: "Cách ly tại nhà",
+  testing_required: "Phải xét nghiệm", not_yet: "Chưa cài", installed: "Đã cài",
+  installed_with_help: "Đã cài (có hỗ trợ)", already_installed: "Đã có sẵn", refused: "Từ chối",
+  no_smartphone: "Không có điện thoại thông minh", incompatible: "Máy không tương thích",
+  later: "Sẽ cài sau", met: "Gặp", not_home: "Vắng nhà", come_back_later: "Hẹn quay lại",
+  moved_away: "Đã chuyển đi", registered: "nhân khẩu", smartphone: "người có ĐTTM",
+};
+const label = (c) => LABELS[c] || c || "";
+const num = (n) => (n === null || n === undefined ? "—" : Number(n).toLocaleString("vi-VN"));
+const pct = (n) => (n === null || n === undefined ? "—" : `${Number(n).toLocaleString("vi-VN")}%`);
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (v !== undefined && v !== null) e.setAttribute(k, v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return e;
+}
+
+const tokens = {
+  get access() { return sessionStorage.getItem("access"); },
+  get refresh() { return sessionStorage.getItem("refresh"); },
+  set(t) { sessionStorage.setItem("access", t.access_token); sessionStorage.setItem("refresh", t.refresh_token); },
+  clear() { sessionStorage.removeItem("access"); sessionStorage.removeItem("refresh"); },
+};
+
+async function refresh() {
+  if (!tokens.refresh) return false;
+  const r = await fetch(`${API}/auth/refresh`, {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ refresh_token: tokens.refresh }),
+  });
+  if (!r.ok) return false;
+  tokens.set(await r.json());
+  return true;
+}
+
+// Fetches with the access token, refreshing it once when it has expired.
+async function call(path, raw = false) {
+  const go = () => fetch(`${API}${path}`, { headers: { authorization: `Bearer ${tokens.access}` } });
+  let r = await go();
+  if (r.status === 401 && (await refresh())) r = await go();
+  if (r.status === 401) { showLogin(); throw new Error("Phiên đăng nhập đã hết, hãy đăng nhập lại."); }
+  if (!r.ok) {
+    let detail = r.statusText;
+    try { detail = (await r.json()).detail || detail; } catch (_) { /* not JSON */ }
+    throw new Error(`Lỗi ${r.status}: ${detail}`);
+  }
+  return raw ? r : r.json();
+}
+
+function showLogin() {
+  tokens.clear();
+  $("dashboard").hidden = true;
+  $("who").hidden = true;
+  $("login").hidden = false;
+}
+
+async function login(ev) {
+  ev.preventDefault();
+  $("login-error").textContent = "";
+  const r = await fetch(`${API}/auth/login`, {
+    method: "POST", headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: $("username").value.trim(), password: $("password").value }),
+  });
+  if (!r.ok) {
+    $("login-error").textContent = r.status === 401 ? "Sai tên đăng nhập hoặc mật khẩu." : `Lỗi ${r.status}`;
+    return;
+  }
+  tokens.set(await r.json());
+  $("password").value = "";
+  start();
+}
+
+async function start() {
+  $("login").hidden = true;
+  try {
+    const me = await call("/me");
+    state.role = me.role;
+    $("who-name").textContent = `${me.username} (${me.role === "admin" ? "quản trị" : me.role === "supervisor" ? "giám sát" : "cán bộ"})`;
+    $("who").hidden = false;
+    document.querySelectorAll(".supervisor").forEach((b) => { b.hidden = me.role === "canvasser"; });
+    const campaigns = await call("/campaigns");
+    const list = campaigns.items || campaigns;
+    const select = $("campaign");
+    select.replaceChildren(...list.map((c) => el("option", { value: c.id }, c.name)));
+    state.campaign = list.length ? list[0].id : null;
+    $("dashboard").hidden = false;
+    if (!state.campaign) { $("error").textContent = "Chưa có chiến dịch nào."; return; }
+    const top = (await call("/areas?per_page=500")).items;
+    if (top.length === 1) {
+      state.trail = [top[0]];
+      show();
+    } else {
+      choose(top);
+    }
+  } catch (e) {
+    $("error").textContent = e.message;
+  }
+}
+
+function choose(areas) {
+  $("report").hidden = true;
+  $("choose").hidden = false;
+  $("crumbs").replaceChildren();
+  $("choose-list").replaceChildren(...areas.map((a) =>
+    el("li", {}, el("a", { href: "#", onclick: (e) => { e.preventDefault(); state.trail = [a]; show(); } },
+      `${label(a.level)}: ${a.name}`))));
+}
+
+const current = () => state.trail[state.trail.length - 1];
+const query = (extra = "") => `campaign=${state.campaign}&area=${current().id}${extra}`;
+
+function crumbs() {
+  const parts = [];
+  state.trail.forEach((a, i) => {
+    if (i) parts.push(el("span", { class: "sep" }, "›"));
+    parts.push(i === state.trail.length - 1
+      ? el("b", {}, a.name)
+      : el("a", { onclick: () => { state.trail = state.trail.slice(0, i + 1); show(); } }, a.name));
+  });
+  $("crumbs").replaceChildren(...parts);
+}
+
+function bar(row) {
+  const p = row.target_progress;
+  const width = p === null ? 0 : Math.min(100, p);
+  const cls = p === null ? "fill" : p >= 100 ? "fill done" : p < 50 ? "fill low" : "fill";
+  const text = row.target
+    ? `${pct(row.rate)} · đạt ${pct(p)} chỉ tiêu${row.target_inherited ? " (theo cấp trên)" : ""}`
+    : `${pct(row.rate)} · chưa có chỉ tiêu`;
+  return el("div", { class: "bar", title: text, "data-progress": p ?? "" },
+    el("div", { class: cls, style: `width:${width}%` }), el("span", { class: "label" }, text));
+}
+
+function figure(value, text) {
+  return el("div", { class: "figure" }, el("b", {}, value), el("span", {}, text));
+}
+
+async function show() {
+  const view = ++state.view;
+  $("choose").hidden = true;
+  $("error").textContent = "";
+  crumbs();
+  try {
+    const [p, conflicts] = await Promise.all([
+      call(`/reports/progress?${query()}`),
+      state.role === "canvasser" ? null : call(`/conflicts?status=open&per_page=1&area=${current().id}`),
+    ]);
+    if (view !== state.view) return;
+    const a = p.area;
+    $("summary").replaceChildren(
+      el("h2", {}, `${a.name} — ${p.subject.campaign_name}`),
+      bar(a),
+      el("div", { class: "figures" },
+        figure(pct(a.rate), `đã cài trên ${label(a.denominator)}`),
+        figure(a.target ? (a.target.kind === "count" ? num(a.target.value) : pct(a.target.value)) : "—", "chỉ tiêu"),
+        figure(num(a.remaining), "lượt cài còn thiếu"),
+        figure(`${num(a.installed)} / ${num(a.denominator_value)}`, "người đã cài"),
+        figure(`${num(a.households_visited)} / ${num(a.households)}`, "hộ đã thăm"),
+        figure(num(a.priority_pending), "đối tượng ưu tiên chưa cài"),
+        conflicts ? figure(num(conflicts.total), "xung đột chưa xử lý") : null));
+    $("children-title").textContent = p.children.length
+      ? `Các đơn vị trực thuộc (${p.children.length})` : "Không có đơn vị trực thuộc";
+    $("areas").replaceChildren(...p.children.map((c) => {
+      const drill = c.level !== "village";
+      return el("li", {
+        class: drill ? "area-row drill" : "area-row", "data-id": c.area_id, "data-level": c.level,
+        onclick: drill ? () => { state.trail.push({ id: c.area_id, name: c.name, level: c.level }); show(); } : null,
+      },
+      el("span", { class: "rank", title: "Xếp hạng" }, c.rank ?? "—"),
+      el("span", { class: "name" }, c.name, el("small", {}, `${num(c.installed)} / ${num(c.denominator_value)} ${label(c.denominator)}`)),
+      bar(c),
+      el("span", { class: c.priority_pending ? "priority" : "priority none" },
+        c.priority_pending ? `${num(c.priority_pending)} ưu tiên chưa cài` : "Ưu tiên: đủ"));
+    }));
+    $("report").hidden = false;
+    trend(view);
+    openList(state.list || "priority-pending", view);
+  } catch (e) {
+    $("error").textContent = e.message;
+  }
+}
+
+async function trend(view) {
+  const area = current().id;
+  const t = await call(`/reports/trend?${query()}`);
+  if (view !== state.view) return;
+  $("trend").dataset.area = area;
+  const s = t.series[0];
+  const W = 640, H = 180, L = 34, B = 22;
+  const max = Math.max(10, ...s.cumulative_rate.map((r) => r || 0));
+  const x = (i) => L + (i * (W - L - 8)) / Math.max(1, t.days.length - 1);
+  const y = (v) => H - B - (v / max) * (H - B - 10);
+  const points = s.cumulative_rate.map((r, i) => `${x(i).toFixed(1)},${y(r || 0).toFixed(1)}`).join(" ");
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", "Tỷ lệ cài đặt lũy kế theo ngày");
+  const add = (tag, attrs, text) => {
+    const e = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.append(e);
+  };
+  add("line", { class: "axis", x1: L, y1: H - B, x2: W - 8, y2: H - B });
+  add("line", { class: "axis", x1: L, y1: 10, x2: L, y2: H - B });
+  add("text", { x: 2, y: 14 }, `${Math.round(max)}%`);
+  add("text", { x: 2, y: H - B }, "0%");
+  if (t.days.length) {
+    add("text", { x: L, y: H - 4 }, t.days[0].split("-").reverse().join("/"));
+    add("text", { x: W - 80, y: H - 4 }, t.days[t.days.length - 1].split("-").reverse().join("/"));
+  }
+  add("polyline", { class: "line", points });
+  $("trend").replaceChildren(svg,
+    el("p", {}, `Lũy kế: ${num(s.cumulative[s.cumulative.length - 1] || 0)} người đã cài, ${pct(s.cumulative_rate[s.cumulative_rate.length - 1])} nhân khẩu.`));
+}
+
+const LISTS = {
+  "priority-pending": {
+    path: "/lists/priority-pending",
+    cols: [["Họ tên", (r) => r.full_name], ["Đối tượng", (r) => label(r.priority)],
+      ["Trạng thái", (r) => label(r.status || "not_yet")], ["Điện thoại", (r) => r.phone || r.household_phone || ""],
+      ["Địa chỉ", (r) => `${r.address} (${r.village})`], ["Lần thăm gần nhất", (r) => visit(r.last_visit)]],
+  },
+  unvisited: {
+    path: "/lists/unvisited",
+    cols: [["Chủ hộ", (r) => r.head_name], ["Địa chỉ", (r) => r.address], ["Thôn", (r) => r.village],
+      ["Nhân khẩu", (r) => r.members], ["Ưu tiên", (r) => r.priority_members]],
+  },
+  revisit: {
+    path: "/lists/revisit",
+    cols: [["Chủ hộ", (r) => r.head_name], ["Địa chỉ", (r) => r.address], ["Thôn", (r) => r.village],
+      ["Điện thoại", (r) => r.phone || ""], ["Lần thăm gần nhất", (r) => visit(r.last_visit)]],
+  },
+  activity: {
+    path: "/reports/activity",
+    cols: [["Ngày", (r) => r.day.split("-").reverse().join("/")], ["Cán bộ", (r) => r.full_name || r.username],
+      ["Lần thăm", (r) => r.visits], ["Số hộ", (r) => r.households], ["Cài đặt", (r) => r.installs],
+      ["Phút giữa hai lần thăm (trung vị)", (r) => r.median_minutes_between_visits ?? "—"],
+      ["Cảnh báo", (r) => (r.far_visits || r.too_soon_visits)
+        ? `${r.far_visits} xa nhà, ${r.too_soon_visits} quá gần lần trước` : ""]],
+  },
+};
+
+function visit(v) {
+  if (!v) return "";
+  const d = new Date(v.visited_at);
+  return `${d.toLocaleString("vi-VN", { timeZone: "Asia/Ho_Chi_Minh" })} — ${label(v.outcome)}`;
+}
+
+async function openList(name, view = state.view) {
+  state.list = name;
+  const area = current().id;
+  document.querySelectorAll(".tabs button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.list === name)));
+  const spec = LISTS[name];
+  const box = $("list");
+  try {
+    const data = await call(`${spec.path}?${query(name === "activity" ? "" : "&per_page=50")}`);
+    if (view !== state.view || state.list !== name) return;
+    box.dataset.area = area;
+    const rows = data.items || data.rows;
+    const total = data.total ?? rows.length;
+    box.replaceChildren(
+      el("p", {}, `${num(total)} mục${rows.length < total ? ` (hiện ${rows.length} mục đầu)` : ""}.`),
+      el("table", {},
+        el("thead", {}, el("tr", {}, spec.cols.map(([h]) => el("th", {}, h)))),
+        el("tbody", {}, rows.map((r) => el("tr", {}, spec.cols.map(([h, f]) => el("td", { "data-label": h }, f(r))))))),
+      el("p", { class: "exports" }, "Xuất danh sách này: ",
+        el("button", { type: "button", onclick: () => download(spec.path, "csv") }, "CSV"), " ",
+        el("button", { type: "button", onclick: () => download(spec.path, "xlsx") }, "Excel")));
+  } catch (e) {
+    box.replaceChildren(el("p", { class: "error" }, e.message));
+  }
+}
+
+// Exports need the token, so they are fetched and handed to the browser as a file.
+async function download(path, format, plain) {
+  try {
+    const q = plain ? `area=${current().id}&campaign=${state.campaign}` : query();
+    const r = await call(`${path}.${format}?${q}`, true);
+    const name = (r.headers.get("content-disposition") || "").match(/filename="([^"]+)"/);
+    const url = URL.createObjectURL(await r.blob());
+    const a = el("a", { href: url, download: name ? name[1] : `gocua.${format}` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (e) {
+    $("error").textContent = e.message;
+  }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("login").addEventListener("submit", login);
+  $("logout").addEventListener("click", async () => {
+    try {
+      await fetch(`${API}/auth/logout`, {
+        method: "POST", headers: { "content-type": "application/json" },
+        body: JSON.stringify({ refresh_token: tokens.refresh }),
+      });
+    } catch (_) { /* offline: the tokens are dropped anyway */ }
+    showLogin();
+  });
+  $("campaign").addEventListener("change", (e) => { state.campaign = e.target.value; if (state.trail.length) show(); });
+  document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => openList(b.dataset.list)));
+  document.querySelectorAll("button[data-export]").forEach((b) =>
+    b.addEventListener("click", () => download(b.dataset.export, b.dataset.format, b.dataset.plain)));
+  if (tokens.access) start(); else showLogin();
+});

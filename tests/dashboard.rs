@@ -1,0 +1,328 @@
+//! The dashboard in headless Chromium, driven over WebDriver (chromedriver): log in to the
+//! demo as the district supervisor, see all 19 communes of Bình Gia with their bars, drill
+//! into one, and save a screenshot (`docs/img/dashboard.png`, shown in the README).
+//!
+//! Without chromedriver the test is skipped locally and fails in CI (`CI` set).
+
+mod common;
+
+use common::TestApp;
+use serde_json::{json, Value};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+struct Browser {
+    http: reqwest::Client,
+    url: String,
+    driver: Child,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Browser {
+    async fn start() -> Option<Browser> {
+        if !std::path::Path::new(CHROMEDRIVER).exists() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI needs {CHROMEDRIVER} (Debian packages chromium and chromium-driver)"
+            );
+            eprintln!("skipped: no {CHROMEDRIVER}");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let ready = wait_until(Duration::from_secs(20), || async {
+            let r = http.get(format!("{base}/status")).send().await.ok()?;
+            let v: Value = r.json().await.ok()?;
+            v["value"]["ready"].as_bool().filter(|r| *r)
+        })
+        .await;
+        assert!(ready.is_some(), "chromedriver answers /status");
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                         "--disable-dev-shm-usage", "--window-size=1100,1500", "--lang=vi"]
+            }
+        }}});
+        let mut b = Browser {
+            http,
+            url: base,
+            driver,
+        };
+        let session = b.call("POST", "/session", caps).await;
+        let id = session["sessionId"].as_str().expect("a session").to_owned();
+        b.url = format!("{}/session/{id}", b.url);
+        Some(b)
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Value) -> Value {
+        let url = format!("{}{path}", self.url);
+        let req = match method {
+            "GET" => self.http.get(url),
+            "DELETE" => self.http.delete(url),
+            _ => self.http.post(url).json(&body),
+        };
+        let v: Value = req.send().await.unwrap().json().await.unwrap();
+        assert!(v["value"]["error"].is_null(), "WebDriver {path}: {v}");
+        v["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call("POST", "/url", json!({ "url": url })).await;
+    }
+
+    async fn element(&self, css: &str) -> String {
+        let v = self
+            .call(
+                "POST",
+                "/element",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .expect("an element id")
+            .to_owned()
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let e = self.element(css).await;
+        self.call(
+            "POST",
+            &format!("/element/{e}/value"),
+            json!({ "text": text }),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let e = self.element(css).await;
+        self.call("POST", &format!("/element/{e}/click"), json!({}))
+            .await;
+    }
+
+    async fn script(&self, js: &str) -> Value {
+        self.call("POST", "/execute/sync", json!({ "script": js, "args": [] }))
+            .await
+    }
+
+    /// Waits (up to 20 s) until the script returns something other than null or false.
+    async fn wait_for(&self, js: &str) -> Value {
+        wait_until(Duration::from_secs(20), || async {
+            let v = self.script(js).await;
+            (!v.is_null() && v != Value::Bool(false)).then_some(v)
+        })
+        .await
+        .unwrap_or_else(|| panic!("timed out waiting for: {js}"))
+    }
+
+    async fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine;
+        let v = self.call("GET", "/screenshot", Value::Null).await;
+        base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap())
+            .unwrap()
+    }
+}
+
+async fn wait_until<T, F, Fut>(limit: Duration, mut f: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Some(v) = f().await {
+            return Some(v);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// The communes of Bình Gia (district 181) in the official list, names cleaned of doubled spaces.
+fn binh_gia_communes() -> Vec<String> {
+    let mut r = csv::Reader::from_path(common::shared_data("units-2025-01-04.csv")).unwrap();
+    let mut names: Vec<String> = r
+        .records()
+        .map(Result::unwrap)
+        .filter(|row| row.get(3).map(str::trim) == Some("181"))
+        .map(|row| row[4].split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    names.sort();
+    names
+}
+
+const ROW_NAMES: &str = "return Array.from(document.querySelectorAll('#areas .area-row .name'))\
+    .map(e => e.firstChild.textContent);";
+
+#[tokio::test]
+async fn dashboard_shows_the_district_and_drills_into_a_commune() {
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let app = TestApp::spawn().await;
+    let pool = app.pool.clone();
+    tokio::task::spawn_blocking(move || gocua::demo::seed_pool(&pool).unwrap())
+        .await
+        .unwrap()
+        .expect("the demo is seeded");
+    let expected = binh_gia_communes();
+    assert_eq!(expected.len(), 19);
+
+    b.goto(&format!("{}/", app.base)).await;
+    b.wait_for("return !document.getElementById('login').hidden")
+        .await;
+    b.type_into("#username", "huyen").await;
+    b.type_into("#password", gocua::demo::PASSWORD).await;
+    b.click("#login-button").await;
+
+    // Nineteen rows, each with a bar, once the report is in.
+    b.wait_for("return document.querySelectorAll('#areas .area-row').length === 19")
+        .await;
+    let mut names: Vec<String> = serde_json::from_value(b.script(ROW_NAMES).await).unwrap();
+    names.sort();
+    assert_eq!(names, expected);
+    let bars = b
+        .script("return document.querySelectorAll('#areas .area-row .bar .fill').length")
+        .await;
+    assert_eq!(bars, 19);
+
+    // The bars show what the API reports.
+    let login = app.login("huyen", gocua::demo::PASSWORD).await;
+    let huyen = login.body["access_token"].as_str().unwrap().to_owned();
+    let campaign = app.get("/api/v1/campaigns", &huyen).await.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let report = app
+        .get(
+            &format!("/api/v1/reports/progress?campaign={campaign}"),
+            &huyen,
+        )
+        .await;
+    let shown: Value = b
+        .script(
+            "return Array.from(document.querySelectorAll('#areas .area-row'))\
+             .map(r => [r.dataset.id, r.querySelector('.bar').dataset.progress]);",
+        )
+        .await;
+    for row in report.body["children"].as_array().unwrap() {
+        let id = row["area_id"].as_str().unwrap();
+        let on_page = shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r[0] == id)
+            .unwrap_or_else(|| panic!("{} is on the page", row["name"]));
+        let expected = row["target_progress"]
+            .as_f64()
+            .map_or(String::new(), |p| p.to_string());
+        assert_eq!(on_page[1].as_str().unwrap(), expected, "{}", row["name"]);
+    }
+    let conflicts = b
+        .wait_for(
+            "const f = Array.from(document.querySelectorAll('.figure'))\
+             .find(f => f.textContent.includes('xung đột')); return f && f.textContent;",
+        )
+        .await;
+    assert!(conflicts.as_str().unwrap().starts_with('0'), "{conflicts}");
+
+    // Drill into Hoa Thám: its villages replace the communes.
+    let hoa_tham = report.body["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["code"] == "06073")
+        .unwrap()["area_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    b.click(&format!("#areas .area-row[data-id='{hoa_tham}']"))
+        .await;
+    b.wait_for(
+        "const r = document.querySelectorAll('#areas .area-row'); \
+         return r.length > 0 && Array.from(r).every(x => x.dataset.level === 'village');",
+    )
+    .await;
+    let villages = app
+        .get(&format!("/api/v1/areas?parent={hoa_tham}"), &huyen)
+        .await;
+    let mut expected: Vec<&str> = villages.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    expected.sort();
+    let mut names: Vec<String> = serde_json::from_value(b.script(ROW_NAMES).await).unwrap();
+    names.sort();
+    assert_eq!(names, expected);
+    let crumbs = b
+        .script("return document.getElementById('crumbs').textContent")
+        .await;
+    assert_eq!(crumbs, "Huyện Bình Gia›Xã Hoa Thám");
+    // The trend and the list follow: Hoa Thám's, not the district's arriving late.
+    b.wait_for(&format!(
+        "return document.getElementById('trend').dataset.area === '{hoa_tham}' \
+         && document.getElementById('list').dataset.area === '{hoa_tham}'"
+    ))
+    .await;
+    let trend = app
+        .get(
+            &format!("/api/v1/reports/trend?campaign={campaign}&area={hoa_tham}"),
+            &huyen,
+        )
+        .await;
+    let cumulative = trend.body["series"][0]["cumulative"].as_array().unwrap();
+    let shown = b
+        .script("return document.querySelector('#trend p').textContent")
+        .await;
+    let total = cumulative.last().unwrap().as_i64().unwrap();
+    assert!(
+        shown
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("Lũy kế: {total} người")),
+        "{shown}"
+    );
+    let pending = app
+        .get(
+            &format!("/api/v1/lists/priority-pending?campaign={campaign}&area={hoa_tham}"),
+            &huyen,
+        )
+        .await;
+    let rows = b
+        .script("return document.querySelectorAll('#list tbody tr').length")
+        .await;
+    assert_eq!(rows, pending.body["total"]);
+
+    let png = b.screenshot().await;
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/img/dashboard.png");
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, &png).unwrap();
+    b.call("DELETE", "", Value::Null).await;
+}
