@@ -8,15 +8,16 @@
 
 #[path = "../tests/common/client.rs"]
 mod client;
+#[path = "support/mod.rs"]
+mod support;
 
 use client::Device;
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, RunQueryDsl};
-use gocua::app::Application;
-use gocua::config::Settings;
 use serde_json::{json, Value};
 use std::io::Read;
 use std::time::{Duration, Instant};
+use support::{admin_with_binh_gia, call, get, login, post, start, Server, PASSWORD};
 use uuid::Uuid;
 
 const DEVICES: usize = 16;
@@ -25,73 +26,6 @@ const HOUSEHOLDS_PER_BATCH: usize = 20; // each with 4 members: 100 ops
 const CREATE_BATCHES: usize = 16; // per device: 16 × 20 × 16 = 5,120 households
 const VISITS_PER_DEVICE: usize = 320; // 5,120 visits
 const UPDATE_BATCHES: usize = 8;
-const SECRET: &str = "bench-secret-bench-secret-bench-secret-00";
-const PASSWORD: &str = "bench password";
-
-struct Server {
-    base: String,
-    handle: actix_web::dev::ServerHandle,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        drop(self.handle.stop(false));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn start(url: &str) -> (Server, gocua::db::Pool) {
-    let settings = Settings {
-        database_url: url.to_owned(),
-        bind: "127.0.0.1:0".into(),
-        jwt_secret: Some(SECRET.to_owned().into()),
-        pool_size: DEVICES as u32 + 2,
-        log_level: "error".into(),
-        ..Settings::default()
-    };
-    let (tx, rx) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let app = Application::build(settings).expect("the app builds");
-            tx.send((app.port(), app.handle(), app.pool.clone()))
-                .unwrap();
-            app.run_until_stopped().await.unwrap();
-        })
-    });
-    let (port, handle, pool) = rx.recv().unwrap();
-    (
-        Server {
-            base: format!("http://127.0.0.1:{port}"),
-            handle,
-            thread: Some(thread),
-        },
-        pool,
-    )
-}
-
-async fn call(
-    c: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> Value {
-    let mut r = c.request(method, url);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.unwrap();
-    let status = res.status();
-    let v: Value = res.json().await.unwrap_or(Value::Null);
-    assert!(status.is_success(), "{status}: {v}");
-    v
-}
 
 struct Fixture {
     admin: String,
@@ -102,93 +36,26 @@ struct Fixture {
 }
 
 async fn fixture(s: &Server, pool: &gocua::db::Pool) -> Fixture {
-    let p = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let hash = gocua::auth::hash_password(PASSWORD).unwrap();
-        let mut pc = p.get().unwrap();
-        gocua::store::users::create(
-            &mut pc.conn(),
-            "admin",
-            "",
-            &hash,
-            gocua::auth::Role::Admin,
-            &[],
-        )
-        .unwrap();
-    })
-    .await
-    .unwrap();
     let c = reqwest::Client::new();
-    let post = reqwest::Method::POST;
-    let login = |u: &'static str| {
-        let c = c.clone();
-        let base = s.base.clone();
-        async move {
-            let v = call(
-                &c,
-                reqwest::Method::POST,
-                format!("{base}/api/v1/auth/login"),
-                None,
-                Some(json!({"username": u, "password": PASSWORD})),
-            )
-            .await;
-            v["access_token"].as_str().unwrap().to_owned()
-        }
-    };
-    let admin = login("admin").await;
-    let csv = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/src/demo/binh_gia.csv"
-    ))
-    .unwrap();
-    c.post(format!("{}/api/v1/areas/import", s.base))
-        .bearer_auth(&admin)
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    let commune = call(
-        &c,
-        reqwest::Method::GET,
-        format!("{}/api/v1/areas?code=06073", s.base),
-        Some(&admin),
-        None,
-    )
-    .await;
+    let admin = admin_with_binh_gia(&c, s, pool).await;
+    let commune = get(&c, s, "/api/v1/areas?code=06073", &admin).await;
     let commune = commune["items"][0]["id"].as_str().unwrap().to_owned();
     let mut villages = Vec::new();
     for i in 0..10 {
-        let v = call(
-            &c,
-            post.clone(),
-            format!("{}/api/v1/areas", s.base),
-            Some(&admin),
-            Some(json!({"parent_id": commune, "name": format!("Thôn {i}")})),
-        )
-        .await;
+        let body = json!({"parent_id": commune, "name": format!("Thôn {i}")});
+        let v = post(&c, s, "/api/v1/areas", &admin, body).await;
         villages.push(v["id"].as_str().unwrap().to_owned());
     }
-    let camp = call(
-        &c,
-        post.clone(),
-        format!("{}/api/v1/campaigns", s.base),
-        Some(&admin),
-        Some(json!({"name": "Bluezone 2020", "starts_on": "2020-08-01", "ends_on": "2020-12-31"})),
-    )
-    .await;
+    let body = json!({"name": "Bluezone 2020", "starts_on": "2020-08-01", "ends_on": "2020-12-31"});
+    let camp = post(&c, s, "/api/v1/campaigns", &admin, body).await;
     for (u, role) in [("xa", "supervisor"), ("canbo", "canvasser")] {
-        call(
-            &c,
-            post.clone(),
-            format!("{}/api/v1/users", s.base),
-            Some(&admin),
-            Some(json!({"username": u, "password": PASSWORD, "role": role, "area_ids": [commune]})),
-        )
-        .await;
+        let body =
+            json!({"username": u, "password": PASSWORD, "role": role, "area_ids": [commune]});
+        post(&c, s, "/api/v1/users", &admin, body).await;
     }
     Fixture {
-        supervisor: login("xa").await,
-        canvasser: login("canbo").await,
+        supervisor: login(&c, s, "xa").await,
+        canvasser: login(&c, s, "canbo").await,
         admin,
         villages,
         campaign: camp["id"].as_str().unwrap().to_owned(),
@@ -432,7 +299,7 @@ async fn pull_all(s: &Server, token: &str, mut d: Device) -> (f64, usize, usize,
 }
 
 async fn bench(name: &str, url: &str) {
-    let (server, pool) = start(url);
+    let (server, pool) = start(url, DEVICES as u32 + 2);
     let f = fixture(&server, &pool).await;
     let _ = &f.admin;
     // Generate every phase's ops up front.
@@ -551,31 +418,8 @@ async fn bench(name: &str, url: &str) {
 }
 
 fn main() {
-    let which = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with('-'))
-        .unwrap_or_else(|| "both".into());
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    if which == "sqlite" || which == "both" {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-        rt.block_on(bench("SQLite", &url));
-    }
-    if which == "postgres" || which == "both" {
-        let base = std::env::var("GOCUA_BENCH_PG_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
-        let mut admin = diesel::PgConnection::establish(&format!("{base}/postgres"))
-            .expect("PostgreSQL reachable");
-        admin
-            .batch_execute("DROP DATABASE IF EXISTS gocua_bench WITH (FORCE)")
-            .unwrap();
-        admin.batch_execute("CREATE DATABASE gocua_bench").unwrap();
-        rt.block_on(bench("PostgreSQL", &format!("{base}/gocua_bench")));
-        admin
-            .batch_execute("DROP DATABASE IF EXISTS gocua_bench WITH (FORCE)")
-            .unwrap();
-    }
+    support::run_on_backends(
+        "gocua_bench",
+        |name, url| async move { bench(name, &url).await },
+    );
 }

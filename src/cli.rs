@@ -174,7 +174,7 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         .map_or("127.0.0.1", |(h, _)| h);
     let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
     println!(
-        "gocua is listening on http://{host}:{}/ (API docs at http://{host}:{}/docs/)",
+        "gocua is listening: dashboard at http://{host}:{}/ (API docs at http://{host}:{}/docs/)",
         app.port(),
         app.port()
     );

@@ -731,12 +731,16 @@ impl Export {
     }
 }
 
-/// Reads pages of the largest size until one comes back short.
+/// Rows read at a time by exports: bounds memory, and few enough pages that re-sorting
+/// for each (`OFFSET` paging) stays cheap.
+const EXPORT_PAGE: i64 = 5_000;
+
+/// Reads pages until one comes back short.
 fn page_through<F>(conn: &mut Conn<'_>, out: &mut dyn TableWriter, mut page: F) -> ApiResult<()>
 where
     F: FnMut(&mut Conn<'_>, PageReq) -> ApiResult<Vec<Vec<Cell>>>,
 {
-    let per_page = PageReq::MAX_PER_PAGE;
+    let per_page = EXPORT_PAGE;
     for n in 1.. {
         let rows = page(conn, PageReq { page: n, per_page })?;
         for r in &rows {

@@ -50,7 +50,8 @@ pub struct ActivityRow {
     pub visits: i64,
     /// Distinct households visited.
     pub households: i64,
-    /// Persons whose install (current status) this canvasser recorded that day.
+    /// Live persons whose current status is an install that this canvasser recorded that
+    /// day. (Visits count even when the household was deleted later: they happened.)
     pub installs: i64,
     /// Median of the minutes between consecutive visits; none with fewer than 2 visits.
     pub median_minutes_between_visits: Option<f64>,
@@ -149,6 +150,7 @@ pub fn activity(conn: &mut Conn<'_>, s: &Subject, checks: Checks) -> ApiResult<A
             .filter(adoptions::campaign_id.eq(campaign))
             .filter(adoptions::status.eq_any(INSTALLED_STATUSES))
             .filter(areas::path.like(&pattern))
+            .filter(households::deleted_at.is_null())
             .filter(members::deleted_at.is_null())
             .into_boxed::<DB>();
         if let Some(t) = from {

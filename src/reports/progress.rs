@@ -17,6 +17,7 @@ diesel::allow_columns_to_appear_in_same_group_by_clause!(
     households::area_id,
     members::smartphone,
     members::priority,
+    adoptions::status,
 );
 
 /// Counts of one village, added up into the rows that contain it.
@@ -103,6 +104,8 @@ pub struct Progress {
 /// The area's child areas and which of them holds each village of the subtree.
 pub(crate) struct Rollup {
     pub children: Vec<crate::store::areas::Area>,
+    /// Every area of the subtree, the area itself included.
+    pub subtree: Vec<AreaId>,
     /// Village id -> index in `children` (absent: the village is the area itself).
     pub child_of: HashMap<AreaId, usize>,
 }
@@ -128,6 +131,7 @@ impl Rollup {
             .map(|(i, a)| (a.id.0.to_string(), i))
             .collect();
         let base = s.area.path.len();
+        let subtree = all.iter().map(|(id, _)| *id).collect();
         let child_of = all
             .into_iter()
             .filter_map(|(id, path)| {
@@ -135,20 +139,24 @@ impl Rollup {
                 index.get(first).map(|i| (id, *i))
             })
             .collect();
-        Ok(Rollup { children, child_of })
+        Ok(Rollup {
+            children,
+            subtree,
+            child_of,
+        })
     }
 }
 
-/// Counts per village of the subtree.
+/// Counts per village of the given areas (a subtree's ids, so that the indexes on
+/// `area_id` and `household_id` lead).
 pub fn tally(
     conn: &mut Conn<'_>,
-    pattern: &str,
+    areas: &[AreaId],
     campaign: CampaignId,
 ) -> ApiResult<HashMap<AreaId, Tally>> {
     let mut t: HashMap<AreaId, Tally> = HashMap::new();
     let homes: Vec<(AreaId, i64)> = with_conn!(conn, |c| households::table
-        .inner_join(areas::table)
-        .filter(areas::path.like(pattern))
+        .filter(households::area_id.eq_any(areas))
         .filter(households::deleted_at.is_null())
         .group_by(households::area_id)
         .select((households::area_id, count_star()))
@@ -157,9 +165,9 @@ pub fn tally(
         t.entry(a).or_default().households = n;
     }
     let visited: Vec<(AreaId, i64)> = with_conn!(conn, |c| visits::table
-        .inner_join(households::table.inner_join(areas::table))
+        .inner_join(households::table)
         .filter(visits::campaign_id.eq(campaign))
-        .filter(areas::path.like(pattern))
+        .filter(households::area_id.eq_any(areas))
         .filter(households::deleted_at.is_null())
         .group_by(households::area_id)
         .select((
@@ -170,21 +178,35 @@ pub fn tally(
     for (a, n) in visited {
         t.entry(a).or_default().visited = n;
     }
-    let people: Vec<(AreaId, String, String, i64)> = with_conn!(conn, |c| members::table
-        .inner_join(households::table.inner_join(areas::table))
-        .filter(areas::path.like(pattern))
-        .filter(households::deleted_at.is_null())
-        .filter(members::deleted_at.is_null())
-        .group_by((households::area_id, members::smartphone, members::priority))
-        .select((
-            households::area_id,
-            members::smartphone,
-            members::priority,
-            count_star()
-        ))
-        .load(c))?;
-    for (a, phone, priority, n) in people {
+    // One pass over the members, with their status in the campaign.
+    let people: Vec<(AreaId, String, String, Option<String>, i64)> =
+        with_conn!(conn, |c| members::table
+            .inner_join(households::table)
+            .left_join(
+                adoptions::table.on(adoptions::member_id
+                    .eq(members::id)
+                    .and(adoptions::campaign_id.eq(campaign))),
+            )
+            .filter(households::area_id.eq_any(areas))
+            .filter(households::deleted_at.is_null())
+            .filter(members::deleted_at.is_null())
+            .group_by((
+                households::area_id,
+                members::smartphone,
+                members::priority,
+                adoptions::status,
+            ))
+            .select((
+                households::area_id,
+                members::smartphone,
+                members::priority,
+                adoptions::status.nullable(),
+                count_star(),
+            ))
+            .load(c))?;
+    for (a, phone, priority, status, n) in people {
         let e = t.entry(a).or_default();
+        let installed = status.is_some_and(|s| INSTALLED_STATUSES.contains(&s.as_str()));
         e.persons += n;
         if phone == "yes" {
             e.smartphone += n;
@@ -192,22 +214,11 @@ pub fn tally(
         if priority != "none" {
             e.priority += n;
         }
-    }
-    let installed: Vec<(AreaId, String, i64)> = with_conn!(conn, |c| adoptions::table
-        .inner_join(members::table.inner_join(households::table.inner_join(areas::table)))
-        .filter(adoptions::campaign_id.eq(campaign))
-        .filter(adoptions::status.eq_any(INSTALLED_STATUSES))
-        .filter(areas::path.like(pattern))
-        .filter(households::deleted_at.is_null())
-        .filter(members::deleted_at.is_null())
-        .group_by((households::area_id, members::priority))
-        .select((households::area_id, members::priority, count_star()))
-        .load(c))?;
-    for (a, priority, n) in installed {
-        let e = t.entry(a).or_default();
-        e.installed += n;
-        if priority != "none" {
-            e.priority_installed += n;
+        if installed {
+            e.installed += n;
+            if priority != "none" {
+                e.priority_installed += n;
+            }
         }
     }
     Ok(t)
@@ -232,7 +243,7 @@ fn targets_of(
 
 pub fn progress(conn: &mut Conn<'_>, s: &Subject) -> ApiResult<Progress> {
     let rollup = Rollup::load(conn, s)?;
-    let villages = tally(conn, &s.subtree(), s.campaign.id)?;
+    let villages = tally(conn, &rollup.subtree, s.campaign.id)?;
     let mut whole = Tally::default();
     let mut per_child = vec![Tally::default(); rollup.children.len()];
     for (village, t) in &villages {

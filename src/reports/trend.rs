@@ -3,7 +3,7 @@
 
 use super::progress::{percent, tally, Rollup, Tally};
 use super::{local_date, Subject, SubjectRef};
-use crate::db::schema::{adoptions, areas, households, members};
+use crate::db::schema::{adoptions, households, members};
 use crate::db::Conn;
 use crate::domain::fields::INSTALLED_STATUSES;
 use crate::domain::{AreaId, Time};
@@ -40,16 +40,16 @@ pub struct Trend {
 /// Records before the campaign's start count on its first day, after its end on its last.
 pub fn trend(conn: &mut Conn<'_>, s: &Subject) -> ApiResult<Trend> {
     let rollup = Rollup::load(conn, s)?;
-    let pattern = s.subtree();
     let campaign = s.campaign.id;
     let (start, end) = (s.campaign.starts_on, s.campaign.ends_on);
     let days: Vec<NaiveDate> = start.iter_days().take_while(|d| *d <= end).collect();
-    let persons = tally(conn, &pattern, campaign)?;
+    let persons = tally(conn, &rollup.subtree, campaign)?;
+    let areas = &rollup.subtree;
     let installs: Vec<(AreaId, Time)> = with_conn!(conn, |c| adoptions::table
-        .inner_join(members::table.inner_join(households::table.inner_join(areas::table)))
+        .inner_join(members::table.inner_join(households::table))
         .filter(adoptions::campaign_id.eq(campaign))
         .filter(adoptions::status.eq_any(INSTALLED_STATUSES))
-        .filter(areas::path.like(&pattern))
+        .filter(households::area_id.eq_any(areas))
         .filter(households::deleted_at.is_null())
         .filter(members::deleted_at.is_null())
         .select((households::area_id, adoptions::recorded_at))

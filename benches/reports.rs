@@ -1,0 +1,342 @@
+//! Reports benchmark: the progress report, the trend, the activity checks and the priority
+//! list of a district of 50,000 households and 200,000 members, and its exports (time,
+//! bytes, and the heap the export needs).
+//!
+//! `cargo bench --locked --bench reports -- [sqlite|postgres|both]` (default both).
+//! The data is written straight into the tables (the sync benchmark measures writing);
+//! everything measured goes through HTTP. Figures are in docs/BENCHMARKS.md.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use diesel::connection::SimpleConnection;
+use serde_json::json;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+use support::{admin_with_binh_gia, get, login, post, put, start, Server, PASSWORD};
+use uuid::Uuid;
+
+const HOUSEHOLDS: usize = 50_000;
+const MEMBERS_PER_HOUSEHOLD: usize = 4;
+const VILLAGES_PER_COMMUNE: usize = 5;
+const RUNS: usize = 5;
+
+/// Counts live heap bytes and their peak, so that an export's memory can be measured.
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(l) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) };
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        let q = unsafe { System.realloc(p, l, new) };
+        if !q.is_null() {
+            if new > l.size() {
+                let now = LIVE.fetch_add(new - l.size(), Ordering::Relaxed) + new - l.size();
+                PEAK.fetch_max(now, Ordering::Relaxed);
+            } else {
+                LIVE.fetch_sub(l.size() - new, Ordering::Relaxed);
+            }
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// A small deterministic generator.
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+fn ts(day: u64, minute: u64) -> String {
+    format!(
+        "2020-08-{:02}T{:02}:{:02}:00.000000Z",
+        1 + day,
+        (minute / 60) % 24,
+        minute % 60
+    )
+}
+
+/// Writes the district's households, members, adoptions and visits, 1,000 rows a statement.
+fn seed(pool: &gocua::db::Pool, villages: &[String], campaign: &str, user: &str) {
+    let mut rng = Rng(7);
+    let mut homes = Vec::new();
+    let mut people = Vec::new();
+    let mut adoptions = Vec::new();
+    let mut visits = Vec::new();
+    let now = "2020-07-25T00:00:00.000000Z";
+    for i in 0..HOUSEHOLDS {
+        let h = Uuid::new_v4();
+        let v = &villages[i % villages.len()];
+        let lat = 21.9 + rng.below(1000) as f64 / 10_000.0;
+        let lon = 106.3 + rng.below(1000) as f64 / 10_000.0;
+        homes.push(format!(
+            "('{h}','{v}','Số {i}, thôn {}','Hoàng Văn Mạnh {i}','0912345678',{lat},{lon},'',1,'{{}}',' hoang van manh',\
+             '{user}','{now}','{now}')",
+            i % 97
+        ));
+        for m in 0..MEMBERS_PER_HOUSEHOLD {
+            let id = Uuid::new_v4();
+            let phone = ["yes", "yes", "no", "unknown"][rng.below(4) as usize];
+            let priority = match rng.below(100) {
+                0..=2 => "quarantine_centralized",
+                3..=5 => "quarantine_home",
+                6..=8 => "testing_required",
+                _ => "none",
+            };
+            people.push(format!(
+                "('{id}','{h}','Nông Thị Hoa {i}-{m}',{},'female','{phone}','{priority}','',1,'{{}}',' nong thi hoa','{now}','{now}')",
+                1950 + rng.below(60)
+            ));
+            if rng.below(100) < 70 {
+                let status = [
+                    "installed",
+                    "installed_with_help",
+                    "already_installed",
+                    "refused",
+                    "not_yet",
+                    "later",
+                ][rng.below(6) as usize];
+                adoptions.push(format!(
+                    "('{id}','{campaign}','{h}','{status}','{}','{user}',1,'{{}}')",
+                    ts(rng.below(30), rng.below(1440))
+                ));
+            }
+        }
+        for _ in 0..rng.below(3) {
+            visits.push(format!(
+                "('{}','{h}','{campaign}','{user}','{}','{}','',{lat},{lon},'{now}')",
+                Uuid::new_v4(),
+                ts(rng.below(30), rng.below(1440)),
+                ["met", "met", "not_home", "come_back_later", "refused"][rng.below(5) as usize]
+            ));
+        }
+    }
+    let mut pc = pool.get().unwrap();
+    let mut conn = pc.conn();
+    let tables: [(&str, &str, &Vec<String>); 4] = [
+        ("households", "id, area_id, address, head_name, phone, lat, lon, notes, version, field_meta, search_key, created_by, created_at, updated_at", &homes),
+        ("members", "id, household_id, full_name, birth_year, sex, smartphone, priority, notes, version, field_meta, search_key, created_at, updated_at", &people),
+        ("adoptions", "member_id, campaign_id, household_id, status, recorded_at, recorded_by, version, field_meta", &adoptions),
+        ("visits", "id, household_id, campaign_id, canvasser_id, visited_at, outcome, notes, lat, lon, created_at", &visits),
+    ];
+    for (table, cols, rows) in tables {
+        for chunk in rows.chunks(1000) {
+            let sql = format!("INSERT INTO {table} ({cols}) VALUES {}", chunk.join(","));
+            gocua::with_conn!(&mut conn, |c| c.batch_execute(&sql)).unwrap();
+        }
+    }
+    let analyze = "ANALYZE";
+    gocua::with_conn!(&mut conn, |c| c.batch_execute(analyze)).unwrap();
+    println!(
+        "seeded {} households, {} members, {} adoptions, {} visits",
+        homes.len(),
+        people.len(),
+        adoptions.len(),
+        visits.len()
+    );
+}
+
+/// Reads a response as a stream (nothing buffered on the client side): bytes received.
+async fn drain(res: reqwest::Response) -> usize {
+    assert!(res.status().is_success(), "{}", res.status());
+    let mut res = res;
+    let mut n = 0;
+    while let Some(chunk) = res.chunk().await.unwrap() {
+        n += chunk.len();
+    }
+    n
+}
+
+struct Timing {
+    median: f64,
+    min: f64,
+    bytes: usize,
+}
+
+async fn time_get(c: &reqwest::Client, s: &Server, path: &str, token: &str) -> Timing {
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for _ in 0..=RUNS {
+        let t = Instant::now();
+        let res = c
+            .get(format!("{}{path}", s.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        bytes = drain(res).await;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.remove(0); // warm-up
+    times.sort_by(f64::total_cmp);
+    Timing {
+        median: times[times.len() / 2],
+        min: times[0],
+        bytes,
+    }
+}
+
+/// One export: seconds, bytes, and the most heap the process (server and client) held
+/// above what it held when the export began.
+async fn export(c: &reqwest::Client, s: &Server, path: &str, token: &str) -> (f64, usize, usize) {
+    let before = LIVE.load(Ordering::Relaxed);
+    PEAK.store(before, Ordering::Relaxed);
+    let t = Instant::now();
+    let res = c
+        .get(format!("{}{path}", s.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let bytes = drain(res).await;
+    let secs = t.elapsed().as_secs_f64();
+    (
+        secs,
+        bytes,
+        PEAK.load(Ordering::Relaxed).saturating_sub(before),
+    )
+}
+
+async fn bench(name: &str, url: &str) {
+    let (server, pool) = start(url, 8);
+    let s = &server;
+    let c = reqwest::Client::builder().gzip(true).build().unwrap();
+    let admin = admin_with_binh_gia(&c, s, &pool).await;
+    let me = get(&c, s, "/api/v1/me", &admin).await;
+    let district = get(&c, s, "/api/v1/areas?code=181", &admin).await;
+    let district = district["items"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/areas?parent={district}&per_page=100");
+    let communes: Vec<String> = get(&c, s, &path, &admin).await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut villages = Vec::new();
+    for (i, commune) in communes.iter().enumerate() {
+        for k in 0..VILLAGES_PER_COMMUNE {
+            let body = json!({"parent_id": commune, "name": format!("Thôn {i}-{k}")});
+            let v = post(&c, s, "/api/v1/areas", &admin, body).await;
+            villages.push(v["id"].as_str().unwrap().to_owned());
+        }
+    }
+    let body = json!({"name": "Bluezone 2020", "starts_on": "2020-08-01", "ends_on": "2020-08-31"});
+    let campaign = post(&c, s, "/api/v1/campaigns", &admin, body).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for area in std::iter::once(&district).chain(&communes) {
+        let path = format!("/api/v1/campaigns/{campaign}/targets/{area}");
+        put(
+            &c,
+            s,
+            &path,
+            &admin,
+            json!({"kind": "rate_registered", "value": 60.0}),
+        )
+        .await;
+    }
+    let body = json!({"username": "huyen", "password": PASSWORD, "role": "supervisor", "area_ids": [district]});
+    post(&c, s, "/api/v1/users", &admin, body).await;
+    let huyen = login(&c, s, "huyen").await;
+    let user = me["id"].as_str().unwrap().to_owned();
+    let (p, v, camp_id) = (pool.clone(), villages.clone(), campaign.clone());
+    let t = Instant::now();
+    tokio::task::spawn_blocking(move || seed(&p, &v, &camp_id, &user))
+        .await
+        .unwrap();
+    println!("({name}: seeding took {:.1} s)", t.elapsed().as_secs_f64());
+
+    let q = format!("campaign={campaign}&area={district}");
+    let rows: [(&str, String); 6] = [
+        (
+            "progress, district (19 communes)",
+            format!("/api/v1/reports/progress?{q}"),
+        ),
+        (
+            "progress, one commune (5 villages)",
+            format!(
+                "/api/v1/reports/progress?campaign={campaign}&area={}",
+                communes[0]
+            ),
+        ),
+        (
+            "trend, district (31 days × 20 series)",
+            format!("/api/v1/reports/trend?{q}"),
+        ),
+        (
+            "priority list, first page of 50 + total",
+            format!("/api/v1/lists/priority-pending?{q}&per_page=50"),
+        ),
+        (
+            "revisit list, first page of 50 + total",
+            format!("/api/v1/lists/revisit?{q}&per_page=50"),
+        ),
+        (
+            "activity checks, district, whole campaign",
+            format!("/api/v1/reports/activity?{q}"),
+        ),
+    ];
+    println!("\n### {name}\n");
+    println!("| request (district supervisor, gzip) | median s | min s | bytes |");
+    println!("|---|---|---|---|");
+    for (what, path) in &rows {
+        let t = time_get(&c, &server, path, &huyen).await;
+        println!("| {what} | {:.3} | {:.3} | {} |", t.median, t.min, t.bytes);
+    }
+    println!("\n| export (streamed) | seconds | bytes | peak heap above the start, MiB |");
+    println!("|---|---|---|---|");
+    for (what, path) in [
+        (
+            "priority list, CSV",
+            format!("/api/v1/lists/priority-pending.csv?{q}"),
+        ),
+        (
+            "priority list, XLSX",
+            format!("/api/v1/lists/priority-pending.xlsx?{q}"),
+        ),
+        (
+            "households of the district (50,000), CSV",
+            format!("/api/v1/households.csv?area={district}"),
+        ),
+        (
+            "households of the district (50,000), XLSX",
+            format!("/api/v1/households.xlsx?area={district}"),
+        ),
+    ] {
+        let (secs, bytes, rise) = export(&c, &server, &path, &huyen).await;
+        println!(
+            "| {what} | {secs:.2} | {bytes} | {:.1} |",
+            rise as f64 / 1_048_576.0
+        );
+    }
+    drop(server);
+}
+
+fn main() {
+    support::run_on_backends("gocua_bench_reports", |name, url| async move {
+        bench(name, &url).await
+    });
+}

@@ -1,0 +1,207 @@
+//! What the benchmarks share: an in-process server on a free port, a JSON call, and the
+//! loop over the two databases.
+
+#![allow(dead_code)]
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use gocua::app::Application;
+use gocua::config::Settings;
+use serde_json::{json, Value};
+use std::future::Future;
+
+pub const SECRET: &str = "bench-secret-bench-secret-bench-secret-00";
+pub const PASSWORD: &str = "bench password";
+
+pub struct Server {
+    pub base: String,
+    handle: actix_web::dev::ServerHandle,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        drop(self.handle.stop(false));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub fn start(url: &str, pool_size: u32) -> (Server, gocua::db::Pool) {
+    let settings = Settings {
+        database_url: url.to_owned(),
+        bind: "127.0.0.1:0".into(),
+        jwt_secret: Some(SECRET.to_owned().into()),
+        pool_size,
+        log_level: "error".into(),
+        ..Settings::default()
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let app = Application::build(settings).expect("the app builds");
+            tx.send((app.port(), app.handle(), app.pool.clone()))
+                .unwrap();
+            app.run_until_stopped().await.unwrap();
+        })
+    });
+    let (port, handle, pool) = rx.recv().unwrap();
+    (
+        Server {
+            base: format!("http://127.0.0.1:{port}"),
+            handle,
+            thread: Some(thread),
+        },
+        pool,
+    )
+}
+
+pub async fn call(
+    c: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> Value {
+    let mut r = c.request(method, url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        r = r.json(&b);
+    }
+    let res = r.send().await.unwrap();
+    let status = res.status();
+    let v: Value = res.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{status}: {v}");
+    v
+}
+
+/// Runs `bench` on SQLite (a temporary file) and on PostgreSQL (a fresh database `db` on
+/// `GOCUA_BENCH_PG_URL`, default postgres://postgres@127.0.0.1:5432), as the first argument
+/// says: `sqlite`, `postgres` or `both` (default).
+pub fn run_on_backends<F, Fut>(db: &str, bench: F)
+where
+    F: Fn(&'static str, String) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let which = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .unwrap_or_else(|| "both".into());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    if which == "sqlite" || which == "both" {
+        // GOCUA_BENCH_SQLITE keeps the database in that file, to look into afterwards.
+        let dir = tempfile::tempdir().unwrap();
+        let path = std::env::var("GOCUA_BENCH_SQLITE")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|_| dir.path().join("bench.db"));
+        let _ = std::fs::remove_file(&path);
+        let url = format!("sqlite://{}", path.display());
+        rt.block_on(bench("SQLite", url));
+    }
+    if which == "postgres" || which == "both" {
+        let base = std::env::var("GOCUA_BENCH_PG_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let mut admin = diesel::PgConnection::establish(&format!("{base}/postgres"))
+            .expect("PostgreSQL reachable");
+        let drop = format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)");
+        admin.batch_execute(&drop).unwrap();
+        admin
+            .batch_execute(&format!("CREATE DATABASE {db}"))
+            .unwrap();
+        rt.block_on(bench("PostgreSQL", format!("{base}/{db}")));
+        admin.batch_execute(&drop).unwrap();
+    }
+}
+
+/// Logs a user in; returns the access token.
+pub async fn login(c: &reqwest::Client, s: &Server, username: &str) -> String {
+    let v = call(
+        c,
+        reqwest::Method::POST,
+        format!("{}/api/v1/auth/login", s.base),
+        None,
+        Some(json!({"username": username, "password": PASSWORD})),
+    )
+    .await;
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Creates the admin straight in the database (as `gocua user add` does), logs in, and
+/// imports Bình Gia's official rows (the demo's copy); returns the admin's token.
+pub async fn admin_with_binh_gia(
+    c: &reqwest::Client,
+    s: &Server,
+    pool: &gocua::db::Pool,
+) -> String {
+    let p = pool.clone();
+    tokio::task::spawn_blocking(move || {
+        let hash = gocua::auth::hash_password(PASSWORD).unwrap();
+        let mut pc = p.get().unwrap();
+        gocua::store::users::create(
+            &mut pc.conn(),
+            "admin",
+            "",
+            &hash,
+            gocua::auth::Role::Admin,
+            &[],
+        )
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    let admin = login(c, s, "admin").await;
+    let csv = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/demo/binh_gia.csv"
+    ))
+    .unwrap();
+    let res = c
+        .post(format!("{}/api/v1/areas/import", s.base))
+        .bearer_auth(&admin)
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    admin
+}
+
+/// A GET, a POST or a PUT of JSON as `token`, through `call`.
+pub async fn get(c: &reqwest::Client, s: &Server, path: &str, token: &str) -> Value {
+    call(
+        c,
+        reqwest::Method::GET,
+        format!("{}{path}", s.base),
+        Some(token),
+        None,
+    )
+    .await
+}
+
+pub async fn post(c: &reqwest::Client, s: &Server, path: &str, token: &str, body: Value) -> Value {
+    call(
+        c,
+        reqwest::Method::POST,
+        format!("{}{path}", s.base),
+        Some(token),
+        Some(body),
+    )
+    .await
+}
+
+pub async fn put(c: &reqwest::Client, s: &Server, path: &str, token: &str, body: Value) -> Value {
+    call(
+        c,
+        reqwest::Method::PUT,
+        format!("{}{path}", s.base),
+        Some(token),
+        Some(body),
+    )
+    .await
+}
