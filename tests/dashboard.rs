@@ -147,6 +147,16 @@ impl Browser {
     }
 }
 
+/// Saves a screenshot under docs/img (the README shows them).
+fn save(png: &[u8], name: &str) {
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/img")
+        .join(name);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, png).unwrap();
+}
+
 async fn wait_until<T, F, Fut>(limit: Duration, mut f: F) -> Option<T>
 where
     F: FnMut() -> Fut,
@@ -319,10 +329,18 @@ async fn dashboard_shows_the_district_and_drills_into_a_commune() {
         .await;
     assert_eq!(rows, pending.body["total"]);
 
-    let png = b.screenshot().await;
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/img/dashboard.png");
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, &png).unwrap();
+    save(&b.screenshot().await, "dashboard.png");
+
+    // On a phone's width nothing runs off the side: rows and tables stack.
+    b.call("POST", "/window/rect", json!({"width": 390, "height": 844}))
+        .await;
+    b.wait_for("return window.innerWidth <= 400").await;
+    let overflow = b
+        .script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth",
+        )
+        .await;
+    assert_eq!(overflow, 0, "no horizontal scrolling on a phone");
+    save(&b.screenshot().await, "dashboard-phone.png");
     b.call("DELETE", "", Value::Null).await;
 }

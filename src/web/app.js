@@ -165,6 +165,8 @@ async function show() {
     ]);
     if (view !== state.view) return;
     const a = p.area;
+    // The trend's rate is over registered persons: only such a target can be drawn on it.
+    state.goal = a.target && a.target.kind === "rate_registered" ? a.target.value : null;
     $("summary").replaceChildren(
       el("h2", {}, `${a.name} — ${p.subject.campaign_name}`),
       bar(a),
@@ -205,7 +207,7 @@ async function trend(view) {
   $("trend").dataset.area = area;
   const s = t.series[0];
   const W = 640, H = 180, L = 34, B = 22;
-  const max = Math.max(10, ...s.cumulative_rate.map((r) => r || 0));
+  const max = Math.max(10, state.goal || 0, ...s.cumulative_rate.map((r) => r || 0));
   const x = (i) => L + (i * (W - L - 8)) / Math.max(1, t.days.length - 1);
   const y = (v) => H - B - (v / max) * (H - B - 10);
   const points = s.cumulative_rate.map((r, i) => `${x(i).toFixed(1)},${y(r || 0).toFixed(1)}`).join(" ");
@@ -227,6 +229,10 @@ async function trend(view) {
   if (t.days.length) {
     add("text", { x: L, y: H - 4 }, t.days[0].split("-").reverse().join("/"));
     add("text", { x: W - 80, y: H - 4 }, t.days[t.days.length - 1].split("-").reverse().join("/"));
+  }
+  if (state.goal) {
+    add("line", { class: "goal", x1: L, y1: y(state.goal), x2: W - 8, y2: y(state.goal) });
+    add("text", { x: W - 110, y: y(state.goal) + 14 }, `Chỉ tiêu ${state.goal}%`);
   }
   add("polyline", { class: "line", points });
   $("trend").replaceChildren(svg,
