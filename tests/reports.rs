@@ -1356,6 +1356,11 @@ async fn exports_hold_the_same_figures_as_the_json() {
             );
         }
     }
+    // A filter the list refuses is refused by the export too, before any byte.
+    let r = app
+        .get("/api/v1/households.csv?adoption_status=installed", &s.xa)
+        .await;
+    r.assert_problem(422, "validation_failed");
     // Out of scope, refused before any byte.
     let r = app
         .get(

@@ -617,6 +617,17 @@ pub async fn households_export(
                 None => None,
             };
             let campaign = f.campaign.map(|c| campaigns::get(conn, c)).transpose()?;
+            // The filter is checked whole (as the first page would) before the first byte.
+            hh::list_households(
+                conn,
+                who,
+                &f,
+                PageReq {
+                    page: 1,
+                    per_page: 1,
+                },
+                false,
+            )?;
             // Village names of the caller's scope (or the area's subtree).
             let bound = area
                 .as_ref()
