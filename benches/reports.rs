@@ -169,6 +169,19 @@ async fn drain(res: reqwest::Response) -> usize {
     n
 }
 
+/// One GET read as a stream: seconds until the last byte, and the bytes.
+async fn timed(c: &reqwest::Client, s: &Server, path: &str, token: &str) -> (f64, usize) {
+    let t = Instant::now();
+    let res = c
+        .get(format!("{}{path}", s.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let bytes = drain(res).await;
+    (t.elapsed().as_secs_f64(), bytes)
+}
+
 struct Timing {
     median: f64,
     min: f64,
@@ -179,15 +192,9 @@ async fn time_get(c: &reqwest::Client, s: &Server, path: &str, token: &str) -> T
     let mut times = Vec::new();
     let mut bytes = 0;
     for _ in 0..=RUNS {
-        let t = Instant::now();
-        let res = c
-            .get(format!("{}{path}", s.base))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        bytes = drain(res).await;
-        times.push(t.elapsed().as_secs_f64());
+        let (secs, n) = timed(c, s, path, token).await;
+        bytes = n;
+        times.push(secs);
     }
     times.remove(0); // warm-up
     times.sort_by(f64::total_cmp);
@@ -203,15 +210,7 @@ async fn time_get(c: &reqwest::Client, s: &Server, path: &str, token: &str) -> T
 async fn export(c: &reqwest::Client, s: &Server, path: &str, token: &str) -> (f64, usize, usize) {
     let before = LIVE.load(Ordering::Relaxed);
     PEAK.store(before, Ordering::Relaxed);
-    let t = Instant::now();
-    let res = c
-        .get(format!("{}{path}", s.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let bytes = drain(res).await;
-    let secs = t.elapsed().as_secs_f64();
+    let (secs, bytes) = timed(c, s, path, token).await;
     (
         secs,
         bytes,

@@ -589,6 +589,33 @@ async fn progress_of_a_district_and_a_commune() {
         Some(("rate_smartphone", 50.0, true)),
     );
     assert_eq!(r.body["children"], json!([]));
+
+    // A count target is the commune's own; its villages take the district's rate instead
+    // (a count cannot be split).
+    let c = &s.campaigns[0];
+    let r = w
+        .app
+        .put(
+            &format!("/api/v1/campaigns/{c}/targets/{}", w.hung_dao),
+            &w.admin,
+            json!({"kind": "count", "value": 4.0}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = w
+        .app
+        .get(
+            &s.path(&format!("/api/v1/reports/progress?area={}&", w.hung_dao)),
+            &s.huyen,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    check_row(&r.body["area"], s.counts(&[2]), Some(("count", 4.0, false)));
+    check_row(
+        child(&r.body, &s.villages[2].0),
+        s.counts(&[2]),
+        Some(("rate_registered", 60.0, true)),
+    );
 }
 
 #[tokio::test]
@@ -1356,6 +1383,23 @@ async fn exports_hold_the_same_figures_as_the_json() {
             );
         }
     }
+    // An admin with no area named exports every live household.
+    let bytes = download(app, "/api/v1/households.csv", &s.w.admin, "csv").await;
+    let (_, rows) = csv_rows(&bytes);
+    let got: BTreeSet<String> = rows.iter().map(|r| r[0].clone()).collect();
+    let all: BTreeSet<String> = s
+        .homes
+        .iter()
+        .filter(|h| !h.deleted)
+        .map(|h| h.id.to_string())
+        .collect();
+    assert_eq!(got, all);
+    let village = rows
+        .iter()
+        .find(|r| r[0] == s.homes[0].id.to_string())
+        .unwrap();
+    assert_eq!(village[1], s.villages[s.homes[0].village].1);
+
     // A filter the list refuses is refused by the export too, before any byte.
     let r = app
         .get("/api/v1/households.csv?adoption_status=installed", &s.xa)

@@ -148,6 +148,53 @@ impl ActivityQuery {
 }
 
 const SUPERVISORS: &[Role] = &[Role::Admin, Role::Supervisor];
+const ANYONE: &[Role] = &[Role::Admin, Role::Supervisor, Role::Canvasser];
+
+/// Runs `f` on the report's subject (the campaign, and an area inside the caller's areas)
+/// in one read snapshot, for callers of the given roles.
+async fn on_subject<T, F>(
+    state: &AppState,
+    auth: Auth,
+    roles: &'static [Role],
+    area: Option<AreaId>,
+    campaign: CampaignId,
+    f: F,
+) -> ApiResult<T>
+where
+    F: FnOnce(&mut Conn<'_>, &Subject) -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    state
+        .as_user(auth, move |conn, who| {
+            who.require_role(roles)?;
+            conn.read_transaction(|conn| {
+                let s = Subject::resolve(conn, who, area, campaign)?;
+                f(conn, &s)
+            })
+        })
+        .await
+}
+
+/// Streams the export that `plan` makes of the report's subject.
+async fn export_subject<F>(
+    state: &AppState,
+    auth: Auth,
+    format: ExportFormat,
+    roles: &'static [Role],
+    area: Option<AreaId>,
+    campaign: CampaignId,
+    plan: F,
+) -> ApiResult<HttpResponse>
+where
+    F: FnOnce(&mut Conn<'_>, Subject) -> ApiResult<Export> + Send + 'static,
+{
+    stream(state, auth, format.into(), move |conn, who| {
+        who.require_role(roles)?;
+        let s = Subject::resolve(conn, who, area, campaign)?;
+        plan(conn, s)
+    })
+    .await
+}
 
 #[utoipa::path(get, path = "/api/v1/reports/progress", tag = "reports", params(ReportQuery), security(("bearer" = [])),
     description = "The area and each child area against the campaign's targets. Also as `progress.csv` and `progress.xlsx`.",
@@ -158,14 +205,7 @@ pub async fn progress(
     q: web::Query<ReportQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    let p = state
-        .as_user(auth, move |conn, who| {
-            conn.read_transaction(|conn| {
-                let s = Subject::resolve(conn, who, q.area, q.campaign)?;
-                progress::progress(conn, &s)
-            })
-        })
-        .await?;
+    let p = on_subject(&state, auth, ANYONE, q.area, q.campaign, progress::progress).await?;
     Ok(HttpResponse::Ok().json(p))
 }
 
@@ -179,12 +219,14 @@ pub async fn progress_export(
     q: web::Query<ReportQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    stream(
+    export_subject(
         &state,
         auth,
-        format.into_inner().into(),
-        move |conn, who| {
-            let s = Subject::resolve(conn, who, q.area, q.campaign)?;
+        format.into_inner(),
+        ANYONE,
+        q.area,
+        q.campaign,
+        move |conn, s| {
             let p = progress::progress(conn, &s)?;
             Ok(Export::of_rows(
                 &s,
@@ -255,14 +297,7 @@ pub async fn trend(
     q: web::Query<ReportQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    let t = state
-        .as_user(auth, move |conn, who| {
-            conn.read_transaction(|conn| {
-                let s = Subject::resolve(conn, who, q.area, q.campaign)?;
-                trend::trend(conn, &s)
-            })
-        })
-        .await?;
+    let t = on_subject(&state, auth, ANYONE, q.area, q.campaign, trend::trend).await?;
     Ok(HttpResponse::Ok().json(t))
 }
 
@@ -276,12 +311,14 @@ pub async fn trend_export(
     q: web::Query<ReportQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    stream(
+    export_subject(
         &state,
         auth,
-        format.into_inner().into(),
-        move |conn, who| {
-            let s = Subject::resolve(conn, who, q.area, q.campaign)?;
+        format.into_inner(),
+        ANYONE,
+        q.area,
+        q.campaign,
+        move |conn, s| {
             let t = trend::trend(conn, &s)?;
             let mut rows = Vec::new();
             for series in &t.series {
@@ -316,15 +353,15 @@ pub async fn activity(
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
     let checks = q.checks(&state)?;
-    let a = state
-        .as_user(auth, move |conn, who| {
-            who.require_role(SUPERVISORS)?;
-            conn.read_transaction(|conn| {
-                let s = Subject::resolve(conn, who, q.area, q.campaign)?;
-                activity::activity(conn, &s, checks)
-            })
-        })
-        .await?;
+    let a = on_subject(
+        &state,
+        auth,
+        SUPERVISORS,
+        q.area,
+        q.campaign,
+        move |conn, s| activity::activity(conn, s, checks),
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(a))
 }
 
@@ -339,13 +376,14 @@ pub async fn activity_export(
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
     let checks = q.checks(&state)?;
-    stream(
+    export_subject(
         &state,
         auth,
-        format.into_inner().into(),
-        move |conn, who| {
-            who.require_role(SUPERVISORS)?;
-            let s = Subject::resolve(conn, who, q.area, q.campaign)?;
+        format.into_inner(),
+        SUPERVISORS,
+        q.area,
+        q.campaign,
+        move |conn, s| {
             let a = activity::activity(conn, &s, checks)?;
             Ok(Export::of_rows(
                 &s,
@@ -394,14 +432,10 @@ pub async fn priority_pending(
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
     let page = PageParams::parse(q.page, q.per_page)?;
-    let (items, total) = state
-        .as_user(auth, move |conn, who| {
-            conn.read_transaction(|conn| {
-                let s = Subject::resolve(conn, who, q.area, q.campaign)?;
-                lists::priority_pending(conn, &s, page, true)
-            })
-        })
-        .await?;
+    let (items, total) = on_subject(&state, auth, ANYONE, q.area, q.campaign, move |conn, s| {
+        lists::priority_pending(conn, s, page, true)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(Page::new(items, total.unwrap_or_default(), page)))
 }
 
@@ -415,12 +449,14 @@ pub async fn priority_pending_export(
     q: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    stream(
+    export_subject(
         &state,
         auth,
-        format.into_inner().into(),
-        move |conn, who| {
-            let s = Subject::resolve(conn, who, q.area, q.campaign)?;
+        format.into_inner(),
+        ANYONE,
+        q.area,
+        q.campaign,
+        |_, s| {
             Ok(Export::paged(
                 s,
                 "Đối tượng ưu tiên chưa cài đặt",
@@ -494,14 +530,10 @@ async fn to_visit(
     list: List,
 ) -> ApiResult<HttpResponse> {
     let page = PageParams::parse(q.page, q.per_page)?;
-    let (items, total) = state
-        .as_user(auth, move |conn, who| {
-            conn.read_transaction(|conn| {
-                let s = Subject::resolve(conn, who, q.area, q.campaign)?;
-                lists::households_to_visit(conn, &s, list, page, true)
-            })
-        })
-        .await?;
+    let (items, total) = on_subject(&state, auth, ANYONE, q.area, q.campaign, move |conn, s| {
+        lists::households_to_visit(conn, s, list, page, true)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(Page::new(items, total.unwrap_or_default(), page)))
 }
 
@@ -550,22 +582,29 @@ async fn to_visit_export(
     q: ListQuery,
     list: List,
 ) -> ApiResult<HttpResponse> {
-    stream(&state, auth, format.into(), move |conn, who| {
-        let s = Subject::resolve(conn, who, q.area, q.campaign)?;
-        let what = match list {
-            List::Revisit => "Hộ cần thăm lại",
-            _ => "Hộ chưa được thăm",
-        };
-        Ok(Export::paged(
-            s,
-            what,
-            TO_VISIT_HEADERS,
-            move |conn, s, page| {
-                let (items, _) = lists::households_to_visit(conn, s, list, page, false)?;
-                Ok(items.iter().map(to_visit_cells).collect())
-            },
-        ))
-    })
+    export_subject(
+        &state,
+        auth,
+        format,
+        ANYONE,
+        q.area,
+        q.campaign,
+        move |_, s| {
+            let what = match list {
+                List::Revisit => "Hộ cần thăm lại",
+                _ => "Hộ chưa được thăm",
+            };
+            Ok(Export::paged(
+                s,
+                what,
+                TO_VISIT_HEADERS,
+                move |conn, s, page| {
+                    let (items, _) = lists::households_to_visit(conn, s, list, page, false)?;
+                    Ok(items.iter().map(to_visit_cells).collect())
+                },
+            ))
+        },
+    )
     .await
 }
 
@@ -611,8 +650,9 @@ pub async fn households_export(
         move |conn, who| {
             let area = match f.area {
                 Some(a) => {
-                    who.require_area(conn, a)?;
-                    Some(areas::get(conn, a)?)
+                    let area = areas::get(conn, a)?;
+                    who.require_covers(&area.path)?;
+                    Some(area)
                 }
                 None => None,
             };

@@ -138,12 +138,7 @@ pub fn priority_pending(
             }
         })
     };
-    let total = if with_total {
-        Some(run(conn, true)?.1)
-    } else {
-        None
-    };
-    let (rows, _) = run(conn, false)?;
+    let (rows, total) = crate::store::page_and_total(conn, with_total, run)?;
     let member_ids: Vec<MemberId> = rows.iter().map(|r| r.0).collect();
     let statuses: HashMap<MemberId, String> = with_conn!(conn, |c| adoptions::table
         .filter(adoptions::member_id.eq_any(&member_ids))
@@ -249,12 +244,7 @@ pub fn households_to_visit(
             }
         })
     };
-    let total = if with_total {
-        Some(run(conn, true)?.1)
-    } else {
-        None
-    };
-    let (rows, _) = run(conn, false)?;
+    let (rows, total) = crate::store::page_and_total(conn, with_total, run)?;
     let ids: Vec<HouseholdId> = rows.iter().map(|r| r.0).collect();
     let people: Vec<(HouseholdId, String)> = with_conn!(conn, |c| members::table
         .filter(members::household_id.eq_any(&ids))

@@ -55,8 +55,8 @@ impl Subject {
             Some(a) => a,
             None => default_area(conn, who)?,
         };
-        who.require_area(conn, area)?;
         let area = areas::get(conn, area)?;
+        who.require_covers(&area.path)?;
         Ok(Subject { area, campaign })
     }
 

@@ -397,12 +397,7 @@ pub fn list_households(
             }
         })
     };
-    let total = if with_total {
-        Some(run(conn, true)?.1)
-    } else {
-        None
-    };
-    let (rows, _) = run(conn, false)?;
+    let (rows, total) = super::page_and_total(conn, with_total, run)?;
     let ids: Vec<HouseholdId> = rows.iter().map(|h| h.id).collect();
     let counts: Vec<(HouseholdId, i64)> = with_conn!(conn, |c| members::table
         .filter(members::household_id.eq_any(&ids))

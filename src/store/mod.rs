@@ -12,6 +12,25 @@ pub mod sessions;
 pub mod users;
 pub mod work;
 
+use crate::db::Conn;
+use crate::error::ApiResult;
+
+/// A list query's page, and its total when asked: `run(conn, true)` counts the matching
+/// rows, `run(conn, false)` reads the page.
+pub fn page_and_total<R>(
+    conn: &mut Conn<'_>,
+    with_total: bool,
+    run: impl Fn(&mut Conn<'_>, bool) -> ApiResult<(Vec<R>, i64)>,
+) -> ApiResult<(Vec<R>, Option<i64>)> {
+    let total = if with_total {
+        Some(run(conn, true)?.1)
+    } else {
+        None
+    };
+    let (rows, _) = run(conn, false)?;
+    Ok((rows, total))
+}
+
 /// A page request: 1-based page and its size.
 #[derive(Debug, Clone, Copy)]
 pub struct PageReq {

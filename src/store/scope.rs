@@ -106,8 +106,14 @@ impl Principal {
             .first::<String>(c)
             .optional())?
         .ok_or_else(|| ApiError::not_found("area"))?;
-        if self.covers(&path) {
-            Ok(path)
+        self.require_covers(&path)?;
+        Ok(path)
+    }
+
+    /// Fails unless the area with this path lies inside the caller's areas.
+    pub fn require_covers(&self, path: &str) -> ApiResult<()> {
+        if self.covers(path) {
+            Ok(())
         } else {
             Err(ApiError::out_of_scope())
         }
