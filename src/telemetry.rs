@@ -35,6 +35,8 @@ pub struct Metrics {
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
+    /// SQLite only: the writer's queue, transactions and group commits.
+    writer: [IntGauge; 3],
 }
 
 impl Metrics {
@@ -66,6 +68,20 @@ impl Metrics {
             "idle database connections",
         );
         let pool_max = gauge("gocua_db_pool_max_connections", "pool size");
+        let writer = [
+            gauge(
+                "gocua_sqlite_writer_queue",
+                "SQLite: write transactions waiting for the writer",
+            ),
+            gauge(
+                "gocua_sqlite_write_transactions",
+                "SQLite: write transactions run since start",
+            ),
+            gauge(
+                "gocua_sqlite_group_commits",
+                "SQLite: group transactions run since start (write transactions per group commit = the ratio)",
+            ),
+        ];
         registry
             .register(Box::new(requests.clone()))
             .expect("unique metric");
@@ -81,6 +97,11 @@ impl Metrics {
         registry
             .register(Box::new(pool_max.clone()))
             .expect("unique metric");
+        for g in &writer {
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+        }
         Metrics {
             registry,
             requests,
@@ -88,6 +109,7 @@ impl Metrics {
             pool_connections,
             pool_idle,
             pool_max,
+            writer,
         }
     }
 
@@ -106,6 +128,21 @@ impl Metrics {
         self.pool_connections.set(open.into());
         self.pool_idle.set(idle.into());
         self.pool_max.set(max.into());
+        if let Some(stats) = pool.writer_stats() {
+            use std::sync::atomic::Ordering::Relaxed;
+            let counts = [
+                stats.queued.load(Relaxed).max(0),
+                stats
+                    .transactions
+                    .load(Relaxed)
+                    .try_into()
+                    .unwrap_or(i64::MAX),
+                stats.groups.load(Relaxed).try_into().unwrap_or(i64::MAX),
+            ];
+            for (g, n) in self.writer.iter().zip(counts) {
+                g.set(n);
+            }
+        }
         let mut buf = Vec::new();
         let _ = prometheus::TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()

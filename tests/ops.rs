@@ -14,6 +14,8 @@ async fn health_readiness_and_metrics() {
     assert_eq!(r.body["status"], "ready");
     let admin = app.admin().await;
     app.get("/api/v1/me", &admin).await;
+    let body = serde_json::json!({"name": "Bluezone 2020", "starts_on": "2020-08-01"});
+    app.post("/api/v1/campaigns", &admin, body).await;
     app.get(
         &format!("/api/v1/households/{}", uuid::Uuid::new_v4()),
         &admin,
@@ -44,6 +46,23 @@ async fn health_readiness_and_metrics() {
         "{}",
         m.text
     );
+    let gauge = |name: &str| {
+        m.text
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .map(|v| v.parse::<u64>().unwrap())
+    };
+    if common::backend() == "sqlite" {
+        // The campaign went through the writer; nothing waits now.
+        let (txs, groups) = (
+            gauge("gocua_sqlite_write_transactions").unwrap(),
+            gauge("gocua_sqlite_group_commits").unwrap(),
+        );
+        assert!(txs >= 1 && (1..=txs).contains(&groups), "{}", m.text);
+        assert_eq!(gauge("gocua_sqlite_writer_queue"), Some(0));
+    } else {
+        assert_eq!(gauge("gocua_sqlite_write_transactions"), Some(0));
+    }
 }
 
 #[tokio::test]

@@ -6,20 +6,20 @@
 
 pub mod schema;
 pub mod sql;
+pub mod writer;
 
 use crate::error::ApiError;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, PooledConnection};
 use diesel::{Connection, PgConnection, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 type PgPool = diesel::r2d2::Pool<ConnectionManager<PgConnection>>;
-type SqlitePool = diesel::r2d2::Pool<ConnectionManager<SqliteConnection>>;
+pub(crate) type SqlitePool = diesel::r2d2::Pool<ConnectionManager<SqliteConnection>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -90,6 +90,19 @@ impl Conn<'_> {
 }
 
 impl Conn<'_> {
+    /// Runs `f` in a savepoint of the current transaction: its writes roll back alone when it
+    /// fails.
+    pub fn savepoint<T, E, F>(&mut self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut Conn<'_>) -> Result<T, E>,
+        E: From<diesel::result::Error>,
+    {
+        match self {
+            Conn::Pg(c) => c.transaction(|c| f(&mut Conn::Pg(c))),
+            Conn::Sqlite(c) => c.transaction(|c| f(&mut Conn::Sqlite(c))),
+        }
+    }
+
     /// Runs `f` in one read-only snapshot: `REPEATABLE READ` on PostgreSQL, a deferred
     /// transaction (a WAL snapshot from its first read) on SQLite.
     pub fn read_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>
@@ -111,9 +124,9 @@ impl Conn<'_> {
 #[derive(Clone)]
 pub enum Pool {
     Pg(PgPool),
-    /// SQLite has one writer at a time: writers of this process queue on the mutex (woken
-    /// at once) rather than on SQLite's busy handler (which sleeps and polls).
-    Sqlite(SqlitePool, Arc<Mutex<()>>),
+    /// SQLite has one writer at a time: the write transactions of this process go to one
+    /// writer thread, which commits those waiting together (see `writer`).
+    Sqlite(SqlitePool, writer::Writer),
 }
 
 pub enum PooledConn {
@@ -143,15 +156,15 @@ pub enum DbError {
 }
 
 /// Per-connection SQLite settings: WAL (readers never block the writer), foreign keys, a busy
-/// timeout so that writers queue, and full fsync so that an acknowledged change survives a
-/// power cut.
+/// timeout so that writers queue, full fsync so that an acknowledged change survives a power
+/// cut, and no checkpoints at commit (the writer's checkpoint thread runs them).
 #[derive(Debug)]
 struct SqliteSetup;
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(
-            "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
         )
         .map_err(diesel::r2d2::Error::QueryError)
     }
@@ -185,7 +198,9 @@ impl Pool {
                 .connection_timeout(timeout)
                 .connection_customizer(Box::new(SqliteSetup))
                 .build(ConnectionManager::<SqliteConnection>::new(path))?;
-            Ok(Pool::Sqlite(pool, Arc::new(Mutex::new(()))))
+            let writer = writer::start(pool.clone())
+                .map_err(|e| DbError::Connect(format!("cannot start the writer thread: {e}")))?;
+            Ok(Pool::Sqlite(pool, writer))
         } else {
             Err(DbError::Scheme(url.chars().take(40).collect()))
         }
@@ -203,6 +218,14 @@ impl Pool {
             Pool::Pg(p) => PooledConn::Pg(p.get()?),
             Pool::Sqlite(p, _) => PooledConn::Sqlite(p.get()?),
         })
+    }
+
+    /// The SQLite writer's counts; none on PostgreSQL.
+    pub fn writer_stats(&self) -> Option<&writer::Stats> {
+        match self {
+            Pool::Sqlite(_, w) => Some(&w.stats),
+            Pool::Pg(_) => None,
+        }
     }
 
     /// (connections open, connections idle, maximum size)
@@ -242,28 +265,36 @@ impl Pool {
         .map_err(|e| ApiError::internal(anyhow::anyhow!("blocking task failed: {e}")))?
     }
 
-    /// Like `run`, inside one transaction.
+    /// Like `run`, inside one transaction. On SQLite the transaction runs on the writer
+    /// thread, in a savepoint of a group commit; the answer comes once it is committed.
     pub async fn tx<T, F>(&self, f: F) -> Result<T, ApiError>
     where
         F: FnOnce(&mut Conn<'_>) -> Result<T, ApiError> + Send + 'static,
         T: Send + 'static,
     {
-        let writers = match self {
-            Pool::Sqlite(_, lock) => Some(lock.clone()),
-            Pool::Pg(_) => None,
-        };
-        let pool = self.clone();
         let span = tracing::Span::current();
-        actix_web::web::block(move || {
-            let _entered = span.enter();
-            // Take the turn before a connection, so that waiting writers hold none.
-            let _turn = writers
-                .as_ref()
-                .map(|l| l.lock().unwrap_or_else(|e| e.into_inner()));
-            let mut pc = pool.get().map_err(ApiError::unavailable)?;
-            pc.conn().transaction(f)
-        })
-        .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("blocking task failed: {e}")))?
+        match self {
+            Pool::Sqlite(_, writer) => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                if !writer.submit(Box::new(writer::TxJob { f, reply, span })) {
+                    return Err(ApiError::unavailable(anyhow::anyhow!(
+                        "the writer has stopped"
+                    )));
+                }
+                answer.await.map_err(|_| {
+                    ApiError::internal(anyhow::anyhow!("the writer dropped a transaction"))
+                })?
+            }
+            Pool::Pg(_) => {
+                let pool = self.clone();
+                actix_web::web::block(move || {
+                    let _entered = span.enter();
+                    let mut pc = pool.get().map_err(ApiError::unavailable)?;
+                    pc.conn().transaction(f)
+                })
+                .await
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("blocking task failed: {e}")))?
+            }
+        }
     }
 }
