@@ -26,6 +26,7 @@ const HOUSEHOLDS_PER_BATCH: usize = 20; // each with 4 members: 100 ops
 const CREATE_BATCHES: usize = 16; // per device: 16 × 20 × 16 = 5,120 households
 const VISITS_PER_DEVICE: usize = 320; // 5,120 visits
 const UPDATE_BATCHES: usize = 8;
+const BASELINE_ROUNDS: usize = 3;
 
 struct Fixture {
     admin: String,
@@ -255,8 +256,10 @@ fn baseline_phase(url: &str, devices: &[(Uuid, Batches)]) -> Phase {
     }
 }
 
+/// (Re)creates the baseline's empty tables.
 fn baseline_tables(url: &str) {
-    let sql = "CREATE TABLE bench_records (id text PRIMARY KEY, household_id text NOT NULL, data text NOT NULL); \
+    let sql = "DROP TABLE IF EXISTS bench_records; DROP TABLE IF EXISTS bench_oplog; \
+               CREATE TABLE bench_records (id text PRIMARY KEY, household_id text NOT NULL, data text NOT NULL); \
                CREATE TABLE bench_oplog (id INTEGER PRIMARY KEY, device_id text NOT NULL, seq bigint NOT NULL, entity_id text NOT NULL, data text NOT NULL);";
     if url.starts_with("postgres") {
         let mut c = diesel::PgConnection::establish(url).unwrap();
@@ -267,6 +270,36 @@ fn baseline_tables(url: &str) {
             diesel::SqliteConnection::establish(gocua::db::sqlite_path(url).unwrap()).unwrap();
         c.batch_execute(sql).unwrap();
     }
+}
+
+/// The round with the median throughput, and every round's ops/s.
+fn median(mut rounds: Vec<Phase>) -> (Phase, Vec<u64>) {
+    let all = rounds
+        .iter()
+        .map(|p| p.ops_per_s().round() as u64)
+        .collect();
+    rounds.sort_by(|a, b| a.ops_per_s().total_cmp(&b.ops_per_s()));
+    (rounds.swap_remove(rounds.len() / 2), all)
+}
+
+/// The SQLite writer's (write transactions, group commits) so far, from `/metrics`.
+async fn writer_stats(s: &Server) -> (u64, u64) {
+    let text = reqwest::get(format!("{}/metrics", s.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let gauge = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (
+        gauge("gocua_sqlite_write_transactions"),
+        gauge("gocua_sqlite_group_commits"),
+    )
 }
 
 /// Pulls until done with gzip; returns (seconds, compressed bytes, changes, device).
@@ -353,9 +386,21 @@ async fn bench(name: &str, url: &str) {
     let g_create = push_phase(&server, &f.canvasser, &create).await;
     let g_visits = push_phase(&server, &f.canvasser, &visits).await;
     let g_update = push_phase(&server, &f.canvasser, &update).await;
-    baseline_tables(url);
-    let b_create = baseline_phase(url, &create);
-    let b_update = baseline_phase(url, &update);
+    let group_commits = match url.starts_with("postgres") {
+        true => None,
+        false => Some(writer_stats(&server).await),
+    };
+    // The baseline's throughput swings from run to run (its writers wait in SQLite's busy
+    // handler or on PostgreSQL's row locks): take the median of three rounds.
+    let mut b_creates = Vec::new();
+    let mut b_updates = Vec::new();
+    for _ in 0..BASELINE_ROUNDS {
+        baseline_tables(url);
+        b_creates.push(baseline_phase(url, &create));
+        b_updates.push(baseline_phase(url, &update));
+    }
+    let b_create = median(b_creates);
+    let b_update = median(b_updates);
 
     let (full_s, full_bytes, full_changes, sup) =
         pull_all(&server, &f.supervisor, Device::new(&f.supervisor)).await;
@@ -385,9 +430,13 @@ async fn bench(name: &str, url: &str) {
     println!("| push phase | ops | gocua ops/s | gocua p50 ms | gocua p99 ms | baseline ops/s | baseline p50 ms | baseline p99 ms | ratio |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for (label, g, b) in [
-        ("new households with members", &g_create, Some(&b_create)),
+        ("new households with members", &g_create, Some(&b_create.0)),
         ("visits", &g_visits, None),
-        ("updates of existing households", &g_update, Some(&b_update)),
+        (
+            "updates of existing households",
+            &g_update,
+            Some(&b_update.0),
+        ),
     ] {
         match b {
             Some(b) => println!(
@@ -409,6 +458,16 @@ async fn bench(name: &str, url: &str) {
                 g.pct(0.99)
             ),
         }
+    }
+    println!(
+        "\nBaseline: the median of {BASELINE_ROUNDS} rounds by ops/s; all rounds' ops/s: creates {:?}, updates {:?}.",
+        b_create.1, b_update.1
+    );
+    if let Some((txs, groups)) = group_commits {
+        println!(
+            "SQLite writer: {txs} write transactions in {groups} commits ({:.1} a commit).",
+            txs as f64 / groups as f64
+        );
     }
     println!("\n| pull (commune supervisor, gzip) | changes | seconds | compressed bytes |");
     println!("|---|---|---|---|");

@@ -91,6 +91,50 @@ fn log_pos(cursor: &str) -> Option<(i64, i64)> {
     Some((v["pos"][0].as_i64()?, v["pos"][1].as_i64()?))
 }
 
+/// PostgreSQL transaction ids are cluster-wide, but only this database's writers add to its
+/// log: a transaction left open in another database does not hold pulls back.
+#[tokio::test]
+async fn a_transaction_open_in_another_database_does_not_hold_pulls_back() {
+    if common::backend() != "postgres" {
+        return; // one database per file
+    }
+    let w = World::new().await;
+    let app = &w.app;
+    // Past the first snapshot: what follows comes from the log.
+    let mut d = Device::new(&w.admin);
+    app.pull_all(&mut d).await;
+    let other = format!("{}/postgres", &app.db.url[..app.db.url.rfind('/').unwrap()]);
+    let (open, close) = mpsc::channel::<()>();
+    let (opened, ready) = mpsc::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        let mut c = diesel::PgConnection::establish(&other).unwrap();
+        // Takes a transaction id without writing anything.
+        c.batch_execute("BEGIN; SELECT pg_current_xact_id();")
+            .unwrap();
+        opened.send(()).unwrap();
+        close.recv().unwrap();
+        c.batch_execute("COMMIT;").unwrap();
+    });
+    tokio::task::spawn_blocking(move || ready.recv().unwrap())
+        .await
+        .unwrap();
+    let h = app.household(&w.admin, &w.v1, "Trong lúc mở", "1").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.pull_all(&mut d).await;
+    assert!(
+        d.copy.contains_key(&format!("household/{h}")),
+        "the pull waited for another database's transaction"
+    );
+    open.send(()).unwrap();
+    tokio::task::spawn_blocking(move || thread.join().unwrap())
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_late_commit_is_not_skipped_and_rollbacks_never_appear() {
     let w = World::new().await;

@@ -123,14 +123,15 @@ pub async fn pull(
             format!("must be 1 to {}", pull::MAX_LIMIT),
         ));
     }
-    let req = PullRequest {
-        device: DeviceId(q.device_id),
-        cursor: q.cursor,
-        limit,
-    };
     let res = state
         .pool
         .run(move |conn| {
+            let req = PullRequest {
+                device: DeviceId(q.device_id),
+                cursor: q.cursor,
+                limit,
+                other_xids: pull::other_databases_xids(conn)?,
+            };
             conn.read_transaction(|conn| {
                 let who = crate::store::scope::Principal::load(conn, &auth.0)?;
                 pull::pull(conn, &who, &req)

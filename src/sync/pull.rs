@@ -133,31 +133,60 @@ fn scope_signature(who: &Principal) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
-/// The head of the log as this snapshot sees it: every row before it is final.
-fn head(conn: &mut Conn<'_>) -> ApiResult<Pos> {
+/// Transaction ids (32-bit, as `pg_stat_activity` shows them) running in other databases of
+/// the cluster; none on SQLite. Read before a pull's snapshot is taken, it names for sure the
+/// transactions of other databases that the snapshot sees running, even those that end before
+/// `head` looks (which `head` alone would have to count, holding the pull back).
+pub fn other_databases_xids(conn: &mut Conn<'_>) -> ApiResult<Vec<i64>> {
     #[derive(QueryableByName)]
     struct X {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         x: i64,
     }
-    match conn.backend() {
-        Backend::Postgres => {
+    Ok(match conn {
+        Conn::Pg(c) => diesel::sql_query(
+            "SELECT backend_xid::text::bigint AS x FROM pg_stat_activity
+             WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()",
+        )
+        .load::<X>(*c)?
+        .into_iter()
+        .map(|r| r.x)
+        .collect(),
+        Conn::Sqlite(_) => Vec::new(),
+    })
+}
+
+/// The head of the log as this snapshot sees it: every row before it is final. `others`:
+/// transactions of other databases, from `other_databases_xids`.
+fn head(conn: &mut Conn<'_>, others: &[i64]) -> ApiResult<Pos> {
+    #[derive(QueryableByName)]
+    struct X {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        x: i64,
+    }
+    match conn {
+        Conn::Pg(c) => {
             // The oldest transaction still running in this snapshot, ignoring those known to
             // run in other databases (transaction ids are cluster-wide, but only this
-            // database's writers can add to its log). One that ended since the snapshot is
-            // no longer listed and so counts: that errs on the safe side.
-            let x: X = with_conn!(conn, |c| diesel::sql_query(
+            // database's writers can add to its log): listed in `others`, or listed now. One
+            // that started after `others` was read and ended since the snapshot is in neither
+            // and so counts: that errs on the safe side. Snapshot ids are 64-bit; the
+            // activity view shows their low 32 bits.
+            let x: X = diesel::sql_query(
                 "SELECT COALESCE(
                     (SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
-                     WHERE x::text NOT IN (SELECT backend_xid::text FROM pg_stat_activity
-                                           WHERE backend_xid IS NOT NULL
-                                             AND datname IS DISTINCT FROM current_database())),
-                    pg_snapshot_xmax(pg_current_snapshot())::text::bigint) AS x"
+                     WHERE (x::text::bigint & 4294967295) <> ALL($1)
+                       AND (x::text::bigint & 4294967295) NOT IN (
+                           SELECT backend_xid::text::bigint FROM pg_stat_activity
+                           WHERE backend_xid IS NOT NULL
+                             AND datname IS DISTINCT FROM current_database())),
+                    pg_snapshot_xmax(pg_current_snapshot())::text::bigint) AS x",
             )
-            .get_result(c))?;
+            .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(others)
+            .get_result(*c)?;
             Ok((x.x, 0))
         }
-        Backend::Sqlite => {
+        Conn::Sqlite(_) => {
             let max: Option<i64> = with_conn!(conn, |c| changes::table
                 .select(diesel::dsl::max(changes::id))
                 .first(c))?;
@@ -182,7 +211,7 @@ fn pruned_below(conn: &mut Conn<'_>) -> ApiResult<Option<Pos>> {
 /// inside a transaction. Returns the number of rows deleted.
 pub fn prune(conn: &mut Conn<'_>, before: crate::domain::Time) -> ApiResult<usize> {
     use crate::db::schema::sync_horizon;
-    let now = head(conn)?;
+    let now = head(conn, &[])?;
     let limit = horizon(conn, now);
     let last: Option<Pos> = with_conn!(conn, |c| changes::table
         .filter(changes::created_at.lt(before))
@@ -244,6 +273,8 @@ pub struct PullRequest {
     pub device: DeviceId,
     pub cursor: Option<String>,
     pub limit: i64,
+    /// From `other_databases_xids`, read before the pull's transaction.
+    pub other_xids: Vec<i64>,
 }
 
 /// Runs one pull; call it inside `Conn::read_transaction` so that all reads share a snapshot.
@@ -266,7 +297,7 @@ pub fn pull(conn: &mut Conn<'_>, who: &Principal, req: &PullRequest) -> ApiResul
         // start over from a snapshot.
         _ => (
             Phase::Snapshot {
-                pos: head(conn)?,
+                pos: head(conn, &req.other_xids)?,
                 after: None,
             },
             true,
@@ -304,7 +335,7 @@ pub fn pull(conn: &mut Conn<'_>, who: &Principal, req: &PullRequest) -> ApiResul
             }
         }
         Phase::Log { pos } => {
-            let now = head(conn)?;
+            let now = head(conn, &req.other_xids)?;
             let below = horizon(conn, now);
             let dev = EntityId(req.device.0);
             let rows: Vec<(i64, i64, String, EntityId, Option<AreaId>)> = with_conn!(conn, |c| {

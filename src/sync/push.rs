@@ -116,15 +116,26 @@ pub struct PushResponse {
     pub last_seq: i64,
 }
 
-/// A batch whose envelope is sound: every op has a positive integer `seq`.
+/// A batch whose envelope is sound: every op has a positive integer `seq`. Each op is also
+/// parsed and hashed here, before the batch waits for the database.
 pub struct Batch {
     pub device: DeviceId,
-    pub ops: Vec<(i64, Value)>,
+    pub ops: Vec<BatchOp>,
+}
+
+pub struct BatchOp {
+    pub seq: i64,
+    pub op_id: Option<Uuid>,
+    /// SHA-256 of the op as sent (serde_json's maps keep keys sorted, so equal ops hash
+    /// alike): a replay must match it.
+    pub hash: String,
+    /// The op, or why it cannot be one (it is then rejected as `invalid_op`).
+    pub op: Result<Op, String>,
 }
 
 impl Batch {
     pub fn parse(device: Uuid, ops: Vec<Value>) -> ApiResult<Batch> {
-        let mut out = Vec::with_capacity(ops.len());
+        let mut out: Vec<BatchOp> = Vec::with_capacity(ops.len());
         for (i, v) in ops.into_iter().enumerate() {
             let seq = v
                 .get("seq")
@@ -137,31 +148,28 @@ impl Batch {
                         "every op needs an integer seq of 1 or more",
                     )
                 })?;
-            if out.last().is_some_and(|(prev, _)| *prev >= seq) {
+            if out.last().is_some_and(|prev| prev.seq >= seq) {
                 return Err(ApiError::invalid(
                     &format!("ops[{i}].seq"),
                     "order",
                     "seqs must increase within a batch",
                 ));
             }
-            out.push((seq, v));
+            out.push(BatchOp {
+                seq,
+                op_id: v
+                    .get("op_id")
+                    .and_then(Value::as_str)
+                    .and_then(|s| Uuid::parse_str(s).ok()),
+                hash: hex::encode(Sha256::digest(serde_json::to_vec(&v).unwrap_or_default())),
+                op: serde_json::from_value(v).map_err(|e| e.to_string()),
+            });
         }
         Ok(Batch {
             device: DeviceId(device),
             ops: out,
         })
     }
-}
-
-fn hash(v: &Value) -> String {
-    // serde_json's Map keeps keys sorted, so equal ops serialize alike.
-    hex::encode(Sha256::digest(serde_json::to_vec(v).unwrap_or_default()))
-}
-
-fn op_id_of(v: &Value) -> Option<Uuid> {
-    v.get("op_id")
-        .and_then(Value::as_str)
-        .and_then(|s| Uuid::parse_str(s).ok())
 }
 
 /// Applies a batch in the caller's transaction: every op in memory on one unit of work,
@@ -176,7 +184,7 @@ pub fn push(
     let replayed: Vec<i64> = batch
         .ops
         .iter()
-        .map(|(s, _)| *s)
+        .map(|o| o.seq)
         .filter(|s| *s <= start)
         .collect();
     let stored: HashMap<i64, StoredOp> = devices::stored_ops(conn, batch.device, &replayed)?
@@ -191,14 +199,13 @@ pub fn push(
     // (index in results, seq, op hash, skew, what to record after the flush)
     let mut consumed: Vec<(usize, i64, String, i64, Post)> = Vec::new();
     let mut gap = false;
-    for (seq, v) in &batch.ops {
-        let (seq, op_id) = (*seq, op_id_of(v));
+    for o in &batch.ops {
+        let (seq, op_id) = (o.seq, o.op_id);
         if gap {
             results.push(OpResult::new(seq, op_id, "gap"));
         } else if seq <= last_seq {
-            let h = hash(v);
             results.push(match stored.get(&seq) {
-                Some(s) if Some(s.op_id.0) == op_id && s.op_hash == h => {
+                Some(s) if Some(s.op_id.0) == op_id && s.op_hash == o.hash => {
                     serde_json::from_str(&s.result).map_err(ApiError::internal)?
                 }
                 _ => OpResult::rejected(
@@ -212,9 +219,9 @@ pub fn push(
             gap = true;
             results.push(OpResult::new(seq, op_id, "gap"));
         } else {
-            let (result, skew, post) = apply(conn, &mut work, who, batch.device, seq, v, received)?;
+            let (result, skew, post) = apply(conn, &mut work, who, batch.device, o, received)?;
             max_skew = max_skew.max(skew);
-            consumed.push((results.len(), seq, hash(v), skew, post));
+            consumed.push((results.len(), seq, o.hash.clone(), skew, post));
             last_seq = seq;
             results.push(result);
         }
@@ -291,29 +298,24 @@ pub fn push(
 
 /// Loads what the new ops of a batch name, in a few queries.
 fn preload(conn: &mut Conn<'_>, work: &mut Work, batch: &Batch, start: i64) -> ApiResult<()> {
-    let uuid = |v: &Value, k: &str| {
-        v.get(k)
-            .and_then(Value::as_str)
-            .and_then(|s| s.parse::<Uuid>().ok())
-    };
     let (mut hs, mut ms, mut vs, mut areas) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for (_, v) in batch.ops.iter().filter(|(s, _)| *s > start) {
-        let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
-        let Some(entity) = uuid(v, "entity_id") else {
+    for o in batch.ops.iter().filter(|o| o.seq > start) {
+        let Ok(op) = &o.op else {
             continue;
         };
-        if let Some(h) = uuid(v, "household_id") {
+        if let Some(h) = op.household_id {
             hs.push(HouseholdId(h));
         }
-        match kind {
+        match op.kind.as_str() {
             "household.upsert" | "household.delete" => {
-                hs.push(HouseholdId(entity));
-                if let Some(a) = v.get("data").and_then(|d| uuid(d, "area_id")) {
+                hs.push(HouseholdId(op.entity_id));
+                let area = op.data.get("area_id").and_then(Value::as_str);
+                if let Some(a) = area.and_then(|s| s.parse::<Uuid>().ok()) {
                     areas.push(AreaId(a));
                 }
             }
-            "member.upsert" | "member.delete" | "adoption.set" => ms.push(MemberId(entity)),
-            "visit.record" => vs.push(VisitId(entity)),
+            "member.upsert" | "member.delete" | "adoption.set" => ms.push(MemberId(op.entity_id)),
+            "visit.record" => vs.push(VisitId(op.entity_id)),
             _ => {}
         }
     }
@@ -362,16 +364,15 @@ fn apply(
     work: &mut Work,
     who: &Principal,
     device: DeviceId,
-    seq: i64,
-    v: &Value,
+    o: &BatchOp,
     received: DateTime<Utc>,
 ) -> ApiResult<(OpResult, i64, Post)> {
-    let op_id = op_id_of(v);
-    let op: Op = match serde_json::from_value(v.clone()) {
+    let (seq, op_id) = (o.seq, o.op_id);
+    let op = match &o.op {
         Ok(op) => op,
         Err(e) => {
             return Ok((
-                OpResult::rejected(seq, op_id, "invalid_op", e.to_string()),
+                OpResult::rejected(seq, op_id, "invalid_op", e.clone()),
                 0,
                 Post::None,
             ))
@@ -402,7 +403,7 @@ fn apply(
         base_version: op.base_version,
     };
     work.begin();
-    match apply_kind(conn, work, who, &op, &writer) {
+    match apply_kind(conn, work, who, op, &writer) {
         Ok(a) => {
             let mut result = OpResult::new(seq, op_id, "applied");
             let post = match a.written {
@@ -438,7 +439,7 @@ fn apply(
             work.rollback();
             // The edit is kept for review, not applied, and brings nothing back.
             let result = OpResult::rejected(seq, op_id, "deleted", e.detail.clone());
-            let post = match target(conn, work, &op)? {
+            let post = match target(conn, work, op)? {
                 Some((household, area, entity, entity_id, campaign)) => Post::Deleted {
                     origin: Origin {
                         household_id: household,
