@@ -157,14 +157,18 @@ pub enum DbError {
 
 /// Per-connection SQLite settings: WAL (readers never block the writer), foreign keys, a busy
 /// timeout so that writers queue, full fsync so that an acknowledged change survives a power
-/// cut, and no checkpoints at commit (the writer's checkpoint thread runs them).
+/// cut, no checkpoints at commit (the writer's checkpoint thread runs them), savepoint and
+/// statement journals in memory rather than in temporary files (the writer opens a savepoint
+/// per transaction), and a page cache of up to 16 MiB, so that a group's dirty pages are not
+/// spilled to the WAL before its commit.
 #[derive(Debug)]
 struct SqliteSetup;
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
         conn.batch_execute(
-            "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
+            "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;",
         )
         .map_err(diesel::r2d2::Error::QueryError)
     }
