@@ -136,26 +136,7 @@ async fn scenario(crash_after: &[(usize, bool)]) -> (BTreeMap<String, Value>, i6
     let mut server = Server::start(&db.url);
     let client = reqwest::Client::new();
     // The first admin, created directly in the database as `gocua user add` does.
-    {
-        let pool = db.pool();
-        let url = db.url.clone();
-        tokio::task::spawn_blocking(move || {
-            let hash = gocua::auth::hash_password(PASSWORD).unwrap();
-            let mut pc = pool.get().unwrap();
-            gocua::store::users::create(
-                &mut pc.conn(),
-                "admin",
-                "",
-                &hash,
-                gocua::auth::Role::Admin,
-                &[],
-            )
-            .unwrap();
-            drop(url);
-        })
-        .await
-        .unwrap();
-    }
+    common::admin::create_admin(&db.pool(), PASSWORD).await;
     let (_, login) = post(
         &client,
         &server.base,

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../../tests/common/admin.rs"]
+mod admin;
+
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use gocua::app::Application;
@@ -139,22 +142,7 @@ pub async fn admin_with_binh_gia(
     s: &Server,
     pool: &gocua::db::Pool,
 ) -> String {
-    let p = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let hash = gocua::auth::hash_password(PASSWORD).unwrap();
-        let mut pc = p.get().unwrap();
-        gocua::store::users::create(
-            &mut pc.conn(),
-            "admin",
-            "",
-            &hash,
-            gocua::auth::Role::Admin,
-            &[],
-        )
-        .unwrap();
-    })
-    .await
-    .unwrap();
+    admin::create_admin(pool, PASSWORD).await;
     let admin = login(c, s, "admin").await;
     let csv = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

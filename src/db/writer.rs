@@ -238,10 +238,7 @@ mod tests {
             }));
         }
         // Queued: the writer thread has not taken them, since it is still in the first.
-        let stats = match &pool {
-            Pool::Sqlite(_, w) => w.stats.clone(),
-            Pool::Pg(_) => unreachable!(),
-        };
+        let stats = pool.writer_stats().unwrap();
         while stats.queued.load(Relaxed) < 5 {
             tokio::task::yield_now().await;
         }
@@ -270,5 +267,41 @@ mod tests {
         // The five were queued from tasks on two threads, in no fixed order.
         names.sort();
         assert_eq!(names, ["gate", "ok 0", "ok 2", "ok 4"]);
+    }
+
+    /// Commits do not checkpoint (`wal_autocheckpoint = 0`): the checkpoint thread copies
+    /// committed pages into the database file while the pool, and so the WAL, stays open.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_checkpoint_thread_copies_commits_into_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.db");
+        let pool = Pool::connect(
+            &format!("sqlite://{}", file.display()),
+            4,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        let before = std::fs::metadata(&file).unwrap().len();
+        pool.tx(|c| {
+            let Conn::Sqlite(c) = c else { unreachable!() };
+            c.batch_execute(
+                "CREATE TABLE t (b blob NOT NULL);
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 256)
+                 INSERT INTO t SELECT randomblob(1024) FROM n;",
+            )?;
+            Ok(())
+        })
+        .await
+        .unwrap();
+        // 256 KiB were committed to the WAL; wait (10 s at most) for them in the file.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(&file).unwrap().len() < before + 256 * 1024 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint: the file stayed at {} bytes",
+                std::fs::metadata(&file).unwrap().len()
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 }

@@ -18,20 +18,13 @@ pub struct FieldMeta {
     pub hlc: String,
     /// Writer: a device id, or `user:<id>` for online edits.
     pub by: String,
-    /// Other writes of the same value, concurrent with this one: the value is theirs too, so
-    /// it is lost for each of them when a write that had not seen them overwrites it. (Without
-    /// them, whether a device that wrote the value first had lost it would depend on whether
-    /// the other write of that value arrived before or after the overwrite.)
+    /// Other writes of the same value, concurrent with this one (each with an empty `same`):
+    /// the value is theirs too, so it is lost for each of them when a write that had not seen
+    /// them overwrites it. (Without them, whether a device that wrote the value first had
+    /// lost it would depend on whether the other write of that value arrived before or after
+    /// the overwrite.)
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub same: Vec<Write>,
-}
-
-/// One write of a field: unit version, HLC and writer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Write {
-    pub v: i64,
-    pub hlc: String,
-    pub by: String,
+    pub same: Vec<FieldMeta>,
 }
 
 pub type FieldMetas = BTreeMap<String, FieldMeta>;
@@ -71,43 +64,46 @@ pub fn merge(
 ) -> Vec<Loss> {
     let mut losses = Vec::new();
     let hlc = writer.hlc.to_string();
-    let this = Write {
+    let this = FieldMeta {
         v: new_version,
         hlc: hlc.clone(),
         by: writer.by.clone(),
+        same: Vec::new(),
     };
     // A write this writer had seen, or made itself earlier, is behind it.
-    let behind = |w: &Write| w.v <= writer.base_version || w.by == writer.by;
+    let behind = |w: &FieldMeta| w.v <= writer.base_version || w.by == writer.by;
     for (field, value) in patch {
         let current = state.get(field).cloned().unwrap_or(Value::Null);
-        let Some(m) = metas.get(field).cloned() else {
+        let Some(m) = metas.get_mut(field) else {
             state.insert(field.clone(), value.clone());
-            metas.insert(field.clone(), meta(&this, Vec::new()));
+            metas.insert(field.clone(), this.clone());
             continue;
         };
-        let last = Write {
-            v: m.v,
-            hlc: m.hlc.clone(),
-            by: m.by.clone(),
-        };
+        // The field's last write, and the others of its value.
+        let mut same = std::mem::take(&mut m.same);
+        let last = m.clone();
         let concurrent = !behind(&last);
         let wins = !concurrent
-            || (Some(writer.hlc), writer.by.as_str()) > (Hlc::parse(&m.hlc).ok(), m.by.as_str());
-        let mut same: Vec<Write> = m.same.iter().filter(|w| !behind(w)).cloned().collect();
+            || (Some(writer.hlc), writer.by.as_str())
+                > (Hlc::parse(&last.hlc).ok(), last.by.as_str());
         if current == *value {
+            same.retain(|w| !behind(w));
             // Nothing is lost: both writes stand behind the value, the later one as its last.
             if wins {
                 if concurrent {
                     same.push(last);
                 }
-                metas.insert(field.clone(), meta(&this, same));
+                *m = FieldMeta {
+                    same,
+                    ..this.clone()
+                };
             } else {
                 same.push(this.clone());
-                metas.insert(field.clone(), meta(&last, same));
+                m.same = same;
             }
             continue;
         }
-        let loss = |kept: (&Value, &Write), lost: (&Value, &Write), visible| Loss {
+        let loss = |kept: (&Value, &FieldMeta), lost: (&Value, &FieldMeta), visible| Loss {
             field: field.clone(),
             kept: kept.0.clone(),
             kept_by: kept.1.by.clone(),
@@ -120,35 +116,23 @@ pub fn merge(
         if !wins {
             losses.push(loss((&current, &last), (value, &this), None));
             // This writer has moved on from any earlier write of the value.
-            let mut m = meta(&last, m.same.clone());
-            m.same.retain(|w| w.by != writer.by);
-            metas.insert(field.clone(), m);
+            same.retain(|w| w.by != writer.by);
+            m.same = same;
             continue;
         }
         // The value's writers that this write had not seen lose it.
+        same.retain(|w| !behind(w));
+        let visible = Some((last.v, new_version));
         if concurrent {
             same.insert(0, last);
         }
         for w in &same {
-            losses.push(loss(
-                (value, &this),
-                (&current, w),
-                Some((m.v, new_version)),
-            ));
+            losses.push(loss((value, &this), (&current, w), visible));
         }
         state.insert(field.clone(), value.clone());
-        metas.insert(field.clone(), meta(&this, Vec::new()));
+        *m = this.clone();
     }
     losses
-}
-
-fn meta(w: &Write, same: Vec<Write>) -> FieldMeta {
-    FieldMeta {
-        v: w.v,
-        hlc: w.hlc.clone(),
-        by: w.by.clone(),
-        same,
-    }
 }
 
 #[cfg(test)]

@@ -133,16 +133,18 @@ fn scope_signature(who: &Principal) -> String {
     hex::encode(&h.finalize()[..8])
 }
 
+/// One transaction id, as the raw queries below return it.
+#[derive(QueryableByName)]
+struct X {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    x: i64,
+}
+
 /// Transaction ids (32-bit, as `pg_stat_activity` shows them) running in other databases of
 /// the cluster; none on SQLite. Read before a pull's snapshot is taken, it names for sure the
 /// transactions of other databases that the snapshot sees running, even those that end before
 /// `head` looks (which `head` alone would have to count, holding the pull back).
 pub fn other_databases_xids(conn: &mut Conn<'_>) -> ApiResult<Vec<i64>> {
-    #[derive(QueryableByName)]
-    struct X {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        x: i64,
-    }
     Ok(match conn {
         Conn::Pg(c) => diesel::sql_query(
             "SELECT backend_xid::text::bigint AS x FROM pg_stat_activity
@@ -159,11 +161,6 @@ pub fn other_databases_xids(conn: &mut Conn<'_>) -> ApiResult<Vec<i64>> {
 /// The head of the log as this snapshot sees it: every row before it is final. `others`:
 /// transactions of other databases, from `other_databases_xids`.
 fn head(conn: &mut Conn<'_>, others: &[i64]) -> ApiResult<Pos> {
-    #[derive(QueryableByName)]
-    struct X {
-        #[diesel(sql_type = diesel::sql_types::BigInt)]
-        x: i64,
-    }
     match conn {
         Conn::Pg(c) => {
             // The oldest transaction still running in this snapshot, ignoring those known to

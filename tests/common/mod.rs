@@ -359,22 +359,7 @@ impl TestApp {
 
     /// Creates the first admin directly in the database (as `gocua user add` does) and logs in.
     pub async fn admin(&self) -> String {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let hash = gocua::auth::hash_password(PASSWORD).unwrap();
-            let mut pc = pool.get().unwrap();
-            gocua::store::users::create(
-                &mut pc.conn(),
-                "admin",
-                "Admin",
-                &hash,
-                gocua::auth::Role::Admin,
-                &[],
-            )
-            .unwrap();
-        })
-        .await
-        .unwrap();
+        admin::create_admin(&self.pool, PASSWORD).await;
         self.token("admin").await
     }
 
@@ -534,6 +519,7 @@ impl World {
     }
 }
 
+pub mod admin;
 pub mod client;
 
 impl TestApp {
