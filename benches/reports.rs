@@ -11,7 +11,7 @@ mod support;
 
 use diesel::connection::SimpleConnection;
 use serde_json::json;
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use support::{admin_with_binh_gia, get, login, post, put, start, Server, PASSWORD};
@@ -22,14 +22,16 @@ const MEMBERS_PER_HOUSEHOLD: usize = 4;
 const VILLAGES_PER_COMMUNE: usize = 5;
 const RUNS: usize = 5;
 
-/// Counts live heap bytes and their peak, so that an export's memory can be measured.
+/// Counts live heap bytes and their peak, so that an export's memory can be measured, over
+/// the allocator of the gocua binary (`src/main.rs`).
 struct Counting;
+static INNER: mimalloc::MiMalloc = mimalloc::MiMalloc;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(l) };
+        let p = unsafe { INNER.alloc(l) };
         if !p.is_null() {
             let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
             PEAK.fetch_max(now, Ordering::Relaxed);
@@ -37,11 +39,11 @@ unsafe impl GlobalAlloc for Counting {
         p
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) };
+        unsafe { INNER.dealloc(p, l) };
         LIVE.fetch_sub(l.size(), Ordering::Relaxed);
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        let q = unsafe { System.realloc(p, l, new) };
+        let q = unsafe { INNER.realloc(p, l, new) };
         if !q.is_null() {
             if new > l.size() {
                 let now = LIVE.fetch_add(new - l.size(), Ordering::Relaxed) + new - l.size();

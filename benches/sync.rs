@@ -20,6 +20,11 @@ use std::time::{Duration, Instant};
 use support::{admin_with_binh_gia, call, get, login, post, start, Server, PASSWORD};
 use uuid::Uuid;
 
+/// The allocator of the gocua binary (`src/main.rs`), so that the server in this process
+/// runs as it does there.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const DEVICES: usize = 16;
 const BATCH: usize = 100;
 const HOUSEHOLDS_PER_BATCH: usize = 20; // each with 4 members: 100 ops
@@ -282,8 +287,9 @@ fn median(mut rounds: Vec<Phase>) -> (Phase, Vec<u64>) {
     (rounds.swap_remove(rounds.len() / 2), all)
 }
 
-/// The SQLite writer's (write transactions, group commits) so far, from `/metrics`.
-async fn writer_stats(s: &Server) -> (u64, u64) {
+/// The SQLite writer's (write transactions, group commits, busy milliseconds) so far, from
+/// `/metrics`.
+async fn writer_stats(s: &Server) -> (u64, u64, u64) {
     let text = reqwest::get(format!("{}/metrics", s.base))
         .await
         .unwrap()
@@ -299,6 +305,7 @@ async fn writer_stats(s: &Server) -> (u64, u64) {
     (
         gauge("gocua_sqlite_write_transactions"),
         gauge("gocua_sqlite_group_commits"),
+        gauge("gocua_sqlite_writer_busy_milliseconds"),
     )
 }
 
@@ -383,12 +390,23 @@ async fn bench(name: &str, url: &str) {
         .map(|d| (d.id, take_batches(d)))
         .collect();
 
+    let mut busy = vec![writer_stats(&server).await.2];
     let g_create = push_phase(&server, &f.canvasser, &create).await;
+    busy.push(writer_stats(&server).await.2);
     let g_visits = push_phase(&server, &f.canvasser, &visits).await;
+    busy.push(writer_stats(&server).await.2);
     let g_update = push_phase(&server, &f.canvasser, &update).await;
+    let stats = writer_stats(&server).await;
+    busy.push(stats.2);
+    // The writer's busy time as a share of each phase's wall time (SQLite).
+    let busy: Vec<f64> = [&g_create, &g_visits, &g_update]
+        .iter()
+        .zip(busy.windows(2))
+        .map(|(g, w)| (w[1] - w[0]) as f64 / 1000.0 / g.wall.as_secs_f64())
+        .collect();
     let group_commits = match url.starts_with("postgres") {
         true => None,
-        false => Some(writer_stats(&server).await),
+        false => Some(stats),
     };
     // The baseline's throughput swings from run to run (its writers wait in SQLite's busy
     // handler or on PostgreSQL's row locks): take the median of three rounds.
@@ -463,10 +481,14 @@ async fn bench(name: &str, url: &str) {
         "\nBaseline: the median of {BASELINE_ROUNDS} rounds by ops/s; all rounds' ops/s: creates {:?}, updates {:?}.",
         b_create.1, b_update.1
     );
-    if let Some((txs, groups)) = group_commits {
+    if let Some((txs, groups, _)) = group_commits {
         println!(
-            "SQLite writer: {txs} write transactions in {groups} commits ({:.1} a commit).",
-            txs as f64 / groups as f64
+            "SQLite writer: {txs} write transactions in {groups} commits ({:.1} a commit); \
+             busy {:.0}% / {:.0}% / {:.0}% of the creates / visits / updates phases.",
+            txs as f64 / groups as f64,
+            busy[0] * 100.0,
+            busy[1] * 100.0,
+            busy[2] * 100.0
         );
     }
     println!("\n| pull (commune supervisor, gzip) | changes | seconds | compressed bytes |");

@@ -36,7 +36,7 @@ pub struct Metrics {
     pool_idle: IntGauge,
     pool_max: IntGauge,
     /// SQLite only: the writer's queue, transactions and group commits.
-    writer: [IntGauge; 3],
+    writer: [IntGauge; 4],
 }
 
 impl Metrics {
@@ -80,6 +80,10 @@ impl Metrics {
             gauge(
                 "gocua_sqlite_group_commits",
                 "SQLite: group transactions run since start (write transactions per group commit = the ratio)",
+            ),
+            gauge(
+                "gocua_sqlite_writer_busy_milliseconds",
+                "SQLite: time the writer has spent running transactions since start (near wall time: saturated)",
             ),
         ];
         registry
@@ -138,6 +142,9 @@ impl Metrics {
                     .try_into()
                     .unwrap_or(i64::MAX),
                 stats.groups.load(Relaxed).try_into().unwrap_or(i64::MAX),
+                (stats.busy_us.load(Relaxed) / 1000)
+                    .try_into()
+                    .unwrap_or(i64::MAX),
             ];
             for (g, n) in self.writer.iter().zip(counts) {
                 g.set(n);

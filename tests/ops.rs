@@ -7,6 +7,7 @@ use reqwest::Method;
 
 #[tokio::test]
 async fn health_readiness_and_metrics() {
+    let started = std::time::Instant::now();
     let app = TestApp::spawn().await;
     let h = app.request(Method::GET, "/healthz", None, None, &[]).await;
     assert_eq!(h.body["status"], "ok");
@@ -60,8 +61,12 @@ async fn health_readiness_and_metrics() {
         );
         assert!(txs >= 1 && (1..=txs).contains(&groups), "{}", m.text);
         assert_eq!(gauge("gocua_sqlite_writer_queue"), Some(0));
+        // The writer cannot have been busy for longer than the server has run.
+        let busy = gauge("gocua_sqlite_writer_busy_milliseconds").unwrap();
+        assert!(busy <= started.elapsed().as_millis() as u64, "{}", m.text);
     } else {
         assert_eq!(gauge("gocua_sqlite_write_transactions"), Some(0));
+        assert_eq!(gauge("gocua_sqlite_writer_busy_milliseconds"), Some(0));
     }
 }
 

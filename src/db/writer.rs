@@ -38,6 +38,9 @@ pub struct Stats {
     pub transactions: AtomicU64,
     /// Group transactions run: `transactions / groups` is the mean group size.
     pub groups: AtomicU64,
+    /// Microseconds the writer has spent running groups (commits included): its share of
+    /// wall time tells how close to saturation it is.
+    pub busy_us: AtomicU64,
 }
 
 /// The handle to the writer thread. The thread ends when every clone is dropped.
@@ -90,7 +93,10 @@ pub fn start(pool: SqlitePool) -> std::io::Result<Writer> {
                     }
                 }
                 counts.queued.fetch_sub(group.len() as i64, Relaxed);
+                let started = std::time::Instant::now();
                 run_group(&pool, &counts, group);
+                let busy = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
+                counts.busy_us.fetch_add(busy, Relaxed);
                 let _ = nudge.try_send(());
             }
         })?;

@@ -4,12 +4,13 @@ use crate::db::schema::{device_ops, devices};
 use crate::db::Conn;
 use crate::domain::{DeviceId, Time, UserId};
 use crate::error::{ApiError, ApiResult};
-use crate::with_conn;
+use crate::{insert_rows, with_conn};
 use diesel::prelude::*;
 
 /// Registers the device for the user on first contact, then locks its row (serializing
-/// batches of one device) and returns its `last_seq`. A device belongs to one user.
-pub fn claim(conn: &mut Conn<'_>, device: DeviceId, user: UserId) -> ApiResult<i64> {
+/// batches of one device) and returns its `last_seq` and the largest clock skew seen from it
+/// so far. A device belongs to one user.
+pub fn claim(conn: &mut Conn<'_>, device: DeviceId, user: UserId) -> ApiResult<(i64, i64)> {
     let now = Time::now();
     with_conn!(conn, |c| diesel::insert_into(devices::table)
         .values((
@@ -22,10 +23,10 @@ pub fn claim(conn: &mut Conn<'_>, device: DeviceId, user: UserId) -> ApiResult<i
         ))
         .on_conflict_do_nothing()
         .execute(c))?;
-    let (owner, last_seq): (UserId, i64) =
+    let (owner, last_seq, max_skew): (UserId, i64, i64) =
         with_conn!(conn, |c| diesel::update(devices::table.find(device))
             .set(devices::updated_at.eq(now))
-            .returning((devices::user_id, devices::last_seq))
+            .returning((devices::user_id, devices::last_seq, devices::max_skew_ms))
             .get_result(c))?;
     if owner != user {
         return Err(
@@ -33,7 +34,7 @@ pub fn claim(conn: &mut Conn<'_>, device: DeviceId, user: UserId) -> ApiResult<i
                 .with_code("device_not_yours"),
         );
     }
-    Ok(last_seq)
+    Ok((last_seq, max_skew))
 }
 
 /// The device's owner and last applied seq, without locking; `None` if unknown.
@@ -45,18 +46,17 @@ pub fn get(conn: &mut Conn<'_>, device: DeviceId) -> ApiResult<Option<(UserId, i
         .optional())?)
 }
 
+/// Records the device's new `last_seq` and largest clock skew (the row is locked by `claim`).
 pub fn set_last_seq(
     conn: &mut Conn<'_>,
     device: DeviceId,
     last_seq: i64,
-    skew_ms: i64,
+    max_skew_ms: i64,
 ) -> ApiResult<()> {
     with_conn!(conn, |c| diesel::update(devices::table.find(device))
         .set((
             devices::last_seq.eq(last_seq),
-            devices::max_skew_ms.eq(diesel::dsl::sql::<diesel::sql_types::BigInt>(&format!(
-                "CASE WHEN max_skew_ms > {skew_ms} THEN max_skew_ms ELSE {skew_ms} END"
-            ))),
+            devices::max_skew_ms.eq(max_skew_ms),
         ))
         .execute(c))?;
     Ok(())
@@ -87,24 +87,20 @@ pub fn stored_ops(conn: &mut Conn<'_>, device: DeviceId, seqs: &[i64]) -> ApiRes
 /// Stores the results of consumed seqs, with their clock skews, in multi-row inserts.
 pub fn store_ops(conn: &mut Conn<'_>, device: DeviceId, ops: &[(StoredOp, i64)]) -> ApiResult<()> {
     let now = Time::now();
-    for chunk in ops.chunks(200) {
-        let rows: Vec<_> = chunk
-            .iter()
-            .map(|(op, skew)| {
-                (
-                    device_ops::device_id.eq(device),
-                    device_ops::seq.eq(op.seq),
-                    device_ops::op_id.eq(op.op_id),
-                    device_ops::op_hash.eq(&op.op_hash),
-                    device_ops::result.eq(&op.result),
-                    device_ops::skew_ms.eq(*skew),
-                    device_ops::created_at.eq(now),
-                )
-            })
-            .collect();
-        with_conn!(conn, |c| diesel::insert_into(device_ops::table)
-            .values(&rows)
-            .execute(c))?;
-    }
+    let rows: Vec<_> = ops
+        .iter()
+        .map(|(op, skew)| {
+            (
+                device_ops::device_id.eq(device),
+                device_ops::seq.eq(op.seq),
+                device_ops::op_id.eq(op.op_id),
+                device_ops::op_hash.eq(op.op_hash.clone()),
+                device_ops::result.eq(op.result.clone()),
+                device_ops::skew_ms.eq(*skew),
+                device_ops::created_at.eq(now),
+            )
+        })
+        .collect();
+    insert_rows!(conn, device_ops::table, &rows[..])?;
     Ok(())
 }

@@ -17,8 +17,10 @@ use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
-#[diesel(table_name = households)]
+#[derive(
+    Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize, utoipa::ToSchema,
+)]
+#[diesel(table_name = households, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct Household {
     pub id: HouseholdId,
     /// The village the household lives in.
@@ -41,8 +43,10 @@ pub struct Household {
     pub deleted_at: Option<Time>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
-#[diesel(table_name = members)]
+#[derive(
+    Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize, utoipa::ToSchema,
+)]
+#[diesel(table_name = members, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct Member {
     pub id: MemberId,
     pub household_id: HouseholdId,
@@ -67,8 +71,10 @@ pub struct Member {
     pub deleted_at: Option<Time>,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
-#[diesel(table_name = adoptions)]
+#[derive(
+    Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize, utoipa::ToSchema,
+)]
+#[diesel(table_name = adoptions, primary_key(member_id, campaign_id), treat_none_as_null = true)]
 pub struct Adoption {
     pub member_id: MemberId,
     pub campaign_id: CampaignId,
@@ -87,7 +93,7 @@ pub struct Adoption {
 #[derive(
     Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema,
 )]
-#[diesel(table_name = visits)]
+#[diesel(table_name = visits, treat_none_as_default_value = false)]
 pub struct Visit {
     pub id: VisitId,
     pub household_id: HouseholdId,

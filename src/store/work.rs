@@ -18,12 +18,12 @@ use crate::domain::fields::Patch;
 use crate::domain::merge::{self, FieldMetas, Writer};
 use crate::domain::{text, AreaId, CampaignId, EntityId, HouseholdId, MemberId, Time, VisitId};
 use crate::error::{ApiError, ApiResult, Kind};
-use crate::with_conn;
+use crate::{insert_rows, with_conn};
 use diesel::prelude::*;
 use diesel::upsert::excluded;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use serde_json::{Map, Value};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// A household with its village's path, as loaded or written.
 #[derive(Debug, Clone)]
@@ -95,6 +95,15 @@ pub struct Work {
     new_visits: Vec<VisitId>,
     changes: Vec<Change>,
     undo: Option<Undo>,
+    /// The rows known to be in the database (loaded, or inserted by `flush`).
+    stored: Stored,
+}
+
+#[derive(Default)]
+struct Stored {
+    households: HashSet<HouseholdId>,
+    members: HashSet<MemberId>,
+    adoptions: HashSet<(MemberId, CampaignId)>,
 }
 
 fn to_map<T: Serialize>(v: &T) -> ApiResult<Map<String, Value>> {
@@ -180,6 +189,7 @@ impl Work {
             self.members.entry(*id).or_insert(None);
         }
         for m in members {
+            self.stored.members.insert(m.id);
             self.members.insert(m.id, Some(m));
         }
         let ads: Vec<Adoption> = with_conn!(conn, |c| adoptions::table
@@ -187,6 +197,7 @@ impl Work {
             .select(Adoption::as_select())
             .load(c))?;
         for a in ads {
+            self.stored.adoptions.insert((a.member_id, a.campaign_id));
             self.adoptions.insert((a.member_id, a.campaign_id), Some(a));
         }
         let vs: Vec<Visit> = with_conn!(conn, |c| visits::table
@@ -241,6 +252,7 @@ impl Work {
             self.households.entry(*id).or_insert(None);
         }
         for (row, path) in rows {
+            self.stored.households.insert(row.id);
             self.households.insert(row.id, Some(Unit { row, path }));
         }
         Ok(())
@@ -255,11 +267,14 @@ impl Work {
 
     fn member(&mut self, conn: &mut Conn<'_>, id: MemberId) -> ApiResult<Option<Member>> {
         if let std::collections::hash_map::Entry::Vacant(e) = self.members.entry(id) {
-            e.insert(with_conn!(conn, |c| members::table
+            let found = e.insert(with_conn!(conn, |c| members::table
                 .find(id)
                 .select(Member::as_select())
                 .first(c)
                 .optional())?);
+            if found.is_some() {
+                self.stored.members.insert(id);
+            }
         }
         Ok(self.members.get(&id).cloned().flatten())
     }
@@ -270,11 +285,14 @@ impl Work {
         key: (MemberId, CampaignId),
     ) -> ApiResult<Option<Adoption>> {
         if let std::collections::hash_map::Entry::Vacant(e) = self.adoptions.entry(key) {
-            e.insert(with_conn!(conn, |c| adoptions::table
+            let found = e.insert(with_conn!(conn, |c| adoptions::table
                 .find(key)
                 .select(Adoption::as_select())
                 .first(c)
                 .optional())?);
+            if found.is_some() {
+                self.stored.adoptions.insert(key);
+            }
         }
         Ok(self.adoptions.get(&key).cloned().flatten())
     }
@@ -1062,7 +1080,10 @@ impl Work {
 
     // ---- flush -----------------------------------------------------------------------------
 
-    /// Writes everything with multi-row statements, then empties the work of its writes.
+    /// Writes everything, then empties the work of its writes. New rows are inserted with
+    /// multi-row statements (`insert_rows!`). Rows that existed are upserted with multi-row
+    /// statements on PostgreSQL (one round trip per table), and updated one by one on SQLite,
+    /// whose single writer knows for sure which rows exist and keeps those statements prepared.
     pub fn flush(&mut self, conn: &mut Conn<'_>) -> ApiResult<()> {
         self.undo = None;
         let hs: Vec<Household> = self
@@ -1096,151 +1117,119 @@ impl Work {
             }
             e => e.into(),
         };
-        for chunk in hs.chunks(500) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|h| {
-                    (
-                        households::id.eq(h.id),
-                        households::area_id.eq(h.area_id),
-                        households::address.eq(&h.address),
-                        households::head_name.eq(&h.head_name),
-                        households::phone.eq(&h.phone),
-                        households::lat.eq(h.lat),
-                        households::lon.eq(h.lon),
-                        households::notes.eq(&h.notes),
-                        households::version.eq(h.version),
-                        households::field_meta.eq(&h.field_meta),
-                        households::search_key.eq(&h.search_key),
-                        households::created_by.eq(h.created_by),
-                        households::created_at.eq(h.created_at),
-                        households::updated_at.eq(h.updated_at),
-                        households::deleted_at.eq(h.deleted_at),
-                    )
-                })
-                .collect();
-            with_conn!(conn, |c| diesel::insert_into(households::table)
-                .values(&rows)
-                .on_conflict(households::id)
-                .do_update()
-                .set((
-                    households::area_id.eq(excluded(households::area_id)),
-                    households::address.eq(excluded(households::address)),
-                    households::head_name.eq(excluded(households::head_name)),
-                    households::phone.eq(excluded(households::phone)),
-                    households::lat.eq(excluded(households::lat)),
-                    households::lon.eq(excluded(households::lon)),
-                    households::notes.eq(excluded(households::notes)),
-                    households::version.eq(excluded(households::version)),
-                    households::field_meta.eq(excluded(households::field_meta)),
-                    households::search_key.eq(excluded(households::search_key)),
-                    households::updated_at.eq(excluded(households::updated_at)),
-                    households::deleted_at.eq(excluded(households::deleted_at)),
-                ))
-                .execute(c))
-            .map_err(exists)?;
+        match conn {
+            Conn::Pg(c) => upsert_pg(c, &hs, &ms, &ads).map_err(exists)?,
+            Conn::Sqlite(c) => {
+                let (old_hs, new_hs): (Vec<_>, Vec<_>) = hs
+                    .into_iter()
+                    .partition(|h| self.stored.households.contains(&h.id));
+                let (old_ms, new_ms): (Vec<_>, Vec<_>) = ms
+                    .into_iter()
+                    .partition(|m| self.stored.members.contains(&m.id));
+                let (old_ads, new_ads): (Vec<_>, Vec<_>) = ads.into_iter().partition(|a| {
+                    self.stored
+                        .adoptions
+                        .contains(&(a.member_id, a.campaign_id))
+                });
+                for h in &old_hs {
+                    diesel::update(households::table.find(h.id))
+                        .set(h)
+                        .execute(&mut **c)?;
+                }
+                for m in &old_ms {
+                    diesel::update(members::table.find(m.id))
+                        .set(m)
+                        .execute(&mut **c)?;
+                }
+                for a in &old_ads {
+                    diesel::update(adoptions::table.find((a.member_id, a.campaign_id)))
+                        .set(a)
+                        .execute(&mut **c)?;
+                }
+                let mut sqlite = Conn::Sqlite(c);
+                insert_rows!(&mut sqlite, households::table, &new_hs[..]).map_err(exists)?;
+                insert_rows!(&mut sqlite, members::table, &new_ms[..]).map_err(exists)?;
+                insert_rows!(&mut sqlite, adoptions::table, &new_ads[..]).map_err(exists)?;
+                self.stored.households.extend(new_hs.iter().map(|h| h.id));
+                self.stored.members.extend(new_ms.iter().map(|m| m.id));
+                self.stored
+                    .adoptions
+                    .extend(new_ads.iter().map(|a| (a.member_id, a.campaign_id)));
+            }
         }
-        for chunk in ms.chunks(500) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|m| {
-                    (
-                        members::id.eq(m.id),
-                        members::household_id.eq(m.household_id),
-                        members::full_name.eq(&m.full_name),
-                        members::birth_year.eq(m.birth_year),
-                        members::sex.eq(&m.sex),
-                        members::phone.eq(&m.phone),
-                        members::smartphone.eq(&m.smartphone),
-                        members::priority.eq(&m.priority),
-                        members::notes.eq(&m.notes),
-                        members::version.eq(m.version),
-                        members::field_meta.eq(&m.field_meta),
-                        members::search_key.eq(&m.search_key),
-                        members::created_at.eq(m.created_at),
-                        members::updated_at.eq(m.updated_at),
-                        members::deleted_at.eq(m.deleted_at),
-                    )
-                })
-                .collect();
-            with_conn!(conn, |c| diesel::insert_into(members::table)
-                .values(&rows)
-                .on_conflict(members::id)
-                .do_update()
-                .set((
-                    members::full_name.eq(excluded(members::full_name)),
-                    members::birth_year.eq(excluded(members::birth_year)),
-                    members::sex.eq(excluded(members::sex)),
-                    members::phone.eq(excluded(members::phone)),
-                    members::smartphone.eq(excluded(members::smartphone)),
-                    members::priority.eq(excluded(members::priority)),
-                    members::notes.eq(excluded(members::notes)),
-                    members::version.eq(excluded(members::version)),
-                    members::field_meta.eq(excluded(members::field_meta)),
-                    members::search_key.eq(excluded(members::search_key)),
-                    members::updated_at.eq(excluded(members::updated_at)),
-                    members::deleted_at.eq(excluded(members::deleted_at)),
-                ))
-                .execute(c))
-            .map_err(exists)?;
-        }
-        for chunk in ads.chunks(500) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|a| {
-                    (
-                        adoptions::member_id.eq(a.member_id),
-                        adoptions::campaign_id.eq(a.campaign_id),
-                        adoptions::household_id.eq(a.household_id),
-                        adoptions::status.eq(&a.status),
-                        adoptions::recorded_at.eq(a.recorded_at),
-                        adoptions::recorded_by.eq(a.recorded_by),
-                        adoptions::version.eq(a.version),
-                        adoptions::field_meta.eq(&a.field_meta),
-                    )
-                })
-                .collect();
-            with_conn!(conn, |c| diesel::insert_into(adoptions::table)
-                .values(&rows)
-                .on_conflict((adoptions::member_id, adoptions::campaign_id))
-                .do_update()
-                .set((
-                    adoptions::status.eq(excluded(adoptions::status)),
-                    adoptions::recorded_at.eq(excluded(adoptions::recorded_at)),
-                    adoptions::recorded_by.eq(excluded(adoptions::recorded_by)),
-                    adoptions::version.eq(excluded(adoptions::version)),
-                    adoptions::field_meta.eq(excluded(adoptions::field_meta)),
-                ))
-                .execute(c))?;
-        }
-        for chunk in vs.chunks(500) {
-            with_conn!(conn, |c| diesel::insert_into(visits::table)
-                .values(chunk)
-                .execute(c))
-            .map_err(exists)?;
-        }
+        insert_rows!(conn, visits::table, &vs[..]).map_err(exists)?;
         let now = Time::now();
-        for chunk in chs.chunks(500) {
-            let rows: Vec<_> = chunk
-                .iter()
-                .map(|ch| {
-                    (
-                        changes::entity.eq(ch.entity),
-                        changes::entity_id.eq(ch.entity_id),
-                        changes::household_id.eq(ch.household_id),
-                        changes::area_id.eq(ch.area_id),
-                        changes::op.eq(ch.op),
-                        changes::version.eq(ch.version),
-                        changes::created_at.eq(now),
-                    )
-                })
-                .collect();
-            with_conn!(conn, |c| diesel::insert_into(changes::table)
-                .values(&rows)
-                .execute(c))?;
-        }
+        let rows: Vec<_> = chs.iter().map(|ch| ch.values(now)).collect();
+        insert_rows!(conn, changes::table, &rows[..])?;
         Ok(())
     }
+}
+
+/// Inserts or overwrites households, members and adoptions with one statement per table (per
+/// 500 rows).
+fn upsert_pg(
+    c: &mut diesel::PgConnection,
+    hs: &[Household],
+    ms: &[Member],
+    ads: &[Adoption],
+) -> QueryResult<()> {
+    for chunk in hs.chunks(500) {
+        diesel::insert_into(households::table)
+            .values(chunk)
+            .on_conflict(households::id)
+            .do_update()
+            .set((
+                households::area_id.eq(excluded(households::area_id)),
+                households::address.eq(excluded(households::address)),
+                households::head_name.eq(excluded(households::head_name)),
+                households::phone.eq(excluded(households::phone)),
+                households::lat.eq(excluded(households::lat)),
+                households::lon.eq(excluded(households::lon)),
+                households::notes.eq(excluded(households::notes)),
+                households::version.eq(excluded(households::version)),
+                households::field_meta.eq(excluded(households::field_meta)),
+                households::search_key.eq(excluded(households::search_key)),
+                households::updated_at.eq(excluded(households::updated_at)),
+                households::deleted_at.eq(excluded(households::deleted_at)),
+            ))
+            .execute(c)?;
+    }
+    for chunk in ms.chunks(500) {
+        diesel::insert_into(members::table)
+            .values(chunk)
+            .on_conflict(members::id)
+            .do_update()
+            .set((
+                members::full_name.eq(excluded(members::full_name)),
+                members::birth_year.eq(excluded(members::birth_year)),
+                members::sex.eq(excluded(members::sex)),
+                members::phone.eq(excluded(members::phone)),
+                members::smartphone.eq(excluded(members::smartphone)),
+                members::priority.eq(excluded(members::priority)),
+                members::notes.eq(excluded(members::notes)),
+                members::version.eq(excluded(members::version)),
+                members::field_meta.eq(excluded(members::field_meta)),
+                members::search_key.eq(excluded(members::search_key)),
+                members::updated_at.eq(excluded(members::updated_at)),
+                members::deleted_at.eq(excluded(members::deleted_at)),
+            ))
+            .execute(c)?;
+    }
+    for chunk in ads.chunks(500) {
+        diesel::insert_into(adoptions::table)
+            .values(chunk)
+            .on_conflict((adoptions::member_id, adoptions::campaign_id))
+            .do_update()
+            .set((
+                adoptions::status.eq(excluded(adoptions::status)),
+                adoptions::recorded_at.eq(excluded(adoptions::recorded_at)),
+                adoptions::recorded_by.eq(excluded(adoptions::recorded_by)),
+                adoptions::version.eq(excluded(adoptions::version)),
+                adoptions::field_meta.eq(excluded(adoptions::field_meta)),
+            ))
+            .execute(c)?;
+    }
+    Ok(())
 }
 
 fn restore<K: std::hash::Hash + Eq, V>(

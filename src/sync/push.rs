@@ -180,7 +180,7 @@ pub fn push(
     batch: &Batch,
     received: DateTime<Utc>,
 ) -> ApiResult<PushResponse> {
-    let start = devices::claim(conn, batch.device, who.user_id)?;
+    let (start, mut max_skew) = devices::claim(conn, batch.device, who.user_id)?;
     let replayed: Vec<i64> = batch
         .ops
         .iter()
@@ -194,7 +194,6 @@ pub fn push(
     let mut work = Work::new();
     preload(conn, &mut work, batch, start)?;
     let mut last_seq = start;
-    let mut max_skew = 0;
     let mut results = Vec::with_capacity(batch.ops.len());
     // (index in results, seq, op hash, skew, what to record after the flush)
     let mut consumed: Vec<(usize, i64, String, i64, Post)> = Vec::new();
