@@ -216,6 +216,24 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup 
     }
 }
 
+/// Puts SQLite in multi-thread mode before it opens its first connection: a connection is
+/// used by one thread at a time (the pool hands it out), so SQLite need not lock a mutex
+/// around every call on it, as its default serialized mode does. Once SQLite has started
+/// (another pool in the same process opened a connection first), the call is refused and
+/// the default mode stays, which is also correct.
+fn sqlite_multithread() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sqlite3_config is called once, before any other SQLite call of this process
+        // (or it returns SQLITE_MISUSE and changes nothing); the option takes no argument.
+        let rc =
+            unsafe { libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MULTITHREAD) };
+        if rc != libsqlite3_sys::SQLITE_OK {
+            tracing::debug!(rc, "SQLite had started: it stays in serialized mode");
+        }
+    });
+}
+
 /// The file path of a `sqlite://path` (or `sqlite:path`) URL.
 pub fn sqlite_path(url: &str) -> Option<&str> {
     url.strip_prefix("sqlite://")
@@ -234,6 +252,7 @@ impl Pool {
                 .build(ConnectionManager::<PgConnection>::new(url))?;
             Ok(Pool::Pg(pool))
         } else if let Some(path) = sqlite_path(url) {
+            sqlite_multithread();
             // WAL is a property of the file: set it once, before the pool opens connections.
             SqliteConnection::establish(path)
                 .map_err(|e| DbError::Connect(e.to_string()))?
