@@ -691,19 +691,26 @@ async fn a_device_clock_ahead_of_the_server_does_not_win() {
     assert_eq!(statuses(&r), ["applied"], "{}", r.text);
     let d = app.get(&format!("/api/v1/households/{h}"), &w.admin).await;
     assert_eq!(d.body["head_name"], "Đồng hồ đúng");
-    let skew: i64 = app
-        .db(move |conn| {
+    let device = gocua::domain::DeviceId(ahead.id);
+    let max_skew = || {
+        app.db(move |conn| {
             use diesel::prelude::*;
             use gocua::db::schema::devices;
-            let id = gocua::domain::DeviceId(ahead.id);
             gocua::with_conn!(conn, |c| devices::table
-                .find(id)
+                .find(device)
                 .select(devices::max_skew_ms)
-                .first(c))
+                .first::<i64>(c))
             .unwrap()
         })
-        .await;
+    };
+    let skew = max_skew().await;
     assert!(skew > 3_500_000, "the skew is recorded: {skew}");
+    // A later batch with a right clock keeps the largest skew seen.
+    ahead.clock_skew_ms = 0;
+    ahead.queue_op("household.upsert", h, h, json!({"notes": "đã chỉnh giờ"}));
+    let r = app.push(&mut ahead, 10).await;
+    assert_eq!(statuses(&r), ["applied"], "{}", r.text);
+    assert_eq!(max_skew().await, skew);
 }
 
 #[tokio::test]

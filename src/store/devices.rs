@@ -85,18 +85,22 @@ pub fn stored_ops(conn: &mut Conn<'_>, device: DeviceId, seqs: &[i64]) -> ApiRes
 }
 
 /// Stores the results of consumed seqs, with their clock skews, in multi-row inserts.
-pub fn store_ops(conn: &mut Conn<'_>, device: DeviceId, ops: &[(StoredOp, i64)]) -> ApiResult<()> {
+pub fn store_ops(
+    conn: &mut Conn<'_>,
+    device: DeviceId,
+    ops: Vec<(StoredOp, i64)>,
+) -> ApiResult<()> {
     let now = Time::now();
     let rows: Vec<_> = ops
-        .iter()
+        .into_iter()
         .map(|(op, skew)| {
             (
                 device_ops::device_id.eq(device),
                 device_ops::seq.eq(op.seq),
                 device_ops::op_id.eq(op.op_id),
-                device_ops::op_hash.eq(op.op_hash.clone()),
-                device_ops::result.eq(op.result.clone()),
-                device_ops::skew_ms.eq(*skew),
+                device_ops::op_hash.eq(op.op_hash),
+                device_ops::result.eq(op.result),
+                device_ops::skew_ms.eq(skew),
                 device_ops::created_at.eq(now),
             )
         })

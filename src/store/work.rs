@@ -1119,43 +1119,7 @@ impl Work {
         };
         match conn {
             Conn::Pg(c) => upsert_pg(c, &hs, &ms, &ads).map_err(exists)?,
-            Conn::Sqlite(c) => {
-                let (old_hs, new_hs): (Vec<_>, Vec<_>) = hs
-                    .into_iter()
-                    .partition(|h| self.stored.households.contains(&h.id));
-                let (old_ms, new_ms): (Vec<_>, Vec<_>) = ms
-                    .into_iter()
-                    .partition(|m| self.stored.members.contains(&m.id));
-                let (old_ads, new_ads): (Vec<_>, Vec<_>) = ads.into_iter().partition(|a| {
-                    self.stored
-                        .adoptions
-                        .contains(&(a.member_id, a.campaign_id))
-                });
-                for h in &old_hs {
-                    diesel::update(households::table.find(h.id))
-                        .set(h)
-                        .execute(&mut **c)?;
-                }
-                for m in &old_ms {
-                    diesel::update(members::table.find(m.id))
-                        .set(m)
-                        .execute(&mut **c)?;
-                }
-                for a in &old_ads {
-                    diesel::update(adoptions::table.find((a.member_id, a.campaign_id)))
-                        .set(a)
-                        .execute(&mut **c)?;
-                }
-                let mut sqlite = Conn::Sqlite(c);
-                insert_rows!(&mut sqlite, households::table, &new_hs[..]).map_err(exists)?;
-                insert_rows!(&mut sqlite, members::table, &new_ms[..]).map_err(exists)?;
-                insert_rows!(&mut sqlite, adoptions::table, &new_ads[..]).map_err(exists)?;
-                self.stored.households.extend(new_hs.iter().map(|h| h.id));
-                self.stored.members.extend(new_ms.iter().map(|m| m.id));
-                self.stored
-                    .adoptions
-                    .extend(new_ads.iter().map(|a| (a.member_id, a.campaign_id)));
-            }
+            Conn::Sqlite(c) => write_sqlite(c, &mut self.stored, hs, ms, ads).map_err(exists)?,
         }
         insert_rows!(conn, visits::table, &vs[..]).map_err(exists)?;
         let now = Time::now();
@@ -1163,6 +1127,51 @@ impl Work {
         insert_rows!(conn, changes::table, &rows[..])?;
         Ok(())
     }
+}
+
+/// Updates the rows that exist, one prepared statement each, and inserts the new ones with
+/// `insert_rows!`; the single writer knows which exist (`stored`), having loaded them in the
+/// same transaction.
+fn write_sqlite(
+    c: &mut diesel::SqliteConnection,
+    stored: &mut Stored,
+    hs: Vec<Household>,
+    ms: Vec<Member>,
+    ads: Vec<Adoption>,
+) -> QueryResult<()> {
+    let (old_hs, new_hs): (Vec<_>, Vec<_>) = hs
+        .into_iter()
+        .partition(|h| stored.households.contains(&h.id));
+    let (old_ms, new_ms): (Vec<_>, Vec<_>) =
+        ms.into_iter().partition(|m| stored.members.contains(&m.id));
+    let (old_ads, new_ads): (Vec<_>, Vec<_>) = ads
+        .into_iter()
+        .partition(|a| stored.adoptions.contains(&(a.member_id, a.campaign_id)));
+    for h in &old_hs {
+        diesel::update(households::table.find(h.id))
+            .set(h)
+            .execute(c)?;
+    }
+    for m in &old_ms {
+        diesel::update(members::table.find(m.id))
+            .set(m)
+            .execute(c)?;
+    }
+    for a in &old_ads {
+        diesel::update(adoptions::table.find((a.member_id, a.campaign_id)))
+            .set(a)
+            .execute(c)?;
+    }
+    let mut conn = Conn::Sqlite(c);
+    insert_rows!(&mut conn, households::table, &new_hs[..])?;
+    insert_rows!(&mut conn, members::table, &new_ms[..])?;
+    insert_rows!(&mut conn, adoptions::table, &new_ads[..])?;
+    stored.households.extend(new_hs.iter().map(|h| h.id));
+    stored.members.extend(new_ms.iter().map(|m| m.id));
+    stored
+        .adoptions
+        .extend(new_ads.iter().map(|a| (a.member_id, a.campaign_id)));
+    Ok(())
 }
 
 /// Inserts or overwrites households, members and adoptions with one statement per table (per

@@ -277,7 +277,7 @@ pub fn push(
         };
         ops.push((op, skew));
     }
-    devices::store_ops(conn, batch.device, &ops)?;
+    devices::store_ops(conn, batch.device, ops)?;
     devices::set_last_seq(conn, batch.device, last_seq, max_skew)?;
     // A marker in the change stream: a pull that has passed it has passed every effect of
     // ops up to `last_seq` (they were written before it, in the same transaction).
