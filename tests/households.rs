@@ -80,6 +80,9 @@ async fn household_lifecycle_with_client_ids_and_etags() {
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["area_id"], w.v2);
+    let stored = app.get(&path, &w.admin).await;
+    assert_eq!(stored.body["area_id"], w.v2);
+    assert_eq!(stored.body["notes"], "Có 2 người cách ly");
 
     // Per-field versions are kept for reconciliation.
     let meta: String = app

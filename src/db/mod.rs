@@ -4,6 +4,7 @@
 //! `with_conn!`, which sidesteps what `MultiConnection` cannot express (upserts, batch
 //! inserts, custom types).
 
+pub mod any;
 pub mod schema;
 pub mod sql;
 pub mod writer;
@@ -218,18 +219,29 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup 
 
 /// Puts SQLite in multi-thread mode before it opens its first connection: a connection is
 /// used by one thread at a time (the pool hands it out), so SQLite need not lock a mutex
-/// around every call on it, as its default serialized mode does. Once SQLite has started
-/// (another pool in the same process opened a connection first), the call is refused and
-/// the default mode stays, which is also correct.
-fn sqlite_multithread() {
+/// around every call on it, as its default serialized mode does. Memory statistics, which
+/// nothing reads, are turned off too: keeping them takes a global mutex at every allocation.
+/// Once SQLite has started (another pool in the same process opened a connection first),
+/// the calls are refused and the defaults stay, which is also correct.
+fn sqlite_global_config() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        // SAFETY: sqlite3_config is called once, before any other SQLite call of this process
-        // (or it returns SQLITE_MISUSE and changes nothing); the option takes no argument.
-        let rc =
-            unsafe { libsqlite3_sys::sqlite3_config(libsqlite3_sys::SQLITE_CONFIG_MULTITHREAD) };
+        // SAFETY: sqlite3_config is called before any other SQLite call of this process (or
+        // it returns SQLITE_MISUSE and changes nothing); MULTITHREAD takes no argument and
+        // MEMSTATUS one int.
+        let rc = unsafe {
+            use libsqlite3_sys::{
+                sqlite3_config, SQLITE_CONFIG_MEMSTATUS, SQLITE_CONFIG_MULTITHREAD,
+            };
+            match sqlite3_config(SQLITE_CONFIG_MULTITHREAD) {
+                libsqlite3_sys::SQLITE_OK => {
+                    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int)
+                }
+                rc => rc,
+            }
+        };
         if rc != libsqlite3_sys::SQLITE_OK {
-            tracing::debug!(rc, "SQLite had started: it stays in serialized mode");
+            tracing::debug!(rc, "SQLite had started: it keeps its default modes");
         }
     });
 }
@@ -252,7 +264,7 @@ impl Pool {
                 .build(ConnectionManager::<PgConnection>::new(url))?;
             Ok(Pool::Pg(pool))
         } else if let Some(path) = sqlite_path(url) {
-            sqlite_multithread();
+            sqlite_global_config();
             // WAL is a property of the file: set it once, before the pool opens connections.
             SqliteConnection::establish(path)
                 .map_err(|e| DbError::Connect(e.to_string()))?
@@ -433,5 +445,40 @@ mod tests {
         assert_eq!(stored.len(), 200);
         assert_eq!(stored[198], (198, Some("ghi chú 98".into())));
         assert_eq!(stored[199], (199, None));
+    }
+
+    /// `any_of` finds the rows of lists of any length with one statement, prepared on the
+    /// first call and reused after, where `eq_any` makes a new one for each length.
+    #[test]
+    fn sqlite_any_of_is_one_prepared_statement_for_every_list() {
+        let mut c = SqliteConnection::establish(":memory:").unwrap();
+        c.batch_execute(
+            "CREATE TABLE rows (id integer PRIMARY KEY, note text);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100)
+             INSERT INTO rows SELECT i, 'hộ ' || i FROM n;",
+        )
+        .unwrap();
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        c.set_instrumentation(Counter(counts.clone()));
+        let lists: [&[i32]; 4] = [&[7], &[3, 99, 1000], &[], &(1..=60).collect::<Vec<_>>()];
+        for ids in lists {
+            counts.lock().unwrap().0.push((0, 0));
+            let found: Vec<(i32, Option<String>)> = rows::table
+                .filter(super::any::any_of(rows::id, ids))
+                .order(rows::id)
+                .select((rows::id, rows::note))
+                .load(&mut c)
+                .unwrap();
+            let want: Vec<(i32, Option<String>)> = ids
+                .iter()
+                .filter(|i| (1..=100).contains(*i))
+                .map(|i| (*i, Some(format!("hộ {i}"))))
+                .collect();
+            assert_eq!(found, want);
+        }
+        assert_eq!(
+            counts.lock().unwrap().0,
+            vec![(1, 1), (1, 0), (1, 0), (1, 0)]
+        );
     }
 }

@@ -2,6 +2,7 @@
 
 use super::scope::{self, Principal};
 use super::PageReq;
+use crate::db::any::any_of;
 use crate::db::schema::conflicts;
 use crate::db::Conn;
 use crate::domain::merge::Loss;
@@ -222,8 +223,11 @@ pub fn entities_with_open(
     conn: &mut Conn<'_>,
     ids: &[EntityId],
 ) -> ApiResult<std::collections::HashSet<EntityId>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
     let found: Vec<EntityId> = with_conn!(conn, |c| conflicts::table
-        .filter(conflicts::entity_id.eq_any(ids))
+        .filter(any_of(conflicts::entity_id, ids))
         .filter(conflicts::status.eq("open"))
         .select(conflicts::entity_id)
         .distinct()

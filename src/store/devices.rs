@@ -1,5 +1,6 @@
 //! Devices and the stored results of their numbered operations.
 
+use crate::db::any::any_of;
 use crate::db::schema::{device_ops, devices};
 use crate::db::Conn;
 use crate::domain::{DeviceId, Time, UserId};
@@ -72,9 +73,12 @@ pub struct StoredOp {
 }
 
 pub fn stored_ops(conn: &mut Conn<'_>, device: DeviceId, seqs: &[i64]) -> ApiResult<Vec<StoredOp>> {
+    if seqs.is_empty() {
+        return Ok(Vec::new());
+    }
     Ok(with_conn!(conn, |c| device_ops::table
         .filter(device_ops::device_id.eq(device))
-        .filter(device_ops::seq.eq_any(seqs))
+        .filter(any_of(device_ops::seq, seqs))
         .select((
             device_ops::seq,
             device_ops::op_id,

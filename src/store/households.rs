@@ -23,7 +23,9 @@ use serde_json::{Map, Value};
 #[diesel(table_name = households, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct Household {
     pub id: HouseholdId,
-    /// The village the household lives in.
+    /// The village the household lives in. Not in the changeset: SQLite would rewrite its
+    /// index entry at every update; a move sets it on its own.
+    #[diesel(skip_update)]
     pub area_id: AreaId,
     pub address: String,
     pub head_name: String,
@@ -37,7 +39,9 @@ pub struct Household {
     pub field_meta: String,
     #[serde(skip)]
     pub search_key: String,
+    #[diesel(skip_update)]
     pub created_by: UserId,
+    #[diesel(skip_update)]
     pub created_at: Time,
     pub updated_at: Time,
     pub deleted_at: Option<Time>,
@@ -49,6 +53,8 @@ pub struct Household {
 #[diesel(table_name = members, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct Member {
     pub id: MemberId,
+    /// A member never changes household.
+    #[diesel(skip_update)]
     pub household_id: HouseholdId,
     pub full_name: String,
     pub birth_year: Option<i32>,
@@ -66,6 +72,7 @@ pub struct Member {
     pub field_meta: String,
     #[serde(skip)]
     pub search_key: String,
+    #[diesel(skip_update)]
     pub created_at: Time,
     pub updated_at: Time,
     pub deleted_at: Option<Time>,
@@ -78,6 +85,7 @@ pub struct Member {
 pub struct Adoption {
     pub member_id: MemberId,
     pub campaign_id: CampaignId,
+    #[diesel(skip_update)]
     pub household_id: HouseholdId,
     /// `not_yet`, `installed`, `installed_with_help`, `already_installed`, `refused`,
     /// `no_smartphone`, `incompatible` or `later`.

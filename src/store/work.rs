@@ -12,6 +12,7 @@ use super::households::{
     written_values, Adoption, AdoptionPrecondition, Household, Member, Visit, Written,
 };
 use super::scope::Principal;
+use crate::db::any::any_of;
 use crate::db::schema::{adoptions, areas, campaigns, changes, households, members, visits};
 use crate::db::Conn;
 use crate::domain::fields::Patch;
@@ -101,7 +102,8 @@ pub struct Work {
 
 #[derive(Default)]
 struct Stored {
-    households: HashSet<HouseholdId>,
+    /// With the village each is stored in.
+    households: HashMap<HouseholdId, AreaId>,
     members: HashSet<MemberId>,
     adoptions: HashSet<(MemberId, CampaignId)>,
 }
@@ -175,7 +177,7 @@ impl Work {
         area_ids: &[AreaId],
     ) -> ApiResult<()> {
         let members: Vec<Member> = with_conn!(conn, |c| members::table
-            .filter(members::id.eq_any(member_ids))
+            .filter(any_of(members::id, member_ids))
             .select(Member::as_select())
             .load(c))?;
         let mut hids: BTreeSet<HouseholdId> = household_ids.iter().copied().collect();
@@ -193,7 +195,7 @@ impl Work {
             self.members.insert(m.id, Some(m));
         }
         let ads: Vec<Adoption> = with_conn!(conn, |c| adoptions::table
-            .filter(adoptions::member_id.eq_any(member_ids))
+            .filter(any_of(adoptions::member_id, member_ids))
             .select(Adoption::as_select())
             .load(c))?;
         for a in ads {
@@ -201,7 +203,7 @@ impl Work {
             self.adoptions.insert((a.member_id, a.campaign_id), Some(a));
         }
         let vs: Vec<Visit> = with_conn!(conn, |c| visits::table
-            .filter(visits::id.eq_any(visit_ids))
+            .filter(any_of(visits::id, visit_ids))
             .select(Visit::as_select())
             .load(c))?;
         for id in visit_ids {
@@ -211,7 +213,7 @@ impl Work {
             self.visits.insert(v.id, Some(v));
         }
         let found: Vec<(AreaId, String, String)> = with_conn!(conn, |c| areas::table
-            .filter(areas::id.eq_any(area_ids))
+            .filter(any_of(areas::id, area_ids))
             .select((areas::id, areas::path, areas::level))
             .load(c))?;
         for id in area_ids {
@@ -231,20 +233,20 @@ impl Work {
             Conn::Pg(c) => {
                 // Lock first, in id order: concurrent batches queue instead of deadlocking.
                 households::table
-                    .filter(households::id.eq_any(ids))
+                    .filter(any_of(households::id, ids))
                     .order(households::id)
                     .select(households::id)
                     .for_update()
                     .load::<HouseholdId>(*c)?;
                 households::table
                     .inner_join(areas::table)
-                    .filter(households::id.eq_any(ids))
+                    .filter(any_of(households::id, ids))
                     .select((Household::as_select(), areas::path))
                     .load(*c)?
             }
             Conn::Sqlite(c) => households::table
                 .inner_join(areas::table)
-                .filter(households::id.eq_any(ids))
+                .filter(any_of(households::id, ids))
                 .select((Household::as_select(), areas::path))
                 .load(*c)?,
         };
@@ -252,7 +254,7 @@ impl Work {
             self.households.entry(*id).or_insert(None);
         }
         for (row, path) in rows {
-            self.stored.households.insert(row.id);
+            self.stored.households.insert(row.id, row.area_id);
             self.households.insert(row.id, Some(Unit { row, path }));
         }
         Ok(())
@@ -1131,7 +1133,8 @@ impl Work {
 
 /// Updates the rows that exist, one prepared statement each, and inserts the new ones with
 /// `insert_rows!`; the single writer knows which exist (`stored`), having loaded them in the
-/// same transaction.
+/// same transaction. Updates set the columns that can change (the ones `upsert_pg` sets;
+/// the others are `skip_update` in the records' changesets).
 fn write_sqlite(
     c: &mut diesel::SqliteConnection,
     stored: &mut Stored,
@@ -1141,16 +1144,23 @@ fn write_sqlite(
 ) -> QueryResult<()> {
     let (old_hs, new_hs): (Vec<_>, Vec<_>) = hs
         .into_iter()
-        .partition(|h| stored.households.contains(&h.id));
+        .partition(|h| stored.households.contains_key(&h.id));
     let (old_ms, new_ms): (Vec<_>, Vec<_>) =
         ms.into_iter().partition(|m| stored.members.contains(&m.id));
     let (old_ads, new_ads): (Vec<_>, Vec<_>) = ads
         .into_iter()
         .partition(|a| stored.adoptions.contains(&(a.member_id, a.campaign_id)));
     for h in &old_hs {
-        diesel::update(households::table.find(h.id))
-            .set(h)
-            .execute(c)?;
+        let target = households::table.find(h.id);
+        // SQLite rewrites an index entry (and checks the foreign key) of every column an
+        // UPDATE sets, even to the same value: the village is set only when it changed.
+        if stored.households.insert(h.id, h.area_id) == Some(h.area_id) {
+            diesel::update(target).set(h).execute(c)?;
+        } else {
+            diesel::update(target)
+                .set((h, households::area_id.eq(h.area_id)))
+                .execute(c)?;
+        }
     }
     for m in &old_ms {
         diesel::update(members::table.find(m.id))
@@ -1166,7 +1176,9 @@ fn write_sqlite(
     insert_rows!(&mut conn, households::table, &new_hs[..])?;
     insert_rows!(&mut conn, members::table, &new_ms[..])?;
     insert_rows!(&mut conn, adoptions::table, &new_ads[..])?;
-    stored.households.extend(new_hs.iter().map(|h| h.id));
+    stored
+        .households
+        .extend(new_hs.iter().map(|h| (h.id, h.area_id)));
     stored.members.extend(new_ms.iter().map(|m| m.id));
     stored
         .adoptions
