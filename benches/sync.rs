@@ -13,7 +13,10 @@ mod support;
 
 use client::Device;
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, RunQueryDsl};
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
+use diesel::serialize::ToSql;
+use diesel::sql_types::{BigInt, HasSqlType, Text};
+use diesel::{Connection, QueryResult, RunQueryDsl};
 use serde_json::{json, Value};
 use std::io::Read;
 use std::time::{Duration, Instant};
@@ -146,23 +149,112 @@ async fn push_phase(s: &Server, token: &str, devices: &[(Uuid, Batches)]) -> Pha
     }
 }
 
+/// The baseline's upsert of one record, a statement kept prepared (diesel caches it under its
+/// static query id; `sql_query` would be parsed again at every call).
+struct Upsert<'a> {
+    key: &'a str,
+    household: &'a str,
+    data: &'a str,
+}
+
+impl<DB: diesel::backend::Backend> QueryFragment<DB> for Upsert<'_>
+where
+    str: ToSql<Text, DB>,
+    DB: HasSqlType<Text>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("INSERT INTO bench_records (id, household_id, data) VALUES (");
+        out.push_bind_param::<Text, str>(self.key)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, str>(self.household)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, str>(self.data)?;
+        out.push_sql(") ON CONFLICT (id) DO UPDATE SET data = excluded.data");
+        Ok(())
+    }
+}
+
+impl QueryId for Upsert<'_> {
+    type QueryId = Upsert<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<C> RunQueryDsl<C> for Upsert<'_> {}
+
+/// The baseline's op-log insert, kept prepared.
+struct Log<'a> {
+    device: &'a str,
+    seq: i64,
+    key: &'a str,
+    data: &'a str,
+}
+
+impl<DB: diesel::backend::Backend> QueryFragment<DB> for Log<'_>
+where
+    str: ToSql<Text, DB>,
+    i64: ToSql<BigInt, DB>,
+    DB: HasSqlType<Text> + HasSqlType<BigInt>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("INSERT INTO bench_oplog (device_id, seq, entity_id, data) VALUES (");
+        out.push_bind_param::<Text, str>(self.device)?;
+        out.push_sql(", ");
+        out.push_bind_param::<BigInt, i64>(&self.seq)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, str>(self.key)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Text, str>(self.data)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl QueryId for Log<'_> {
+    type QueryId = Log<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<C> RunQueryDsl<C> for Log<'_> {}
+
+/// One batch of the baseline in the caller's transaction: per row, the upsert and the log.
+fn baseline_batch<C>(c: &mut C, device: &str, batch: &[Value]) -> QueryResult<()>
+where
+    C: Connection,
+    Upsert<'static>: QueryFragment<C::Backend>,
+    Log<'static>: QueryFragment<C::Backend>,
+    for<'a> Upsert<'a>: diesel::query_dsl::methods::ExecuteDsl<C>,
+    for<'a> Log<'a>: diesel::query_dsl::methods::ExecuteDsl<C>,
+{
+    for op in batch {
+        let key = match op["type"].as_str().unwrap() {
+            "adoption.set" => format!(
+                "{}/{}",
+                op["entity_id"].as_str().unwrap(),
+                op["data"]["campaign_id"]
+            ),
+            _ => op["entity_id"].as_str().unwrap().to_owned(),
+        };
+        let data = op["data"].to_string();
+        Upsert {
+            key: &key,
+            household: op["household_id"].as_str().unwrap(),
+            data: &data,
+        }
+        .execute(c)?;
+        Log {
+            device,
+            seq: op["seq"].as_i64().unwrap(),
+            key: &key,
+            data: &data,
+        }
+        .execute(c)?;
+    }
+    Ok(())
+}
+
 /// The baseline: the same rows, per row one upsert of the record and one insert into an op
 /// log, one transaction per batch, one connection per device, devices in parallel.
 fn baseline_phase(url: &str, devices: &[(Uuid, Batches)]) -> Phase {
-    let pg = url.starts_with("postgres");
-    let (upsert, log) = if pg {
-        (
-            "INSERT INTO bench_records (id, household_id, data) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-            "INSERT INTO bench_oplog (device_id, seq, entity_id, data) VALUES ($1, $2, $3, $4)",
-        )
-    } else {
-        (
-            "INSERT INTO bench_records (id, household_id, data) VALUES (?, ?, ?) \
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-            "INSERT INTO bench_oplog (device_id, seq, entity_id, data) VALUES (?, ?, ?, ?)",
-        )
-    };
     let start = Instant::now();
     let handles: Vec<_> = devices
         .iter()
@@ -170,49 +262,13 @@ fn baseline_phase(url: &str, devices: &[(Uuid, Batches)]) -> Phase {
         .map(|(id, batches)| {
             let url = url.to_owned();
             std::thread::spawn(move || {
-                use diesel::sql_types::{BigInt, Text};
+                let device = id.to_string();
                 let mut lat = Vec::new();
-                let rows = |b: &Vec<Value>| -> Vec<(i64, String, String, String)> {
-                    b.iter()
-                        .map(|op| {
-                            let key = match op["type"].as_str().unwrap() {
-                                "adoption.set" => format!(
-                                    "{}/{}",
-                                    op["entity_id"].as_str().unwrap(),
-                                    op["data"]["campaign_id"]
-                                ),
-                                _ => op["entity_id"].as_str().unwrap().to_owned(),
-                            };
-                            (
-                                op["seq"].as_i64().unwrap(),
-                                key,
-                                op["household_id"].as_str().unwrap().to_owned(),
-                                op["data"].to_string(),
-                            )
-                        })
-                        .collect()
-                };
-                if pg {
+                if url.starts_with("postgres") {
                     let mut conn = diesel::PgConnection::establish(&url).unwrap();
                     for b in &batches {
                         let t = Instant::now();
-                        conn.transaction::<_, diesel::result::Error, _>(|c| {
-                            for (seq, key, household, data) in rows(b) {
-                                diesel::sql_query(upsert)
-                                    .bind::<Text, _>(&key)
-                                    .bind::<Text, _>(&household)
-                                    .bind::<Text, _>(&data)
-                                    .execute(c)?;
-                                diesel::sql_query(log)
-                                    .bind::<Text, _>(id.to_string())
-                                    .bind::<BigInt, _>(seq)
-                                    .bind::<Text, _>(&key)
-                                    .bind::<Text, _>(&data)
-                                    .execute(c)?;
-                            }
-                            Ok(())
-                        })
-                        .unwrap();
+                        conn.transaction(|c| baseline_batch(c, &device, b)).unwrap();
                         lat.push(t.elapsed());
                     }
                 } else {
@@ -222,23 +278,8 @@ fn baseline_phase(url: &str, devices: &[(Uuid, Batches)]) -> Phase {
                         .unwrap();
                     for b in &batches {
                         let t = Instant::now();
-                        conn.immediate_transaction::<_, diesel::result::Error, _>(|c| {
-                            for (seq, key, household, data) in rows(b) {
-                                diesel::sql_query(upsert)
-                                    .bind::<Text, _>(&key)
-                                    .bind::<Text, _>(&household)
-                                    .bind::<Text, _>(&data)
-                                    .execute(c)?;
-                                diesel::sql_query(log)
-                                    .bind::<Text, _>(id.to_string())
-                                    .bind::<BigInt, _>(seq)
-                                    .bind::<Text, _>(&key)
-                                    .bind::<Text, _>(&data)
-                                    .execute(c)?;
-                            }
-                            Ok(())
-                        })
-                        .unwrap();
+                        conn.immediate_transaction(|c| baseline_batch(c, &device, b))
+                            .unwrap();
                         lat.push(t.elapsed());
                     }
                 }

@@ -5,6 +5,7 @@
 //! inserts, custom types).
 
 pub mod any;
+pub mod prepared;
 pub mod schema;
 pub mod sql;
 pub mod writer;
@@ -480,5 +481,41 @@ mod tests {
             counts.lock().unwrap().0,
             vec![(1, 1), (1, 0), (1, 0), (1, 0)]
         );
+    }
+
+    /// Diesel parses an UPDATE again at every call; `prepared_update` is prepared on the
+    /// first call and reused, and writes what it says.
+    #[test]
+    fn sqlite_prepared_updates_are_parsed_once() {
+        let mut c = SqliteConnection::establish(":memory:").unwrap();
+        c.batch_execute(
+            "CREATE TABLE rows (id integer PRIMARY KEY, note text);
+             INSERT INTO rows VALUES (1, NULL), (2, NULL), (3, NULL);",
+        )
+        .unwrap();
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        c.set_instrumentation(Counter(counts.clone()));
+        for id in 1..=3 {
+            counts.lock().unwrap().0.push((0, 0));
+            let note = (id != 2).then(|| format!("lần {id}"));
+            if id == 1 {
+                diesel::update(rows::table.find(id))
+                    .set(rows::note.eq(note))
+                    .execute(&mut c)
+                    .unwrap();
+            } else {
+                super::prepared::prepared_update(rows::table, rows::id.eq(id), rows::note.eq(note))
+                    .execute(&mut c)
+                    .unwrap();
+            }
+        }
+        // diesel's UPDATE is not kept; the first prepared one is, and the next reuses it.
+        assert_eq!(counts.lock().unwrap().0, vec![(1, 0), (1, 1), (1, 0)]);
+        let stored: Vec<Option<String>> = rows::table
+            .order(rows::id)
+            .select(rows::note)
+            .load(&mut c)
+            .unwrap();
+        assert_eq!(stored, [Some("lần 1".into()), None, Some("lần 3".into())]);
     }
 }

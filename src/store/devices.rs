@@ -1,6 +1,7 @@
 //! Devices and the stored results of their numbered operations.
 
 use crate::db::any::any_of;
+use crate::db::prepared::prepared_update;
 use crate::db::schema::{device_ops, devices};
 use crate::db::Conn;
 use crate::domain::{DeviceId, Time, UserId};
@@ -54,12 +55,16 @@ pub fn set_last_seq(
     last_seq: i64,
     max_skew_ms: i64,
 ) -> ApiResult<()> {
-    with_conn!(conn, |c| diesel::update(devices::table.find(device))
-        .set((
-            devices::last_seq.eq(last_seq),
-            devices::max_skew_ms.eq(max_skew_ms),
-        ))
-        .execute(c))?;
+    let values = (
+        devices::last_seq.eq(last_seq),
+        devices::max_skew_ms.eq(max_skew_ms),
+    );
+    with_conn!(conn, |c| prepared_update(
+        devices::table,
+        devices::id.eq(device),
+        values
+    )
+    .execute(c))?;
     Ok(())
 }
 

@@ -23,8 +23,9 @@ use serde_json::{Map, Value};
 #[diesel(table_name = households, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct Household {
     pub id: HouseholdId,
-    /// The village the household lives in. Not in the changeset: SQLite would rewrite its
-    /// index entry at every update; a move sets it on its own.
+    /// The village the household lives in.
+    // Not in the changeset: SQLite would rewrite its index entry at every update; a move sets
+    // it on its own.
     #[diesel(skip_update)]
     pub area_id: AreaId,
     pub address: String,
@@ -53,7 +54,7 @@ pub struct Household {
 #[diesel(table_name = members, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct Member {
     pub id: MemberId,
-    /// A member never changes household.
+    // A member never changes household.
     #[diesel(skip_update)]
     pub household_id: HouseholdId,
     pub full_name: String,

@@ -13,6 +13,7 @@ use super::households::{
 };
 use super::scope::Principal;
 use crate::db::any::any_of;
+use crate::db::prepared::prepared_update;
 use crate::db::schema::{adoptions, areas, campaigns, changes, households, members, visits};
 use crate::db::Conn;
 use crate::domain::fields::Patch;
@@ -1131,10 +1132,11 @@ impl Work {
     }
 }
 
-/// Updates the rows that exist, one prepared statement each, and inserts the new ones with
-/// `insert_rows!`; the single writer knows which exist (`stored`), having loaded them in the
-/// same transaction. Updates set the columns that can change (the ones `upsert_pg` sets;
-/// the others are `skip_update` in the records' changesets).
+/// Updates the rows that exist, one prepared statement each (`prepared_update`: their changesets
+/// never leave a field out), and inserts the new ones with `insert_rows!`; the single writer
+/// knows which exist (`stored`), having loaded them in the same transaction. Updates set the
+/// columns that can change (the ones `upsert_pg` sets; the others are `skip_update` in the
+/// records' changesets).
 fn write_sqlite(
     c: &mut diesel::SqliteConnection,
     stored: &mut Stored,
@@ -1151,26 +1153,24 @@ fn write_sqlite(
         .into_iter()
         .partition(|a| stored.adoptions.contains(&(a.member_id, a.campaign_id)));
     for h in &old_hs {
-        let target = households::table.find(h.id);
+        let id = households::id.eq(h.id);
         // SQLite rewrites an index entry (and checks the foreign key) of every column an
         // UPDATE sets, even to the same value: the village is set only when it changed.
         if stored.households.insert(h.id, h.area_id) == Some(h.area_id) {
-            diesel::update(target).set(h).execute(c)?;
+            prepared_update(households::table, id, h).execute(c)?;
         } else {
-            diesel::update(target)
-                .set((h, households::area_id.eq(h.area_id)))
-                .execute(c)?;
+            let moved = (h, households::area_id.eq(h.area_id));
+            prepared_update(households::table, id, moved).execute(c)?;
         }
     }
     for m in &old_ms {
-        diesel::update(members::table.find(m.id))
-            .set(m)
-            .execute(c)?;
+        prepared_update(members::table, members::id.eq(m.id), m).execute(c)?;
     }
     for a in &old_ads {
-        diesel::update(adoptions::table.find((a.member_id, a.campaign_id)))
-            .set(a)
-            .execute(c)?;
+        let key = adoptions::member_id
+            .eq(a.member_id)
+            .and(adoptions::campaign_id.eq(a.campaign_id));
+        prepared_update(adoptions::table, key, a).execute(c)?;
     }
     let mut conn = Conn::Sqlite(c);
     insert_rows!(&mut conn, households::table, &new_hs[..])?;
