@@ -36,7 +36,7 @@ pub struct Metrics {
     pool_idle: IntGauge,
     pool_max: IntGauge,
     /// SQLite only: the writer's queue, transactions and group commits.
-    writer: [IntGauge; 4],
+    writer: [IntGauge; 5],
 }
 
 impl Metrics {
@@ -85,6 +85,10 @@ impl Metrics {
                 "gocua_sqlite_writer_busy_milliseconds",
                 "SQLite: time the writer has spent running transactions since start (near wall time: saturated)",
             ),
+            gauge(
+                "gocua_sqlite_wal_syncs",
+                "SQLite: syncs of the WAL to disk since start (the sync thread's, each for one or more group commits, and those of pulls that read a commit not yet synced)",
+            ),
         ];
         registry
             .register(Box::new(requests.clone()))
@@ -132,8 +136,9 @@ impl Metrics {
         self.pool_connections.set(open.into());
         self.pool_idle.set(idle.into());
         self.pool_max.set(max.into());
-        if let Some(stats) = pool.writer_stats() {
+        if let Some(writer) = pool.writer() {
             use std::sync::atomic::Ordering::Relaxed;
+            let stats = &writer.stats;
             let counts = [
                 stats.queued.load(Relaxed).max(0),
                 stats
@@ -143,6 +148,12 @@ impl Metrics {
                     .unwrap_or(i64::MAX),
                 stats.groups.load(Relaxed).try_into().unwrap_or(i64::MAX),
                 (stats.busy_us.load(Relaxed) / 1000)
+                    .try_into()
+                    .unwrap_or(i64::MAX),
+                writer
+                    .durable
+                    .syncs
+                    .load(Relaxed)
                     .try_into()
                     .unwrap_or(i64::MAX),
             ];

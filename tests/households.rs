@@ -100,10 +100,10 @@ async fn household_lifecycle_with_client_ids_and_etags() {
             }
         })
         .await;
-    let meta: Value = serde_json::from_str(&meta).unwrap();
-    assert_eq!(meta["head_name"]["v"], 1);
-    assert_eq!(meta["notes"]["v"], 2);
-    assert_eq!(meta["area_id"]["v"], 3);
+    let meta = gocua::domain::merge::decode(&meta).unwrap();
+    assert_eq!(meta["head_name"].v, 1);
+    assert_eq!(meta["notes"].v, 2);
+    assert_eq!(meta["area_id"].v, 3);
 
     // Soft delete: gone from reads and lists, kept as a tombstone.
     app.delete(&path, &w.admin, "\"2\"")

@@ -60,6 +60,9 @@ async fn health_readiness_and_metrics() {
             gauge("gocua_sqlite_group_commits").unwrap(),
         );
         assert!(txs >= 1 && (1..=txs).contains(&groups), "{}", m.text);
+        // Every answered commit was synced, some groups sharing a sync.
+        let syncs = gauge("gocua_sqlite_wal_syncs").unwrap();
+        assert!((1..=groups).contains(&syncs), "{}", m.text);
         assert_eq!(gauge("gocua_sqlite_writer_queue"), Some(0));
         // The writer cannot have been busy for longer than the server has run.
         let busy = gauge("gocua_sqlite_writer_busy_milliseconds").unwrap();
@@ -67,6 +70,7 @@ async fn health_readiness_and_metrics() {
     } else {
         assert_eq!(gauge("gocua_sqlite_write_transactions"), Some(0));
         assert_eq!(gauge("gocua_sqlite_writer_busy_milliseconds"), Some(0));
+        assert_eq!(gauge("gocua_sqlite_wal_syncs"), Some(0));
     }
 }
 

@@ -85,7 +85,9 @@ async fn exactly_once_and_replays_answer_the_same() {
         "installed_with_help"
     );
     assert_eq!(app.count("visits").await, 1);
-    assert_eq!(app.count("device_ops").await, 5);
+    // The results of the batch's five seqs, in one row.
+    assert_eq!(app.stored_results().await, 5);
+    assert_eq!(app.count("device_batches").await, 1);
 
     // The same seq with another payload is a client bug: refused, nothing changed.
     let mut other = body.clone();
@@ -102,6 +104,46 @@ async fn exactly_once_and_replays_answer_the_same() {
     let detail = app.get(&format!("/api/v1/households/{h}"), &w.admin).await;
     assert_eq!(detail.body["head_name"], "Hoàng Văn Mạnh");
     assert_eq!(detail.body["version"], 3);
+
+    // Results stored one row per op, as before migration 2026-11-28-000003, answer the same
+    // replays once migrated to one row per batch: undo the migration (its down script
+    // splits the batch into per-op rows), then run it again.
+    let per_op = app
+        .db(|conn| {
+            use diesel_migrations::MigrationHarness;
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(common::backend());
+            let migrations = diesel_migrations::FileBasedMigrations::from_path(dir).unwrap();
+            gocua::with_conn!(conn, |c| {
+                let undone = c.revert_last_migration(migrations.clone()).unwrap();
+                assert_eq!(undone.to_string(), "20261128000003");
+                #[derive(diesel::QueryableByName)]
+                struct Op {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    seq: i64,
+                    #[diesel(sql_type = diesel::sql_types::Text)]
+                    result: String,
+                }
+                let ops: Vec<Op> = diesel::RunQueryDsl::load(
+                    diesel::sql_query("SELECT seq, result FROM device_ops ORDER BY seq"),
+                    c,
+                )
+                .unwrap();
+                c.run_pending_migrations(migrations).unwrap();
+                ops.into_iter()
+                    .map(|o| (o.seq, serde_json::from_str::<Value>(&o.result).unwrap()))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .await;
+    let want: Vec<(i64, Value)> = (1..=5)
+        .map(|seq| (seq, first.body["results"][seq as usize - 1].clone()))
+        .collect();
+    assert_eq!(per_op, want);
+    assert_eq!(app.count("device_batches").await, 5);
+    let again = app.post("/api/v1/sync/push", &token, body.clone()).await;
+    assert_eq!(again.body, first.body, "a replay after the migration");
 }
 
 #[tokio::test]
@@ -567,7 +609,7 @@ async fn a_device_belongs_to_one_user_and_batches_are_bounded() {
     )
     .await
     .assert_problem(400, "bad_cursor");
-    assert_eq!(app.count("device_ops").await, 1);
+    assert_eq!(app.stored_results().await, 1);
     let _ = PASSWORD;
 }
 
@@ -604,7 +646,7 @@ async fn a_transient_failure_answers_503_and_applies_nothing() {
     hold_tx.send(()).unwrap();
     holder.join().unwrap();
     assert_eq!(app.count("households").await, 0);
-    assert_eq!(app.count("device_ops").await, 0);
+    assert_eq!(app.stored_results().await, 0);
     let r = app.push(&mut d, 10).await;
     assert_eq!(statuses(&r), ["applied"]);
 }

@@ -511,7 +511,7 @@ async fn run(scenario: u64, link: u64) -> Outcome {
         assert!(d.queue.is_empty());
     }
     // Every op was answered once and stored once; nothing applied twice.
-    let stored = app.count("device_ops").await;
+    let stored = app.stored_results().await;
     let handed_out: i64 = devices.iter().map(|d| d.seqs_used()).sum();
     assert_eq!(stored, handed_out);
     for d in &devices {

@@ -201,12 +201,13 @@ pub enum DbError {
 
 /// Per-connection SQLite settings: WAL (readers never block the writer), foreign keys, a busy
 /// timeout so that writers queue, full fsync so that an acknowledged change survives a power
-/// cut, no checkpoints at commit (the writer's checkpoint thread runs them), savepoint and
-/// statement journals in memory rather than in temporary files (the writer opens a savepoint
-/// per transaction), and a page cache of up to 16 MiB, so that a group's dirty pages are not
-/// spilled to the WAL before its commit.
+/// cut (the writer commits without and syncs on its sync thread, see `writer`), no
+/// checkpoints at commit (the writer's checkpoint thread runs them), savepoint and statement
+/// journals in memory rather than in temporary files (the writer opens a savepoint per
+/// transaction), a page cache of up to 16 MiB, so that a group's dirty pages are not spilled
+/// to the WAL before its commit, and the function `gocua_durable` (see `writer::Durable`).
 #[derive(Debug)]
-struct SqliteSetup;
+struct SqliteSetup(std::sync::Arc<writer::Durable>);
 
 impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup {
     fn on_acquire(&self, conn: &mut SqliteConnection) -> Result<(), diesel::r2d2::Error> {
@@ -214,6 +215,7 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for SqliteSetup 
             "PRAGMA busy_timeout = 10000; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
              PRAGMA wal_autocheckpoint = 0; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -16384;",
         )
+        .and_then(|()| self.0.register(conn))
         .map_err(diesel::r2d2::Error::QueryError)
     }
 }
@@ -271,12 +273,13 @@ impl Pool {
                 .map_err(|e| DbError::Connect(e.to_string()))?
                 .batch_execute("PRAGMA journal_mode = WAL;")
                 .map_err(|e| DbError::Connect(e.to_string()))?;
+            let durable = std::sync::Arc::new(writer::Durable::new(path));
             let pool = diesel::r2d2::Pool::builder()
                 .max_size(size)
                 .connection_timeout(timeout)
-                .connection_customizer(Box::new(SqliteSetup))
+                .connection_customizer(Box::new(SqliteSetup(durable.clone())))
                 .build(ConnectionManager::<SqliteConnection>::new(path))?;
-            let writer = writer::start(pool.clone())
+            let writer = writer::start(pool.clone(), durable)
                 .map_err(|e| DbError::Connect(format!("cannot start the writer thread: {e}")))?;
             Ok(Pool::Sqlite(pool, writer))
         } else {
@@ -298,10 +301,10 @@ impl Pool {
         })
     }
 
-    /// The SQLite writer's counts; none on PostgreSQL.
-    pub fn writer_stats(&self) -> Option<&writer::Stats> {
+    /// The SQLite writer (its counts, what is on disk); none on PostgreSQL.
+    pub fn writer(&self) -> Option<&writer::Writer> {
         match self {
-            Pool::Sqlite(_, w) => Some(&w.stats),
+            Pool::Sqlite(_, w) => Some(w),
             Pool::Pg(_) => None,
         }
     }
@@ -481,6 +484,36 @@ mod tests {
             counts.lock().unwrap().0,
             vec![(1, 1), (1, 0), (1, 0), (1, 0)]
         );
+    }
+
+    /// `Condition` puts its constant in the SQL text, which SQLite needs to use a partial
+    /// index without planning from a bound value, and leaves the statement kept prepared,
+    /// where `diesel::dsl::sql` would have it parsed at every call.
+    #[test]
+    fn a_fixed_condition_keeps_the_statement_prepared() {
+        let mut c = SqliteConnection::establish(":memory:").unwrap();
+        c.batch_execute(
+            "CREATE TABLE rows (id integer PRIMARY KEY, note text);
+             CREATE INDEX rows_open ON rows (id) WHERE note = 'open';
+             INSERT INTO rows VALUES (1, 'open'), (2, 'closed'), (3, 'open'), (4, NULL);",
+        )
+        .unwrap();
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        c.set_instrumentation(Counter(counts.clone()));
+        let mut found = Vec::new();
+        for above in [0, 1, 0] {
+            counts.lock().unwrap().0.push((0, 0));
+            let ids: Vec<i32> = rows::table
+                .filter(super::prepared::Condition("rows.note = 'open'"))
+                .filter(rows::id.gt(above))
+                .select(rows::id)
+                .order(rows::id)
+                .load(&mut c)
+                .unwrap();
+            found.push(ids);
+        }
+        assert_eq!(found, [vec![1, 3], vec![3], vec![1, 3]]);
+        assert_eq!(counts.lock().unwrap().0, vec![(1, 1), (1, 0), (1, 0)]);
     }
 
     /// Diesel parses an UPDATE again at every call; `prepared_update` is prepared on the

@@ -65,3 +65,36 @@ where
 }
 
 impl<T, W, V, C> RunQueryDsl<C> for PreparedUpdate<T, W, V> {}
+
+/// A boolean condition of fixed SQL text, such as `conflicts.status = 'open'`. Unlike
+/// `diesel::dsl::sql`, it leaves the statement cacheable (the text cannot vary). Use it to
+/// compare with a constant where SQLite must see the constant itself: to use a partial index
+/// whose `WHERE` names it, SQLite plans from a bound value and then prepares the statement
+/// again at every new binding.
+#[derive(Debug, Clone, Copy)]
+pub struct Condition(pub &'static str);
+
+impl Expression for Condition {
+    type SqlType = Bool;
+}
+
+impl<QS> AppearsOnTable<QS> for Condition {}
+
+impl<QS> diesel::expression::SelectableExpression<QS> for Condition {}
+
+impl<GB> diesel::expression::ValidGrouping<GB> for Condition {
+    type IsAggregate = diesel::expression::is_aggregate::Never;
+}
+
+impl QueryId for Condition {
+    type QueryId = ();
+    // Not a static id: the cache key is the SQL text.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<DB: Backend> QueryFragment<DB> for Condition {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(self.0);
+        Ok(())
+    }
+}

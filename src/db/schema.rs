@@ -201,13 +201,12 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
     use crate::db::sql::*;
-    device_ops (device_id, seq) {
+    device_batches (device_id, last_seq) {
         device_id -> Uid,
-        seq -> BigInt,
-        op_id -> Uid,
-        op_hash -> Text,
-        result -> Text,
-        skew_ms -> BigInt,
+        last_seq -> BigInt,
+        first_seq -> BigInt,
+        op_hashes -> Text,
+        results -> Text,
         created_at -> Ts,
     }
 }
@@ -257,7 +256,7 @@ diesel::table! {
 diesel::joinable!(user_areas -> users (user_id));
 diesel::joinable!(conflicts -> households (household_id));
 diesel::joinable!(conflicts -> areas (area_id));
-diesel::joinable!(device_ops -> devices (device_id));
+diesel::joinable!(device_batches -> devices (device_id));
 diesel::joinable!(user_areas -> areas (area_id));
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(refresh_tokens -> sessions (session_id));
@@ -284,7 +283,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     visits,
     changes,
     devices,
-    device_ops,
+    device_batches,
     conflicts,
     sync_horizon,
 );

@@ -1,23 +1,45 @@
 //! Group commit for SQLite. One writer thread runs the write transactions of the whole
 //! process. It takes every transaction waiting in the queue into one `BEGIN IMMEDIATE …
 //! COMMIT`, each in its own savepoint: a transaction that fails rolls back alone, and the
-//! others share one commit, and so one fsync of the WAL. Nobody hears back before the commit
-//! is on disk.
+//! others share one commit.
+//!
+//! The writer commits with `synchronous = NORMAL`, which writes the WAL without syncing it,
+//! and hands the group to a sync thread. That thread syncs the WAL file (`fdatasync`), once
+//! for every group committed meanwhile, and only then answers their transactions. So nobody
+//! hears back before the commit is on disk, as with `synchronous = FULL`, but the writer runs
+//! the next group while the disk works. A group that depends on an earlier one's writes is
+//! behind it in the WAL, and is answered only once a sync has covered both.
+//!
+//! Other connections may read a commit before it is synced. What the sync protocol hands out
+//! must not be lost by a power cut after it is served, so pulls call `gocua_durable(id)`
+//! (see `Durable`), which syncs the WAL first if the change log they read is ahead of the
+//! last sync.
 //!
 //! Checkpoints (copying the WAL back into the database file) run on a thread of their own,
-//! after commits, in `PASSIVE` mode: the writer never waits for one.
+//! after commits but at most once a second, in `PASSIVE` mode: the writer never waits for
+//! one. A checkpoint syncs the WAL before it copies and the database file after, so a WAL
+//! restarted after a checkpoint never loses a synced commit.
 
+use super::schema::changes;
 use super::{Conn, SqlitePool};
 use crate::error::ApiError;
 use diesel::connection::SimpleConnection;
+use diesel::{QueryDsl, RunQueryDsl};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 /// At most this many transactions share one commit.
 const GROUP: usize = 32;
 
-/// What a finished transaction does once its group's commit is known.
+/// At most one checkpoint in this time. A checkpoint that copies the whole WAL makes the next
+/// commit start the WAL over, and so sync its header, on the writer's thread: after every
+/// group, that is a sync per commit again.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// What a finished transaction does once its group's commit is known (and on disk).
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 
 /// One queued write transaction.
@@ -38,9 +60,95 @@ pub struct Stats {
     pub transactions: AtomicU64,
     /// Group transactions run: `transactions / groups` is the mean group size.
     pub groups: AtomicU64,
-    /// Microseconds the writer has spent running groups (commits included): its share of
-    /// wall time tells how close to saturation it is.
+    /// Microseconds the writer has spent running groups, up to their commit (the sync of
+    /// the WAL is not counted: it runs on the sync thread): its share of wall time tells how
+    /// close to saturation it is.
     pub busy_us: AtomicU64,
+}
+
+/// What of the database is known to be on disk, shared by the writer's threads and the
+/// pool's connections (as the SQL function `gocua_durable`).
+#[derive(Debug)]
+pub struct Durable {
+    wal: PathBuf,
+    /// The largest change-log id known to be on disk.
+    change_id: AtomicI64,
+    /// Syncs of the WAL file done.
+    pub syncs: AtomicU64,
+    /// A sync failed: what the WAL holds may not be on disk, and a later sync that succeeds
+    /// does not prove it is (the kernel may have dropped the pages). Writes stop.
+    failed: AtomicBool,
+}
+
+diesel::define_sql_function! {
+    /// Makes sure the change log up to `change_id` is on disk, syncing the WAL if the last
+    /// sync was before it. Returns `change_id`, or the last id known to be on disk if the
+    /// sync failed.
+    fn gocua_durable(change_id: diesel::sql_types::BigInt) -> diesel::sql_types::BigInt;
+}
+
+impl Durable {
+    /// For the database file at `db`.
+    pub fn new(db: &str) -> Durable {
+        Durable {
+            wal: PathBuf::from(format!("{db}-wal")),
+            change_id: AtomicI64::new(0),
+            syncs: AtomicU64::new(0),
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// The largest change-log id known to be on disk.
+    pub fn change_id(&self) -> i64 {
+        self.change_id.load(Relaxed)
+    }
+
+    /// Syncs what the WAL file holds. No WAL file: the last connection checkpointed it into
+    /// the database file, syncing that, and removed it.
+    fn sync(&self) -> std::io::Result<()> {
+        match std::fs::File::open(&self.wal) {
+            Ok(f) => f.sync_data()?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        self.syncs.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Syncs the WAL after commits whose change log ends at `change_id` (if any).
+    fn sync_up_to(&self, change_id: Option<i64>) -> std::io::Result<()> {
+        self.sync().inspect_err(|_| self.failed.store(true, Relaxed))?;
+        if let Some(id) = change_id {
+            self.change_id.fetch_max(id, Relaxed);
+        }
+        Ok(())
+    }
+
+    /// `gocua_durable`: the change log up to `change_id`, read by a snapshot that started
+    /// after those commits, is on disk once this returns `change_id`.
+    pub fn ensure(&self, change_id: i64) -> i64 {
+        if change_id <= self.change_id.load(Relaxed) {
+            return change_id;
+        }
+        match self.sync_up_to(Some(change_id)) {
+            Ok(()) => change_id,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot sync the WAL to disk");
+                self.change_id.load(Relaxed)
+            }
+        }
+    }
+
+    /// Makes `gocua_durable` callable on `conn`.
+    pub fn register(
+        self: &Arc<Self>,
+        conn: &mut diesel::SqliteConnection,
+    ) -> diesel::QueryResult<()> {
+        let durable = self.clone();
+        gocua_durable_utils::register_nondeterministic_impl(conn, move |id: i64| {
+            durable.ensure(id)
+        })
+    }
 }
 
 /// The handle to the writer thread. The thread ends when every clone is dropped.
@@ -48,6 +156,7 @@ pub struct Stats {
 pub struct Writer {
     sender: mpsc::Sender<Box<dyn Job>>,
     pub stats: Arc<Stats>,
+    pub durable: Arc<Durable>,
 }
 
 impl Writer {
@@ -61,8 +170,15 @@ impl Writer {
     }
 }
 
-/// Starts the writer thread and its checkpoint thread.
-pub fn start(pool: SqlitePool) -> std::io::Result<Writer> {
+/// A group committed but not yet synced: its transactions' replies, and where its change log
+/// ends.
+struct Committed {
+    replies: Vec<Reply>,
+    change_id: Option<i64>,
+}
+
+/// Starts the writer thread, its sync thread and its checkpoint thread.
+pub fn start(pool: SqlitePool, durable: Arc<Durable>) -> std::io::Result<Writer> {
     let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
     let stats = Arc::new(Stats::default());
     // One pending nudge is enough: a checkpoint copies whatever the WAL holds by then.
@@ -71,7 +187,13 @@ pub fn start(pool: SqlitePool) -> std::io::Result<Writer> {
     std::thread::Builder::new()
         .name("gocua-sqlite-checkpoint".into())
         .spawn(move || {
+            let mut last: Option<Instant> = None;
             while nudged.recv().is_ok() {
+                // Nudges that come meanwhile wait in the channel, as one.
+                if let Some(wait) = last.map(|t| CHECKPOINT_EVERY.saturating_sub(t.elapsed())) {
+                    std::thread::sleep(wait);
+                }
+                last = Some(Instant::now());
                 if let Err(e) = checkpoints.get().map_err(|e| e.to_string()).and_then(|mut c| {
                     c.batch_execute("PRAGMA wal_checkpoint(PASSIVE);")
                         .map_err(|e| e.to_string())
@@ -80,7 +202,27 @@ pub fn start(pool: SqlitePool) -> std::io::Result<Writer> {
                 }
             }
         })?;
+    let (to_sync, committed) = mpsc::channel::<Committed>();
+    let syncing = durable.clone();
+    std::thread::Builder::new()
+        .name("gocua-sqlite-sync".into())
+        .spawn(move || {
+            while let Ok(first) = committed.recv() {
+                // Every group committed by now shares this sync.
+                let mut groups = vec![first];
+                groups.extend(committed.try_iter());
+                let change_id = groups.iter().filter_map(|g| g.change_id).max();
+                let synced = syncing.sync_up_to(change_id).map_err(|e| {
+                    tracing::error!(error = %e, "cannot sync the WAL to disk; writes stop");
+                    format!("cannot sync the database to disk: {e}")
+                });
+                for reply in groups.into_iter().flat_map(|g| g.replies) {
+                    reply(synced.clone());
+                }
+            }
+        })?;
     let counts = stats.clone();
+    let writing = durable.clone();
     std::thread::Builder::new()
         .name("gocua-sqlite-writer".into())
         .spawn(move || {
@@ -93,23 +235,45 @@ pub fn start(pool: SqlitePool) -> std::io::Result<Writer> {
                     }
                 }
                 counts.queued.fetch_sub(group.len() as i64, Relaxed);
-                let started = std::time::Instant::now();
-                run_group(&pool, &counts, group);
+                let started = Instant::now();
+                run_group(&pool, &counts, &writing, &to_sync, group);
                 let busy = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
                 counts.busy_us.fetch_add(busy, Relaxed);
                 let _ = nudge.try_send(());
             }
         })?;
-    Ok(Writer { sender: tx, stats })
+    Ok(Writer {
+        sender: tx,
+        stats,
+        durable,
+    })
 }
 
-fn run_group(pool: &SqlitePool, counts: &Stats, group: Vec<Box<dyn Job>>) {
+fn run_group(
+    pool: &SqlitePool,
+    counts: &Stats,
+    durable: &Durable,
+    to_sync: &mpsc::Sender<Committed>,
+    group: Vec<Box<dyn Job>>,
+) {
     // Counted before anyone hears back.
     counts.transactions.fetch_add(group.len() as u64, Relaxed);
     counts.groups.fetch_add(1, Relaxed);
-    let mut pc = match pool.get() {
+    if durable.failed.load(Relaxed) {
+        let why = "an earlier sync of the database to disk failed; restart the service".to_owned();
+        return group.into_iter().for_each(|j| j.fail(why.clone()));
+    }
+    let mut pc = match pool
+        .get()
+        .map_err(|e| e.to_string())
+        .and_then(|mut pc| {
+            // The sync thread syncs; this connection goes back to the pool as it came.
+            pc.batch_execute("PRAGMA synchronous = NORMAL;")
+                .map(|()| pc)
+                .map_err(|e| e.to_string())
+        }) {
         Ok(pc) => pc,
-        Err(e) => return group.into_iter().for_each(|j| j.fail(e.to_string())),
+        Err(e) => return group.into_iter().for_each(|j| j.fail(e.clone())),
     };
     let mut pending = Some(group);
     let mut replies = Vec::new();
@@ -119,14 +283,29 @@ fn run_group(pool: &SqlitePool, counts: &Stats, group: Vec<Box<dyn Job>>) {
         }
         Ok::<_, diesel::result::Error>(())
     });
+    // Where the change log ends now (none in a database without it, as in unit tests).
+    let change_id = changes::table
+        .select(diesel::dsl::max(changes::id))
+        .first::<Option<i64>>(&mut *pc)
+        .ok()
+        .flatten();
+    if let Err(e) = pc.batch_execute("PRAGMA synchronous = FULL;") {
+        tracing::error!(error = %e, "cannot set a connection back to synchronous = FULL");
+    }
     // BEGIN failed: nothing ran.
     if let Some(group) = pending {
         let why = committed.err().map(|e| e.to_string()).unwrap_or_default();
         return group.into_iter().for_each(|j| j.fail(why.clone()));
     }
-    let committed = committed.map_err(|e| e.to_string());
-    for reply in replies {
-        reply(committed.clone());
+    match committed {
+        Ok(()) => {
+            if let Err(mpsc::SendError(g)) = to_sync.send(Committed { replies, change_id }) {
+                // The sync thread is gone (it only ends with the process).
+                let why = "the sync thread has stopped".to_owned();
+                g.replies.into_iter().for_each(|r| r(Err(why.clone())));
+            }
+        }
+        Err(e) => replies.into_iter().for_each(|r| r(Err(e.to_string()))),
     }
 }
 
@@ -156,7 +335,7 @@ where
             let _ = reply.send(match committed {
                 Ok(()) => result,
                 Err(e) if result.is_ok() => Err(ApiError::unavailable(anyhow::anyhow!(
-                    "the commit failed: {e}"
+                    "the commit failed or did not reach the disk: {e}"
                 ))),
                 Err(_) => result,
             });
@@ -176,7 +355,7 @@ mod tests {
     use crate::error::ApiError;
     use diesel::connection::SimpleConnection;
     use diesel::sql_types::Text;
-    use diesel::RunQueryDsl;
+    use diesel::{Connection, RunQueryDsl};
     use std::sync::atomic::Ordering::Relaxed;
     use std::time::Duration;
 
@@ -196,13 +375,20 @@ mod tests {
         Ok(())
     }
 
+    /// A pool on a new database file in a temporary directory (removed when dropped).
+    fn temp_pool() -> (tempfile::TempDir, std::path::PathBuf, Pool) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("w.db");
+        let url = format!("sqlite://{}", file.display());
+        let pool = Pool::connect(&url, 4, Duration::from_secs(5)).unwrap();
+        (dir, file, pool)
+    }
+
     /// Transactions queued while the writer is busy share the next commit; one that fails or
     /// panics rolls back alone and the others still commit.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn waiting_transactions_share_a_commit_and_fail_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("w.db").display());
-        let pool = Pool::connect(&url, 4, Duration::from_secs(5)).unwrap();
+        let (_dir, _, pool) = temp_pool();
         pool.tx(|c| {
             let Conn::Sqlite(c) = c else { unreachable!() };
             c.batch_execute("CREATE TABLE t (name text NOT NULL)")?;
@@ -244,7 +430,7 @@ mod tests {
             }));
         }
         // Queued: the writer thread has not taken them, since it is still in the first.
-        let stats = pool.writer_stats().unwrap();
+        let stats = &pool.writer().unwrap().stats;
         while stats.queued.load(Relaxed) < 5 {
             tokio::task::yield_now().await;
         }
@@ -275,18 +461,65 @@ mod tests {
         assert_eq!(names, ["gate", "ok 0", "ok 2", "ok 4"]);
     }
 
+    /// A transaction is answered once the sync thread has synced the WAL past its commit. A
+    /// commit by another connection (another process) is synced by the first `gocua_durable`
+    /// that asks for it, and only by that one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn answers_and_pulls_wait_for_the_wal_sync() {
+        let (_dir, file, pool) = temp_pool();
+        let durable = pool.writer().unwrap().durable.clone();
+        let exec = |sql: &'static str| {
+            pool.tx(move |c| {
+                let Conn::Sqlite(c) = c else { unreachable!() };
+                c.batch_execute(sql)?;
+                Ok(())
+            })
+        };
+        exec("CREATE TABLE changes (id integer PRIMARY KEY AUTOINCREMENT, note text)")
+            .await
+            .unwrap();
+        let before = durable.syncs.load(Relaxed);
+        exec("INSERT INTO changes (note) VALUES ('a'), ('b'), ('c')")
+            .await
+            .unwrap();
+        assert_eq!(durable.change_id(), 3);
+        assert!(durable.syncs.load(Relaxed) > before);
+        // The writer's connections went back to the pool syncing in full.
+        let mut c = pool.get().unwrap();
+        let crate::db::PooledConn::Sqlite(c) = &mut c else {
+            unreachable!()
+        };
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let ask = |c: &mut diesel::SqliteConnection, sql: &str| {
+            diesel::sql_query(sql).get_result::<N>(c).unwrap().n
+        };
+        assert_eq!(ask(c, "SELECT synchronous AS n FROM pragma_synchronous"), 2);
+        // Another process commits without syncing.
+        let mut other = diesel::SqliteConnection::establish(file.to_str().unwrap()).unwrap();
+        other
+            .batch_execute(
+                "PRAGMA synchronous = NORMAL; INSERT INTO changes (note) VALUES ('d'), ('e');",
+            )
+            .unwrap();
+        let before = durable.syncs.load(Relaxed);
+        let head = "SELECT gocua_durable(COALESCE(MAX(id), 0)) AS n FROM changes";
+        assert_eq!(ask(c, head), 5);
+        assert_eq!(durable.syncs.load(Relaxed), before + 1);
+        assert_eq!(durable.change_id(), 5);
+        assert_eq!(ask(c, head), 5);
+        assert_eq!(ask(c, "SELECT gocua_durable(4) AS n"), 4);
+        assert_eq!(durable.syncs.load(Relaxed), before + 1);
+    }
+
     /// Commits do not checkpoint (`wal_autocheckpoint = 0`): the checkpoint thread copies
     /// committed pages into the database file while the pool, and so the WAL, stays open.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_checkpoint_thread_copies_commits_into_the_database_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("w.db");
-        let pool = Pool::connect(
-            &format!("sqlite://{}", file.display()),
-            4,
-            Duration::from_secs(5),
-        )
-        .unwrap();
+        let (_dir, file, pool) = temp_pool();
         let before = std::fs::metadata(&file).unwrap().len();
         pool.tx(|c| {
             let Conn::Sqlite(c) = c else { unreachable!() };

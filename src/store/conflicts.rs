@@ -11,6 +11,7 @@ use crate::domain::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::with_conn;
+use crate::db::prepared::Condition;
 use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
@@ -228,7 +229,10 @@ pub fn entities_with_open(
     }
     let found: Vec<EntityId> = with_conn!(conn, |c| conflicts::table
         .filter(any_of(conflicts::entity_id, ids))
-        .filter(conflicts::status.eq("open"))
+        // A literal, not a bound value: SQLite plans the use of the partial index
+        // `conflicts_entity_open` from a bound value, and so prepares the statement again
+        // whenever it is bound anew.
+        .filter(Condition("conflicts.status = 'open'"))
         .select(conflicts::entity_id)
         .distinct()
         .load(c))?;

@@ -1,13 +1,13 @@
 //! Devices and the stored results of their numbered operations.
 
-use crate::db::any::any_of;
 use crate::db::prepared::prepared_update;
-use crate::db::schema::{device_ops, devices};
+use crate::db::schema::{device_batches, devices};
 use crate::db::Conn;
 use crate::domain::{DeviceId, Time, UserId};
 use crate::error::{ApiError, ApiResult};
-use crate::{insert_rows, with_conn};
+use crate::with_conn;
 use diesel::prelude::*;
+use std::collections::HashMap;
 
 /// Registers the device for the user on first contact, then locks its row (serializing
 /// batches of one device) and returns its `last_seq` and the largest clock skew seen from it
@@ -68,52 +68,93 @@ pub fn set_last_seq(
     Ok(())
 }
 
-/// A consumed seq: what was sent (id and hash) and the result that was answered.
-#[derive(Debug, Clone, Queryable)]
+/// Characters of an op's hash as stored (hex digits: the first 128 bits of its SHA-256).
+pub const HASH_LEN: usize = 32;
+
+/// A consumed seq: the hash of the op that used it and the result that was answered.
+#[derive(Debug, Clone)]
 pub struct StoredOp {
-    pub seq: i64,
-    pub op_id: crate::domain::EntityId,
     pub op_hash: String,
-    pub result: String,
+    pub result: serde_json::Value,
 }
 
-pub fn stored_ops(conn: &mut Conn<'_>, device: DeviceId, seqs: &[i64]) -> ApiResult<Vec<StoredOp>> {
-    if seqs.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(with_conn!(conn, |c| device_ops::table
-        .filter(device_ops::device_id.eq(device))
-        .filter(any_of(device_ops::seq, seqs))
-        .select((
-            device_ops::seq,
-            device_ops::op_id,
-            device_ops::op_hash,
-            device_ops::result
-        ))
-        .load(c))?)
-}
-
-/// Stores the results of consumed seqs, with their clock skews, in multi-row inserts.
-pub fn store_ops(
+/// The stored results of `seqs` (those consumed), by seq, from the rows of the batches that
+/// consumed them.
+pub fn stored_ops(
     conn: &mut Conn<'_>,
     device: DeviceId,
-    ops: Vec<(StoredOp, i64)>,
+    seqs: &[i64],
+) -> ApiResult<HashMap<i64, StoredOp>> {
+    let (Some(lo), Some(hi)) = (seqs.iter().min(), seqs.iter().max()) else {
+        return Ok(HashMap::new());
+    };
+    let rows: Vec<(i64, i64, String, String)> = with_conn!(conn, |c| device_batches::table
+        .filter(device_batches::device_id.eq(device))
+        .filter(device_batches::last_seq.ge(lo))
+        .filter(device_batches::first_seq.le(hi))
+        .select((
+            device_batches::first_seq,
+            device_batches::last_seq,
+            device_batches::op_hashes,
+            device_batches::results
+        ))
+        .load(c))?;
+    let mut found = HashMap::new();
+    for (first, last, hashes, results) in rows {
+        let results: Vec<serde_json::Value> =
+            serde_json::from_str(&results).map_err(ApiError::internal)?;
+        let n = (last - first + 1) as usize;
+        if results.len() != n || hashes.len() != n * HASH_LEN {
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "the stored batch {first}..={last} of device {device} holds {} results and {} hash digits",
+                results.len(),
+                hashes.len()
+            )));
+        }
+        for (i, result) in results.into_iter().enumerate() {
+            let seq = first + i as i64;
+            if seqs.contains(&seq) {
+                let op_hash = hashes[i * HASH_LEN..(i + 1) * HASH_LEN].to_owned();
+                found.insert(seq, StoredOp { op_hash, result });
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Stores the results of the seqs a batch consumed, `first_seq` onwards without a gap, as
+/// one row: each op's hash (`HASH_LEN` hex digits) and the JSON of its result.
+pub fn store_batch(
+    conn: &mut Conn<'_>,
+    device: DeviceId,
+    first_seq: i64,
+    ops: &[(String, String)],
 ) -> ApiResult<()> {
-    let now = Time::now();
-    let rows: Vec<_> = ops
-        .into_iter()
-        .map(|(op, skew)| {
-            (
-                device_ops::device_id.eq(device),
-                device_ops::seq.eq(op.seq),
-                device_ops::op_id.eq(op.op_id),
-                device_ops::op_hash.eq(op.op_hash),
-                device_ops::result.eq(op.result),
-                device_ops::skew_ms.eq(skew),
-                device_ops::created_at.eq(now),
-            )
-        })
-        .collect();
-    insert_rows!(conn, device_ops::table, &rows[..])?;
+    let Some(n) = i64::try_from(ops.len()).ok().filter(|n| *n > 0) else {
+        return Ok(());
+    };
+    let mut hashes = String::with_capacity(ops.len() * HASH_LEN);
+    let mut results = String::with_capacity(ops.iter().map(|o| o.1.len() + 1).sum::<usize>() + 1);
+    results.push('[');
+    for (i, (hash, result)) in ops.iter().enumerate() {
+        debug_assert_eq!(hash.len(), HASH_LEN);
+        hashes.push_str(hash);
+        if i > 0 {
+            results.push(',');
+        }
+        results.push_str(result);
+    }
+    results.push(']');
+    let row = (
+        device_batches::device_id.eq(device),
+        device_batches::last_seq.eq(first_seq + n - 1),
+        device_batches::first_seq.eq(first_seq),
+        device_batches::op_hashes.eq(hashes),
+        device_batches::results.eq(results),
+        device_batches::created_at.eq(Time::now()),
+    );
+    with_conn!(conn, |c| diesel::insert_into(device_batches::table)
+        .values(&row)
+        .execute(c))?;
     Ok(())
 }

@@ -123,11 +123,11 @@ fn from_map<T: DeserializeOwned>(m: Map<String, Value>) -> ApiResult<T> {
 }
 
 fn metas(json: &str) -> ApiResult<FieldMetas> {
-    serde_json::from_str(json).map_err(ApiError::internal)
+    merge::decode(json).map_err(ApiError::internal)
 }
 
-fn metas_json(m: &FieldMetas) -> ApiResult<String> {
-    serde_json::to_string(m).map_err(ApiError::internal)
+fn metas_json(m: &FieldMetas) -> String {
+    merge::encode(m)
 }
 
 fn version_mismatch(current: i64) -> ApiError {
@@ -562,7 +562,7 @@ impl Work {
             lon: f.lon,
             notes: f.notes,
             version: 1,
-            field_meta: metas_json(&m)?,
+            field_meta: metas_json(&m),
             created_by: who.user_id,
             created_at: now,
             updated_at: now,
@@ -629,7 +629,7 @@ impl Work {
         u.row.lat = f.lat;
         u.row.lon = f.lon;
         u.row.notes = f.notes;
-        u.row.field_meta = metas_json(&m)?;
+        u.row.field_meta = metas_json(&m);
         let area = u.row.area_id;
         self.bump(u, version, Time::now());
         if moved {
@@ -817,7 +817,7 @@ impl Work {
             priority: f.priority,
             notes: f.notes,
             version,
-            field_meta: metas_json(&m)?,
+            field_meta: metas_json(&m),
             created_at: now,
             updated_at: now,
             deleted_at: None,
@@ -877,7 +877,7 @@ impl Work {
         cur.priority = f.priority;
         cur.notes = f.notes;
         cur.version = version;
-        cur.field_meta = metas_json(&m)?;
+        cur.field_meta = metas_json(&m);
         cur.updated_at = now;
         let (hid, area) = (u.row.id, u.row.area_id);
         self.bump(u, version, now);
@@ -1000,7 +1000,7 @@ impl Work {
             recorded_at,
             recorded_by,
             version,
-            field_meta: metas_json(&m)?,
+            field_meta: metas_json(&m),
         });
         self.changes.push(change(
             "adoption",

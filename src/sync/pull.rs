@@ -19,6 +19,7 @@ use crate::store::scope::{self, Principal};
 use crate::store::{areas, devices};
 use crate::with_conn;
 use base64::Engine;
+use crate::db::prepared::Condition;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -184,12 +185,19 @@ fn head(conn: &mut Conn<'_>, others: &[i64]) -> ApiResult<Pos> {
             Ok((x.x, 0))
         }
         Conn::Sqlite(_) => {
-            let max: Option<i64> = with_conn!(conn, |c| changes::table
-                .select(diesel::dsl::max(changes::id))
+            // The writer answers a commit once the WAL is synced, but other connections can
+            // read it before: `gocua_durable` makes sure what this pull hands out is on disk
+            // (it syncs the WAL if the last sync was before this head).
+            let max: i64 = with_conn!(conn, |c| changes::table
+                .select(crate::db::writer::gocua_durable(diesel::dsl::sql::<
+                    diesel::sql_types::BigInt,
+                >(
+                    "COALESCE(MAX(id), 0)"
+                )))
                 .first(c))?;
             // After a prune the table may be empty: the head is never below the horizon.
             let pruned = pruned_below(conn)?.map_or(0, |p| p.1);
-            Ok((0, max.unwrap_or(0).max(pruned)))
+            Ok((0, max.max(pruned)))
         }
     }
 }
@@ -253,7 +261,9 @@ fn horizon(conn: &mut Conn<'_>, head: Pos) -> i64 {
 fn last_seq_at(conn: &mut Conn<'_>, device: DeviceId, end: Pos, below_txid: i64) -> ApiResult<i64> {
     let dev = EntityId(device.0);
     let v: Option<i64> = with_conn!(conn, |c| changes::table
-        .filter(changes::entity.eq("device"))
+        // A literal, so that SQLite keeps the statement prepared (see
+        // `conflicts::entities_with_open`): the partial index `changes_device`.
+        .filter(Condition("changes.entity = 'device'"))
         .filter(changes::entity_id.eq(dev))
         .filter(
             changes::txid
@@ -283,6 +293,12 @@ pub fn pull(conn: &mut Conn<'_>, who: &Principal, req: &PullRequest) -> ApiResul
                     .with_code("device_not_yours"),
             );
         }
+    }
+    if conn.backend() == Backend::Sqlite {
+        // Every page, snapshot pages included, hands out only what is on disk: the head of
+        // the log this snapshot sees is made durable (see `head`), and with it every commit
+        // the snapshot sees.
+        head(conn, &[])?;
     }
     let signature = scope_signature(who);
     let cursor = req.cursor.as_deref().map(Cursor::decode).transpose()?;

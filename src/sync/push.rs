@@ -11,7 +11,7 @@ use crate::domain::{
 use crate::error::{ApiError, ApiResult, Kind};
 use crate::store::changes::{self, Change};
 use crate::store::conflicts::{self, Origin};
-use crate::store::devices::{self, StoredOp};
+use crate::store::devices;
 use crate::store::households::{AdoptionPrecondition, Written};
 use crate::store::scope::Principal;
 use crate::store::work::Work;
@@ -19,7 +19,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 use uuid::Uuid;
 
 pub const OP_TYPES: &[&str] = &[
@@ -126,8 +125,8 @@ pub struct Batch {
 pub struct BatchOp {
     pub seq: i64,
     pub op_id: Option<Uuid>,
-    /// SHA-256 of the op as sent (serde_json's maps keep keys sorted, so equal ops hash
-    /// alike): a replay must match it.
+    /// SHA-256 of the op as sent, its first 128 bits in hex (serde_json's maps keep keys
+    /// sorted, so equal ops hash alike): a replay must match it.
     pub hash: String,
     /// The op, or why it cannot be one (it is then rejected as `invalid_op`).
     pub op: Result<Op, String>,
@@ -161,7 +160,10 @@ impl Batch {
                     .get("op_id")
                     .and_then(Value::as_str)
                     .and_then(|s| Uuid::parse_str(s).ok()),
-                hash: hex::encode(Sha256::digest(serde_json::to_vec(&v).unwrap_or_default())),
+                hash: hex::encode(
+                    &Sha256::digest(serde_json::to_vec(&v).unwrap_or_default())
+                        [..devices::HASH_LEN / 2],
+                ),
                 op: serde_json::from_value(v).map_err(|e| e.to_string()),
             });
         }
@@ -187,16 +189,13 @@ pub fn push(
         .map(|o| o.seq)
         .filter(|s| *s <= start)
         .collect();
-    let stored: HashMap<i64, StoredOp> = devices::stored_ops(conn, batch.device, &replayed)?
-        .into_iter()
-        .map(|o| (o.seq, o))
-        .collect();
+    let stored = devices::stored_ops(conn, batch.device, &replayed)?;
     let mut work = Work::new();
     preload(conn, &mut work, batch, start)?;
     let mut last_seq = start;
     let mut results = Vec::with_capacity(batch.ops.len());
-    // (index in results, seq, op hash, skew, what to record after the flush)
-    let mut consumed: Vec<(usize, i64, String, i64, Post)> = Vec::new();
+    // (index in results, op hash, what to record after the flush), seqs start + 1 onwards
+    let mut consumed: Vec<(usize, String, Post)> = Vec::new();
     let mut gap = false;
     for o in &batch.ops {
         let (seq, op_id) = (o.seq, o.op_id);
@@ -204,8 +203,9 @@ pub fn push(
             results.push(OpResult::new(seq, op_id, "gap"));
         } else if seq <= last_seq {
             results.push(match stored.get(&seq) {
-                Some(s) if Some(s.op_id.0) == op_id && s.op_hash == o.hash => {
-                    serde_json::from_str(&s.result).map_err(ApiError::internal)?
+                // The hash covers the whole op, its op_id included.
+                Some(s) if s.op_hash == o.hash => {
+                    serde_json::from_value(s.result.clone()).map_err(ApiError::internal)?
                 }
                 _ => OpResult::rejected(
                     seq,
@@ -220,7 +220,7 @@ pub fn push(
         } else {
             let (result, skew, post) = apply(conn, &mut work, who, batch.device, o, received)?;
             max_skew = max_skew.max(skew);
-            consumed.push((results.len(), seq, o.hash.clone(), skew, post));
+            consumed.push((results.len(), o.hash.clone(), post));
             last_seq = seq;
             results.push(result);
         }
@@ -232,14 +232,14 @@ pub fn push(
     // Conflicts, in op order, now that the rows they point at are written.
     let entities: Vec<EntityId> = consumed
         .iter()
-        .filter_map(|c| match &c.4 {
+        .filter_map(|c| match &c.2 {
             Post::Losses { origin, .. } => Some(origin.entity_id),
             _ => None,
         })
         .collect();
     let mut open = conflicts::entities_with_open(conn, &entities)?;
     let mut ops = Vec::with_capacity(consumed.len());
-    for (i, seq, op_hash, skew, post) in consumed {
+    for (i, op_hash, post) in consumed {
         let result = &mut results[i];
         match post {
             Post::None => {}
@@ -269,15 +269,10 @@ pub fn push(
                     vec![conflicts::record_deleted(conn, &origin, &edit, &by, &hlc)?];
             }
         }
-        let op = StoredOp {
-            seq,
-            op_id: EntityId(result.op_id.unwrap_or_default()),
-            op_hash,
-            result: serde_json::to_string(&*result).map_err(ApiError::internal)?,
-        };
-        ops.push((op, skew));
+        let result = serde_json::to_string(&*result).map_err(ApiError::internal)?;
+        ops.push((op_hash, result));
     }
-    devices::store_ops(conn, batch.device, ops)?;
+    devices::store_batch(conn, batch.device, start + 1, &ops)?;
     devices::set_last_seq(conn, batch.device, last_seq, max_skew)?;
     // A marker in the change stream: a pull that has passed it has passed every effect of
     // ops up to `last_seq` (they were written before it, in the same transaction).

@@ -444,15 +444,30 @@ impl TestApp {
 
     /// Number of rows in a table, read directly from the database.
     pub async fn count(&self, table: &'static str) -> i64 {
+        self.number(format!("SELECT COUNT(*) AS n FROM {table}"))
+            .await
+    }
+
+    /// Number of consumed seqs whose results are stored (one row per batch).
+    pub async fn stored_results(&self) -> i64 {
+        self.number(
+            "SELECT CAST(COALESCE(SUM(last_seq - first_seq + 1), 0) AS bigint) AS n \
+             FROM device_batches"
+                .into(),
+        )
+        .await
+    }
+
+    /// The number `sql` selects as `n`, read directly from the database.
+    async fn number(&self, sql: String) -> i64 {
         self.db(move |conn| {
             #[derive(diesel::QueryableByName)]
             struct N {
                 #[diesel(sql_type = diesel::sql_types::BigInt)]
                 n: i64,
             }
-            let q = format!("SELECT COUNT(*) AS n FROM {table}");
             gocua::with_conn!(conn, |c| diesel::RunQueryDsl::get_result::<N>(
-                diesel::sql_query(&q),
+                diesel::sql_query(&sql),
                 c
             ))
             .unwrap()
