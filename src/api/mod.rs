@@ -64,6 +64,21 @@ impl AppState {
             })
             .await
     }
+
+    /// Like `as_user_tx`, for a transaction that may run more than once (see
+    /// `Pool::tx_rerunnable`).
+    pub async fn as_user_tx_rerunnable<T, F>(&self, auth: Auth, f: F) -> ApiResult<T>
+    where
+        F: Fn(&mut Conn<'_>, &Principal) -> ApiResult<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.pool
+            .tx_rerunnable(move |conn| {
+                let who = Principal::load(conn, &auth.0)?;
+                f(conn, &who)
+            })
+            .await
+    }
 }
 
 /// The verified claims of a `Bearer` access token.

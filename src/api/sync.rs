@@ -89,7 +89,8 @@ pub async fn push(
     loop {
         let (batch, claims) = (batch.clone(), Auth(auth.0.clone()));
         match state
-            .as_user_tx(claims, move |conn, who| {
+            // A batch only reads and writes the database: it may run again.
+            .as_user_tx_rerunnable(claims, move |conn, who| {
                 push::push(conn, who, &batch, received)
             })
             .await

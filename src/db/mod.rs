@@ -346,6 +346,47 @@ impl Pool {
         .map_err(|e| ApiError::internal(anyhow::anyhow!("blocking task failed: {e}")))?
     }
 
+    /// Like `tx`, for a transaction that may run more than once, only its last run's writes
+    /// being kept (it must not act outside the database). On SQLite, a group commit made of
+    /// such transactions runs them with no savepoint each, and runs them all again, each in
+    /// its savepoint, if one fails.
+    pub async fn tx_rerunnable<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: Fn(&mut Conn<'_>) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        match self {
+            Pool::Sqlite(_, writer) => {
+                let span = tracing::Span::current();
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let job = writer::RerunJob {
+                    f,
+                    reply,
+                    span,
+                    bare: None,
+                };
+                Self::submitted(writer, Box::new(job), answer).await
+            }
+            Pool::Pg(_) => self.tx(f).await,
+        }
+    }
+
+    /// The answer of a job given to the writer.
+    async fn submitted<T>(
+        writer: &writer::Writer,
+        job: Box<dyn writer::Job>,
+        answer: tokio::sync::oneshot::Receiver<Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        if !writer.submit(job) {
+            return Err(ApiError::unavailable(anyhow::anyhow!(
+                "the writer has stopped"
+            )));
+        }
+        answer
+            .await
+            .map_err(|_| ApiError::internal(anyhow::anyhow!("the writer dropped a transaction")))?
+    }
+
     /// Like `run`, inside one transaction. On SQLite the transaction runs on the writer
     /// thread, in a savepoint of a group commit; the answer comes once it is committed.
     pub async fn tx<T, F>(&self, f: F) -> Result<T, ApiError>
@@ -357,14 +398,8 @@ impl Pool {
         match self {
             Pool::Sqlite(_, writer) => {
                 let (reply, answer) = tokio::sync::oneshot::channel();
-                if !writer.submit(Box::new(writer::TxJob { f, reply, span })) {
-                    return Err(ApiError::unavailable(anyhow::anyhow!(
-                        "the writer has stopped"
-                    )));
-                }
-                answer.await.map_err(|_| {
-                    ApiError::internal(anyhow::anyhow!("the writer dropped a transaction"))
-                })?
+                let job = writer::TxJob { f, reply, span };
+                Self::submitted(writer, Box::new(job), answer).await
             }
             Pool::Pg(_) => {
                 let pool = self.clone();

@@ -48,6 +48,20 @@ pub trait Job: Send {
     fn run(self: Box<Self>, conn: &mut Conn<'_>) -> Reply;
     /// The group could not start: answer without running.
     fn fail(self: Box<Self>, why: String);
+    /// Whether the transaction may run more than once, only its last run's writes being
+    /// kept (`Pool::tx_rerunnable`): then `run_bare` and `take_reply` are used.
+    fn rerunnable(&self) -> bool {
+        false
+    }
+    /// Runs the transaction in the group's transaction with no savepoint of its own and
+    /// keeps its result; false if it failed (the group must then be rolled back).
+    fn run_bare(&mut self, _conn: &mut Conn<'_>) -> bool {
+        unreachable!("only a rerunnable transaction runs bare")
+    }
+    /// The answer of the last `run_bare`, once the commit is known.
+    fn take_reply(self: Box<Self>) -> Reply {
+        unreachable!("only a rerunnable transaction runs bare")
+    }
 }
 
 /// Counts kept by the writer, for `/metrics`.
@@ -117,7 +131,8 @@ impl Durable {
 
     /// Syncs the WAL after commits whose change log ends at `change_id` (if any).
     fn sync_up_to(&self, change_id: Option<i64>) -> std::io::Result<()> {
-        self.sync().inspect_err(|_| self.failed.store(true, Relaxed))?;
+        self.sync()
+            .inspect_err(|_| self.failed.store(true, Relaxed))?;
         if let Some(id) = change_id {
             self.change_id.fetch_max(id, Relaxed);
         }
@@ -145,9 +160,7 @@ impl Durable {
         conn: &mut diesel::SqliteConnection,
     ) -> diesel::QueryResult<()> {
         let durable = self.clone();
-        gocua_durable_utils::register_nondeterministic_impl(conn, move |id: i64| {
-            durable.ensure(id)
-        })
+        gocua_durable_utils::register_nondeterministic_impl(conn, move |id: i64| durable.ensure(id))
     }
 }
 
@@ -263,26 +276,63 @@ fn run_group(
         let why = "an earlier sync of the database to disk failed; restart the service".to_owned();
         return group.into_iter().for_each(|j| j.fail(why.clone()));
     }
-    let mut pc = match pool
-        .get()
-        .map_err(|e| e.to_string())
-        .and_then(|mut pc| {
-            // The sync thread syncs; this connection goes back to the pool as it came.
-            pc.batch_execute("PRAGMA synchronous = NORMAL;")
-                .map(|()| pc)
-                .map_err(|e| e.to_string())
-        }) {
+    let mut pc = match pool.get().map_err(|e| e.to_string()).and_then(|mut pc| {
+        // The sync thread syncs; this connection goes back to the pool as it came.
+        pc.batch_execute("PRAGMA synchronous = NORMAL;")
+            .map(|()| pc)
+            .map_err(|e| e.to_string())
+    }) {
         Ok(pc) => pc,
         Err(e) => return group.into_iter().for_each(|j| j.fail(e.clone())),
     };
-    let mut pending = Some(group);
-    let mut replies = Vec::new();
-    let committed = pc.immediate_transaction(|c| {
-        for job in pending.take().unwrap_or_default() {
-            replies.push(job.run(&mut Conn::Sqlite(c)));
+    let mut group = group;
+    // The group's answers and its commit's outcome, once it has run.
+    let mut done: Option<(Vec<Reply>, Result<(), String>)> = None;
+    if group.len() > 1 && group.iter().all(|j| j.rerunnable()) {
+        // With no savepoints, which cost a copy of every page a transaction changes first:
+        // if all succeed the group commits as it is; if one fails, the whole group is rolled
+        // back and runs again below, each transaction in its savepoint.
+        let mut entered = false;
+        let bare = pc.immediate_transaction(|c| {
+            entered = true;
+            let conn = &mut Conn::Sqlite(c);
+            match group.iter_mut().all(|j| j.run_bare(conn)) {
+                true => Ok(()),
+                false => Err(diesel::result::Error::RollbackTransaction),
+            }
+        });
+        match bare {
+            Err(diesel::result::Error::RollbackTransaction) => {}
+            // BEGIN failed: nothing ran.
+            Err(e) if !entered => {
+                let why = e.to_string();
+                return group.into_iter().for_each(|j| j.fail(why.clone()));
+            }
+            committed => {
+                let replies = group.drain(..).map(|j| j.take_reply()).collect();
+                done = Some((replies, committed.map_err(|e| e.to_string())));
+            }
         }
-        Ok::<_, diesel::result::Error>(())
-    });
+    }
+    if done.is_none() {
+        let mut pending = Some(group);
+        let mut replies = Vec::new();
+        let committed = pc.immediate_transaction(|c| {
+            for job in pending.take().unwrap_or_default() {
+                replies.push(job.run(&mut Conn::Sqlite(c)));
+            }
+            Ok::<_, diesel::result::Error>(())
+        });
+        // BEGIN failed: nothing ran.
+        if let Some(group) = pending {
+            let why = committed.err().map(|e| e.to_string()).unwrap_or_default();
+            return group.into_iter().for_each(|j| j.fail(why.clone()));
+        }
+        done = Some((replies, committed.map_err(|e| e.to_string())));
+    }
+    let Some((replies, committed)) = done else {
+        return;
+    };
     // Where the change log ends now (none in a database without it, as in unit tests).
     let change_id = changes::table
         .select(diesel::dsl::max(changes::id))
@@ -292,11 +342,6 @@ fn run_group(
     if let Err(e) = pc.batch_execute("PRAGMA synchronous = FULL;") {
         tracing::error!(error = %e, "cannot set a connection back to synchronous = FULL");
     }
-    // BEGIN failed: nothing ran.
-    if let Some(group) = pending {
-        let why = committed.err().map(|e| e.to_string()).unwrap_or_default();
-        return group.into_iter().for_each(|j| j.fail(why.clone()));
-    }
     match committed {
         Ok(()) => {
             if let Err(mpsc::SendError(g)) = to_sync.send(Committed { replies, change_id }) {
@@ -305,8 +350,41 @@ fn run_group(
                 g.replies.into_iter().for_each(|r| r(Err(why.clone())));
             }
         }
-        Err(e) => replies.into_iter().for_each(|r| r(Err(e.to_string()))),
+        Err(e) => replies.into_iter().for_each(|r| r(Err(e.clone()))),
     }
+}
+
+/// Runs a transaction's body, a panic becoming an internal error.
+fn guarded<T>(f: impl FnOnce() -> Result<T, ApiError>) -> Result<T, ApiError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(ApiError::internal(anyhow::anyhow!(
+            "a write transaction panicked"
+        )))
+    })
+}
+
+/// Sends `result` once the commit is known: a transaction that succeeded but whose commit
+/// failed is answered 503.
+fn answer<T: Send + 'static>(
+    reply: tokio::sync::oneshot::Sender<Result<T, ApiError>>,
+    result: Result<T, ApiError>,
+) -> Reply {
+    Box::new(move |committed| {
+        let _ = reply.send(match committed {
+            Ok(()) => result,
+            Err(e) if result.is_ok() => Err(ApiError::unavailable(anyhow::anyhow!(
+                "the commit failed or did not reach the disk: {e}"
+            ))),
+            Err(_) => result,
+        });
+    })
+}
+
+/// Answers a transaction that could not start.
+fn refuse<T>(reply: tokio::sync::oneshot::Sender<Result<T, ApiError>>, why: String) {
+    let _ = reply.send(Err(ApiError::unavailable(anyhow::anyhow!(
+        "cannot start a write transaction: {why}"
+    ))));
 }
 
 /// A transaction `f` whose result goes back through `reply`.
@@ -324,28 +402,57 @@ where
     fn run(self: Box<Self>, conn: &mut Conn<'_>) -> Reply {
         let TxJob { f, reply, span } = *self;
         let _entered = span.enter();
-        let result = conn.savepoint(|c| {
-            catch_unwind(AssertUnwindSafe(|| f(c))).unwrap_or_else(|_| {
-                Err(ApiError::internal(anyhow::anyhow!(
-                    "a write transaction panicked"
-                )))
-            })
-        });
-        Box::new(move |committed| {
-            let _ = reply.send(match committed {
-                Ok(()) => result,
-                Err(e) if result.is_ok() => Err(ApiError::unavailable(anyhow::anyhow!(
-                    "the commit failed or did not reach the disk: {e}"
-                ))),
-                Err(_) => result,
-            });
-        })
+        answer(reply, conn.savepoint(|c| guarded(|| f(c))))
     }
 
     fn fail(self: Box<Self>, why: String) {
-        let _ = self.reply.send(Err(ApiError::unavailable(anyhow::anyhow!(
-            "cannot start a write transaction: {why}"
-        ))));
+        refuse(self.reply, why)
+    }
+}
+
+/// A transaction `f` that may run more than once (`Pool::tx_rerunnable`), whose last run's
+/// result goes back through `reply`.
+pub struct RerunJob<T, F> {
+    pub f: F,
+    pub reply: tokio::sync::oneshot::Sender<Result<T, ApiError>>,
+    pub span: tracing::Span,
+    pub bare: Option<Result<T, ApiError>>,
+}
+
+impl<T, F> Job for RerunJob<T, F>
+where
+    F: Fn(&mut Conn<'_>) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &mut Conn<'_>) -> Reply {
+        let _entered = self.span.enter();
+        let result = conn.savepoint(|c| guarded(|| (self.f)(c)));
+        answer(self.reply, result)
+    }
+
+    fn fail(self: Box<Self>, why: String) {
+        refuse(self.reply, why)
+    }
+
+    fn rerunnable(&self) -> bool {
+        true
+    }
+
+    fn run_bare(&mut self, conn: &mut Conn<'_>) -> bool {
+        let _entered = self.span.enter();
+        let result = guarded(|| (self.f)(conn));
+        let ok = result.is_ok();
+        self.bare = Some(result);
+        ok
+    }
+
+    fn take_reply(self: Box<Self>) -> Reply {
+        let result = self.bare.unwrap_or_else(|| {
+            Err(ApiError::internal(anyhow::anyhow!(
+                "a transaction was answered before it ran"
+            )))
+        });
+        answer(self.reply, result)
     }
 }
 
@@ -384,11 +491,9 @@ mod tests {
         (dir, file, pool)
     }
 
-    /// Transactions queued while the writer is busy share the next commit; one that fails or
-    /// panics rolls back alone and the others still commit.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn waiting_transactions_share_a_commit_and_fail_alone() {
-        let (_dir, _, pool) = temp_pool();
+    /// A pool on a new database with the table `t` of names.
+    async fn pool_with_names() -> (tempfile::TempDir, Pool) {
+        let (dir, _, pool) = temp_pool();
         pool.tx(|c| {
             let Conn::Sqlite(c) = c else { unreachable!() };
             c.batch_execute("CREATE TABLE t (name text NOT NULL)")?;
@@ -396,7 +501,26 @@ mod tests {
         })
         .await
         .unwrap();
-        // The first transaction holds the writer until the others are queued.
+        (dir, pool)
+    }
+
+    /// The names in `t`, in insertion order.
+    async fn names(pool: &Pool) -> Vec<Row> {
+        pool.tx(|c| {
+            let Conn::Sqlite(c) = c else { unreachable!() };
+            Ok(diesel::sql_query("SELECT name FROM t ORDER BY rowid").load(*c)?)
+        })
+        .await
+        .unwrap()
+    }
+
+    /// Starts a transaction that holds the writer (and inserts "gate") until `open` sends.
+    async fn hold_writer(
+        pool: &Pool,
+    ) -> (
+        tokio::task::JoinHandle<Result<(), ApiError>>,
+        std::sync::mpsc::Sender<()>,
+    ) {
         let (open, gate) = std::sync::mpsc::channel::<()>();
         let (started, running) = tokio::sync::oneshot::channel::<()>();
         let first = tokio::spawn({
@@ -411,6 +535,79 @@ mod tests {
             }
         });
         running.await.unwrap();
+        (first, open)
+    }
+
+    /// A group of rerunnable transactions that all succeed commits with each run once, and no
+    /// savepoints; when one fails after writing, the group is rolled back and runs again,
+    /// each in its savepoint: the failing one leaves nothing, the others commit once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn rerunnable_transactions_run_again_when_one_of_their_group_fails() {
+        let (_dir, pool) = pool_with_names().await;
+        let stats = &pool.writer().unwrap().stats;
+        for (round, hows) in [["ok", "ok", "ok"], ["ok", "fails", "ok"]]
+            .iter()
+            .enumerate()
+        {
+            let (first, open) = hold_writer(&pool).await;
+            let mut jobs = Vec::new();
+            for (i, how) in hows.iter().copied().enumerate() {
+                let runs = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+                let queued = stats.queued.load(Relaxed);
+                let (pool, counted) = (pool.clone(), runs.clone());
+                let answer = tokio::spawn(async move {
+                    pool.tx_rerunnable(move |c| {
+                        counted.fetch_add(1, Relaxed);
+                        insert(c, &format!("{how} {round}.{i}"))?;
+                        match how {
+                            "fails" => Err(ApiError::invalid("x", "bad", "refused after a write")),
+                            _ => Ok(()),
+                        }
+                    })
+                    .await
+                });
+                // Queued in this order.
+                while stats.queued.load(Relaxed) == queued {
+                    tokio::task::yield_now().await;
+                }
+                jobs.push((answer, runs));
+            }
+            let groups = stats.groups.load(Relaxed);
+            open.send(()).unwrap();
+            first.await.unwrap().unwrap();
+            let mut outcome = Vec::new();
+            for (answer, runs) in jobs {
+                let code = answer
+                    .await
+                    .unwrap()
+                    .map(|_| "ok")
+                    .unwrap_or_else(|e| e.code);
+                outcome.push((code, runs.load(Relaxed)));
+            }
+            assert_eq!(stats.groups.load(Relaxed), groups + 1);
+            // Round 1: one bare run each. Round 2: the bare run stopped at the failure, then
+            // all three ran in savepoints.
+            let want: &[(&str, usize)] = match round {
+                0 => &[("ok", 1), ("ok", 1), ("ok", 1)],
+                _ => &[("ok", 2), ("validation_failed", 2), ("ok", 1)],
+            };
+            assert_eq!(outcome, want);
+        }
+        let rows = names(&pool).await;
+        let names: Vec<_> = rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["gate", "ok 0.0", "ok 0.1", "ok 0.2", "gate", "ok 1.0", "ok 1.2"]
+        );
+    }
+
+    /// Transactions queued while the writer is busy share the next commit; one that fails or
+    /// panics rolls back alone and the others still commit.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiting_transactions_share_a_commit_and_fail_alone() {
+        let (_dir, pool) = pool_with_names().await;
+        // The first transaction holds the writer until the others are queued.
+        let (first, open) = hold_writer(&pool).await;
         let mut rest = Vec::new();
         for (i, how) in ["ok", "fails", "ok", "panics", "ok"]
             .into_iter()
@@ -448,13 +645,7 @@ mod tests {
             .map(|r| r.as_ref().map(|_| "ok").unwrap_or_else(|e| e.code))
             .collect();
         assert_eq!(codes, ["ok", "validation_failed", "ok", "internal", "ok"]);
-        let rows: Vec<Row> = pool
-            .tx(|c| {
-                let Conn::Sqlite(c) = c else { unreachable!() };
-                Ok(diesel::sql_query("SELECT name FROM t ORDER BY rowid").load(*c)?)
-            })
-            .await
-            .unwrap();
+        let rows = names(&pool).await;
         let mut names: Vec<_> = rows.iter().map(|r| r.name.as_str()).collect();
         // The five were queued from tasks on two threads, in no fixed order.
         names.sort();

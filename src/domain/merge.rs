@@ -55,8 +55,7 @@ pub fn decode(stored: &str) -> Result<FieldMetas, serde_json::Error> {
     if !stored.trim_start().starts_with('[') {
         return serde_json::from_str(stored);
     }
-    let (writes, fields): (Vec<FieldMeta>, BTreeMap<String, usize>) =
-        serde_json::from_str(stored)?;
+    let (writes, fields): (Vec<FieldMeta>, BTreeMap<String, usize>) = serde_json::from_str(stored)?;
     fields
         .into_iter()
         .map(|(field, i)| match writes.get(i) {
@@ -188,8 +187,20 @@ mod tests {
         let mut s = Map::new();
         let create = obj(json!({"full_name": "Lò Văn Páo", "sex": "male", "notes": ""}));
         merge(&mut s, &mut m, &create, &w("d1", 1000, 0), 1);
-        merge(&mut s, &mut m, &obj(json!({"notes": "ốm"})), &w("d2", 1100, 0), 2);
-        merge(&mut s, &mut m, &obj(json!({"sex": "male"})), &w("d3", 800, 0), 3);
+        merge(
+            &mut s,
+            &mut m,
+            &obj(json!({"notes": "ốm"})),
+            &w("d2", 1100, 0),
+            2,
+        );
+        merge(
+            &mut s,
+            &mut m,
+            &obj(json!({"sex": "male"})),
+            &w("d3", 800, 0),
+            3,
+        );
         let stored = encode(&m);
         let v: Value = serde_json::from_str(&stored).unwrap();
         assert_eq!(v[0].as_array().unwrap().len(), 3, "{stored}");

@@ -3,6 +3,7 @@
 use super::scope::{self, Principal};
 use super::PageReq;
 use crate::db::any::any_of;
+use crate::db::prepared::Condition;
 use crate::db::schema::conflicts;
 use crate::db::Conn;
 use crate::domain::merge::Loss;
@@ -11,7 +12,6 @@ use crate::domain::{
 };
 use crate::error::{ApiError, ApiResult};
 use crate::with_conn;
-use crate::db::prepared::Condition;
 use diesel::prelude::*;
 use serde::Serialize;
 use serde_json::Value;

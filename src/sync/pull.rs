@@ -8,6 +8,7 @@
 //! transaction that commits late can never fall behind a cursor. On SQLite writers are
 //! serialized and the log id is commit-ordered.
 
+use crate::db::prepared::Condition;
 use crate::db::schema::changes;
 use crate::db::{Backend, Conn};
 use crate::domain::{AreaId, DeviceId, EntityId, HouseholdId, MemberId, VisitId};
@@ -19,7 +20,6 @@ use crate::store::scope::{self, Principal};
 use crate::store::{areas, devices};
 use crate::with_conn;
 use base64::Engine;
-use crate::db::prepared::Condition;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -351,15 +351,22 @@ pub fn pull(conn: &mut Conn<'_>, who: &Principal, req: &PullRequest) -> ApiResul
             let now = head(conn, &req.other_xids)?;
             let below = horizon(conn, now);
             let dev = EntityId(req.device.0);
+            let sqlite = conn.backend() == Backend::Sqlite;
             let rows: Vec<(i64, i64, String, EntityId, Option<AreaId>)> = with_conn!(conn, |c| {
-                let mut q = changes::table
-                    .filter(
+                let mut q = changes::table.into_boxed();
+                q = if sqlite {
+                    // Every row has txid 0 and ids in commit order: the rowid order, with no
+                    // index of its own (see the migration `changes_by_rowid`).
+                    q.filter(changes::id.gt(pos.1)).order(changes::id)
+                } else {
+                    q.filter(
                         changes::txid
                             .gt(pos.0)
                             .or(changes::txid.eq(pos.0).and(changes::id.gt(pos.1))),
                     )
                     .filter(changes::txid.lt(below))
-                    .into_boxed();
+                    .order((changes::txid, changes::id))
+                };
                 q = match &area_ids {
                     Some(ids) => q.filter(
                         changes::area_id
@@ -375,7 +382,6 @@ pub fn pull(conn: &mut Conn<'_>, who: &Principal, req: &PullRequest) -> ApiResul
                     changes::entity_id,
                     changes::area_id,
                 ))
-                .order((changes::txid, changes::id))
                 .limit(req.limit + 1)
                 .load(c)
             })?;

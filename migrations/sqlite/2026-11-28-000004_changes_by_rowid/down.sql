@@ -1,0 +1,1 @@
+CREATE INDEX changes_cursor ON changes (txid, id);
