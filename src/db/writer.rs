@@ -288,7 +288,7 @@ fn run_group(
     let mut group = group;
     // The group's answers and its commit's outcome, once it has run.
     let mut done: Option<(Vec<Reply>, Result<(), String>)> = None;
-    if group.len() > 1 && group.iter().all(|j| j.rerunnable()) {
+    if group.iter().all(|j| j.rerunnable()) {
         // With no savepoints, which cost a copy of every page a transaction changes first:
         // if all succeed the group commits as it is; if one fails, the whole group is rolled
         // back and runs again below, each transaction in its savepoint.
