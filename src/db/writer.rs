@@ -285,9 +285,37 @@ fn run_group(
         Ok(pc) => pc,
         Err(e) => return group.into_iter().for_each(|j| j.fail(e.clone())),
     };
-    let mut group = group;
-    // The group's answers and its commit's outcome, once it has run.
-    let mut done: Option<(Vec<Reply>, Result<(), String>)> = None;
+    let outcome = run_on(&mut pc, group);
+    // Where the change log ends now (none in a database without it, as in unit tests).
+    let change_id = changes::table
+        .select(diesel::dsl::max(changes::id))
+        .first::<Option<i64>>(&mut *pc)
+        .ok()
+        .flatten();
+    if let Err(e) = pc.batch_execute("PRAGMA synchronous = FULL;") {
+        tracing::error!(error = %e, "cannot set a connection back to synchronous = FULL");
+    }
+    let Some((replies, committed)) = outcome else {
+        return;
+    };
+    match committed {
+        Ok(()) => {
+            if let Err(mpsc::SendError(g)) = to_sync.send(Committed { replies, change_id }) {
+                // The sync thread is gone (it only ends with the process).
+                let why = "the sync thread has stopped".to_owned();
+                g.replies.into_iter().for_each(|r| r(Err(why.clone())));
+            }
+        }
+        Err(e) => replies.into_iter().for_each(|r| r(Err(e.clone()))),
+    }
+}
+
+/// Runs the group on `pc`: its answers and its commit's outcome, or none if it could not
+/// begin (its transactions are then answered).
+fn run_on(
+    pc: &mut diesel::SqliteConnection,
+    mut group: Vec<Box<dyn Job>>,
+) -> Option<(Vec<Reply>, Result<(), String>)> {
     if group.iter().all(|j| j.rerunnable()) {
         // With no savepoints, which cost a copy of every page a transaction changes first:
         // if all succeed the group commits as it is; if one fails, the whole group is rolled
@@ -306,52 +334,30 @@ fn run_group(
             // BEGIN failed: nothing ran.
             Err(e) if !entered => {
                 let why = e.to_string();
-                return group.into_iter().for_each(|j| j.fail(why.clone()));
+                group.into_iter().for_each(|j| j.fail(why.clone()));
+                return None;
             }
             committed => {
-                let replies = group.drain(..).map(|j| j.take_reply()).collect();
-                done = Some((replies, committed.map_err(|e| e.to_string())));
+                let replies = group.into_iter().map(|j| j.take_reply()).collect();
+                return Some((replies, committed.map_err(|e| e.to_string())));
             }
         }
     }
-    if done.is_none() {
-        let mut pending = Some(group);
-        let mut replies = Vec::new();
-        let committed = pc.immediate_transaction(|c| {
-            for job in pending.take().unwrap_or_default() {
-                replies.push(job.run(&mut Conn::Sqlite(c)));
-            }
-            Ok::<_, diesel::result::Error>(())
-        });
-        // BEGIN failed: nothing ran.
-        if let Some(group) = pending {
-            let why = committed.err().map(|e| e.to_string()).unwrap_or_default();
-            return group.into_iter().for_each(|j| j.fail(why.clone()));
+    let mut pending = Some(group);
+    let mut replies = Vec::new();
+    let committed = pc.immediate_transaction(|c| {
+        for job in pending.take().unwrap_or_default() {
+            replies.push(job.run(&mut Conn::Sqlite(c)));
         }
-        done = Some((replies, committed.map_err(|e| e.to_string())));
+        Ok::<_, diesel::result::Error>(())
+    });
+    // BEGIN failed: nothing ran.
+    if let Some(group) = pending {
+        let why = committed.err().map(|e| e.to_string()).unwrap_or_default();
+        group.into_iter().for_each(|j| j.fail(why.clone()));
+        return None;
     }
-    let Some((replies, committed)) = done else {
-        return;
-    };
-    // Where the change log ends now (none in a database without it, as in unit tests).
-    let change_id = changes::table
-        .select(diesel::dsl::max(changes::id))
-        .first::<Option<i64>>(&mut *pc)
-        .ok()
-        .flatten();
-    if let Err(e) = pc.batch_execute("PRAGMA synchronous = FULL;") {
-        tracing::error!(error = %e, "cannot set a connection back to synchronous = FULL");
-    }
-    match committed {
-        Ok(()) => {
-            if let Err(mpsc::SendError(g)) = to_sync.send(Committed { replies, change_id }) {
-                // The sync thread is gone (it only ends with the process).
-                let why = "the sync thread has stopped".to_owned();
-                g.replies.into_iter().for_each(|r| r(Err(why.clone())));
-            }
-        }
-        Err(e) => replies.into_iter().for_each(|r| r(Err(e.clone()))),
-    }
+    Some((replies, committed.map_err(|e| e.to_string())))
 }
 
 /// Runs a transaction's body, a panic becoming an internal error.
