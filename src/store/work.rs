@@ -126,10 +126,6 @@ fn metas(json: &str) -> ApiResult<FieldMetas> {
     merge::decode(json).map_err(ApiError::internal)
 }
 
-fn metas_json(m: &FieldMetas) -> String {
-    merge::encode(m)
-}
-
 fn version_mismatch(current: i64) -> ApiError {
     ApiError::new(
         Kind::PreconditionFailed,
@@ -562,7 +558,7 @@ impl Work {
             lon: f.lon,
             notes: f.notes,
             version: 1,
-            field_meta: metas_json(&m),
+            field_meta: merge::encode(&m),
             created_by: who.user_id,
             created_at: now,
             updated_at: now,
@@ -629,7 +625,7 @@ impl Work {
         u.row.lat = f.lat;
         u.row.lon = f.lon;
         u.row.notes = f.notes;
-        u.row.field_meta = metas_json(&m);
+        u.row.field_meta = merge::encode(&m);
         let area = u.row.area_id;
         self.bump(u, version, Time::now());
         if moved {
@@ -817,7 +813,7 @@ impl Work {
             priority: f.priority,
             notes: f.notes,
             version,
-            field_meta: metas_json(&m),
+            field_meta: merge::encode(&m),
             created_at: now,
             updated_at: now,
             deleted_at: None,
@@ -877,7 +873,7 @@ impl Work {
         cur.priority = f.priority;
         cur.notes = f.notes;
         cur.version = version;
-        cur.field_meta = metas_json(&m);
+        cur.field_meta = merge::encode(&m);
         cur.updated_at = now;
         let (hid, area) = (u.row.id, u.row.area_id);
         self.bump(u, version, now);
@@ -1000,7 +996,7 @@ impl Work {
             recorded_at,
             recorded_by,
             version,
-            field_meta: metas_json(&m),
+            field_meta: merge::encode(&m),
         });
         self.changes.push(change(
             "adoption",
