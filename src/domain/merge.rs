@@ -32,7 +32,7 @@ pub type FieldMetas = BTreeMap<String, FieldMeta>;
 /// The stored form of a record's field metas: each distinct write once, then each field with
 /// the index of its write, `[[{"v":…,"hlc":…,"by":…}, …], {"field": 0, …}]`. The fields of
 /// one create or one patch share a write, which a map from field to meta would repeat for
-/// every field (a new member's metas take about a quarter of the bytes they took so). The map form
+/// every field (a new member's metas are about a quarter of their old size). The map form
 /// (`{"field": {"v":…}}`), written before, is still read.
 pub fn encode(metas: &FieldMetas) -> String {
     let mut writes: Vec<&FieldMeta> = Vec::new();
