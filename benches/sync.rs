@@ -83,11 +83,32 @@ struct Phase {
     ops: usize,
     wall: Duration,
     latencies: Vec<Duration>,
+    /// CPU time of the whole process (server, client and baseline threads) in the phase.
+    cpu: Duration,
+}
+
+/// CPU time this process has used so far (user and system, all threads), from /proc.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with ')'): utime and stime are the 12th and
+    // 13th, in clock ticks of 1/100 s.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    Duration::from_millis(f.iter().sum::<u64>() * 10)
 }
 
 impl Phase {
     fn ops_per_s(&self) -> f64 {
         self.ops as f64 / self.wall.as_secs_f64()
+    }
+    /// Microseconds of CPU (all threads) per op.
+    fn cpu_per_op(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.ops as f64
     }
     fn pct(&self, p: f64) -> f64 {
         let mut l = self.latencies.clone();
@@ -100,6 +121,7 @@ impl Phase {
 /// Pushes every device's batches through gocua, devices in parallel.
 async fn push_phase(s: &Server, token: &str, devices: &[(Uuid, Batches)]) -> Phase {
     let start = Instant::now();
+    let cpu = process_cpu();
     let mut tasks = Vec::new();
     for (id, batches) in devices {
         let (c, base, token, id, batches) = (
@@ -146,6 +168,7 @@ async fn push_phase(s: &Server, token: &str, devices: &[(Uuid, Batches)]) -> Pha
         ops,
         wall: start.elapsed(),
         latencies,
+        cpu: process_cpu().saturating_sub(cpu),
     }
 }
 
@@ -256,6 +279,7 @@ where
 /// log, one transaction per batch, one connection per device, devices in parallel.
 fn baseline_phase(url: &str, devices: &[(Uuid, Batches)]) -> Phase {
     let start = Instant::now();
+    let cpu = process_cpu();
     let handles: Vec<_> = devices
         .iter()
         .cloned()
@@ -299,6 +323,7 @@ fn baseline_phase(url: &str, devices: &[(Uuid, Batches)]) -> Phase {
         ops,
         wall: start.elapsed(),
         latencies,
+        cpu: process_cpu().saturating_sub(cpu),
     }
 }
 
@@ -328,9 +353,9 @@ fn median(mut rounds: Vec<Phase>) -> (Phase, Vec<u64>) {
     (rounds.swap_remove(rounds.len() / 2), all)
 }
 
-/// The SQLite writer's (write transactions, group commits, busy milliseconds) so far, from
-/// `/metrics`.
-async fn writer_stats(s: &Server) -> (u64, u64, u64) {
+/// The SQLite writer's (write transactions, group commits, busy milliseconds, batches
+/// prepared and written, batches prepared and redone) so far, from `/metrics`.
+async fn writer_stats(s: &Server) -> (u64, u64, u64, u64, u64) {
     let text = reqwest::get(format!("{}/metrics", s.base))
         .await
         .unwrap()
@@ -347,6 +372,8 @@ async fn writer_stats(s: &Server) -> (u64, u64, u64) {
         gauge("gocua_sqlite_write_transactions"),
         gauge("gocua_sqlite_group_commits"),
         gauge("gocua_sqlite_writer_busy_milliseconds"),
+        gauge("gocua_sqlite_prepared_batches_written"),
+        gauge("gocua_sqlite_prepared_batches_redone"),
     )
 }
 
@@ -522,10 +549,20 @@ async fn bench(name: &str, url: &str) {
         "\nBaseline: the median of {BASELINE_ROUNDS} rounds by ops/s; all rounds' ops/s: creates {:?}, updates {:?}.",
         b_create.1, b_update.1
     );
-    if let Some((txs, groups, _)) = group_commits {
+    println!(
+        "CPU of the whole process (server and client; baseline) per op: creates {:.0} µs ({:.0} µs), \
+         visits {:.0} µs, updates {:.0} µs ({:.0} µs).",
+        g_create.cpu_per_op(),
+        b_create.0.cpu_per_op(),
+        g_visits.cpu_per_op(),
+        g_update.cpu_per_op(),
+        b_update.0.cpu_per_op()
+    );
+    if let Some((txs, groups, _, written, redone)) = group_commits {
         println!(
             "SQLite writer: {txs} write transactions in {groups} commits ({:.1} a commit); \
-             busy {:.0}% / {:.0}% / {:.0}% of the creates / visits / updates phases.",
+             busy {:.0}% / {:.0}% / {:.0}% of the creates / visits / updates phases; \
+             {written} batches written as prepared, {redone} applied again.",
             txs as f64 / groups as f64,
             busy[0] * 100.0,
             busy[1] * 100.0,

@@ -84,6 +84,9 @@ impl Application {
                 .default_service(web::to(not_found))
         })
         .shutdown_timeout(shutdown)
+        // Responses go out as soon as they are written: with Nagle's algorithm a response
+        // written in parts (compressed, chunked) waits for the client's delayed ACK, 40 ms.
+        .tcp_nodelay(true)
         .listen(listener)?
         .run();
         Ok(Application { port, server, pool })

@@ -24,6 +24,8 @@ use super::schema::changes;
 use super::{Conn, SqlitePool};
 use crate::error::ApiError;
 use diesel::connection::SimpleConnection;
+use diesel::r2d2::{ConnectionManager, PooledConnection};
+use diesel::SqliteConnection;
 use diesel::{QueryDsl, RunQueryDsl};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
@@ -33,6 +35,11 @@ use std::time::{Duration, Instant};
 
 /// At most this many transactions share one commit.
 const GROUP: usize = 32;
+
+/// The writer keeps its connection while transactions come within this time of each other.
+/// SQLite empties a connection's page cache when its transaction starts after a commit by
+/// another connection: the writer's cache stays warm only on a connection no reader uses.
+const KEEP_CONNECTION: Duration = Duration::from_millis(100);
 
 /// At most one checkpoint in this time. A checkpoint that copies the whole WAL makes the next
 /// commit start the WAL over, and so sync its header, on the writer's thread: after every
@@ -78,6 +85,11 @@ pub struct Stats {
     /// the WAL is not counted: it runs on the sync thread): its share of wall time tells how
     /// close to saturation it is.
     pub busy_us: AtomicU64,
+    /// Sync batches applied on a read snapshot before they reached the writer
+    /// (`sync::push::prepare`) and written as applied there, nothing they read having changed.
+    pub prepared_written: AtomicU64,
+    /// Such batches applied again by the writer, something they read having changed.
+    pub prepared_redone: AtomicU64,
 }
 
 /// What of the database is known to be on disk, shared by the writer's threads and the
@@ -239,7 +251,21 @@ pub fn start(pool: SqlitePool, durable: Arc<Durable>) -> std::io::Result<Writer>
     std::thread::Builder::new()
         .name("gocua-sqlite-writer".into())
         .spawn(move || {
-            while let Ok(first) = rx.recv() {
+            let mut held: Option<Held> = None;
+            loop {
+                let next = match held {
+                    // Busy: the connection is kept for the next group, whose pages are then
+                    // still in its cache.
+                    Some(_) => match rx.recv_timeout(KEEP_CONNECTION) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            release(held.take());
+                            continue;
+                        }
+                        next => next.ok(),
+                    },
+                    None => rx.recv().ok(),
+                };
+                let Some(first) = next else { break };
                 let mut group = vec![first];
                 while group.len() < GROUP {
                     match rx.try_recv() {
@@ -249,11 +275,12 @@ pub fn start(pool: SqlitePool, durable: Arc<Durable>) -> std::io::Result<Writer>
                 }
                 counts.queued.fetch_sub(group.len() as i64, Relaxed);
                 let started = Instant::now();
-                run_group(&pool, &counts, &writing, &to_sync, group);
+                run_group(&pool, &mut held, &counts, &writing, &to_sync, group);
                 let busy = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
                 counts.busy_us.fetch_add(busy, Relaxed);
                 let _ = nudge.try_send(());
             }
+            release(held);
         })?;
     Ok(Writer {
         sender: tx,
@@ -262,8 +289,22 @@ pub fn start(pool: SqlitePool, durable: Arc<Durable>) -> std::io::Result<Writer>
     })
 }
 
+/// The pool's connection the writer holds while it is busy, set to `synchronous = NORMAL`
+/// (the sync thread syncs).
+type Held = PooledConnection<ConnectionManager<SqliteConnection>>;
+
+/// Hands the writer's connection back to the pool as it came, syncing in full.
+fn release(held: Option<Held>) {
+    if let Some(mut pc) = held {
+        if let Err(e) = pc.batch_execute("PRAGMA synchronous = FULL;") {
+            tracing::error!(error = %e, "cannot set a connection back to synchronous = FULL");
+        }
+    }
+}
+
 fn run_group(
     pool: &SqlitePool,
+    held: &mut Option<Held>,
     counts: &Stats,
     durable: &Durable,
     to_sync: &mpsc::Sender<Committed>,
@@ -276,28 +317,32 @@ fn run_group(
         let why = "an earlier sync of the database to disk failed; restart the service".to_owned();
         return group.into_iter().for_each(|j| j.fail(why.clone()));
     }
-    let mut pc = match pool.get().map_err(|e| e.to_string()).and_then(|mut pc| {
-        // The sync thread syncs; this connection goes back to the pool as it came.
-        pc.batch_execute("PRAGMA synchronous = NORMAL;")
-            .map(|()| pc)
-            .map_err(|e| e.to_string())
-    }) {
-        Ok(pc) => pc,
-        Err(e) => return group.into_iter().for_each(|j| j.fail(e.clone())),
-    };
-    let outcome = run_on(&mut pc, group);
+    if held.is_none() {
+        match pool.get().map_err(|e| e.to_string()).and_then(|mut pc| {
+            pc.batch_execute("PRAGMA synchronous = NORMAL;")
+                .map(|()| pc)
+                .map_err(|e| e.to_string())
+        }) {
+            Ok(pc) => *held = Some(pc),
+            Err(e) => return group.into_iter().for_each(|j| j.fail(e.clone())),
+        }
+    }
+    let Some(pc) = held.as_mut() else { return };
+    let outcome = run_on(pc, group);
     // Where the change log ends now (none in a database without it, as in unit tests).
     let change_id = changes::table
         .select(diesel::dsl::max(changes::id))
-        .first::<Option<i64>>(&mut *pc)
+        .first::<Option<i64>>(&mut **pc)
         .ok()
         .flatten();
-    if let Err(e) = pc.batch_execute("PRAGMA synchronous = FULL;") {
-        tracing::error!(error = %e, "cannot set a connection back to synchronous = FULL");
-    }
     let Some((replies, committed)) = outcome else {
+        // The group could not begin: the connection goes back.
+        release(held.take());
         return;
     };
+    if committed.is_err() {
+        release(held.take());
+    }
     match committed {
         Ok(()) => {
             if let Err(mpsc::SendError(g)) = to_sync.send(Committed { replies, change_id }) {
