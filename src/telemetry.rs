@@ -36,7 +36,7 @@ pub struct Metrics {
     pool_idle: IntGauge,
     pool_max: IntGauge,
     /// SQLite only: the writer's queue, transactions and group commits.
-    writer: [IntGauge; 7],
+    writer: [IntGauge; 5],
 }
 
 impl Metrics {
@@ -88,14 +88,6 @@ impl Metrics {
             gauge(
                 "gocua_sqlite_wal_syncs",
                 "SQLite: syncs of the WAL to disk since start (the sync thread's, each for one or more group commits, and those of pulls that read a commit not yet synced)",
-            ),
-            gauge(
-                "gocua_sqlite_prepared_batches_written",
-                "SQLite: sync batches applied in memory before the writer and written as applied (nothing they read had changed) since start",
-            ),
-            gauge(
-                "gocua_sqlite_prepared_batches_redone",
-                "SQLite: sync batches applied in memory before the writer and applied again by it (something they read had changed) since start",
             ),
         ];
         registry
@@ -161,16 +153,6 @@ impl Metrics {
                 writer
                     .durable
                     .syncs
-                    .load(Relaxed)
-                    .try_into()
-                    .unwrap_or(i64::MAX),
-                stats
-                    .prepared_written
-                    .load(Relaxed)
-                    .try_into()
-                    .unwrap_or(i64::MAX),
-                stats
-                    .prepared_redone
                     .load(Relaxed)
                     .try_into()
                     .unwrap_or(i64::MAX),

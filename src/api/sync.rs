@@ -1,10 +1,8 @@
 //! Offline sync endpoints.
 
 use super::{AppState, Auth};
-use crate::db::Backend;
 use crate::domain::DeviceId;
 use crate::error::{ApiError, ApiResult, Kind, Problem};
-use crate::store::scope::Principal;
 use crate::sync::pull::{self, PullRequest, PullResponse};
 use crate::sync::push::{self, Batch, PushResponse};
 use actix_web::error::JsonPayloadError;
@@ -86,37 +84,14 @@ pub async fn push(
     }
     let batch = std::sync::Arc::new(Batch::parse(device_id, ops)?);
     let received = chrono::Utc::now();
-    // On SQLite, whose one writer thread runs every write transaction, the batch is applied
-    // in memory here first, on a read snapshot and a thread of its own, so that the writer
-    // has only to check that nothing it read has changed and write it.
-    let prepared = match state.pool.backend() {
-        Backend::Sqlite => {
-            let (batch, claims) = (batch.clone(), auth.0.clone());
-            state
-                .pool
-                .run(move |conn| {
-                    conn.read_transaction(|conn| {
-                        let who = Principal::load(conn, &claims)?;
-                        push::prepare(conn, who, &batch, received)
-                    })
-                })
-                .await
-                .ok()
-                .flatten()
-        }
-        Backend::Postgres => None,
-    };
-    // Taken by the first run; a run again (see `as_user_tx_rerunnable`) applies the batch.
-    let prepared = std::sync::Arc::new(std::sync::Mutex::new(prepared));
     // Deadlocks and busy databases are retried transparently; each try is one transaction.
     let mut attempt = 0;
     loop {
-        let (batch, claims, prepared) = (batch.clone(), Auth(auth.0.clone()), prepared.clone());
+        let (batch, claims) = (batch.clone(), Auth(auth.0.clone()));
         match state
             // A batch only reads and writes the database: it may run again.
             .as_user_tx_rerunnable(claims, move |conn, who| {
-                let prepared = prepared.lock().ok().and_then(|mut p| p.take());
-                push::push(conn, who, &batch, received, prepared)
+                push::push(conn, who, &batch, received)
             })
             .await
         {
@@ -125,17 +100,7 @@ pub async fn push(
                 tracing::warn!(attempt, error = ?e, "retrying a sync batch");
                 tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
             }
-            r => {
-                let (response, used) = r?;
-                if let (Some(used), Some(writer)) = (used, state.pool.writer()) {
-                    let count = match used {
-                        true => &writer.stats.prepared_written,
-                        false => &writer.stats.prepared_redone,
-                    };
-                    count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-                return Ok(HttpResponse::Ok().json(response));
-            }
+            r => return Ok(HttpResponse::Ok().json(r?)),
         }
     }
 }

@@ -36,7 +36,8 @@ use std::time::{Duration, Instant};
 /// At most this many transactions share one commit.
 const GROUP: usize = 32;
 
-/// The writer keeps its connection while transactions come within this time of each other.
+/// The writer keeps its connection while transactions come within this time of each other
+/// (if the pool has more than two).
 /// SQLite empties a connection's page cache when its transaction starts after a commit by
 /// another connection: the writer's cache stays warm only on a connection no reader uses.
 const KEEP_CONNECTION: Duration = Duration::from_millis(100);
@@ -85,11 +86,6 @@ pub struct Stats {
     /// the WAL is not counted: it runs on the sync thread): its share of wall time tells how
     /// close to saturation it is.
     pub busy_us: AtomicU64,
-    /// Sync batches applied on a read snapshot before they reached the writer
-    /// (`sync::push::prepare`) and written as applied there, nothing they read having changed.
-    pub prepared_written: AtomicU64,
-    /// Such batches applied again by the writer, something they read having changed.
-    pub prepared_redone: AtomicU64,
 }
 
 /// What of the database is known to be on disk, shared by the writer's threads and the
@@ -252,6 +248,8 @@ pub fn start(pool: SqlitePool, durable: Arc<Durable>) -> std::io::Result<Writer>
         .name("gocua-sqlite-writer".into())
         .spawn(move || {
             let mut held: Option<Held> = None;
+            // A pool of one or two connections is left to the readers between groups.
+            let keep = pool.max_size() > 2;
             loop {
                 let next = match held {
                     // Busy: the connection is kept for the next group, whose pages are then
@@ -276,6 +274,9 @@ pub fn start(pool: SqlitePool, durable: Arc<Durable>) -> std::io::Result<Writer>
                 counts.queued.fetch_sub(group.len() as i64, Relaxed);
                 let started = Instant::now();
                 run_group(&pool, &mut held, &counts, &writing, &to_sync, group);
+                if !keep {
+                    release(held.take());
+                }
                 let busy = started.elapsed().as_micros().try_into().unwrap_or(u64::MAX);
                 counts.busy_us.fetch_add(busy, Relaxed);
                 let _ = nudge.try_send(());
@@ -755,6 +756,50 @@ mod tests {
         assert_eq!(ask(c, head), 5);
         assert_eq!(ask(c, "SELECT gocua_durable(4) AS n"), 4);
         assert_eq!(durable.syncs.load(Relaxed), before + 1);
+    }
+
+    /// The writer keeps its connection while it is busy, and gives it back, syncing in full
+    /// again, once no transaction has come for `KEEP_CONNECTION`.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_writer_keeps_its_connection_only_while_busy() {
+        use super::KEEP_CONNECTION;
+        use std::time::Instant;
+        let (_dir, pool) = pool_with_names().await;
+        let add = |name: &'static str| {
+            pool.tx(move |c| {
+                let Conn::Sqlite(c) = c else { unreachable!() };
+                diesel::sql_query("INSERT INTO t (name) VALUES (?)")
+                    .bind::<diesel::sql_types::Text, _>(name)
+                    .execute(*c)?;
+                Ok(())
+            })
+        };
+        let started = Instant::now();
+        add("Hoa").await.unwrap();
+        add("Mạnh").await.unwrap();
+        let (open, idle, _) = pool.state();
+        if started.elapsed() < KEEP_CONNECTION {
+            assert_eq!(idle + 1, open, "the writer holds one connection");
+        }
+        // Given back once idle (10 s at most).
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pool.state().1 < pool.state().0 {
+            assert!(Instant::now() < deadline, "the writer kept its connection");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let mut all: Vec<_> = (0..pool.state().0).map(|_| pool.get().unwrap()).collect();
+        for c in &mut all {
+            let crate::db::PooledConn::Sqlite(c) = c else {
+                unreachable!()
+            };
+            let n: Vec<Row> =
+                diesel::sql_query("SELECT synchronous AS name FROM pragma_synchronous")
+                    .load(&mut **c)
+                    .unwrap();
+            assert_eq!(n[0].name, "2", "every connection syncs in full");
+        }
+        drop(all);
+        assert_eq!(names(&pool).await.len(), 2);
     }
 
     /// Commits do not checkpoint (`wal_autocheckpoint = 0`): the checkpoint thread copies

@@ -9,7 +9,7 @@ use crate::with_conn;
 use diesel::prelude::*;
 
 /// An authenticated, active user with the paths of their assigned areas.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Principal {
     pub user_id: UserId,
     pub username: String,

@@ -99,19 +99,6 @@ pub struct Work {
     undo: Option<Undo>,
     /// The rows known to be in the database (loaded, or inserted by `flush`).
     stored: Stored,
-    /// What was read, as it was read (kept through `rollback`), for `unchanged`.
-    seen: Seen,
-}
-
-/// The version (and village path) of each household, member and adoption a `Work` read, and
-/// each visit it found; `None`: it did not exist. Villages and campaigns are kept as
-/// read in `Work::areas` and `Work::campaigns`, which nothing changes.
-#[derive(Default)]
-struct Seen {
-    households: HashMap<HouseholdId, Option<(i64, String)>>,
-    members: HashMap<MemberId, Option<i64>>,
-    adoptions: HashMap<(MemberId, CampaignId), Option<i64>>,
-    visits: HashMap<VisitId, Option<()>>,
 }
 
 #[derive(Default)]
@@ -199,22 +186,23 @@ impl Work {
         self.load_households(conn, &hids)?;
         for id in member_ids {
             self.members.entry(*id).or_insert(None);
-            self.seen.members.entry(*id).or_insert(None);
         }
+        // Only members that exist can have adoptions (a foreign key).
+        let found: Vec<MemberId> = members.iter().map(|m| m.id).collect();
         for m in members {
             self.stored.members.insert(m.id);
-            self.seen.members.insert(m.id, Some(m.version));
             self.members.insert(m.id, Some(m));
         }
-        let ads: Vec<Adoption> = with_conn!(conn, |c| adoptions::table
-            .filter(any_of(adoptions::member_id, member_ids))
-            .select(Adoption::as_select())
-            .load(c))?;
+        let ads: Vec<Adoption> = match found.is_empty() {
+            true => Vec::new(),
+            false => with_conn!(conn, |c| adoptions::table
+                .filter(any_of(adoptions::member_id, &found))
+                .select(Adoption::as_select())
+                .load(c))?,
+        };
         for a in ads {
-            let key = (a.member_id, a.campaign_id);
-            self.stored.adoptions.insert(key);
-            self.seen.adoptions.insert(key, Some(a.version));
-            self.adoptions.insert(key, Some(a));
+            self.stored.adoptions.insert((a.member_id, a.campaign_id));
+            self.adoptions.insert((a.member_id, a.campaign_id), Some(a));
         }
         let vs: Vec<Visit> = with_conn!(conn, |c| visits::table
             .filter(any_of(visits::id, visit_ids))
@@ -222,10 +210,8 @@ impl Work {
             .load(c))?;
         for id in visit_ids {
             self.visits.entry(*id).or_insert(None);
-            self.seen.visits.entry(*id).or_insert(None);
         }
         for v in vs {
-            self.seen.visits.insert(v.id, Some(()));
             self.visits.insert(v.id, Some(v));
         }
         let found: Vec<(AreaId, String, String)> = with_conn!(conn, |c| areas::table
@@ -268,13 +254,9 @@ impl Work {
         };
         for id in ids {
             self.households.entry(*id).or_insert(None);
-            self.seen.households.entry(*id).or_insert(None);
         }
         for (row, path) in rows {
             self.stored.households.insert(row.id, row.area_id);
-            self.seen
-                .households
-                .insert(row.id, Some((row.version, path.clone())));
             self.households.insert(row.id, Some(Unit { row, path }));
         }
         Ok(())
@@ -294,9 +276,6 @@ impl Work {
                 .select(Member::as_select())
                 .first(c)
                 .optional())?);
-            self.seen
-                .members
-                .insert(id, found.as_ref().map(|m| m.version));
             if found.is_some() {
                 self.stored.members.insert(id);
             }
@@ -315,9 +294,6 @@ impl Work {
                 .select(Adoption::as_select())
                 .first(c)
                 .optional())?);
-            self.seen
-                .adoptions
-                .insert(key, found.as_ref().map(|a| a.version));
             if found.is_some() {
                 self.stored.adoptions.insert(key);
             }
@@ -327,12 +303,11 @@ impl Work {
 
     fn visit(&mut self, conn: &mut Conn<'_>, id: VisitId) -> ApiResult<Option<Visit>> {
         if let std::collections::hash_map::Entry::Vacant(e) = self.visits.entry(id) {
-            let found = e.insert(with_conn!(conn, |c| visits::table
+            e.insert(with_conn!(conn, |c| visits::table
                 .find(id)
                 .select(Visit::as_select())
                 .first(c)
                 .optional())?);
-            self.seen.visits.insert(id, found.as_ref().map(|_| ()));
         }
         Ok(self.visits.get(&id).cloned().flatten())
     }
@@ -408,90 +383,11 @@ impl Work {
         Ok(m)
     }
 
-    /// Whether everything this work read is still as it read it: the households, members and
-    /// adoptions at the same versions (and each household in the same village path), the same
-    /// visits, villages and campaigns, and none of those it found missing there now. A row
-    /// read as missing that `flush` will insert is not checked: the insert fails on its key if
-    /// the row appeared. So a work applied on an earlier snapshot can be flushed in a later
-    /// transaction when this holds, as if it had been applied there.
-    pub fn unchanged(&self, conn: &mut Conn<'_>) -> ApiResult<bool> {
-        let ids = to_check(&self.seen.households, &self.households);
-        if !ids.is_empty() {
-            let found = with_conn!(conn, |c| households::table
-                .inner_join(areas::table)
-                .filter(any_of(households::id, &ids))
-                .select((households::id, (households::version, areas::path)))
-                .load::<(HouseholdId, (i64, String))>(c))?;
-            if !same(&ids, &self.seen.households, found) {
-                return Ok(false);
-            }
-        }
-        let ids = to_check(&self.seen.members, &self.members);
-        if !ids.is_empty() {
-            let found = with_conn!(conn, |c| members::table
-                .filter(any_of(members::id, &ids))
-                .select((members::id, members::version))
-                .load::<(MemberId, i64)>(c))?;
-            if !same(&ids, &self.seen.members, found) {
-                return Ok(false);
-            }
-        }
-        let keys = to_check(&self.seen.adoptions, &self.adoptions);
-        if !keys.is_empty() {
-            let of: Vec<MemberId> = keys.iter().map(|k| k.0).collect();
-            let found = with_conn!(conn, |c| adoptions::table
-                .filter(any_of(adoptions::member_id, &of))
-                .select((
-                    adoptions::member_id,
-                    adoptions::campaign_id,
-                    adoptions::version
-                ))
-                .load::<(MemberId, CampaignId, i64)>(c))?;
-            let found = found.into_iter().map(|(m, c, v)| ((m, c), v));
-            if !same(&keys, &self.seen.adoptions, found) {
-                return Ok(false);
-            }
-        }
-        let ids = to_check(&self.seen.visits, &self.visits);
-        if !ids.is_empty() {
-            let found = with_conn!(conn, |c| visits::table
-                .filter(any_of(visits::id, &ids))
-                .select(visits::id)
-                .load::<VisitId>(c))?;
-            if !same(
-                &ids,
-                &self.seen.visits,
-                found.into_iter().map(|id| (id, ())),
-            ) {
-                return Ok(false);
-            }
-        }
-        let ids: Vec<AreaId> = self.areas.keys().copied().collect();
-        if !ids.is_empty() {
-            let found = with_conn!(conn, |c| areas::table
-                .filter(any_of(areas::id, &ids))
-                .select((areas::id, (areas::path, areas::level)))
-                .load::<(AreaId, (String, String))>(c))?;
-            if !same(&ids, &self.areas, found) {
-                return Ok(false);
-            }
-        }
-        let ids: Vec<CampaignId> = self.campaigns.keys().copied().collect();
-        if !ids.is_empty() {
-            let found: HashSet<CampaignId> = with_conn!(conn, |c| campaigns::table
-                .filter(any_of(campaigns::id, &ids))
-                .select(campaigns::id)
-                .load::<CampaignId>(c))?
-            .into_iter()
-            .collect();
-            if ids
-                .iter()
-                .any(|id| found.contains(id) != self.campaigns[id])
-            {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+    /// Whether a household or member of this id is in the database (before `flush`: whether
+    /// it was there before this work). Only such rows can have conflicts recorded.
+    pub fn stored(&self, id: uuid::Uuid) -> bool {
+        self.stored.households.contains_key(&HouseholdId(id))
+            || self.stored.members.contains(&MemberId(id))
     }
 
     // ---- undo ------------------------------------------------------------------------------
@@ -1363,28 +1259,6 @@ fn upsert_pg(
             .execute(c)?;
     }
     Ok(())
-}
-
-/// The keys of `seen` that `Work::unchanged` must check: all but those read as missing that
-/// the work now holds (it inserts them, and the insert fails on the key if one appeared).
-fn to_check<K: Copy + std::hash::Hash + Eq, V, W>(
-    seen: &HashMap<K, Option<V>>,
-    now: &HashMap<K, Option<W>>,
-) -> Vec<K> {
-    (seen.iter())
-        .filter(|(k, s)| s.is_some() || !now.get(*k).is_some_and(Option::is_some))
-        .map(|(k, _)| *k)
-        .collect()
-}
-
-/// Whether each of `keys` is now as it was seen: `found` holds the rows that exist now.
-fn same<K: std::hash::Hash + Eq, V: PartialEq>(
-    keys: &[K],
-    seen: &HashMap<K, Option<V>>,
-    found: impl IntoIterator<Item = (K, V)>,
-) -> bool {
-    let found: HashMap<K, V> = found.into_iter().collect();
-    keys.iter().all(|k| found.get(k) == seen[k].as_ref())
 }
 
 fn restore<K: std::hash::Hash + Eq, V>(

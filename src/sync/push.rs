@@ -174,96 +174,73 @@ impl Batch {
     }
 }
 
-/// A batch applied in memory on a read snapshot, outside the write transaction (`prepare`),
-/// to be written by `push` if nothing it read has changed since.
-pub struct Prepared {
-    who: Principal,
-    applied: AppliedBatch,
-}
-
-/// A batch applied on a unit of work, not yet written.
-struct AppliedBatch {
-    /// The device's last seq the batch was applied after.
-    start: i64,
-    work: Work,
-    results: Vec<OpResult>,
-    /// (index in results, op hash, what to record after the flush), seqs start + 1 onwards.
-    consumed: Vec<(usize, String, Post)>,
-    last_seq: i64,
-    /// The largest clock skew of the applied ops.
-    max_skew: i64,
-}
-
-/// Applies a batch in memory on a read snapshot (the caller's read transaction), so that the
-/// write transaction has only to check and write it (`push`). `None` if the device is not
-/// the caller's or an op failed for a reason that may pass (a transient failure): `push` then
-/// applies the batch itself. Also `None` on PostgreSQL: its write transactions run side by
-/// side, and the check in `push` takes no locks, so it holds only with SQLite's one writer.
-pub fn prepare(
-    conn: &mut Conn<'_>,
-    who: Principal,
-    batch: &Batch,
-    received: DateTime<Utc>,
-) -> ApiResult<Option<Prepared>> {
-    if conn.backend() == crate::db::Backend::Postgres {
-        return Ok(None);
-    }
-    let start = match devices::get(conn, batch.device)? {
-        None => 0,
-        Some((owner, last_seq)) if owner == who.user_id => last_seq,
-        Some(_) => return Ok(None),
-    };
-    Ok(apply_batch(conn, &who, batch, start, received)
-        .ok()
-        .map(|applied| Prepared { who, applied }))
-}
-
 /// Applies a batch in the caller's transaction: every op in memory on one unit of work,
-/// then one flush, then the conflict records in op order. A batch `prepare`d earlier is
-/// written as it is if the device's last seq, the caller's scope and every row it read are
-/// unchanged; otherwise it is applied again here. With the response: for a prepared batch,
-/// whether it was written as prepared.
+/// then one flush, then the conflict records in op order.
 pub fn push(
     conn: &mut Conn<'_>,
     who: &Principal,
     batch: &Batch,
     received: DateTime<Utc>,
-    prepared: Option<Prepared>,
-) -> ApiResult<(PushResponse, Option<bool>)> {
-    let (start, claimed_skew) = devices::claim(conn, batch.device, who.user_id)?;
-    let mut fresh = None;
-    let mut used = None;
-    if let Some(p) = prepared {
-        let current = p.applied.start == start && p.who == *who;
-        if current && p.applied.work.unchanged(conn)? {
-            fresh = Some(p.applied);
+) -> ApiResult<PushResponse> {
+    let (start, mut max_skew) = devices::claim(conn, batch.device, who.user_id)?;
+    let replayed: Vec<i64> = batch
+        .ops
+        .iter()
+        .map(|o| o.seq)
+        .filter(|s| *s <= start)
+        .collect();
+    let stored = devices::stored_ops(conn, batch.device, &replayed)?;
+    let mut work = Work::new();
+    preload(conn, &mut work, batch, start)?;
+    let mut last_seq = start;
+    let mut results = Vec::with_capacity(batch.ops.len());
+    // (index in results, op hash, what to record after the flush), seqs start + 1 onwards
+    let mut consumed: Vec<(usize, String, Post)> = Vec::new();
+    let mut gap = false;
+    for o in &batch.ops {
+        let (seq, op_id) = (o.seq, o.op_id);
+        if gap {
+            results.push(OpResult::new(seq, op_id, "gap"));
+        } else if seq <= last_seq {
+            results.push(match stored.get(&seq) {
+                // The hash covers the whole op, its op_id included.
+                Some(s) if s.op_hash == o.hash => {
+                    serde_json::from_value(s.result.clone()).map_err(ApiError::internal)?
+                }
+                _ => OpResult::rejected(
+                    seq,
+                    op_id,
+                    "seq_reused",
+                    "this seq was used by another operation; nothing changed",
+                ),
+            });
+        } else if seq > last_seq + 1 {
+            gap = true;
+            results.push(OpResult::new(seq, op_id, "gap"));
+        } else {
+            let (result, skew, post) = apply(conn, &mut work, who, batch.device, o, received)?;
+            max_skew = max_skew.max(skew);
+            consumed.push((results.len(), o.hash.clone(), post));
+            last_seq = seq;
+            results.push(result);
         }
-        used = Some(fresh.is_some());
     }
-    let AppliedBatch {
-        mut work,
-        mut results,
-        consumed,
-        last_seq,
-        max_skew,
-        ..
-    } = match fresh {
-        Some(applied) => applied,
-        None => apply_batch(conn, who, batch, start, received)?,
-    };
-    let max_skew = max_skew.max(claimed_skew);
     if last_seq == start {
-        return Ok((PushResponse { results, last_seq }, used));
+        return Ok(PushResponse { results, last_seq });
     }
-    work.flush(conn)?;
-    // Conflicts, in op order, now that the rows they point at are written.
+    // The entities that may have open conflicts: those stored before this batch (an
+    // adoption's is its member).
     let entities: Vec<EntityId> = consumed
         .iter()
         .filter_map(|c| match &c.2 {
-            Post::Losses { origin, .. } => Some(origin.entity_id),
+            Post::Losses { origin, .. } if work.stored(origin.entity_id.0) => {
+                Some(origin.entity_id)
+            }
             _ => None,
         })
         .collect();
+    work.flush(conn)?;
+    // Conflicts, in op order, now that the rows they point at are written.
     let mut open = conflicts::entities_with_open(conn, &entities)?;
     let mut ops = Vec::with_capacity(consumed.len());
     for (i, op_hash, post) in consumed {
@@ -314,67 +291,7 @@ pub fn push(
             version: last_seq,
         },
     )?;
-    Ok((PushResponse { results, last_seq }, used))
-}
-
-/// Applies the ops after `start` in memory; replays answer their stored results.
-fn apply_batch(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    batch: &Batch,
-    start: i64,
-    received: DateTime<Utc>,
-) -> ApiResult<AppliedBatch> {
-    let replayed: Vec<i64> = batch
-        .ops
-        .iter()
-        .map(|o| o.seq)
-        .filter(|s| *s <= start)
-        .collect();
-    let stored = devices::stored_ops(conn, batch.device, &replayed)?;
-    let mut work = Work::new();
-    preload(conn, &mut work, batch, start)?;
-    let mut last_seq = start;
-    let mut max_skew = 0;
-    let mut results = Vec::with_capacity(batch.ops.len());
-    let mut consumed: Vec<(usize, String, Post)> = Vec::new();
-    let mut gap = false;
-    for o in &batch.ops {
-        let (seq, op_id) = (o.seq, o.op_id);
-        if gap {
-            results.push(OpResult::new(seq, op_id, "gap"));
-        } else if seq <= last_seq {
-            results.push(match stored.get(&seq) {
-                // The hash covers the whole op, its op_id included.
-                Some(s) if s.op_hash == o.hash => {
-                    serde_json::from_value(s.result.clone()).map_err(ApiError::internal)?
-                }
-                _ => OpResult::rejected(
-                    seq,
-                    op_id,
-                    "seq_reused",
-                    "this seq was used by another operation; nothing changed",
-                ),
-            });
-        } else if seq > last_seq + 1 {
-            gap = true;
-            results.push(OpResult::new(seq, op_id, "gap"));
-        } else {
-            let (result, skew, post) = apply(conn, &mut work, who, batch.device, o, received)?;
-            max_skew = max_skew.max(skew);
-            consumed.push((results.len(), o.hash.clone(), post));
-            last_seq = seq;
-            results.push(result);
-        }
-    }
-    Ok(AppliedBatch {
-        start,
-        work,
-        results,
-        consumed,
-        last_seq,
-        max_skew,
-    })
+    Ok(PushResponse { results, last_seq })
 }
 
 /// Loads what the new ops of a batch name, in a few queries.
