@@ -65,6 +65,20 @@ pub struct Problem {
     pub errors: Vec<FieldError>,
 }
 
+/// A copy keeps the cause's message chain (not its type): pushed batches keep the errors of
+/// ops worked out before the writer, and a batch may run more than once.
+impl Clone for ApiError {
+    fn clone(&self) -> Self {
+        ApiError {
+            kind: self.kind,
+            code: self.code,
+            detail: self.detail.clone(),
+            errors: self.errors.clone(),
+            source: self.source.as_ref().map(|e| anyhow::anyhow!("{e:#}")),
+        }
+    }
+}
+
 impl ApiError {
     pub fn new(kind: Kind, code: &'static str, detail: impl Into<String>) -> Self {
         ApiError {

@@ -96,4 +96,38 @@ async fn diacritic_insensitive_search() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(ids("hoang").await, Vec::<String>::new());
     assert_eq!(ids("trieu%20quang").await, vec![id(&manh)]);
+    // An edit of other fields keeps the key (it is made again only from new names).
+    let r = app
+        .patch(
+            &path,
+            &w.admin,
+            json!({"notes": "Nhà sàn", "phone": "0912345678"}),
+            "\"2\"",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(ids("trieu%20quang").await, vec![id(&manh)]);
+    assert_eq!(ids("na%20pan").await, vec![id(&manh)]);
+
+    // Members likewise: notes keep the key, a new name replaces it.
+    let member = format!(
+        "/api/v1/members/{}",
+        member_of_hung.body["id"].as_str().unwrap()
+    );
+    let r = app
+        .patch(&member, &w.admin, json!({"notes": "ốm"}), "\"2\"")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(ids("luong%20anh").await, vec![id(&hung)]);
+    let r = app
+        .patch(
+            &member,
+            &w.admin,
+            json!({"full_name": "Lý Thị Mai"}),
+            "\"3\"",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(ids("luong%20anh").await, Vec::<String>::new());
+    assert_eq!(ids("ly%20mai").await, vec![id(&hung)]);
 }

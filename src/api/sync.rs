@@ -82,17 +82,15 @@ pub async fn push(
     if ops.len() > state.settings.sync_max_ops {
         return Err(too_large(&state));
     }
-    let batch = std::sync::Arc::new(Batch::parse(device_id, ops)?);
     let received = chrono::Utc::now();
+    let batch = std::sync::Arc::new(Batch::parse(device_id, ops, received)?);
     // Deadlocks and busy databases are retried transparently; each try is one transaction.
     let mut attempt = 0;
     loop {
         let (batch, claims) = (batch.clone(), Auth(auth.0.clone()));
         match state
             // A batch only reads and writes the database: it may run again.
-            .as_user_tx_rerunnable(claims, move |conn, who| {
-                push::push(conn, who, &batch, received)
-            })
+            .as_user_tx_rerunnable(claims, move |conn, who| push::push(conn, who, &batch))
             .await
         {
             Err(e) if e.is_transient() && attempt < 4 => {

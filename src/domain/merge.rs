@@ -50,6 +50,25 @@ pub fn encode(metas: &FieldMetas) -> String {
     serde_json::to_string(&(writes, fields)).expect("field metas serialize")
 }
 
+/// The stored metas of a create, whose fields all share its one write: `encode`'s form, with
+/// the field half (`{"field": 0, …}`) made from the field names alone, before the write's
+/// version is known (pushed creates make it before they wait for the SQLite writer).
+#[derive(Debug, Clone)]
+pub struct CreateMetas(String);
+
+impl CreateMetas {
+    pub fn new<'a>(fields: impl IntoIterator<Item = &'a String>) -> CreateMetas {
+        let fields: BTreeMap<&str, usize> = fields.into_iter().map(|f| (f.as_str(), 0)).collect();
+        CreateMetas(serde_json::to_string(&fields).expect("field names serialize"))
+    }
+
+    /// What `encode` gives for these fields, each written by `write`.
+    pub fn encode(&self, write: &FieldMeta) -> String {
+        let write = serde_json::to_string(write).expect("a field meta serializes");
+        format!("[[{write}],{}]", self.0)
+    }
+}
+
 /// Reads what `encode` wrote, or the older map form.
 pub fn decode(stored: &str) -> Result<FieldMetas, serde_json::Error> {
     if !stored.trim_start().starts_with('[') {
@@ -178,6 +197,24 @@ pub fn merge(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// A create's metas made from its field names read as those of a merge into nothing.
+    #[test]
+    fn create_metas_are_what_encode_gives() {
+        let create = obj(json!({"sex": "male", "full_name": "Lò \"Páo\"", "notes": ""}));
+        let (mut s, mut m) = (Map::new(), FieldMetas::new());
+        let writer = w("d1", 1000, 0);
+        merge(&mut s, &mut m, &create, &writer, 4);
+        let write = FieldMeta {
+            v: 4,
+            hlc: writer.hlc.to_string(),
+            by: writer.by.clone(),
+            same: Vec::new(),
+        };
+        let stored = CreateMetas::new(create.keys()).encode(&write);
+        assert_eq!(stored, encode(&m));
+        assert_eq!(decode(&stored).unwrap(), m);
+    }
 
     /// A create's fields share one write; a later patch adds another; `same` is kept; the
     /// older map form reads the same; a bad index is an error, not a panic.

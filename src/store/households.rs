@@ -3,7 +3,7 @@
 //! (`store::work`) as offline sync batches.
 
 use super::scope::{self, Principal};
-use super::work::Work;
+use super::work::{NewHousehold, NewMember, Work};
 use super::{campaigns, PageReq};
 use crate::db::schema::{adoptions, areas, households, members, visits};
 use crate::db::Conn;
@@ -452,8 +452,9 @@ pub fn create_household(
     id: HouseholdId,
     patch: &Patch,
 ) -> ApiResult<Written> {
+    let new = NewHousehold::new(patch)?;
     one(conn, |work, conn| {
-        work.create_household(conn, who, w, id, patch)
+        work.create_household(conn, who, w, id, &new)
     })
 }
 
@@ -488,8 +489,9 @@ pub fn create_member(
     id: MemberId,
     patch: &Patch,
 ) -> ApiResult<Written> {
+    let new = NewMember::new(patch)?;
     one(conn, |work, conn| {
-        work.create_member(conn, who, w, id, patch)
+        work.create_member(conn, who, w, id, &new)
     })
 }
 

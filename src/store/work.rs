@@ -35,7 +35,7 @@ struct Unit {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct HouseholdFields {
+pub struct HouseholdFields {
     area_id: AreaId,
     address: String,
     head_name: String,
@@ -46,7 +46,7 @@ struct HouseholdFields {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct MemberFields {
+pub struct MemberFields {
     household_id: HouseholdId,
     full_name: String,
     birth_year: Option<i32>,
@@ -55,6 +55,55 @@ struct MemberFields {
     smartphone: String,
     priority: String,
     notes: String,
+}
+
+/// A new household's or member's values, worked out from its create patch alone: a pushed
+/// batch makes them before it waits for the SQLite writer, which then adds only what needs
+/// the database (the scope, the version, the times).
+#[derive(Debug, Clone)]
+pub struct NewRecord<F> {
+    fields: F,
+    search_key: String,
+    metas: merge::CreateMetas,
+    /// The written values (all the patch's fields).
+    values: Map<String, Value>,
+}
+
+pub type NewHousehold = NewRecord<HouseholdFields>;
+pub type NewMember = NewRecord<MemberFields>;
+
+impl<F: DeserializeOwned> NewRecord<F> {
+    fn make(patch: &Patch, names: impl FnOnce(&F) -> String) -> ApiResult<NewRecord<F>> {
+        let fields: F = from_map(patch.fields().clone())?;
+        Ok(NewRecord {
+            search_key: text::search_key(&names(&fields)),
+            fields,
+            metas: merge::CreateMetas::new(patch.fields().keys()),
+            values: patch.fields().clone(),
+        })
+    }
+}
+
+impl NewHousehold {
+    pub fn new(patch: &Patch) -> ApiResult<NewHousehold> {
+        Self::make(patch, |f| format!("{} {}", f.head_name, f.address))
+    }
+}
+
+impl NewMember {
+    pub fn new(patch: &Patch) -> ApiResult<NewMember> {
+        Self::make(patch, |f| f.full_name.clone())
+    }
+}
+
+/// The one write of a create, at the unit's `version`.
+fn create_write(w: &Writer, version: i64) -> merge::FieldMeta {
+    merge::FieldMeta {
+        v: version,
+        hlc: w.hlc.to_string(),
+        by: w.by.clone(),
+        same: Vec::new(),
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -545,9 +594,9 @@ impl Work {
         who: &Principal,
         w: &Writer,
         id: HouseholdId,
-        patch: &Patch,
+        new: &NewHousehold,
     ) -> ApiResult<Written> {
-        let f: HouseholdFields = from_map(patch.fields().clone())?;
+        let f = &new.fields;
         let path = self.require_village(conn, who, f.area_id)?;
         if self.unit(conn, id)?.is_some() {
             return Err(ApiError::conflict(
@@ -555,22 +604,19 @@ impl Work {
                 "a household with this id exists",
             ));
         }
-        let mut state = Map::new();
-        let mut m = FieldMetas::new();
-        merge::merge(&mut state, &mut m, patch.fields(), w, 1);
         let now = Time::now();
         let row = Household {
             id,
             area_id: f.area_id,
-            search_key: text::search_key(&format!("{} {}", f.head_name, f.address)),
-            address: f.address,
-            head_name: f.head_name,
-            phone: f.phone,
+            search_key: new.search_key.clone(),
+            address: f.address.clone(),
+            head_name: f.head_name.clone(),
+            phone: f.phone.clone(),
             lat: f.lat,
             lon: f.lon,
-            notes: f.notes,
+            notes: f.notes.clone(),
             version: 1,
-            field_meta: merge::encode(&m),
+            field_meta: new.metas.encode(&create_write(w, 1)),
             created_by: who.user_id,
             created_at: now,
             updated_at: now,
@@ -585,7 +631,7 @@ impl Work {
             area_id: area,
             household_version: 1,
             losses: Vec::new(),
-            values: written_values(&state, patch),
+            values: new.values.clone(),
         })
     }
 
@@ -629,7 +675,10 @@ impl Work {
         if moved {
             u.path = new_path.unwrap_or(u.path);
         }
-        u.row.search_key = text::search_key(&format!("{} {}", f.head_name, f.address));
+        // The search key is made of the names: kept when the patch names neither.
+        if patch.get("head_name").is_some() || patch.get("address").is_some() {
+            u.row.search_key = text::search_key(&format!("{} {}", f.head_name, f.address));
+        }
         u.row.area_id = f.area_id;
         u.row.address = f.address;
         u.row.head_name = f.head_name;
@@ -791,9 +840,9 @@ impl Work {
         who: &Principal,
         w: &Writer,
         id: MemberId,
-        patch: &Patch,
+        new: &NewMember,
     ) -> ApiResult<Written> {
-        let f: MemberFields = from_map(patch.fields().clone())?;
+        let f = &new.fields;
         let (u, version) = match self.next_version(conn, who, f.household_id) {
             Err(e) if e.kind == Kind::NotFound => {
                 return Err(ApiError::invalid(
@@ -807,25 +856,22 @@ impl Work {
         if self.member(conn, id)?.is_some() {
             return Err(ApiError::conflict("exists", "a member with this id exists"));
         }
-        let mut state = Map::new();
-        let mut m = FieldMetas::new();
-        merge::merge(&mut state, &mut m, patch.fields(), w, version);
         let now = Time::now();
         let (hid, area) = (u.row.id, u.row.area_id);
         self.bump(u, version, now);
         self.put_member(Member {
             id,
             household_id: hid,
-            search_key: text::search_key(&f.full_name),
-            full_name: f.full_name,
+            search_key: new.search_key.clone(),
+            full_name: f.full_name.clone(),
             birth_year: f.birth_year,
-            sex: f.sex,
-            phone: f.phone,
-            smartphone: f.smartphone,
-            priority: f.priority,
-            notes: f.notes,
+            sex: f.sex.clone(),
+            phone: f.phone.clone(),
+            smartphone: f.smartphone.clone(),
+            priority: f.priority.clone(),
+            notes: f.notes.clone(),
             version,
-            field_meta: merge::encode(&m),
+            field_meta: new.metas.encode(&create_write(w, version)),
             created_at: now,
             updated_at: now,
             deleted_at: None,
@@ -843,7 +889,7 @@ impl Work {
             area_id: area,
             household_version: version,
             losses: Vec::new(),
-            values: written_values(&state, patch),
+            values: new.values.clone(),
         })
     }
 
@@ -876,7 +922,9 @@ impl Work {
         let values = written_values(&state, patch);
         let f: MemberFields = from_map(state)?;
         let now = Time::now();
-        cur.search_key = text::search_key(&f.full_name);
+        if patch.get("full_name").is_some() {
+            cur.search_key = text::search_key(&f.full_name);
+        }
         cur.full_name = f.full_name;
         cur.birth_year = f.birth_year;
         cur.sex = f.sex;

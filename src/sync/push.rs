@@ -15,6 +15,7 @@ use crate::store::devices;
 use crate::store::households::{AdoptionPrecondition, Written};
 use crate::store::scope::Principal;
 use crate::store::work::Work;
+use crate::store::work::{NewHousehold, NewMember};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -116,7 +117,8 @@ pub struct PushResponse {
 }
 
 /// A batch whose envelope is sound: every op has a positive integer `seq`. Each op is also
-/// parsed and hashed here, before the batch waits for the database.
+/// parsed and hashed here, before the batch waits for the database, and what needs no
+/// database is worked out: its HLC, and the values a create would write (`New`).
 pub struct Batch {
     pub device: DeviceId,
     pub ops: Vec<BatchOp>,
@@ -130,10 +132,52 @@ pub struct BatchOp {
     pub hash: String,
     /// The op, or why it cannot be one (it is then rejected as `invalid_op`).
     pub op: Result<Op, String>,
+    /// Its HLC clamped to the receive time, with the skew clamped off (ms), or why it is no
+    /// HLC.
+    hlc: Result<(Hlc, i64), String>,
+    /// What a create of its household or member would write (for upserts).
+    new: New,
+}
+
+/// The values a household or member upsert writes if its record does not exist yet, worked
+/// out with the op, before the batch waits for the database (on SQLite, for the one writer).
+enum New {
+    None,
+    Household(ApiResult<NewHousehold>),
+    Member(ApiResult<NewMember>),
+}
+
+impl New {
+    fn of(op: &Op) -> New {
+        match op.kind.as_str() {
+            "household.upsert" => New::Household(
+                patch(&HOUSEHOLD, &op.data, Mode::Create).and_then(|p| NewHousehold::new(&p)),
+            ),
+            "member.upsert" => New::Member((|| {
+                let p = if op.data.contains_key("household_id") {
+                    patch(&MEMBER, &op.data, Mode::Create)?
+                } else {
+                    let mut data = op.data.clone();
+                    let household = require_household_id(op)?;
+                    data.insert("household_id".into(), Value::String(household.to_string()));
+                    patch(&MEMBER, &data, Mode::Create)?
+                };
+                NewMember::new(&p)
+            })()),
+            _ => New::None,
+        }
+    }
+}
+
+/// What `New` was not made for: a bug, not a bad op.
+fn not_prepared() -> ApiError {
+    ApiError::internal(anyhow::anyhow!(
+        "an upsert's create values were not worked out"
+    ))
 }
 
 impl Batch {
-    pub fn parse(device: Uuid, ops: Vec<Value>) -> ApiResult<Batch> {
+    pub fn parse(device: Uuid, ops: Vec<Value>, received: DateTime<Utc>) -> ApiResult<Batch> {
         let mut out: Vec<BatchOp> = Vec::with_capacity(ops.len());
         for (i, v) in ops.into_iter().enumerate() {
             let seq = v
@@ -154,17 +198,29 @@ impl Batch {
                     "seqs must increase within a batch",
                 ));
             }
+            let op_id = v
+                .get("op_id")
+                .and_then(Value::as_str)
+                .and_then(|s| Uuid::parse_str(s).ok());
+            let hash = hex::encode(
+                &Sha256::digest(serde_json::to_vec(&v).unwrap_or_default())
+                    [..devices::HASH_LEN / 2],
+            );
+            let op: Result<Op, String> = serde_json::from_value(v).map_err(|e| e.to_string());
+            let (hlc, new) = match &op {
+                Ok(op) => (
+                    Hlc::parse(&op.hlc).map(|h| h.clamp_to(received)),
+                    New::of(op),
+                ),
+                Err(e) => (Err(e.clone()), New::None),
+            };
             out.push(BatchOp {
                 seq,
-                op_id: v
-                    .get("op_id")
-                    .and_then(Value::as_str)
-                    .and_then(|s| Uuid::parse_str(s).ok()),
-                hash: hex::encode(
-                    &Sha256::digest(serde_json::to_vec(&v).unwrap_or_default())
-                        [..devices::HASH_LEN / 2],
-                ),
-                op: serde_json::from_value(v).map_err(|e| e.to_string()),
+                op_id,
+                hash,
+                op,
+                hlc,
+                new,
             });
         }
         Ok(Batch {
@@ -176,12 +232,7 @@ impl Batch {
 
 /// Applies a batch in the caller's transaction: every op in memory on one unit of work,
 /// then one flush, then the conflict records in op order.
-pub fn push(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    batch: &Batch,
-    received: DateTime<Utc>,
-) -> ApiResult<PushResponse> {
+pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> ApiResult<PushResponse> {
     let (start, mut max_skew) = devices::claim(conn, batch.device, who.user_id)?;
     let replayed: Vec<i64> = batch
         .ops
@@ -218,7 +269,7 @@ pub fn push(
             gap = true;
             results.push(OpResult::new(seq, op_id, "gap"));
         } else {
-            let (result, skew, post) = apply(conn, &mut work, who, batch.device, o, received)?;
+            let (result, skew, post) = apply(conn, &mut work, who, batch.device, o)?;
             max_skew = max_skew.max(skew);
             consumed.push((results.len(), o.hash.clone(), post));
             last_seq = seq;
@@ -363,7 +414,6 @@ fn apply(
     who: &Principal,
     device: DeviceId,
     o: &BatchOp,
-    received: DateTime<Utc>,
 ) -> ApiResult<(OpResult, i64, Post)> {
     let (seq, op_id) = (o.seq, o.op_id);
     let op = match &o.op {
@@ -384,24 +434,23 @@ fn apply(
             Post::None,
         ));
     }
-    let hlc = match Hlc::parse(&op.hlc) {
-        Ok(h) => h,
+    let (hlc, skew) = match &o.hlc {
+        Ok(h) => *h,
         Err(e) => {
             return Ok((
-                OpResult::rejected(seq, op_id, "invalid_op", e),
+                OpResult::rejected(seq, op_id, "invalid_op", e.clone()),
                 0,
                 Post::None,
             ))
         }
     };
-    let (hlc, skew) = hlc.clamp_to(received);
     let writer = Writer {
         by: device.to_string(),
         hlc,
         base_version: op.base_version,
     };
     work.begin();
-    match apply_kind(conn, work, who, op, &writer) {
+    match apply_kind(conn, work, who, op, &o.new, &writer) {
         Ok(a) => {
             let mut result = OpResult::new(seq, op_id, "applied");
             let post = match a.written {
@@ -535,6 +584,7 @@ fn apply_kind(
     work: &mut Work,
     who: &Principal,
     op: &Op,
+    new: &New,
     w: &Writer,
 ) -> ApiResult<Applied> {
     let id = op.entity_id;
@@ -564,13 +614,10 @@ fn apply_kind(
                     None,
                 )?
             } else {
-                work.create_household(
-                    conn,
-                    who,
-                    w,
-                    hid,
-                    &patch(&HOUSEHOLD, &op.data, Mode::Create)?,
-                )?
+                let New::Household(new) = new else {
+                    return Err(not_prepared());
+                };
+                work.create_household(conn, who, w, hid, new.as_ref().map_err(Clone::clone)?)?
             };
             Ok(applied(written, "household", None))
         }
@@ -593,9 +640,9 @@ fn apply_kind(
         }
         "member.upsert" => {
             let mid = MemberId(id);
-            let mut data = op.data.clone();
             let written = match work.member_household(conn, mid)? {
                 Some(current) => {
+                    let mut data = op.data.clone();
                     // A device may resend the household it already had: that is no change.
                     let same = data
                         .get("household_id")
@@ -614,13 +661,10 @@ fn apply_kind(
                     )?
                 }
                 None => {
-                    if !data.contains_key("household_id") {
-                        data.insert(
-                            "household_id".into(),
-                            Value::String(require_household_id(op)?.to_string()),
-                        );
-                    }
-                    work.create_member(conn, who, w, mid, &patch(&MEMBER, &data, Mode::Create)?)?
+                    let New::Member(new) = new else {
+                        return Err(not_prepared());
+                    };
+                    work.create_member(conn, who, w, mid, new.as_ref().map_err(Clone::clone)?)?
                 }
             };
             Ok(applied(written, "member", None))
