@@ -1,6 +1,7 @@
 //! Sync benchmark: push throughput and latency of gocua against the simplest durable SQL
 //! (per row: one upsert of the record and one insert into an op log; one transaction per
-//! batch; same concurrency), and pull time and bytes for a commune of 5,000 households.
+//! batch; same concurrency), each the median of three interleaved rounds, and pull time and
+//! bytes for a commune of 5,000 households.
 //!
 //! `cargo bench --bench sync -- [sqlite|postgres|both]` (default both). PostgreSQL is
 //! `GOCUA_BENCH_PG_URL` (default postgres://postgres@127.0.0.1:5432); a fresh database
@@ -34,7 +35,8 @@ const HOUSEHOLDS_PER_BATCH: usize = 20; // each with 4 members: 100 ops
 const CREATE_BATCHES: usize = 16; // per device: 16 × 20 × 16 = 5,120 households
 const VISITS_PER_DEVICE: usize = 320; // 5,120 visits
 const UPDATE_BATCHES: usize = 8;
-const BASELINE_ROUNDS: usize = 3;
+/// Rounds of each side, interleaved (gocua's, then the baseline's, on the same ops).
+const ROUNDS: usize = 3;
 
 struct Fixture {
     admin: String,
@@ -412,12 +414,16 @@ async fn pull_all(s: &Server, token: &str, mut d: Device) -> (f64, usize, usize,
     (start.elapsed().as_secs_f64(), bytes, changes, d)
 }
 
-async fn bench(name: &str, url: &str) {
-    let (server, pool) = start(url, DEVICES as u32 + 2);
-    let f = fixture(&server, &pool).await;
-    let _ = &f.admin;
-    // Generate every phase's ops up front.
-    let mut devices: Vec<Device> = (0..DEVICES).map(|_| Device::new(&f.canvasser)).collect();
+/// One round's ops: every device's new households with members, visits to them, and updates
+/// of them; and the new households' ids per device.
+struct Round {
+    create: Vec<(Uuid, Batches)>,
+    visits: Vec<(Uuid, Batches)>,
+    update: Vec<(Uuid, Batches)>,
+    created: Vec<Vec<Uuid>>,
+}
+
+fn round_ops(f: &Fixture, devices: &mut [Device], round: usize) -> Round {
     let mut created: Vec<Vec<Uuid>> = vec![Vec::new(); DEVICES];
     for (i, d) in devices.iter_mut().enumerate() {
         for b in 0..CREATE_BATCHES {
@@ -425,7 +431,7 @@ async fn bench(name: &str, url: &str) {
                 let h = Uuid::new_v4();
                 created[i].push(h);
                 let village = &f.villages[(i + b + k) % f.villages.len()];
-                d.queue_op("household.upsert", h, h, json!({"area_id": village, "head_name": format!("Hoàng Văn Mạnh {i}-{b}-{k}"),
+                d.queue_op("household.upsert", h, h, json!({"area_id": village, "head_name": format!("Hoàng Văn Mạnh {round}-{i}-{b}-{k}"),
                     "address": format!("Số {k}, thôn {b}"), "phone": "0912345678", "lat": 21.95, "lon": 106.31}));
                 for m in 0..4 {
                     d.queue_op("member.upsert", Uuid::new_v4(), h, json!({"full_name": format!("Nông Thị Hoa {m}"),
@@ -434,7 +440,7 @@ async fn bench(name: &str, url: &str) {
             }
         }
     }
-    let create: Vec<(Uuid, Batches)> = devices
+    let create = devices
         .iter_mut()
         .map(|d| (d.id, take_batches(d)))
         .collect();
@@ -444,7 +450,7 @@ async fn bench(name: &str, url: &str) {
             d.queue_op("visit.record", Uuid::new_v4(), h, json!({"campaign_id": f.campaign, "visited_at": "2020-08-21T03:04:05Z", "outcome": "met"}));
         }
     }
-    let visits: Vec<(Uuid, Batches)> = devices
+    let visits = devices
         .iter_mut()
         .map(|d| (d.id, take_batches(d)))
         .collect();
@@ -459,47 +465,74 @@ async fn bench(name: &str, url: &str) {
             );
         }
     }
-    let update: Vec<(Uuid, Batches)> = devices
+    let update = devices
         .iter_mut()
         .map(|d| (d.id, take_batches(d)))
         .collect();
-
-    let mut busy = vec![writer_stats(&server).await.2];
-    let g_create = push_phase(&server, &f.canvasser, &create).await;
-    busy.push(writer_stats(&server).await.2);
-    let g_visits = push_phase(&server, &f.canvasser, &visits).await;
-    busy.push(writer_stats(&server).await.2);
-    let g_update = push_phase(&server, &f.canvasser, &update).await;
-    let stats = writer_stats(&server).await;
-    busy.push(stats.2);
-    // The writer's busy time as a share of each phase's wall time (SQLite).
-    let busy: Vec<f64> = [&g_create, &g_visits, &g_update]
-        .iter()
-        .zip(busy.windows(2))
-        .map(|(g, w)| (w[1] - w[0]) as f64 / 1000.0 / g.wall.as_secs_f64())
-        .collect();
-    let group_commits = match url.starts_with("postgres") {
-        true => None,
-        false => Some(stats),
-    };
-    // The baseline's throughput swings from run to run (its writers wait in SQLite's busy
-    // handler or on PostgreSQL's row locks): take the median of three rounds.
-    let mut b_creates = Vec::new();
-    let mut b_updates = Vec::new();
-    for _ in 0..BASELINE_ROUNDS {
-        baseline_tables(url);
-        b_creates.push(baseline_phase(url, &create));
-        b_updates.push(baseline_phase(url, &update));
+    Round {
+        create,
+        visits,
+        update,
+        created,
     }
-    let b_create = median(b_creates);
-    let b_update = median(b_updates);
+}
 
+/// The gocua phases of every round, the baseline's, and the SQLite writer's busy milliseconds
+/// in each kind of gocua phase.
+#[derive(Default)]
+struct Rounds {
+    create: Vec<Phase>,
+    visits: Vec<Phase>,
+    update: Vec<Phase>,
+    b_create: Vec<Phase>,
+    b_update: Vec<Phase>,
+    busy_ms: [u64; 3],
+}
+
+impl Rounds {
+    /// Pushes a round through gocua, then writes it by the baseline. Both sides keep their
+    /// rows from round to round: the later rounds of each write into larger tables.
+    async fn run(&mut self, s: &Server, token: &str, url: &str, r: &Round) {
+        for (k, ops) in [&r.create, &r.visits, &r.update].into_iter().enumerate() {
+            let before = writer_stats(s).await.2;
+            let phase = push_phase(s, token, ops).await;
+            self.busy_ms[k] += writer_stats(s).await.2 - before;
+            [&mut self.create, &mut self.visits, &mut self.update][k].push(phase);
+        }
+        self.b_create.push(baseline_phase(url, &r.create));
+        self.b_update.push(baseline_phase(url, &r.update));
+    }
+
+    /// The writer's busy time as a share of the wall time of each kind of phase.
+    fn busy(&self) -> Vec<f64> {
+        [&self.create, &self.visits, &self.update]
+            .iter()
+            .zip(self.busy_ms)
+            .map(|(p, ms)| ms as f64 / 1000.0 / p.iter().map(|p| p.wall.as_secs_f64()).sum::<f64>())
+            .collect()
+    }
+}
+
+async fn bench(name: &str, url: &str) {
+    let (server, pool) = start(url, DEVICES as u32 + 2);
+    let f = fixture(&server, &pool).await;
+    let _ = &f.admin;
+    let mut devices: Vec<Device> = (0..DEVICES).map(|_| Device::new(&f.canvasser)).collect();
+    // Throughput swings from run to run on a shared two-core machine (and the baseline's
+    // writers wait in SQLite's busy handler or on PostgreSQL's row locks): each side runs
+    // ROUNDS rounds, interleaved, and the median round of each is compared.
+    let mut rounds = Rounds::default();
+    baseline_tables(url);
+    let first = round_ops(&f, &mut devices, 0);
+    rounds.run(&server, &f.canvasser, url, &first).await;
+
+    // The pulls, while the commune holds the first round alone (5,120 households).
     let (full_s, full_bytes, full_changes, sup) =
         pull_all(&server, &f.supervisor, Device::new(&f.supervisor)).await;
     // 100 changes, then an incremental pull.
     let mut editor = Device::new(&f.canvasser);
     for k in 0..100 {
-        let h = created[k % DEVICES][k];
+        let h = first.created[k % DEVICES][k];
         editor.queue_op(
             "household.upsert",
             h,
@@ -518,15 +551,33 @@ async fn bench(name: &str, url: &str) {
     .await;
     let (inc_s, inc_bytes, inc_changes, _) = pull_all(&server, &f.supervisor, sup).await;
 
+    for round in 1..ROUNDS {
+        let r = round_ops(&f, &mut devices, round);
+        rounds.run(&server, &f.canvasser, url, &r).await;
+    }
+    let busy = rounds.busy();
+    let stats = writer_stats(&server).await;
+    let (g_create, g_visits, g_update) = (
+        median(std::mem::take(&mut rounds.create)),
+        median(std::mem::take(&mut rounds.visits)),
+        median(std::mem::take(&mut rounds.update)),
+    );
+    let b_create = median(std::mem::take(&mut rounds.b_create));
+    let b_update = median(std::mem::take(&mut rounds.b_update));
+
     println!("\n### {name}\n");
     println!("| push phase | ops | gocua ops/s | gocua p50 ms | gocua p99 ms | baseline ops/s | baseline p50 ms | baseline p99 ms | ratio |");
     println!("|---|---|---|---|---|---|---|---|---|");
     for (label, g, b) in [
-        ("new households with members", &g_create, Some(&b_create.0)),
-        ("visits", &g_visits, None),
+        (
+            "new households with members",
+            &g_create.0,
+            Some(&b_create.0),
+        ),
+        ("visits", &g_visits.0, None),
         (
             "updates of existing households",
-            &g_update,
+            &g_update.0,
             Some(&b_update.0),
         ),
     ] {
@@ -552,19 +603,22 @@ async fn bench(name: &str, url: &str) {
         }
     }
     println!(
-        "\nBaseline: the median of {BASELINE_ROUNDS} rounds by ops/s; all rounds' ops/s: creates {:?}, updates {:?}.",
-        b_create.1, b_update.1
+        "\nEach side: the median of {ROUNDS} interleaved rounds by ops/s (ops and latencies are \
+         that round's). All rounds' ops/s: gocua creates {:?}, updates {:?}; baseline creates \
+         {:?}, updates {:?}.",
+        g_create.1, g_update.1, b_create.1, b_update.1
     );
     println!(
         "CPU of the whole process (server and client; baseline) per op: creates {:.0} µs ({:.0} µs), \
          visits {:.0} µs, updates {:.0} µs ({:.0} µs).",
-        g_create.cpu_per_op(),
+        g_create.0.cpu_per_op(),
         b_create.0.cpu_per_op(),
-        g_visits.cpu_per_op(),
-        g_update.cpu_per_op(),
+        g_visits.0.cpu_per_op(),
+        g_update.0.cpu_per_op(),
         b_update.0.cpu_per_op()
     );
-    if let Some((txs, groups, _)) = group_commits {
+    if !url.starts_with("postgres") {
+        let (txs, groups, _) = stats;
         println!(
             "SQLite writer: {txs} write transactions in {groups} commits ({:.1} a commit); \
              busy {:.0}% / {:.0}% / {:.0}% of the creates / visits / updates phases.",
@@ -574,7 +628,7 @@ async fn bench(name: &str, url: &str) {
             busy[2] * 100.0
         );
     }
-    println!("\n| pull (commune supervisor, gzip) | changes | seconds | compressed bytes |");
+    println!("\n| pull (commune supervisor, gzip, after the first round) | changes | seconds | compressed bytes |");
     println!("|---|---|---|---|");
     println!("| first full download | {full_changes} | {full_s:.2} | {full_bytes} |");
     println!("| incremental after 100 changes | {inc_changes} | {inc_s:.3} | {inc_bytes} |");

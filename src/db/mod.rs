@@ -429,13 +429,20 @@ mod tests {
         }
     }
 
-    /// Like the stored records: an optional column that means NULL, not DEFAULT.
-    #[derive(Insertable)]
-    #[diesel(table_name = rows, treat_none_as_default_value = false)]
+    /// Like the stored records: an optional column that means NULL, not DEFAULT (in inserts
+    /// and in updates).
+    #[derive(Insertable, AsChangeset)]
+    #[diesel(
+        table_name = rows,
+        treat_none_as_default_value = false,
+        treat_none_as_null = true
+    )]
     struct Row {
         id: i32,
         note: Option<String>,
     }
+
+    impl super::prepared::FixedShape for Row {}
 
     /// (statements run, statements prepared and kept) per `insert_rows!` call.
     #[derive(Default)]
@@ -585,5 +592,37 @@ mod tests {
             .load(&mut c)
             .unwrap();
         assert_eq!(stored, [Some("lần 1".into()), None, Some("lần 3".into())]);
+    }
+
+    /// `prepared_row_update` is kept under its type: one statement for every row, whether
+    /// its optional column is set or NULL.
+    #[test]
+    fn sqlite_prepared_row_updates_share_one_statement() {
+        let mut c = SqliteConnection::establish(":memory:").unwrap();
+        c.batch_execute(
+            "CREATE TABLE rows (id integer PRIMARY KEY, note text);
+             INSERT INTO rows VALUES (1, 'a'), (2, 'b'), (3, 'c');",
+        )
+        .unwrap();
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        c.set_instrumentation(Counter(counts.clone()));
+        for id in [3, 2, 1] {
+            counts.lock().unwrap().0.push((0, 0));
+            let row = Row {
+                id,
+                note: (id != 2).then(|| format!("lần {id}")),
+            };
+            super::prepared::prepared_row_update::<_, _, Row>(rows::table, rows::id.eq(id), &row)
+                .execute(&mut c)
+                .unwrap();
+        }
+        assert_eq!(counts.lock().unwrap().0, vec![(1, 1), (1, 0), (1, 0)]);
+        let stored: Vec<(i32, Option<String>)> = rows::table.order(rows::id).load(&mut c).unwrap();
+        let want = [
+            (1, Some("lần 1".into())),
+            (2, None),
+            (3, Some("lần 3".into())),
+        ];
+        assert_eq!(stored, want);
     }
 }

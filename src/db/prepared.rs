@@ -7,6 +7,10 @@
 //! of a one-row update. This statement is kept in diesel's cache under its SQL text, which is
 //! correct whatever the text. Use it for changesets of fixed shape (no field left out when
 //! `None`), or the cache grows with each variant.
+//!
+//! `prepared_row_update` updates from a whole row of a type that promises a fixed shape
+//! (`FixedShape`): the statement is then found in the cache by its type, without its SQL text
+//! being written out again at every call.
 
 use diesel::backend::Backend;
 use diesel::expression::{AppearsOnTable, Expression};
@@ -14,49 +18,93 @@ use diesel::query_builder::{AsChangeset, AstPass, QueryFragment, QueryId};
 use diesel::query_source::Table;
 use diesel::sql_types::Bool;
 use diesel::{QueryResult, RunQueryDsl};
+use std::marker::PhantomData;
 
-/// `UPDATE table SET changeset WHERE filter`, kept prepared.
+/// A row type whose changeset sets the same columns whatever its values
+/// (`treat_none_as_null = true`): one SQL text per table and filter.
+pub trait FixedShape: 'static {}
+
+/// `UPDATE table SET changeset WHERE filter`, kept prepared (under its SQL text).
 pub fn prepared_update<T, W, V>(
     table: T,
     filter: W,
     changeset: V,
-) -> PreparedUpdate<T::FromClause, W, V::Changeset>
+) -> PreparedUpdate<T, W, V::Changeset, ()>
 where
     T: Table,
     W: Expression<SqlType = Bool> + AppearsOnTable<T>,
     V: AsChangeset<Target = T>,
 {
     PreparedUpdate {
-        table: table.from_clause(),
+        from: table.from_clause(),
         filter,
         values: changeset.as_changeset(),
+        shape: PhantomData,
     }
 }
 
-#[derive(Debug, Clone)]
-pub struct PreparedUpdate<T, W, V> {
-    /// The table's FROM clause (its quoted name).
+/// `UPDATE table SET <every updatable column of row> WHERE filter`, kept prepared under its
+/// type.
+pub fn prepared_row_update<'a, T, W, R>(
     table: T,
     filter: W,
-    values: V,
+    row: &'a R,
+) -> PreparedUpdate<T, W, <&'a R as AsChangeset>::Changeset, R>
+where
+    T: Table,
+    W: Expression<SqlType = Bool> + AppearsOnTable<T>,
+    R: FixedShape,
+    &'a R: AsChangeset<Target = T>,
+{
+    PreparedUpdate {
+        from: table.from_clause(),
+        filter,
+        values: row.as_changeset(),
+        shape: PhantomData,
+    }
 }
 
-impl<T, W, V> QueryId for PreparedUpdate<T, W, V> {
+/// The update; `S` is the row type of a `prepared_row_update`, `()` otherwise.
+#[derive(Debug, Clone)]
+pub struct PreparedUpdate<T: Table, W, V, S> {
+    /// The table's FROM clause (its quoted name).
+    from: T::FromClause,
+    filter: W,
+    values: V,
+    shape: PhantomData<(T, S)>,
+}
+
+impl<T, W, V> QueryId for PreparedUpdate<T, W, V, ()>
+where
+    T: Table,
+{
     type QueryId = ();
     // Not a static id: the cache key is the SQL text.
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<T, W, V, DB> QueryFragment<DB> for PreparedUpdate<T, W, V>
+impl<T, W, V, R> QueryId for PreparedUpdate<T, W, V, R>
+where
+    T: Table + 'static,
+    W: QueryId,
+    R: FixedShape,
+{
+    type QueryId = (T, W::QueryId, R);
+    // The table, the filter's type and the row type fix the SQL text.
+    const HAS_STATIC_QUERY_ID: bool = W::HAS_STATIC_QUERY_ID;
+}
+
+impl<T, W, V, S, DB> QueryFragment<DB> for PreparedUpdate<T, W, V, S>
 where
     DB: Backend,
-    T: QueryFragment<DB>,
+    T: Table,
+    T::FromClause: QueryFragment<DB>,
     W: QueryFragment<DB>,
     V: QueryFragment<DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
         out.push_sql("UPDATE ");
-        self.table.walk_ast(out.reborrow())?;
+        self.from.walk_ast(out.reborrow())?;
         out.push_sql(" SET ");
         self.values.walk_ast(out.reborrow())?;
         out.push_sql(" WHERE ");
@@ -64,7 +112,7 @@ where
     }
 }
 
-impl<T, W, V, C> RunQueryDsl<C> for PreparedUpdate<T, W, V> {}
+impl<T: Table, W, V, S, C> RunQueryDsl<C> for PreparedUpdate<T, W, V, S> {}
 
 /// A boolean condition of fixed SQL text, such as `conflicts.status = 'open'`. Unlike
 /// `diesel::dsl::sql`, it leaves the statement cacheable (the text cannot vary). Use it to

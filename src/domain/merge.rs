@@ -9,15 +9,17 @@ use super::hlc::Hlc;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldMeta {
     /// Unit version that wrote the field.
     pub v: i64,
-    /// HLC of that write (clamped to the server's receive time).
-    pub hlc: String,
+    /// HLC of that write (clamped to the server's receive time). Shared, as `by` is: the
+    /// fields of one write share one copy when decoded and merged.
+    pub hlc: Arc<str>,
     /// Writer: a device id, or `user:<id>` for online edits.
-    pub by: String,
+    pub by: Arc<str>,
     /// Other writes of the same value, concurrent with this one (each with an empty `same`):
     /// the value is theirs too, so it is lost for each of them when a write that had not seen
     /// them overwrites it. (Without them, whether a device that wrote the value first had
@@ -121,15 +123,14 @@ pub fn merge(
     new_version: i64,
 ) -> Vec<Loss> {
     let mut losses = Vec::new();
-    let hlc = writer.hlc.to_string();
     let this = FieldMeta {
         v: new_version,
-        hlc: hlc.clone(),
-        by: writer.by.clone(),
+        hlc: writer.hlc.to_string().into(),
+        by: writer.by.as_str().into(),
         same: Vec::new(),
     };
     // A write this writer had seen, or made itself earlier, is behind it.
-    let behind = |w: &FieldMeta| w.v <= writer.base_version || w.by == writer.by;
+    let behind = |w: &FieldMeta| w.v <= writer.base_version || *w.by == *writer.by;
     for (field, value) in patch {
         let current = state.get(field).cloned().unwrap_or(Value::Null);
         let Some(m) = metas.get_mut(field) else {
@@ -142,8 +143,7 @@ pub fn merge(
         let last = m.clone();
         let concurrent = !behind(&last);
         let wins = !concurrent
-            || (Some(writer.hlc), writer.by.as_str())
-                > (Hlc::parse(&last.hlc).ok(), last.by.as_str());
+            || (Some(writer.hlc), writer.by.as_str()) > (Hlc::parse(&last.hlc).ok(), &*last.by);
         if current == *value {
             same.retain(|w| !behind(w));
             // Nothing is lost: both writes stand behind the value, the later one as its last.
@@ -164,17 +164,17 @@ pub fn merge(
         let loss = |kept: (&Value, &FieldMeta), lost: (&Value, &FieldMeta), visible| Loss {
             field: field.clone(),
             kept: kept.0.clone(),
-            kept_by: kept.1.by.clone(),
-            kept_hlc: kept.1.hlc.clone(),
+            kept_by: kept.1.by.to_string(),
+            kept_hlc: kept.1.hlc.to_string(),
             lost: lost.0.clone(),
-            lost_by: lost.1.by.clone(),
-            lost_hlc: lost.1.hlc.clone(),
+            lost_by: lost.1.by.to_string(),
+            lost_hlc: lost.1.hlc.to_string(),
             visible,
         };
         if !wins {
             losses.push(loss((&current, &last), (value, &this), None));
             // This writer has moved on from any earlier write of the value.
-            same.retain(|w| w.by != writer.by);
+            same.retain(|w| *w.by != *writer.by);
             m.same = same;
             continue;
         }
@@ -207,8 +207,8 @@ mod tests {
         merge(&mut s, &mut m, &create, &writer, 4);
         let write = FieldMeta {
             v: 4,
-            hlc: writer.hlc.to_string(),
-            by: writer.by.clone(),
+            hlc: writer.hlc.to_string().into(),
+            by: writer.by.as_str().into(),
             same: Vec::new(),
         };
         let stored = CreateMetas::new(create.keys()).encode(&write);

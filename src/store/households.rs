@@ -5,6 +5,7 @@
 use super::scope::{self, Principal};
 use super::work::{NewHousehold, NewMember, Work};
 use super::{campaigns, PageReq};
+use crate::db::prepared::FixedShape;
 use crate::db::schema::{adoptions, areas, households, members, visits};
 use crate::db::Conn;
 use crate::domain::fields::Patch;
@@ -98,6 +99,11 @@ pub struct Adoption {
     #[serde(skip)]
     pub field_meta: String,
 }
+
+// Their changesets set every updatable column, `None` as NULL (`treat_none_as_null`).
+impl FixedShape for Household {}
+impl FixedShape for Member {}
+impl FixedShape for Adoption {}
 
 #[derive(
     Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema,

@@ -13,7 +13,7 @@ use super::households::{
 };
 use super::scope::Principal;
 use crate::db::any::any_of;
-use crate::db::prepared::prepared_update;
+use crate::db::prepared::{prepared_row_update, prepared_update};
 use crate::db::schema::{adoptions, areas, campaigns, changes, households, members, visits};
 use crate::db::Conn;
 use crate::domain::fields::Patch;
@@ -100,8 +100,8 @@ impl NewMember {
 fn create_write(w: &Writer, version: i64) -> merge::FieldMeta {
     merge::FieldMeta {
         v: version,
-        hlc: w.hlc.to_string(),
-        by: w.by.clone(),
+        hlc: w.hlc.to_string().into(),
+        by: w.by.as_str().into(),
         same: Vec::new(),
     }
 }
@@ -1040,7 +1040,7 @@ impl Work {
         // so that an install synced days later still counts on the day it happened.
         let wrote = m
             .get("status")
-            .is_some_and(|f| f.by == w.by && f.hlc == w.hlc.to_string());
+            .is_some_and(|f| *f.by == *w.by && *f.hlc == *w.hlc.to_string());
         let (recorded_at, recorded_by) = match &existing {
             Some(a) if !wrote => (a.recorded_at, a.recorded_by),
             _ => (Time(w.hlc.wall()), who.user_id),
@@ -1213,20 +1213,20 @@ fn write_sqlite(
         // SQLite rewrites an index entry (and checks the foreign key) of every column an
         // UPDATE sets, even to the same value: the village is set only when it changed.
         if stored.households.insert(h.id, h.area_id) == Some(h.area_id) {
-            prepared_update(households::table, id, h).execute(c)?;
+            prepared_row_update::<_, _, Household>(households::table, id, h).execute(c)?;
         } else {
             let moved = (h, households::area_id.eq(h.area_id));
             prepared_update(households::table, id, moved).execute(c)?;
         }
     }
     for m in &old_ms {
-        prepared_update(members::table, members::id.eq(m.id), m).execute(c)?;
+        prepared_row_update::<_, _, Member>(members::table, members::id.eq(m.id), m).execute(c)?;
     }
     for a in &old_ads {
         let key = adoptions::member_id
             .eq(a.member_id)
             .and(adoptions::campaign_id.eq(a.campaign_id));
-        prepared_update(adoptions::table, key, a).execute(c)?;
+        prepared_row_update::<_, _, Adoption>(adoptions::table, key, a).execute(c)?;
     }
     let mut conn = Conn::Sqlite(c);
     insert_rows!(&mut conn, households::table, &new_hs[..])?;
