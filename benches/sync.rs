@@ -91,7 +91,28 @@ struct Phase {
 
 /// CPU time this process has used so far (user and system, all threads), from /proc.
 fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    cpu_of("/proc/self/stat")
+}
+
+/// CPU time the SQLite writer thread has used so far (zero on PostgreSQL: no such thread).
+fn writer_cpu() -> Duration {
+    let tasks = std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten();
+    tasks
+        .map(|t| t.path())
+        .find(|t| {
+            let comm = std::fs::read_to_string(t.join("comm")).unwrap_or_default();
+            comm.trim() == "gocua-sqlite-wr" // the name, cut to 15 bytes
+        })
+        .map(|t| cpu_of(t.join("stat")))
+        .unwrap_or_default()
+}
+
+/// User plus system time from a /proc `stat` file.
+fn cpu_of(path: impl AsRef<std::path::Path>) -> Duration {
+    let stat = std::fs::read_to_string(path).unwrap_or_default();
     // Fields after the command name (which ends with ')'): utime and stime are the 12th and
     // 13th, in clock ticks of 1/100 s.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
@@ -487,6 +508,7 @@ struct Rounds {
     b_create: Vec<Phase>,
     b_update: Vec<Phase>,
     busy_ms: [u64; 3],
+    writer_cpu: [Duration; 3],
 }
 
 impl Rounds {
@@ -494,13 +516,23 @@ impl Rounds {
     /// rows from round to round: the later rounds of each write into larger tables.
     async fn run(&mut self, s: &Server, token: &str, url: &str, r: &Round) {
         for (k, ops) in [&r.create, &r.visits, &r.update].into_iter().enumerate() {
-            let before = writer_stats(s).await.2;
+            let (before, cpu) = (writer_stats(s).await.2, writer_cpu());
             let phase = push_phase(s, token, ops).await;
             self.busy_ms[k] += writer_stats(s).await.2 - before;
+            self.writer_cpu[k] += writer_cpu().saturating_sub(cpu);
             [&mut self.create, &mut self.visits, &mut self.update][k].push(phase);
         }
         self.b_create.push(baseline_phase(url, &r.create));
         self.b_update.push(baseline_phase(url, &r.update));
+    }
+
+    /// The writer thread's CPU time per op in each kind of phase, in microseconds.
+    fn writer_us_per_op(&self) -> Vec<f64> {
+        [&self.create, &self.visits, &self.update]
+            .iter()
+            .zip(self.writer_cpu)
+            .map(|(p, cpu)| cpu.as_secs_f64() * 1e6 / p.iter().map(|p| p.ops).sum::<usize>() as f64)
+            .collect()
     }
 
     /// The writer's busy time as a share of the wall time of each kind of phase.
@@ -555,7 +587,7 @@ async fn bench(name: &str, url: &str) {
         let r = round_ops(&f, &mut devices, round);
         rounds.run(&server, &f.canvasser, url, &r).await;
     }
-    let busy = rounds.busy();
+    let (busy, writer_us) = (rounds.busy(), rounds.writer_us_per_op());
     let stats = writer_stats(&server).await;
     let (g_create, g_visits, g_update) = (
         median(std::mem::take(&mut rounds.create)),
@@ -621,11 +653,15 @@ async fn bench(name: &str, url: &str) {
         let (txs, groups, _) = stats;
         println!(
             "SQLite writer: {txs} write transactions in {groups} commits ({:.1} a commit); \
-             busy {:.0}% / {:.0}% / {:.0}% of the creates / visits / updates phases.",
+             busy {:.0}% / {:.0}% / {:.0}% of the creates / visits / updates phases; its \
+             thread's CPU per op {:.1} / {:.1} / {:.1} µs (all rounds).",
             txs as f64 / groups as f64,
             busy[0] * 100.0,
             busy[1] * 100.0,
-            busy[2] * 100.0
+            busy[2] * 100.0,
+            writer_us[0],
+            writer_us[1],
+            writer_us[2]
         );
     }
     println!("\n| pull (commune supervisor, gzip, after the first round) | changes | seconds | compressed bytes |");
