@@ -97,6 +97,18 @@ pub struct Writer {
     pub base_version: i64,
 }
 
+impl Writer {
+    /// The meta of a field this writer writes at unit version `version`.
+    pub fn write(&self, version: i64) -> FieldMeta {
+        FieldMeta {
+            v: version,
+            hlc: self.hlc.to_string().into(),
+            by: self.by.as_str().into(),
+            same: Vec::new(),
+        }
+    }
+}
+
 /// A value that lost to a concurrent write.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Loss {
@@ -123,12 +135,7 @@ pub fn merge(
     new_version: i64,
 ) -> Vec<Loss> {
     let mut losses = Vec::new();
-    let this = FieldMeta {
-        v: new_version,
-        hlc: writer.hlc.to_string().into(),
-        by: writer.by.as_str().into(),
-        same: Vec::new(),
-    };
+    let this = writer.write(new_version);
     // A write this writer had seen, or made itself earlier, is behind it.
     let behind = |w: &FieldMeta| w.v <= writer.base_version || *w.by == *writer.by;
     for (field, value) in patch {
@@ -205,13 +212,7 @@ mod tests {
         let (mut s, mut m) = (Map::new(), FieldMetas::new());
         let writer = w("d1", 1000, 0);
         merge(&mut s, &mut m, &create, &writer, 4);
-        let write = FieldMeta {
-            v: 4,
-            hlc: writer.hlc.to_string().into(),
-            by: writer.by.as_str().into(),
-            same: Vec::new(),
-        };
-        let stored = CreateMetas::new(create.keys()).encode(&write);
+        let stored = CreateMetas::new(create.keys()).encode(&writer.write(4));
         assert_eq!(stored, encode(&m));
         assert_eq!(decode(&stored).unwrap(), m);
     }

@@ -72,11 +72,11 @@ pub struct NewRecord<F> {
 pub type NewHousehold = NewRecord<HouseholdFields>;
 pub type NewMember = NewRecord<MemberFields>;
 
-impl<F: DeserializeOwned> NewRecord<F> {
-    fn make(patch: &Patch, names: impl FnOnce(&F) -> String) -> ApiResult<NewRecord<F>> {
+impl<F: DeserializeOwned + Searched> NewRecord<F> {
+    pub fn new(patch: &Patch) -> ApiResult<NewRecord<F>> {
         let fields: F = from_map(patch.fields().clone())?;
         Ok(NewRecord {
-            search_key: text::search_key(&names(&fields)),
+            search_key: fields.search_key(),
             fields,
             metas: merge::CreateMetas::new(patch.fields().keys()),
             values: patch.fields().clone(),
@@ -84,25 +84,32 @@ impl<F: DeserializeOwned> NewRecord<F> {
     }
 }
 
-impl NewHousehold {
-    pub fn new(patch: &Patch) -> ApiResult<NewHousehold> {
-        Self::make(patch, |f| format!("{} {}", f.head_name, f.address))
+/// The fields a record's search key is made of.
+pub trait Searched {
+    /// Their names: a write that names none of them leaves the key as it was.
+    const NAMES: &'static [&'static str];
+
+    fn search_key(&self) -> String;
+
+    /// Whether `patch` writes any of them.
+    fn renames(patch: &Patch) -> bool {
+        Self::NAMES.iter().any(|n| patch.get(n).is_some())
     }
 }
 
-impl NewMember {
-    pub fn new(patch: &Patch) -> ApiResult<NewMember> {
-        Self::make(patch, |f| f.full_name.clone())
+impl Searched for HouseholdFields {
+    const NAMES: &'static [&'static str] = &["head_name", "address"];
+
+    fn search_key(&self) -> String {
+        text::search_key(&format!("{} {}", self.head_name, self.address))
     }
 }
 
-/// The one write of a create, at the unit's `version`.
-fn create_write(w: &Writer, version: i64) -> merge::FieldMeta {
-    merge::FieldMeta {
-        v: version,
-        hlc: w.hlc.to_string().into(),
-        by: w.by.as_str().into(),
-        same: Vec::new(),
+impl Searched for MemberFields {
+    const NAMES: &'static [&'static str] = &["full_name"];
+
+    fn search_key(&self) -> String {
+        text::search_key(&self.full_name)
     }
 }
 
@@ -616,7 +623,7 @@ impl Work {
             lon: f.lon,
             notes: f.notes.clone(),
             version: 1,
-            field_meta: new.metas.encode(&create_write(w, 1)),
+            field_meta: new.metas.encode(&w.write(1)),
             created_by: who.user_id,
             created_at: now,
             updated_at: now,
@@ -675,9 +682,8 @@ impl Work {
         if moved {
             u.path = new_path.unwrap_or(u.path);
         }
-        // The search key is made of the names: kept when the patch names neither.
-        if patch.get("head_name").is_some() || patch.get("address").is_some() {
-            u.row.search_key = text::search_key(&format!("{} {}", f.head_name, f.address));
+        if HouseholdFields::renames(patch) {
+            u.row.search_key = f.search_key();
         }
         u.row.area_id = f.area_id;
         u.row.address = f.address;
@@ -871,7 +877,7 @@ impl Work {
             priority: f.priority.clone(),
             notes: f.notes.clone(),
             version,
-            field_meta: new.metas.encode(&create_write(w, version)),
+            field_meta: new.metas.encode(&w.write(version)),
             created_at: now,
             updated_at: now,
             deleted_at: None,
@@ -922,8 +928,8 @@ impl Work {
         let values = written_values(&state, patch);
         let f: MemberFields = from_map(state)?;
         let now = Time::now();
-        if patch.get("full_name").is_some() {
-            cur.search_key = text::search_key(&f.full_name);
+        if MemberFields::renames(patch) {
+            cur.search_key = f.search_key();
         }
         cur.full_name = f.full_name;
         cur.birth_year = f.birth_year;

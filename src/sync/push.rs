@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use uuid::Uuid;
 
 pub const OP_TYPES: &[&str] = &[
@@ -153,15 +154,13 @@ impl New {
                 patch(&HOUSEHOLD, &op.data, Mode::Create).and_then(|p| NewHousehold::new(&p)),
             ),
             "member.upsert" => New::Member((|| {
-                let p = if op.data.contains_key("household_id") {
-                    patch(&MEMBER, &op.data, Mode::Create)?
-                } else {
-                    let mut data = op.data.clone();
-                    let household = require_household_id(op)?;
-                    data.insert("household_id".into(), Value::String(household.to_string()));
-                    patch(&MEMBER, &data, Mode::Create)?
-                };
-                NewMember::new(&p)
+                let mut data = Cow::Borrowed(&op.data);
+                if !data.contains_key("household_id") {
+                    let household = require_household_id(op)?.to_string();
+                    data.to_mut()
+                        .insert("household_id".into(), Value::String(household));
+                }
+                NewMember::new(&patch(&MEMBER, &data, Mode::Create)?)
             })()),
             _ => New::None,
         }
