@@ -36,7 +36,7 @@ pub struct Metrics {
     pool_idle: IntGauge,
     pool_max: IntGauge,
     /// SQLite only: the writer's queue, transactions and group commits.
-    writer: [IntGauge; 5],
+    writer: [IntGauge; 6],
 }
 
 impl Metrics {
@@ -88,6 +88,10 @@ impl Metrics {
             gauge(
                 "gocua_sqlite_wal_syncs",
                 "SQLite: syncs of the WAL to disk since start (the sync thread's, each for one or more group commits, and those of pulls that read a commit not yet synced)",
+            ),
+            gauge(
+                "gocua_sqlite_wal_catch_ups",
+                "SQLite: checkpoints the writer ran itself since start, so that a WAL grown long under a steady load starts over",
             ),
         ];
         registry
@@ -156,6 +160,7 @@ impl Metrics {
                     .load(Relaxed)
                     .try_into()
                     .unwrap_or(i64::MAX),
+                stats.catch_ups.load(Relaxed).try_into().unwrap_or(i64::MAX),
             ];
             for (g, n) in self.writer.iter().zip(counts) {
                 g.set(n);
