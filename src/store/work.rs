@@ -34,29 +34,6 @@ struct Unit {
     path: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct HouseholdFields {
-    area_id: AreaId,
-    address: String,
-    head_name: String,
-    phone: Option<String>,
-    lat: Option<f64>,
-    lon: Option<f64>,
-    notes: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MemberFields {
-    household_id: HouseholdId,
-    full_name: String,
-    birth_year: Option<i32>,
-    sex: Option<String>,
-    phone: Option<String>,
-    smartphone: String,
-    priority: String,
-    notes: String,
-}
-
 /// A new household's or member's values, worked out from its create patch alone: a pushed
 /// batch makes them before it waits for the SQLite writer, which then adds only what needs
 /// the database (the scope, the version, the times).
@@ -101,8 +78,12 @@ impl Searched for HouseholdFields {
     const NAMES: &'static [&'static str] = &["head_name", "address"];
 
     fn search_key(&self) -> String {
-        text::search_key(&format!("{} {}", self.head_name, self.address))
+        household_search_key(&self.head_name, &self.address)
     }
+}
+
+fn household_search_key(head_name: &str, address: &str) -> String {
+    text::search_key(&format!("{head_name} {address}"))
 }
 
 impl Searched for MemberFields {
@@ -177,6 +158,86 @@ fn to_map<T: Serialize>(v: &T) -> ApiResult<Map<String, Value>> {
 fn from_map<T: DeserializeOwned>(m: Map<String, Value>) -> ApiResult<T> {
     serde_json::from_value(Value::Object(m)).map_err(ApiError::internal)
 }
+
+/// A stored record's mergeable fields, one at a time by name: an update merges only the
+/// fields its patch names, with no map of the whole record.
+trait Fields {
+    /// The field's value as JSON (as the patch would give it).
+    fn get(&self, field: &str) -> ApiResult<Value>;
+    /// Sets the field from a merged value.
+    fn set(&mut self, field: &str, value: Value) -> ApiResult<()>;
+
+    /// The current values of the fields `patch` names.
+    fn state(&self, patch: &Patch) -> ApiResult<Map<String, Value>> {
+        patch
+            .fields()
+            .keys()
+            .map(|k| Ok((k.clone(), self.get(k)?)))
+            .collect()
+    }
+}
+
+fn no_field(field: &str) -> ApiError {
+    ApiError::internal(anyhow::anyhow!("no mergeable field `{field}`"))
+}
+
+/// Defines a record's field struct (its values as a patch names them: what a create
+/// writes) and the record's `Fields` (those an update may change, after `;`).
+macro_rules! fields {
+    ($record:ty => $fields:ident {
+        $($fixed:ident: $ft:ty),* ;
+        $($name:ident: $t:ty),* $(,)?
+    }) => {
+        #[derive(Debug, Clone, Serialize, Deserialize)]
+        pub struct $fields {
+            $($fixed: $ft,)*
+            $($name: $t,)*
+        }
+
+        impl Fields for $record {
+            fn get(&self, field: &str) -> ApiResult<Value> {
+                match field {
+                    $(stringify!($name) => {
+                        serde_json::to_value(&self.$name).map_err(ApiError::internal)
+                    })*
+                    other => Err(no_field(other)),
+                }
+            }
+
+            fn set(&mut self, field: &str, value: Value) -> ApiResult<()> {
+                match field {
+                    $(stringify!($name) => {
+                        self.$name = serde_json::from_value::<$t>(value).map_err(ApiError::internal)?
+                    })*
+                    other => return Err(no_field(other)),
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+fields!(Household => HouseholdFields {
+    ;
+    area_id: AreaId,
+    address: String,
+    head_name: String,
+    phone: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    notes: String,
+});
+// A member's household is immutable.
+fields!(Member => MemberFields {
+    household_id: HouseholdId;
+    full_name: String,
+    birth_year: Option<i32>,
+    sex: Option<String>,
+    phone: Option<String>,
+    smartphone: String,
+    priority: String,
+    notes: String,
+});
 
 fn metas(json: &str) -> ApiResult<FieldMetas> {
     merge::decode(json).map_err(ApiError::internal)
@@ -318,11 +379,16 @@ impl Work {
         Ok(())
     }
 
-    fn unit(&mut self, conn: &mut Conn<'_>, id: HouseholdId) -> ApiResult<Option<Unit>> {
+    /// The household, loaded if need be; no copy.
+    fn unit_ref(&mut self, conn: &mut Conn<'_>, id: HouseholdId) -> ApiResult<Option<&Unit>> {
         if !self.households.contains_key(&id) {
             self.load_households(conn, &[id])?;
         }
-        Ok(self.households.get(&id).cloned().flatten())
+        Ok(self.households.get(&id).and_then(Option::as_ref))
+    }
+
+    fn unit(&mut self, conn: &mut Conn<'_>, id: HouseholdId) -> ApiResult<Option<Unit>> {
+        Ok(self.unit_ref(conn, id)?.cloned())
     }
 
     fn member(&mut self, conn: &mut Conn<'_>, id: MemberId) -> ApiResult<Option<Member>> {
@@ -402,11 +468,11 @@ impl Work {
         conn: &mut Conn<'_>,
         id: HouseholdId,
     ) -> ApiResult<Option<AreaId>> {
-        Ok(self.unit(conn, id)?.map(|u| u.row.area_id))
+        Ok(self.unit_ref(conn, id)?.map(|u| u.row.area_id))
     }
 
     pub fn household_exists(&mut self, conn: &mut Conn<'_>, id: HouseholdId) -> ApiResult<bool> {
-        Ok(self.unit(conn, id)?.is_some())
+        Ok(self.unit_ref(conn, id)?.is_some())
     }
 
     /// The household if the caller may see it (deleted ones included).
@@ -484,46 +550,48 @@ impl Work {
         self.changes.truncate(u.changes);
     }
 
+    // Each keeps the entry it replaces (moved out, not copied) for `rollback`.
+
     fn put_household(&mut self, unit: Unit) {
         let id = unit.row.id;
-        if let Some(u) = self.undo.as_mut() {
-            u.households.push((id, self.households.get(&id).cloned()));
-        }
         if !self.dirty_households.contains(&id) {
             self.dirty_households.push(id);
         }
-        self.households.insert(id, Some(unit));
+        let old = self.households.insert(id, Some(unit));
+        if let Some(u) = self.undo.as_mut() {
+            u.households.push((id, old));
+        }
     }
 
     fn put_member(&mut self, m: Member) {
         let id = m.id;
-        if let Some(u) = self.undo.as_mut() {
-            u.members.push((id, self.members.get(&id).cloned()));
-        }
         if !self.dirty_members.contains(&id) {
             self.dirty_members.push(id);
         }
-        self.members.insert(id, Some(m));
+        let old = self.members.insert(id, Some(m));
+        if let Some(u) = self.undo.as_mut() {
+            u.members.push((id, old));
+        }
     }
 
     fn put_adoption(&mut self, a: Adoption) {
         let key = (a.member_id, a.campaign_id);
-        if let Some(u) = self.undo.as_mut() {
-            u.adoptions.push((key, self.adoptions.get(&key).cloned()));
-        }
         if !self.dirty_adoptions.contains(&key) {
             self.dirty_adoptions.push(key);
         }
-        self.adoptions.insert(key, Some(a));
+        let old = self.adoptions.insert(key, Some(a));
+        if let Some(u) = self.undo.as_mut() {
+            u.adoptions.push((key, old));
+        }
     }
 
     fn put_visit(&mut self, v: Visit) {
         let id = v.id;
-        if let Some(u) = self.undo.as_mut() {
-            u.visits.push((id, self.visits.get(&id).cloned()));
-        }
         self.new_visits.push(id);
-        self.visits.insert(id, Some(v));
+        let old = self.visits.insert(id, Some(v));
+        if let Some(u) = self.undo.as_mut() {
+            u.visits.push((id, old));
+        }
     }
 
     // ---- rules -----------------------------------------------------------------------------
@@ -662,38 +730,23 @@ impl Work {
             let area: AreaId = area.parse().map_err(ApiError::internal)?;
             new_path = Some(self.require_village(conn, who, area)?);
         }
-        let h = &u.row;
-        let old_area = h.area_id;
-        let fields = HouseholdFields {
-            area_id: h.area_id,
-            address: h.address.clone(),
-            head_name: h.head_name.clone(),
-            phone: h.phone.clone(),
-            lat: h.lat,
-            lon: h.lon,
-            notes: h.notes.clone(),
-        };
-        let mut state = to_map(&fields)?;
-        let mut m = metas(&h.field_meta)?;
+        let old_area = u.row.area_id;
+        let mut state = u.row.state(patch)?;
+        let mut m = metas(&u.row.field_meta)?;
         let losses = merge::merge(&mut state, &mut m, patch.fields(), w, version);
         let values = written_values(&state, patch);
-        let f: HouseholdFields = from_map(state)?;
-        let moved = f.area_id != old_area;
-        if moved {
+        for (field, value) in state {
+            u.row.set(&field, value)?;
+        }
+        if u.row.area_id != old_area {
             u.path = new_path.unwrap_or(u.path);
         }
         if HouseholdFields::renames(patch) {
-            u.row.search_key = f.search_key();
+            u.row.search_key = household_search_key(&u.row.head_name, &u.row.address);
         }
-        u.row.area_id = f.area_id;
-        u.row.address = f.address;
-        u.row.head_name = f.head_name;
-        u.row.phone = f.phone;
-        u.row.lat = f.lat;
-        u.row.lon = f.lon;
-        u.row.notes = f.notes;
         u.row.field_meta = merge::encode(&m);
         let area = u.row.area_id;
+        let moved = area != old_area;
         self.bump(u, version, Time::now());
         if moved {
             // Devices of the old village drop the household (and with it its members,
@@ -912,32 +965,17 @@ impl Work {
         if expected.is_some_and(|e| e != cur.version) {
             return Err(version_mismatch(cur.version));
         }
-        let fields = MemberFields {
-            household_id: cur.household_id,
-            full_name: cur.full_name.clone(),
-            birth_year: cur.birth_year,
-            sex: cur.sex.clone(),
-            phone: cur.phone.clone(),
-            smartphone: cur.smartphone.clone(),
-            priority: cur.priority.clone(),
-            notes: cur.notes.clone(),
-        };
-        let mut state = to_map(&fields)?;
+        let mut state = cur.state(patch)?;
         let mut m = metas(&cur.field_meta)?;
         let losses = merge::merge(&mut state, &mut m, patch.fields(), w, version);
         let values = written_values(&state, patch);
-        let f: MemberFields = from_map(state)?;
+        for (field, value) in state {
+            cur.set(&field, value)?;
+        }
         let now = Time::now();
         if MemberFields::renames(patch) {
-            cur.search_key = f.search_key();
+            cur.search_key = text::search_key(&cur.full_name);
         }
-        cur.full_name = f.full_name;
-        cur.birth_year = f.birth_year;
-        cur.sex = f.sex;
-        cur.phone = f.phone;
-        cur.smartphone = f.smartphone;
-        cur.priority = f.priority;
-        cur.notes = f.notes;
         cur.version = version;
         cur.field_meta = merge::encode(&m);
         cur.updated_at = now;
