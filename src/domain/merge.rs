@@ -6,6 +6,7 @@
 //! The losing value is returned, never dropped.
 
 use super::hlc::Hlc;
+use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -17,8 +18,10 @@ pub struct FieldMeta {
     pub v: i64,
     /// HLC of that write (clamped to the server's receive time). Shared, as `by` is: the
     /// fields of one write share one copy when decoded and merged.
+    #[serde(deserialize_with = "shared_str")]
     pub hlc: Arc<str>,
     /// Writer: a device id, or `user:<id>` for online edits.
+    #[serde(deserialize_with = "shared_str")]
     pub by: Arc<str>,
     /// Other writes of the same value, concurrent with this one (each with an empty `same`):
     /// the value is theirs too, so it is lost for each of them when a write that had not seen
@@ -31,15 +34,61 @@ pub struct FieldMeta {
 
 pub type FieldMetas = BTreeMap<String, FieldMeta>;
 
+/// An `Arc<str>` read straight from the JSON text (serde's own goes through a `String` and
+/// a `Box<str>`, copying twice).
+fn shared_str<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+    struct Shared;
+    impl Visitor<'_> for Shared {
+        type Value = Arc<str>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Arc<str>, E> {
+            Ok(Arc::from(s))
+        }
+    }
+    d.deserialize_str(Shared)
+}
+
+/// The field half of the stored form, `{"field": index, …}`, as read: pairs in the order
+/// written (sorted by field, as `encode` writes them), with no map built.
+struct Indexes(Vec<(String, usize)>);
+
+impl<'de> Deserialize<'de> for Indexes {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Indexes, D::Error> {
+        struct Pairs;
+        impl<'de> Visitor<'de> for Pairs {
+            type Value = Indexes;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of field names to write indexes")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Indexes, A::Error> {
+                let mut pairs = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(pair) = map.next_entry()? {
+                    pairs.push(pair);
+                }
+                Ok(Indexes(pairs))
+            }
+        }
+        d.deserialize_map(Pairs)
+    }
+}
+
 /// The stored form of a record's field metas: each distinct write once, then each field with
 /// the index of its write, `[[{"v":…,"hlc":…,"by":…}, …], {"field": 0, …}]`. The fields of
 /// one create or one patch share a write, which a map from field to meta would repeat for
 /// every field (a new member's metas are about a quarter of their old size). The map form
 /// (`{"field": {"v":…}}`), written before, is still read.
 pub fn encode(metas: &FieldMetas) -> String {
+    struct Fields<'a>(&'a FieldMetas, Vec<usize>);
+    impl Serialize for Fields<'_> {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_map(self.0.keys().zip(&self.1))
+        }
+    }
     let mut writes: Vec<&FieldMeta> = Vec::new();
-    let mut fields: BTreeMap<&str, usize> = BTreeMap::new();
-    for (field, meta) in metas {
+    let mut indexes = Vec::with_capacity(metas.len());
+    for meta in metas.values() {
         let i = match writes.iter().position(|w| *w == meta) {
             Some(i) => i,
             None => {
@@ -47,9 +96,9 @@ pub fn encode(metas: &FieldMetas) -> String {
                 writes.len() - 1
             }
         };
-        fields.insert(field, i);
+        indexes.push(i);
     }
-    serde_json::to_string(&(writes, fields)).expect("field metas serialize")
+    serde_json::to_string(&(writes, Fields(metas, indexes))).expect("field metas serialize")
 }
 
 /// The stored metas of a create, whose fields all share its one write: `encode`'s form, with
@@ -76,7 +125,7 @@ pub fn decode(stored: &str) -> Result<FieldMetas, serde_json::Error> {
     if !stored.trim_start().starts_with('[') {
         return serde_json::from_str(stored);
     }
-    let (writes, fields): (Vec<FieldMeta>, BTreeMap<String, usize>) = serde_json::from_str(stored)?;
+    let (writes, Indexes(fields)): (Vec<FieldMeta>, Indexes) = serde_json::from_str(stored)?;
     fields
         .into_iter()
         .map(|(field, i)| match writes.get(i) {

@@ -139,11 +139,13 @@ pub struct BatchOp {
     new: New,
 }
 
-/// The values a household or member upsert writes if its record does not exist yet, worked
-/// out with the op, before the batch waits for the database (on SQLite, for the one writer).
+/// The values a household or member upsert writes if its record does not exist yet (and a
+/// household's update patch), worked out with the op, before the batch waits for the
+/// database (on SQLite, for the one writer).
 enum New {
     None,
-    Household(ApiResult<NewHousehold>),
+    /// A household's create values, and its update patch (if it exists by then).
+    Household(ApiResult<NewHousehold>, ApiResult<Patch>),
     Member(ApiResult<NewMember>),
 }
 
@@ -152,6 +154,7 @@ impl New {
         match op.kind.as_str() {
             "household.upsert" => New::Household(
                 patch(&HOUSEHOLD, &op.data, Mode::Create).and_then(|p| NewHousehold::new(&p)),
+                patch(&HOUSEHOLD, &op.data, Mode::Update),
             ),
             "member.upsert" => New::Member((|| {
                 let mut data = Cow::Borrowed(&op.data);
@@ -602,20 +605,15 @@ fn apply_kind(
                     "must equal entity_id for a household",
                 ));
             }
+            let New::Household(create, update) = new else {
+                return Err(not_prepared());
+            };
             let written = if work.household_exists(conn, hid)? {
-                work.update_household(
-                    conn,
-                    who,
-                    w,
-                    hid,
-                    &patch(&HOUSEHOLD, &op.data, Mode::Update)?,
-                    None,
-                )?
+                let update = update.as_ref().map_err(Clone::clone)?;
+                work.update_household(conn, who, w, hid, update, None)?
             } else {
-                let New::Household(new) = new else {
-                    return Err(not_prepared());
-                };
-                work.create_household(conn, who, w, hid, new.as_ref().map_err(Clone::clone)?)?
+                let create = create.as_ref().map_err(Clone::clone)?;
+                work.create_household(conn, who, w, hid, create)?
             };
             Ok(applied(written, "household", None))
         }
