@@ -36,7 +36,7 @@ const CREATE_BATCHES: usize = 16; // per device: 16 × 20 × 16 = 5,120 househol
 const VISITS_PER_DEVICE: usize = 320; // 5,120 visits
 const UPDATE_BATCHES: usize = 8;
 /// Rounds of each side, interleaved (gocua's, then the baseline's, on the same ops).
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 
 struct Fixture {
     admin: String,
