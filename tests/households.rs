@@ -433,3 +433,63 @@ async fn list_filters_and_pages_with_a_total() {
         .await
         .assert_problem(422, "validation_failed");
 }
+
+/// Every field an update may change goes through the merge and back into the stored record
+/// with its own type: text, numbers, optional values set and cleared (each field is read and
+/// set by name, `store::work::Fields`).
+#[tokio::test]
+async fn updates_write_every_mergeable_field() {
+    let w = World::new().await;
+    let app = &w.app;
+    let h = app
+        .household(&w.admin, &w.v1, "Lò Văn Páo", "Bản Phố")
+        .await;
+    let hid = h["id"].as_str().unwrap().to_owned();
+    let household = json!({"address": "Bản Mới", "head_name": "Lò Thị Dung",
+        "phone": "0987654321", "lat": 22.5, "lon": 104.25, "notes": "Đã gặp"});
+    let cleared = json!({"phone": null, "lat": null, "lon": null});
+    let path = format!("/api/v1/households/{hid}");
+    set_then_clear(app, &w.admin, &path, 1, &household, &cleared).await;
+
+    let m = app
+        .post(
+            "/api/v1/members",
+            &w.admin,
+            json!({"household_id": hid, "full_name": "Lò Văn A"}),
+        )
+        .await;
+    assert_eq!(m.status, 201, "{}", m.text);
+    let member = json!({"full_name": "Lò Thị B", "birth_year": 1975, "sex": "female",
+        "phone": "0912345678", "smartphone": "yes", "priority": "quarantine_home",
+        "notes": "Cách ly tại nhà"});
+    let cleared = json!({"birth_year": null, "sex": null, "phone": null});
+    let path = format!("/api/v1/members/{}", m.body["id"].as_str().unwrap());
+    set_then_clear(app, &w.admin, &path, 4, &member, &cleared).await;
+}
+
+/// Patches `values` at `version`, then `cleared`, reading the record back after each.
+async fn set_then_clear(
+    app: &common::TestApp,
+    token: &str,
+    path: &str,
+    version: i64,
+    values: &Value,
+    cleared: &Value,
+) {
+    let r = app
+        .patch(path, token, values.clone(), &format!("\"{version}\""))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let stored = app.get(path, token).await.body;
+    for (field, value) in values.as_object().unwrap() {
+        assert_eq!(&stored[field], value, "{field} after the update: {stored}");
+    }
+    let etag = format!("\"{}\"", version + 1);
+    let r = app.patch(path, token, cleared.clone(), &etag).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let stored = app.get(path, token).await.body;
+    for (field, value) in values.as_object().unwrap() {
+        let expected = cleared.get(field).unwrap_or(value);
+        assert_eq!(&stored[field], expected, "{field} after clearing: {stored}");
+    }
+}

@@ -86,11 +86,15 @@ fn household_search_key(head_name: &str, address: &str) -> String {
     text::search_key(&format!("{head_name} {address}"))
 }
 
+fn member_search_key(full_name: &str) -> String {
+    text::search_key(full_name)
+}
+
 impl Searched for MemberFields {
     const NAMES: &'static [&'static str] = &["full_name"];
 
     fn search_key(&self) -> String {
-        text::search_key(&self.full_name)
+        member_search_key(&self.full_name)
     }
 }
 
@@ -734,10 +738,11 @@ impl Work {
         let mut state = u.row.state(patch)?;
         let mut m = metas(&u.row.field_meta)?;
         let losses = merge::merge(&mut state, &mut m, patch.fields(), w, version);
-        let values = written_values(&state, patch);
-        for (field, value) in state {
-            u.row.set(&field, value)?;
+        // The patch's fields and no others: what was written.
+        for (field, value) in &state {
+            u.row.set(field, value.clone())?;
         }
+        let values = state;
         if u.row.area_id != old_area {
             u.path = new_path.unwrap_or(u.path);
         }
@@ -968,13 +973,14 @@ impl Work {
         let mut state = cur.state(patch)?;
         let mut m = metas(&cur.field_meta)?;
         let losses = merge::merge(&mut state, &mut m, patch.fields(), w, version);
-        let values = written_values(&state, patch);
-        for (field, value) in state {
-            cur.set(&field, value)?;
+        // The patch's fields and no others: what was written.
+        for (field, value) in &state {
+            cur.set(field, value.clone())?;
         }
+        let values = state;
         let now = Time::now();
         if MemberFields::renames(patch) {
-            cur.search_key = text::search_key(&cur.full_name);
+            cur.search_key = member_search_key(&cur.full_name);
         }
         cur.version = version;
         cur.field_meta = merge::encode(&m);
