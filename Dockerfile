@@ -4,6 +4,10 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
+# The official unit list is built into the binary (`gocua areas import --official`); the
+# benches are named in Cargo.toml, which cargo checks when it reads the manifest.
+COPY data/vn-admin-units/units-2025-01-04.csv ./data/vn-admin-units/
+COPY benches ./benches
 RUN cargo build --release --locked
 
 # Runtime stage: the binary and libpq only.

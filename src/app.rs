@@ -1,6 +1,7 @@
 //! Builds the HTTP server: `Application::build(settings)` binds (port 0 in tests) and returns
 //! the bound port and a server to run.
 
+use crate::api::contract::Routes;
 use crate::api::{self, AppState};
 use crate::auth::TokenKeys;
 use crate::config::Settings;
@@ -54,6 +55,7 @@ impl Application {
         });
         let metrics = web::Data::new(Metrics::new());
         let openapi = api::ApiDoc::openapi();
+        let routes = web::Data::new(Routes::of(&openapi));
         let server = HttpServer::new(move || {
             let max = state.settings.max_body_bytes;
             App::new()
@@ -62,6 +64,7 @@ impl Application {
                 .wrap(middleware::from_fn(telemetry::track))
                 .app_data(state.clone())
                 .app_data(metrics.clone())
+                .app_data(routes.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(max)
@@ -121,13 +124,28 @@ async fn redirect(to: &'static str) -> HttpResponse {
         .finish()
 }
 
-async fn not_found(req: HttpRequest) -> HttpResponse {
-    ApiError::new(
-        Kind::NotFound,
-        "no_route",
-        format!("no resource at {} {}", req.method(), req.path()),
-    )
-    .error_response()
+/// 405 with `Allow` for a documented path asked with another method (RFC 9110), else 404.
+async fn not_found(req: HttpRequest, routes: web::Data<Routes>) -> HttpResponse {
+    match routes.allowed(req.path()) {
+        Some(allow) => {
+            let mut res = ApiError::new(
+                Kind::MethodNotAllowed,
+                "method_not_allowed",
+                format!("{} takes {allow}, not {}", req.path(), req.method()),
+            )
+            .error_response();
+            if let Ok(v) = header::HeaderValue::from_str(&allow) {
+                res.headers_mut().insert(header::ALLOW, v);
+            }
+            res
+        }
+        None => ApiError::new(
+            Kind::NotFound,
+            "no_route",
+            format!("no resource at {} {}", req.method(), req.path()),
+        )
+        .error_response(),
+    }
 }
 
 pub fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
@@ -196,7 +214,7 @@ fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandle
     let (kind, code, detail) = match status.as_u16() {
         404 => (Kind::NotFound, "no_route", "no such resource".to_owned()),
         405 => (
-            Kind::BadRequest,
+            Kind::MethodNotAllowed,
             "method_not_allowed",
             "this method is not allowed here".to_owned(),
         ),
@@ -230,9 +248,17 @@ fn problem_fallback<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandle
     problem.status = status.as_u16();
     problem.title = status.canonical_reason().unwrap_or("Error").to_owned();
     let (req, _) = res.into_parts();
-    let body = HttpResponse::build(status)
-        .content_type("application/problem+json")
-        .body(serde_json::to_string(&problem).unwrap_or_default());
+    let mut body = HttpResponse::build(status);
+    body.content_type("application/problem+json");
+    if status == actix_web::http::StatusCode::METHOD_NOT_ALLOWED {
+        let allow = req
+            .app_data::<web::Data<Routes>>()
+            .and_then(|routes| routes.allowed(req.path()));
+        if let Some(allow) = allow {
+            body.insert_header((header::ALLOW, allow));
+        }
+    }
+    let body = body.body(serde_json::to_string(&problem).unwrap_or_default());
     let res: ServiceResponse<EitherBody<B, BoxBody>> =
         ServiceResponse::new(req, body).map_into_right_body();
     Ok(ErrorHandlerResponse::Response(res))

@@ -77,8 +77,16 @@ enum UserCommand {
 
 #[derive(Subcommand)]
 enum AreasCommand {
-    /// Import the official GSO unit list (CSV). Importing it again changes nothing.
-    Import { file: PathBuf },
+    /// Import a GSO unit list (CSV), or with `--official` the list of 2025-01-04 built into
+    /// gocua. Importing it again changes nothing.
+    Import {
+        /// The CSV file, in the GSO format.
+        #[arg(required_unless_present = "official", conflicts_with = "official")]
+        file: Option<PathBuf>,
+        /// Import the official list of 2025-01-04 that ships inside the binary.
+        #[arg(long)]
+        official: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -125,8 +133,8 @@ pub fn main() -> ExitCode {
                 },
         } => add_user(&settings, &username, &role, &full_name, &areas),
         Command::Areas {
-            command: AreasCommand::Import { file },
-        } => import_areas(&settings, &file),
+            command: AreasCommand::Import { file, official: _ },
+        } => import_areas(&settings, file.as_deref()),
         Command::Demo {
             command: DemoCommand::Seed,
         } => seed(&settings),
@@ -260,11 +268,20 @@ fn resolve_area(
     }
 }
 
-fn import_areas(settings: &Settings, file: &std::path::Path) -> anyhow::Result<()> {
-    let data =
-        std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
-    let units =
-        importer::parse_units(&data).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+/// Imports `file`, or the official list built into the binary when there is none.
+fn import_areas(settings: &Settings, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let (data, name) = match file {
+        Some(file) => (
+            std::fs::read(file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?,
+            file.display().to_string(),
+        ),
+        None => (
+            importer::OFFICIAL_UNITS.to_vec(),
+            importer::OFFICIAL_UNITS_NAME.to_owned(),
+        ),
+    };
+    let units = importer::parse_units(&data).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let pool = app::connect(settings)?;
     pool.migrate()?;
     let mut pc = pool.get()?;

@@ -5,6 +5,11 @@ use crate::domain::text::squash_spaces;
 use crate::store::areas::OfficialUnit;
 use std::collections::HashMap;
 
+/// The official list of 2025-01-04 (`data/vn-admin-units/`), built in so that a deployment
+/// can import it with no file at hand.
+pub const OFFICIAL_UNITS: &[u8] = include_bytes!("../data/vn-admin-units/units-2025-01-04.csv");
+pub const OFFICIAL_UNITS_NAME: &str = "units-2025-01-04.csv (built in)";
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("line {line}: {message}")]
 pub struct ImportError {

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{shared_data, TestApp};
+use common::{unit_data, TestApp};
 use serde_json::json;
 
 async fn import_file(app: &TestApp, admin: &str, data: Vec<u8>) -> common::Res {
@@ -22,7 +22,7 @@ async fn import_file(app: &TestApp, admin: &str, data: Vec<u8>) -> common::Res {
 async fn the_full_official_list_imports_once() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
-    let data = std::fs::read(shared_data("units-2025-01-04.csv")).unwrap();
+    let data = std::fs::read(unit_data("units-2025-01-04.csv")).unwrap();
 
     // Expected figures, computed from the file here rather than copied from the server.
     let text = String::from_utf8(data.clone()).unwrap();

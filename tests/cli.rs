@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{shared_data, TestDb};
+use common::{unit_data, TestDb};
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -37,7 +37,7 @@ async fn migrate_add_users_and_import_areas_from_the_command_line() {
     let (ok, out, err) = gocua(&db.url, &["migrate"], "");
     assert!(ok, "{out}{err}");
 
-    let file = shared_data("units-2025-01-04.csv");
+    let file = unit_data("units-2025-01-04.csv");
     let file = file.to_str().unwrap();
     let (ok, out, err) = gocua(&db.url, &["areas", "import", file], "");
     assert!(ok, "{err}");
@@ -48,6 +48,15 @@ async fn migrate_add_users_and_import_areas_from_the_command_line() {
         out.contains("0 inserted, 0 updated") && out.contains("Nothing changed"),
         "{out}"
     );
+    // The list built into the binary is the same file: importing it changes nothing.
+    let (ok, out, err) = gocua(&db.url, &["areas", "import", "--official"], "");
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("10051 communes") && out.contains("Nothing changed"),
+        "{out}"
+    );
+    let (ok, _, err) = gocua(&db.url, &["areas", "import"], "");
+    assert!(!ok && err.contains("<FILE>"), "{err}");
 
     let (ok, out, err) = gocua(
         &db.url,

@@ -147,7 +147,7 @@ async fn scenario(crash_after: &[(usize, bool)]) -> (BTreeMap<String, Value>, i6
     .await
     .unwrap();
     let token = login["access_token"].as_str().unwrap().to_owned();
-    let csv = std::fs::read_to_string(common::shared_data("units-2025-01-04.csv")).unwrap();
+    let csv = std::fs::read_to_string(common::unit_data("units-2025-01-04.csv")).unwrap();
     let rows: String = csv
         .lines()
         .filter(|l| l.contains(",181,") || l.starts_with("Tỉnh Thành"))

@@ -174,7 +174,7 @@ where
 
 /// The communes of Bình Gia (district 181) in the official list, names cleaned of doubled spaces.
 fn binh_gia_communes() -> Vec<String> {
-    let mut r = csv::Reader::from_path(common::shared_data("units-2025-01-04.csv")).unwrap();
+    let mut r = csv::Reader::from_path(common::unit_data("units-2025-01-04.csv")).unwrap();
     let mut names: Vec<String> = r
         .records()
         .map(Result::unwrap)

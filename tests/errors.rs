@@ -223,10 +223,25 @@ async fn unknown_ids_bad_paths_and_routes() {
         .get("/api/v1/nothing-here", &w.admin)
         .await
         .assert_problem(404, "no_route");
+    // The record (and the caller's right to it) first, then the If-Match it came with.
     let r = w
         .app
         .patch(
             &format!("/api/v1/households/{id}"),
+            &w.admin,
+            json!({"notes": "x"}),
+            "three",
+        )
+        .await;
+    r.assert_problem(404, "not_found");
+    let h = w
+        .app
+        .household(&w.admin, &w.v1, "Hoàng Văn Mạnh", "Nà Pàn")
+        .await;
+    let r = w
+        .app
+        .patch(
+            &format!("/api/v1/households/{}", h["id"].as_str().unwrap()),
             &w.admin,
             json!({"notes": "x"}),
             "three",
@@ -242,7 +257,11 @@ async fn unknown_ids_bad_paths_and_routes() {
         )
         .await;
     assert_eq!(r.field_codes(), vec![("id".into(), "format".into())]);
-    assert_eq!(w.app.count("households").await, 0);
+    assert_eq!(
+        w.app.count("households").await,
+        1,
+        "only the one made above"
+    );
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The administrative tree: browse, create villages, import the official list.
 
-use super::{AppState, Auth, Page, PageParams};
+use super::contract;
+use super::{AppState, Auth, Deferred, Page, PageParams};
 use crate::auth::Role;
 use crate::domain::AreaId;
 use crate::error::{ApiError, ApiResult, Problem};
@@ -31,12 +32,15 @@ pub struct AreaQuery {
     /// Children of this area.
     pub parent: Option<AreaId>,
     /// `province`, `district`, `commune` or `village`.
+    #[param(schema_with = contract::area_levels)]
     pub level: Option<String>,
     /// Official code.
     pub code: Option<String>,
     /// Name search, ignoring diacritics and case.
     pub q: Option<String>,
+    #[param(minimum = 1)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<i64>,
 }
 
@@ -47,6 +51,7 @@ pub struct NewVillage {
     pub id: Option<AreaId>,
     /// The commune.
     pub parent_id: AreaId,
+    #[schema(max_length = 200, pattern = r"\S")]
     pub name: String,
     /// Thôn, Bản, Tổ dân phố… (default Thôn).
     pub kind: Option<String>,
@@ -110,12 +115,12 @@ pub async fn get(
 pub async fn create_village(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Json<NewVillage>,
+    body: Deferred<web::Json<NewVillage>>,
 ) -> ApiResult<HttpResponse> {
-    let v = body.into_inner();
     let area = state
         .as_user_tx(auth, move |conn, who| {
             who.require_role(&[Role::Admin, Role::Supervisor])?;
+            let v = body.get()?.into_inner();
             let id = v.id.unwrap_or_else(AreaId::random);
             store::areas::create_village(conn, who, id, v.parent_id, &v.name, v.kind.as_deref())
         })
@@ -133,14 +138,10 @@ pub async fn create_village(
 pub async fn import(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Bytes,
+    body: Deferred<web::Bytes>,
 ) -> ApiResult<HttpResponse> {
-    state
-        .as_user(Auth(auth.0.clone()), |_, who| {
-            who.require_role(&[Role::Admin])
-        })
-        .await?;
-    let units = importer::parse_units(&body)
+    state.require_role(&auth, &[Role::Admin]).await?;
+    let units = importer::parse_units(&body.get()?)
         .map_err(|e| ApiError::bad_request("bad_unit_list", e.to_string()))?;
     let report = state
         .as_user_tx(auth, move |conn, who| {

@@ -1,6 +1,6 @@
 //! Campaigns and their targets.
 
-use super::{AppState, Auth};
+use super::{AppState, Auth, Deferred};
 use crate::auth::Role;
 use crate::domain::{AreaId, CampaignId};
 use crate::error::{ApiResult, Problem};
@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct NewCampaign {
     pub id: Option<CampaignId>,
+    #[schema(max_length = 200, pattern = r"\S")]
     pub name: String,
     #[serde(default)]
     pub description: String,
@@ -32,13 +33,21 @@ pub struct NewCampaign {
     pub ends_on: NaiveDate,
 }
 
-#[derive(Deserialize, ToSchema)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetInput {
     /// `rate_registered`, `rate_smartphone` (percent, above 0 and at most 100) or `count`.
     pub kind: String,
     pub value: f64,
 }
+
+/// Its schema ties the value's range to the kind (`contract::target_input`).
+impl utoipa::PartialSchema for TargetInput {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::contract::target_input()
+    }
+}
+impl ToSchema for TargetInput {}
 
 #[derive(Serialize, ToSchema)]
 pub struct CampaignList {
@@ -64,12 +73,12 @@ pub async fn list(state: web::Data<AppState>, auth: Auth) -> ApiResult<HttpRespo
 pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Json<NewCampaign>,
+    body: Deferred<web::Json<NewCampaign>>,
 ) -> ApiResult<HttpResponse> {
-    let c = body.into_inner();
     let campaign = state
         .as_user_tx(auth, move |conn, who| {
             who.require_role(&[Role::Admin])?;
+            let c = body.get()?.into_inner();
             let id = c.id.unwrap_or_else(CampaignId::random);
             store::campaigns::create(conn, id, &c.name, &c.description, c.starts_on, c.ends_on)
         })
@@ -116,14 +125,14 @@ pub async fn set_target(
     state: web::Data<AppState>,
     auth: Auth,
     path: web::Path<(CampaignId, AreaId)>,
-    body: web::Json<TargetInput>,
+    body: Deferred<web::Json<TargetInput>>,
 ) -> ApiResult<HttpResponse> {
     let (id, area) = path.into_inner();
-    let t = body.into_inner();
     let target = state
         .as_user_tx(auth, move |conn, who| {
             who.require_role(&[Role::Admin, Role::Supervisor])?;
             who.require_area(conn, area)?;
+            let t = body.get()?.into_inner();
             store::campaigns::set_target(conn, id, area, &t.kind, t.value)
         })
         .await?;

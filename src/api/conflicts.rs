@@ -1,7 +1,7 @@
 //! Conflict review for supervisors.
 
-use super::{AppState, Auth, Page, PageParams};
-use crate::auth::Role;
+use super::contract;
+use super::{AppState, Auth, Deferred, Page, PageParams, SUPERVISORS};
 use crate::domain::{AreaId, ConflictId};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::store::conflicts::{self, Conflict};
@@ -21,10 +21,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 pub struct ConflictQuery {
     /// `open` or `resolved` (default: both).
+    #[param(schema_with = contract::conflict_statuses)]
     pub status: Option<String>,
     /// Only conflicts in this area's subtree.
     pub area: Option<AreaId>,
+    #[param(minimum = 1)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<i64>,
 }
 
@@ -43,9 +46,10 @@ pub struct Resolution {
 pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
-    q: web::Query<ConflictQuery>,
+    q: Deferred<web::Query<ConflictQuery>>,
 ) -> ApiResult<HttpResponse> {
-    let q = q.into_inner();
+    state.require_role(&auth, SUPERVISORS).await?;
+    let q = q.get()?.into_inner();
     let page = PageParams::parse(q.page, q.per_page)?;
     if q.status
         .as_deref()
@@ -59,7 +63,6 @@ pub async fn list(
     }
     let (items, total) = state
         .as_user(auth, move |conn, who| {
-            who.require_role(&[Role::Admin, Role::Supervisor])?;
             conflicts::list(conn, who, q.status.as_deref(), q.area, page)
         })
         .await?;
@@ -76,15 +79,18 @@ pub async fn resolve(
     state: web::Data<AppState>,
     auth: Auth,
     id: web::Path<ConflictId>,
-    body: web::Json<Resolution>,
+    body: Deferred<web::Json<Resolution>>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let Resolution { action, value } = body.into_inner();
-    let action = Action::parse(&action)
-        .ok_or_else(|| ApiError::invalid("action", "choice", "must be keep, take_other or set"))?;
     let c = state
         .as_user_tx(auth, move |conn, who| {
-            who.require_role(&[Role::Admin, Role::Supervisor])?;
+            who.require_role(SUPERVISORS)?;
+            // The conflict's scope before the body.
+            conflicts::get(conn, who, id)?;
+            let Resolution { action, value } = body.get()?.into_inner();
+            let action = Action::parse(&action).ok_or_else(|| {
+                ApiError::invalid("action", "choice", "must be keep, take_other or set")
+            })?;
             resolve::resolve(conn, who, id, action, value)
         })
         .await?;

@@ -1,12 +1,18 @@
 //! Households, members, adoptions and visits over REST. Every write goes through the same
 //! store functions as offline sync.
 
-use super::{body_id, etag, if_match, require_if_match, AppState, Auth, Page, PageParams};
+use super::contract;
+use super::{
+    body_id, etag, if_match, require_if_match, AppState, Auth, Deferred, Page, PageParams,
+};
+use crate::db::Conn;
 use crate::domain::fields::{self, Mode, Patch, ADOPTION_STATUSES, PRIORITIES};
 use crate::domain::hlc::Hlc;
 use crate::domain::merge::Writer;
 use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, VisitId};
+use crate::error::Kind;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::store::areas;
 use crate::store::households::{
     self as hh, AdoptionPrecondition, HouseholdDetail, HouseholdFilter, HouseholdItem, Member,
     Visit,
@@ -51,6 +57,28 @@ fn parse(entity: &fields::Entity, body: &Value, mode: Mode) -> ApiResult<Patch> 
     Patch::parse_map(entity, obj, &["id"], mode).map_err(ApiError::validation)
 }
 
+/// The record a create names (`area_id`, `household_id`), checked against the caller's
+/// areas before the rest of the body: an outsider hears 403 whatever else it sent. A name
+/// that is no id, or of no record, is left to the validation.
+fn named_parent_in_scope(conn: &mut Conn<'_>, who: &Principal, body: &Value) -> ApiResult<()> {
+    let named = |field: &str| {
+        body.get(field)
+            .and_then(Value::as_str)
+            .and_then(|s| uuid::Uuid::parse_str(s).ok())
+    };
+    let found = |r: ApiResult<()>| match r {
+        Err(e) if e.kind == Kind::NotFound => Ok(()),
+        r => r,
+    };
+    if let Some(area) = named("area_id") {
+        found(areas::get(conn, AreaId(area)).and_then(|a| who.require_covers(&a.path)))?;
+    }
+    if let Some(household) = named("household_id") {
+        found(hh::get_household(conn, who, HouseholdId(household)).map(|_| ()))?;
+    }
+    Ok(())
+}
+
 fn no_id(body: &Value) -> ApiResult<()> {
     if body.get("id").is_some() {
         return Err(ApiError::invalid("id", "immutable", "cannot be changed"));
@@ -69,14 +97,18 @@ pub struct HouseholdQuery {
     /// Visited (in the campaign, if given) or never visited.
     pub visited: Option<bool>,
     /// Households with a live member of this priority category.
+    #[param(schema_with = contract::priorities)]
     pub priority: Option<String>,
     /// Households with a live member of this adoption status in the campaign (`not_yet` also
     /// counts members with no status recorded).
+    #[param(schema_with = contract::adoption_statuses)]
     pub adoption_status: Option<String>,
     /// Words that must all appear in the head's name, the address or a member's name,
     /// ignoring diacritics and case.
     pub q: Option<String>,
+    #[param(minimum = 1)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<i64>,
 }
 
@@ -116,60 +148,34 @@ impl HouseholdQuery {
     }
 }
 
-/// Body of `POST /households` (also the fields of `PATCH`, where all are optional).
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct HouseholdInput {
-    /// Client-chosen id (optional on create).
-    id: Option<uuid::Uuid>,
-    /// A village.
-    area_id: uuid::Uuid,
-    address: String,
-    head_name: String,
-    phone: Option<String>,
-    lat: Option<f64>,
-    lon: Option<f64>,
-    notes: Option<String>,
+/// The request bodies, as their schemas: each is made from the entity's field declarations
+/// (`domain::fields`), the same that the validator reads.
+macro_rules! body_schema {
+    ($($(#[$doc:meta])* $name:ident = $entity:expr, $mode:expr, $id:expr;)*) => {$(
+        $(#[$doc])*
+        pub struct $name;
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                contract::entity_schema(&$entity, $mode, $id)
+            }
+        }
+        impl ToSchema for $name {}
+    )*};
 }
 
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct MemberInput {
-    id: Option<uuid::Uuid>,
-    /// Set at creation, never changed.
-    household_id: uuid::Uuid,
-    full_name: String,
-    birth_year: Option<i32>,
-    /// `male`, `female`, `other`.
-    sex: Option<String>,
-    phone: Option<String>,
-    /// `yes`, `no`, `unknown` (default).
-    smartphone: Option<String>,
-    /// `none` (default), `quarantine_centralized`, `quarantine_home`, `testing_required`.
-    priority: Option<String>,
-    notes: Option<String>,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct AdoptionInput {
-    /// `not_yet`, `installed`, `installed_with_help`, `already_installed`, `refused`,
-    /// `no_smartphone`, `incompatible`, `later`.
-    status: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[allow(dead_code)]
-pub struct VisitInput {
-    id: Option<uuid::Uuid>,
-    household_id: uuid::Uuid,
-    campaign_id: uuid::Uuid,
-    visited_at: chrono::DateTime<chrono::Utc>,
-    /// `met`, `not_home`, `refused`, `come_back_later`, `moved_away`.
-    outcome: String,
-    notes: Option<String>,
-    lat: Option<f64>,
-    lon: Option<f64>,
+body_schema! {
+    /// Body of `POST /households`.
+    HouseholdInput = fields::HOUSEHOLD, Mode::Create, true;
+    /// Body of `PATCH /households/{id}`: the fields to change.
+    HouseholdPatch = fields::HOUSEHOLD, Mode::Update, false;
+    /// Body of `POST /members`.
+    MemberInput = fields::MEMBER, Mode::Create, true;
+    /// Body of `PATCH /members/{id}`: the fields to change.
+    MemberPatch = fields::MEMBER, Mode::Update, false;
+    /// Body of `PUT /members/{id}/adoptions/{campaign_id}`.
+    AdoptionInput = fields::ADOPTION, Mode::Create, false;
+    /// Body of `POST /visits`.
+    VisitInput = fields::VISIT, Mode::Create, true;
 }
 
 #[derive(Serialize, ToSchema)]
@@ -206,12 +212,14 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Json<Value>,
+    body: Deferred<web::Json<Value>>,
 ) -> ApiResult<HttpResponse> {
-    let id = HouseholdId(body_id(&body)?.unwrap_or_else(uuid::Uuid::new_v4));
-    let patch = parse(&fields::HOUSEHOLD, &body, Mode::Create)?;
     let d = state
         .as_user_tx(auth, move |conn, who| {
+            let body = body.get()?;
+            named_parent_in_scope(conn, who, &body)?;
+            let id = HouseholdId(body_id(&body)?.unwrap_or_else(uuid::Uuid::new_v4));
+            let patch = parse(&fields::HOUSEHOLD, &body, Mode::Create)?;
             hh::create_household(conn, who, &online(who, 0), id, &patch)?;
             hh::household_detail(conn, who, id)
         })
@@ -239,7 +247,7 @@ pub async fn get(
 }
 
 #[utoipa::path(patch, path = "/api/v1/households/{id}", tag = "households", params(("id" = uuid::Uuid, Path),
-    ("If-Match" = String, Header, description = "The version (ETag) you read")), request_body = HouseholdInput, security(("bearer" = [])),
+    ("If-Match" = String, Header, description = "The version (ETag) you read")), request_body = HouseholdPatch, security(("bearer" = [])),
     responses((status = 200, body = HouseholdDetail, headers(("ETag" = String))), (status = 409, description = "Deleted", body = Problem),
         (status = 412, description = "Stale version: nothing changed", body = Problem), (status = 428, body = Problem), (status = 422, body = Problem)))]
 pub async fn update(
@@ -247,14 +255,17 @@ pub async fn update(
     auth: Auth,
     req: HttpRequest,
     id: web::Path<HouseholdId>,
-    body: web::Json<Value>,
+    body: Deferred<web::Json<Value>>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    no_id(&body)?;
-    let patch = parse(&fields::HOUSEHOLD, &body, Mode::Update)?;
-    let expected = require_if_match(&req)?;
+    let expected = require_if_match(&req);
     let d = state
         .as_user_tx(auth, move |conn, who| {
+            hh::get_household(conn, who, id)?;
+            let body = body.get()?;
+            no_id(&body)?;
+            let patch = parse(&fields::HOUSEHOLD, &body, Mode::Update)?;
+            let expected = expected?;
             hh::update_household(
                 conn,
                 who,
@@ -281,10 +292,11 @@ pub async fn delete(
     id: web::Path<HouseholdId>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let expected = require_if_match(&req)?;
+    let expected = require_if_match(&req);
     state
         .as_user_tx(auth, move |conn, who| {
-            hh::delete_household(conn, who, id, Some(expected))
+            hh::get_household(conn, who, id)?;
+            hh::delete_household(conn, who, id, Some(expected?))
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -319,12 +331,14 @@ fn member_view(
 pub async fn create_member(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Json<Value>,
+    body: Deferred<web::Json<Value>>,
 ) -> ApiResult<HttpResponse> {
-    let id = MemberId(body_id(&body)?.unwrap_or_else(uuid::Uuid::new_v4));
-    let patch = parse(&fields::MEMBER, &body, Mode::Create)?;
     let m = state
         .as_user_tx(auth, move |conn, who| {
+            let body = body.get()?;
+            named_parent_in_scope(conn, who, &body)?;
+            let id = MemberId(body_id(&body)?.unwrap_or_else(uuid::Uuid::new_v4));
+            let patch = parse(&fields::MEMBER, &body, Mode::Create)?;
             hh::create_member(conn, who, &online(who, 0), id, &patch)?;
             member_view(conn, who, id)
         })
@@ -351,21 +365,24 @@ pub async fn get_member(
 }
 
 #[utoipa::path(patch, path = "/api/v1/members/{id}", tag = "households", params(("id" = uuid::Uuid, Path), ("If-Match" = String, Header)),
-    request_body = MemberInput, security(("bearer" = [])),
+    request_body = MemberPatch, security(("bearer" = [])),
     responses((status = 200, body = MemberWithAdoptions, headers(("ETag" = String))), (status = 412, body = Problem), (status = 428, body = Problem), (status = 422, body = Problem)))]
 pub async fn update_member(
     state: web::Data<AppState>,
     auth: Auth,
     req: HttpRequest,
     id: web::Path<MemberId>,
-    body: web::Json<Value>,
+    body: Deferred<web::Json<Value>>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    no_id(&body)?;
-    let patch = parse(&fields::MEMBER, &body, Mode::Update)?;
-    let expected = require_if_match(&req)?;
+    let expected = require_if_match(&req);
     let m = state
         .as_user_tx(auth, move |conn, who| {
+            hh::get_member(conn, who, id)?;
+            let body = body.get()?;
+            no_id(&body)?;
+            let patch = parse(&fields::MEMBER, &body, Mode::Update)?;
+            let expected = expected?;
             hh::update_member(
                 conn,
                 who,
@@ -391,10 +408,11 @@ pub async fn delete_member(
     id: web::Path<MemberId>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let expected = require_if_match(&req)?;
+    let expected = require_if_match(&req);
     state
         .as_user_tx(auth, move |conn, who| {
-            hh::delete_member(conn, who, id, Some(expected))
+            hh::get_member(conn, who, id)?;
+            hh::delete_member(conn, who, id, Some(expected?))
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -410,13 +428,15 @@ pub async fn set_adoption(
     auth: Auth,
     req: HttpRequest,
     path: web::Path<(MemberId, CampaignId)>,
-    body: web::Json<Value>,
+    body: Deferred<web::Json<Value>>,
 ) -> ApiResult<HttpResponse> {
     let (member, campaign) = path.into_inner();
-    let patch = parse(&fields::ADOPTION, &body, Mode::Create)?;
-    let expected = if_match(&req)?;
+    let expected = if_match(&req);
     let a = state
         .as_user_tx(auth, move |conn, who| {
+            hh::get_member(conn, who, member)?;
+            let patch = parse(&fields::ADOPTION, &body.get()?.into_inner(), Mode::Create)?;
+            let expected = expected?;
             let w = online(who, expected.unwrap_or(0));
             hh::set_adoption(
                 conn,
@@ -440,12 +460,14 @@ pub async fn set_adoption(
 pub async fn create_visit(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Json<Value>,
+    body: Deferred<web::Json<Value>>,
 ) -> ApiResult<HttpResponse> {
-    let id = VisitId(body_id(&body)?.unwrap_or_else(uuid::Uuid::new_v4));
-    let patch = parse(&fields::VISIT, &body, Mode::Create)?;
     let (visit, created) = state
         .as_user_tx(auth, move |conn, who| {
+            let body = body.get()?;
+            named_parent_in_scope(conn, who, &body)?;
+            let id = VisitId(body_id(&body)?.unwrap_or_else(uuid::Uuid::new_v4));
+            let patch = parse(&fields::VISIT, &body, Mode::Create)?;
             hh::record_visit(conn, who, id, &patch)
         })
         .await?;

@@ -4,6 +4,7 @@ pub mod areas;
 pub mod auth;
 pub mod campaigns;
 pub mod conflicts;
+pub mod contract;
 pub mod dashboard;
 pub mod households;
 pub mod ops;
@@ -11,7 +12,8 @@ pub mod reports;
 pub mod sync;
 pub mod users;
 
-use crate::auth::{Claims, TokenKeys};
+use crate::api::contract::ProblemResponses;
+use crate::auth::{Claims, Role, TokenKeys};
 use crate::config::Settings;
 use crate::db::{Conn, Pool};
 use crate::domain::fields::FieldError;
@@ -27,6 +29,11 @@ use std::future::{ready, Ready};
 use std::sync::Arc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
+
+/// Who may call a role-bound endpoint.
+pub const ADMIN: &[Role] = &[Role::Admin];
+pub const SUPERVISORS: &[Role] = &[Role::Admin, Role::Supervisor];
+pub const ANYONE: &[Role] = &[Role::Admin, Role::Supervisor, Role::Canvasser];
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -48,6 +55,13 @@ impl AppState {
                 let who = Principal::load(conn, &auth.0)?;
                 f(conn, &who)
             })
+            .await
+    }
+
+    /// Fails unless the caller has one of `roles`: the first thing a role-bound handler
+    /// does, before it reads its input.
+    pub async fn require_role(&self, auth: &Auth, roles: &'static [Role]) -> ApiResult<()> {
+        self.as_user(Auth(auth.0.clone()), move |_, who| who.require_role(roles))
             .await
     }
 
@@ -121,11 +135,54 @@ fn verify(req: &HttpRequest) -> Result<Auth, ApiError> {
     })
 }
 
+/// A body or query string whose errors wait until the caller is authorized: a caller
+/// without the role or the scope gets 403 whatever it sent, and only then hears what is
+/// wrong with its input. Take it after `Auth`, call `get` after the checks.
+pub struct Deferred<T>(ApiResult<T>);
+
+impl<T> Deferred<T> {
+    pub fn get(self) -> ApiResult<T> {
+        self.0
+    }
+}
+
+impl<T> FromRequest for Deferred<T>
+where
+    T: FromRequest + 'static,
+    T::Error: Into<actix_web::Error>,
+{
+    type Error = ApiError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let fut = T::from_request(req, payload);
+        Box::pin(async move {
+            Ok(Deferred(fut.await.map_err(|e| {
+                let e: actix_web::Error = e.into();
+                // Every extractor's error handler (see `app.rs`) answers an ApiError; a raw
+                // body's own errors are told apart by their status.
+                e.as_error::<ApiError>().cloned().unwrap_or_else(|| {
+                    match e.as_response_error().status_code().as_u16() {
+                        413 => ApiError::new(
+                            Kind::PayloadTooLarge,
+                            "body_too_large",
+                            "the request body is larger than this endpoint accepts",
+                        ),
+                        _ => ApiError::bad_request("bad_body", e.to_string()),
+                    }
+                })
+            })))
+        })
+    }
+}
+
 /// `page` (from 1) and `per_page` (1 to 500, default 50).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
+    #[param(minimum = 1)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<i64>,
 }
 
@@ -244,7 +301,7 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "gocua", description = "Door-to-door canvassing campaigns: households, members, adoptions, visits."),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ProblemResponses),
     paths(
         ops::healthz, ops::readyz, ops::metrics,
         auth::login, auth::refresh, auth::logout, auth::me,
@@ -261,7 +318,7 @@ impl Modify for BearerAuth {
         reports::unvisited, reports::unvisited_export, reports::revisit, reports::revisit_export,
         reports::households_export,
     ),
-    components(schemas(crate::error::Problem, FieldError)),
+    components(schemas(crate::error::Problem, FieldError, reports::ExportFormat)),
     tags(
         (name = "ops", description = "Health and metrics"),
         (name = "auth", description = "Login and tokens"),

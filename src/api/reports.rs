@@ -3,7 +3,7 @@
 //! inside one read transaction.
 
 use super::households::HouseholdQuery;
-use super::{AppState, Auth, Page, PageParams};
+use super::{AppState, Auth, Deferred, Page, PageParams, ANYONE, SUPERVISORS};
 use crate::auth::Role;
 use crate::db::Conn;
 use crate::domain::{text, AreaId, CampaignId};
@@ -81,7 +81,9 @@ pub struct ListQuery {
     /// The area whose subtree is listed (default: the caller's only assigned area).
     pub area: Option<AreaId>,
     /// Ignored by exports, which hold every row.
+    #[param(minimum = 1)]
     pub page: Option<i64>,
+    #[param(minimum = 1, maximum = 500)]
     pub per_page: Option<i64>,
 }
 
@@ -97,9 +99,11 @@ pub struct ActivityQuery {
     pub to: Option<NaiveDate>,
     /// Flag visits recorded farther than this from the household (default from the
     /// settings: 300).
+    #[param(exclusive_minimum = 0, maximum = 100000)]
     pub max_distance_m: Option<f64>,
     /// Flag visits of another household less than this after the previous one (default
     /// from the settings: 60).
+    #[param(minimum = 0, maximum = 86400)]
     pub min_gap_seconds: Option<i64>,
 }
 
@@ -146,9 +150,6 @@ impl ActivityQuery {
         }
     }
 }
-
-const SUPERVISORS: &[Role] = &[Role::Admin, Role::Supervisor];
-const ANYONE: &[Role] = &[Role::Admin, Role::Supervisor, Role::Canvasser];
 
 /// Runs `f` on the report's subject (the campaign, and an area inside the caller's areas)
 /// in one read snapshot, for callers of the given roles.
@@ -211,7 +212,9 @@ pub async fn progress(
 
 #[utoipa::path(get, path = "/api/v1/reports/progress.{format}", tag = "reports",
     params(("format" = ExportFormat, Path), ReportQuery), security(("bearer" = [])),
-    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX", content_type = "application/octet-stream"), (status = 403, body = Problem)))]
+    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX, as the path says",
+        content((String = "text/csv"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 403, body = Problem)))]
 pub async fn progress_export(
     state: web::Data<AppState>,
     auth: Auth,
@@ -303,7 +306,9 @@ pub async fn trend(
 
 #[utoipa::path(get, path = "/api/v1/reports/trend.{format}", tag = "reports",
     params(("format" = ExportFormat, Path), ReportQuery), security(("bearer" = [])),
-    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX", content_type = "application/octet-stream"), (status = 403, body = Problem)))]
+    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX, as the path says",
+        content((String = "text/csv"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 403, body = Problem)))]
 pub async fn trend_export(
     state: web::Data<AppState>,
     auth: Auth,
@@ -349,9 +354,10 @@ pub async fn trend_export(
 pub async fn activity(
     state: web::Data<AppState>,
     auth: Auth,
-    q: web::Query<ActivityQuery>,
+    q: Deferred<web::Query<ActivityQuery>>,
 ) -> ApiResult<HttpResponse> {
-    let q = q.into_inner();
+    state.require_role(&auth, SUPERVISORS).await?;
+    let q = q.get()?.into_inner();
     let checks = q.checks(&state)?;
     let a = on_subject(
         &state,
@@ -367,14 +373,17 @@ pub async fn activity(
 
 #[utoipa::path(get, path = "/api/v1/reports/activity.{format}", tag = "reports",
     params(("format" = ExportFormat, Path), ActivityQuery), security(("bearer" = [])),
-    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX", content_type = "application/octet-stream"), (status = 403, body = Problem)))]
+    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX, as the path says",
+        content((String = "text/csv"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 403, body = Problem)))]
 pub async fn activity_export(
     state: web::Data<AppState>,
     auth: Auth,
     format: web::Path<ExportFormat>,
-    q: web::Query<ActivityQuery>,
+    q: Deferred<web::Query<ActivityQuery>>,
 ) -> ApiResult<HttpResponse> {
-    let q = q.into_inner();
+    state.require_role(&auth, SUPERVISORS).await?;
+    let q = q.get()?.into_inner();
     let checks = q.checks(&state)?;
     export_subject(
         &state,
@@ -441,7 +450,9 @@ pub async fn priority_pending(
 
 #[utoipa::path(get, path = "/api/v1/lists/priority-pending.{format}", tag = "reports",
     params(("format" = ExportFormat, Path), ListQuery), security(("bearer" = [])),
-    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX", content_type = "application/octet-stream"), (status = 403, body = Problem)))]
+    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX, as the path says",
+        content((String = "text/csv"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 403, body = Problem)))]
 pub async fn priority_pending_export(
     state: web::Data<AppState>,
     auth: Auth,
@@ -539,7 +550,9 @@ async fn to_visit(
 
 #[utoipa::path(get, path = "/api/v1/lists/unvisited.{format}", tag = "reports",
     params(("format" = ExportFormat, Path), ListQuery), security(("bearer" = [])),
-    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX", content_type = "application/octet-stream"), (status = 403, body = Problem)))]
+    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX, as the path says",
+        content((String = "text/csv"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 403, body = Problem)))]
 pub async fn unvisited_export(
     state: web::Data<AppState>,
     auth: Auth,
@@ -558,7 +571,9 @@ pub async fn unvisited_export(
 
 #[utoipa::path(get, path = "/api/v1/lists/revisit.{format}", tag = "reports",
     params(("format" = ExportFormat, Path), ListQuery), security(("bearer" = [])),
-    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX", content_type = "application/octet-stream"), (status = 403, body = Problem)))]
+    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX, as the path says",
+        content((String = "text/csv"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 403, body = Problem)))]
 pub async fn revisit_export(
     state: web::Data<AppState>,
     auth: Auth,
@@ -635,14 +650,19 @@ fn to_visit_cells(h: &HouseholdToVisit) -> Vec<Cell> {
 #[utoipa::path(get, path = "/api/v1/households.{format}", tag = "reports",
     params(("format" = ExportFormat, Path), HouseholdQuery), security(("bearer" = [])),
     description = "The household list (same filters as `GET /households`, every page) as CSV or XLSX.",
-    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX", content_type = "application/octet-stream"), (status = 403, body = Problem)))]
+    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX, as the path says",
+        content((String = "text/csv"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 403, body = Problem)))]
 pub async fn households_export(
     state: web::Data<AppState>,
     auth: Auth,
     format: web::Path<ExportFormat>,
     q: web::Query<HouseholdQuery>,
 ) -> ApiResult<HttpResponse> {
-    let f = q.into_inner().filter()?;
+    let q = q.into_inner();
+    // The export holds every row, yet page and per_page are checked as the list checks them.
+    PageParams::parse(q.page, q.per_page)?;
+    let f = q.filter()?;
     stream(
         &state,
         auth,

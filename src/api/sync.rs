@@ -63,6 +63,7 @@ pub struct PullQuery {
     /// The cursor of the previous pull; none for the first.
     pub cursor: Option<String>,
     /// Households per snapshot page, or log rows per page (1 to 2000, default 500).
+    #[param(minimum = 1, maximum = 2000)]
     pub limit: Option<i64>,
 }
 

@@ -1,6 +1,6 @@
 //! Users and their area assignments: admins only.
 
-use super::{AppState, Auth, Page, PageParams};
+use super::{AppState, Auth, Deferred, Page, PageParams, ADMIN};
 use crate::auth::{self as tokens, Role};
 use crate::domain::fields::FieldError;
 use crate::domain::{AreaId, UserId};
@@ -21,7 +21,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewUser {
+    /// Stored in lower case.
+    #[schema(pattern = r"^\s*[A-Za-z0-9._-]{2,40}\s*$")]
     pub username: String,
+    #[schema(min_length = 8, max_length = 256)]
     pub password: String,
     #[serde(default)]
     pub full_name: String,
@@ -38,6 +41,7 @@ pub struct UserPatch {
     /// Deactivating ends every session of the user at once.
     pub active: Option<bool>,
     /// A new password ends every session of the user.
+    #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
 }
 
@@ -60,14 +64,13 @@ async fn hash(password: String) -> ApiResult<String> {
 pub async fn list(
     state: web::Data<AppState>,
     auth: Auth,
-    q: web::Query<PageParams>,
+    q: Deferred<web::Query<PageParams>>,
 ) -> ApiResult<HttpResponse> {
+    state.require_role(&auth, ADMIN).await?;
+    let q = q.get()?;
     let page = PageParams::parse(q.page, q.per_page)?;
     let (items, total) = state
-        .as_user(auth, move |conn, who| {
-            who.require_role(&[Role::Admin])?;
-            store::users::list(conn, page)
-        })
+        .as_user(auth, move |conn, _| store::users::list(conn, page))
         .await?;
     Ok(HttpResponse::Ok().json(Page::new(items, total, page)))
 }
@@ -79,15 +82,17 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
-    body: web::Json<NewUser>,
+    body: Deferred<web::Json<NewUser>>,
 ) -> ApiResult<HttpResponse> {
+    // The caller first: before the body and before time is spent on the hash.
+    state.require_role(&auth, ADMIN).await?;
     let NewUser {
         username,
         password,
         full_name,
         role,
         area_ids,
-    } = body.into_inner();
+    } = body.get()?.into_inner();
     let mut errors = Vec::new();
     let username = store::users::parse_username(&username)
         .map_err(|m| errors.push(FieldError::new("username", "format", m)))
@@ -98,16 +103,9 @@ pub async fn create(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    // Check the caller before spending time on the hash.
-    state
-        .as_user(Auth(auth.0.clone()), |_, who| {
-            who.require_role(&[Role::Admin])
-        })
-        .await?;
     let hash = hash(password).await?;
     let user = state
-        .as_user_tx(auth, move |conn, who| {
-            who.require_role(&[Role::Admin])?;
+        .as_user_tx(auth, move |conn, _| {
             store::users::create(conn, &username, &full_name, &hash, role, &area_ids)
         })
         .await?;
@@ -125,7 +123,7 @@ pub async fn get(
     let id = id.into_inner();
     let user = state
         .as_user(auth, move |conn, who| {
-            who.require_role(&[Role::Admin])?;
+            who.require_role(ADMIN)?;
             store::users::get(conn, id)
         })
         .await?;
@@ -133,20 +131,17 @@ pub async fn get(
 }
 
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = uuid::Uuid, Path)), request_body = UserPatch,
-    security(("bearer" = [])), responses((status = 200, body = User), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    security(("bearer" = [])), responses((status = 200, body = User), (status = 404, body = Problem),
+        (status = 409, description = "An admin cannot deactivate or demote themself", body = Problem), (status = 422, body = Problem)))]
 pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,
     id: web::Path<UserId>,
-    body: web::Json<UserPatch>,
+    body: Deferred<web::Json<UserPatch>>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let p = body.into_inner();
-    state
-        .as_user(Auth(auth.0.clone()), |_, who| {
-            who.require_role(&[Role::Admin])
-        })
-        .await?;
+    state.require_role(&auth, ADMIN).await?;
+    let p = body.get()?.into_inner();
     let password_hash = match p.password {
         Some(pw) => {
             store::users::check_password(&pw)
@@ -163,7 +158,6 @@ pub async fn update(
     };
     let user = state
         .as_user_tx(auth, move |conn, who| {
-            who.require_role(&[Role::Admin])?;
             if who.user_id == id
                 && (changes.active == Some(false) || changes.role.is_some_and(|r| r != Role::Admin))
             {
@@ -184,13 +178,13 @@ pub async fn set_areas(
     state: web::Data<AppState>,
     auth: Auth,
     id: web::Path<UserId>,
-    body: web::Json<AreaAssignments>,
+    body: Deferred<web::Json<AreaAssignments>>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let areas = body.into_inner().area_ids;
+    state.require_role(&auth, ADMIN).await?;
+    let areas = body.get()?.into_inner().area_ids;
     let user = state
-        .as_user_tx(auth, move |conn, who| {
-            who.require_role(&[Role::Admin])?;
+        .as_user_tx(auth, move |conn, _| {
             store::users::get(conn, id)?;
             store::users::set_areas(conn, id, &areas)?;
             store::users::get(conn, id)

@@ -298,6 +298,16 @@ impl Patch {
     }
 }
 
+/// A JSON integer as JSON Schema reads one: any number with no fractional part (`7.0` too),
+/// within the range that an f64 holds exactly.
+pub fn integer(n: &serde_json::Number) -> Option<i64> {
+    n.as_i64().or_else(|| {
+        n.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0)
+            .map(|f| f as i64)
+    })
+}
+
 fn check(f: &Field, value: &Value) -> Result<Value, FieldError> {
     let bad = |code: &'static str, msg: String| FieldError::new(f.name, code, msg);
     if value.is_null() {
@@ -356,7 +366,8 @@ fn check(f: &Field, value: &Value) -> Result<Value, FieldError> {
         }
         Kind::Int { min, max } => {
             let n = value
-                .as_i64()
+                .as_number()
+                .and_then(integer)
                 .ok_or_else(|| bad("type", "must be an integer".into()))?;
             if (min..=max).contains(&n) {
                 Ok(Value::from(n))

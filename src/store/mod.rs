@@ -42,6 +42,7 @@ impl PageReq {
     pub const MAX_PER_PAGE: i64 = 500;
 
     pub fn offset(&self) -> i64 {
-        (self.page - 1) * self.per_page
+        // A page far past the end is empty, not an overflow.
+        (self.page - 1).saturating_mul(self.per_page)
     }
 }

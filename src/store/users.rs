@@ -51,8 +51,8 @@ pub fn parse_username(s: &str) -> Result<String, String> {
 }
 
 pub fn check_password(p: &str) -> Result<(), String> {
-    if p.chars().count() < 8 || p.len() > 256 {
-        Err("at least 8 characters".into())
+    if !(8..=256).contains(&p.chars().count()) {
+        Err("8 to 256 characters".into())
     } else {
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! answers the stored result.
 
 use crate::db::Conn;
-use crate::domain::fields::{Mode, Patch, ADOPTION, HOUSEHOLD, MEMBER, VISIT};
+use crate::domain::fields::{self, Mode, Patch, ADOPTION, HOUSEHOLD, MEMBER, VISIT};
 use crate::domain::hlc::Hlc;
 use crate::domain::merge::Writer;
 use crate::domain::{
@@ -36,6 +36,8 @@ pub const OP_TYPES: &[&str] = &[
 #[serde(deny_unknown_fields)]
 pub struct Op {
     /// 1, 2, 3… per device, never reused.
+    #[serde(deserialize_with = "integer")]
+    #[schema(minimum = 1)]
     pub seq: i64,
     /// Client-generated id of this operation.
     pub op_id: Uuid,
@@ -47,8 +49,10 @@ pub struct Op {
     pub entity_id: Uuid,
     #[serde(default)]
     pub household_id: Option<Uuid>,
-    /// The household version the device had seen when it made the edit (0: none).
-    #[serde(default)]
+    /// The household version the device had seen when it made the edit; 0, null or absent:
+    /// none.
+    #[serde(default, deserialize_with = "null_as_zero")]
+    #[schema(value_type = Option<i64>, minimum = 0)]
     pub base_version: i64,
     /// The device's hybrid logical clock, e.g. `2020-08-21T03:04:05.123Z-0001`.
     pub hlc: String,
@@ -56,6 +60,21 @@ pub struct Op {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub data: Map<String, Value>,
+}
+
+/// A JSON integer, `7.0` included (see `fields::integer`).
+fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    fields::integer(&n).ok_or_else(|| serde::de::Error::custom(format!("{n} is not an integer")))
+}
+
+/// A client that has never seen the household may send `null`: the same as 0.
+fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    match Option::<serde_json::Number>::deserialize(d)? {
+        None => Ok(0),
+        Some(n) => fields::integer(&n)
+            .ok_or_else(|| serde::de::Error::custom(format!("{n} is not an integer"))),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -183,7 +202,8 @@ impl Batch {
         for (i, v) in ops.into_iter().enumerate() {
             let seq = v
                 .get("seq")
-                .and_then(Value::as_i64)
+                .and_then(Value::as_number)
+                .and_then(fields::integer)
                 .filter(|s| *s >= 1)
                 .ok_or_else(|| {
                     ApiError::invalid(

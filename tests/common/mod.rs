@@ -30,10 +30,10 @@ fn pg_base() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
-/// The official unit list shipped beside the repository in `../shared`.
-pub fn shared_data(name: &str) -> PathBuf {
+/// A file of the official unit lists kept in the repository (`data/vn-admin-units/`).
+pub fn unit_data(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/vn-admin-units")
+        .join("data/vn-admin-units")
         .join(name)
 }
 
@@ -365,7 +365,7 @@ impl TestApp {
 
     /// Imports the official rows of the given district codes (from the real list) over HTTP.
     pub async fn import_districts(&self, admin: &str, district_codes: &[&str]) -> Value {
-        let data = std::fs::read_to_string(shared_data("units-2025-01-04.csv")).unwrap();
+        let data = std::fs::read_to_string(unit_data("units-2025-01-04.csv")).unwrap();
         let mut lines = data.lines();
         let mut csv = format!("{}\n", lines.next().unwrap());
         for l in lines {
