@@ -84,6 +84,7 @@ impl Application {
                 )
                 .route("/docs", web::get().to(|| redirect("/docs/")))
                 .configure(api::dashboard::configure)
+                .configure(api::field::configure)
                 .default_service(web::to(not_found))
         })
         .shutdown_timeout(shutdown)

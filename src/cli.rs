@@ -181,10 +181,10 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
         .rsplit_once(':')
         .map_or("127.0.0.1", |(h, _)| h);
     let host = if host == "0.0.0.0" { "127.0.0.1" } else { host };
+    let port = app.port();
     println!(
-        "gocua is listening: dashboard at http://{host}:{}/ (API docs at http://{host}:{}/docs/)",
-        app.port(),
-        app.port()
+        "gocua is listening: dashboard at http://{host}:{port}/ (field app for canvassers at \
+         http://{host}:{port}/field/, API docs at http://{host}:{port}/docs/)"
     );
     app.run_until_stopped().await?;
     Ok(())

@@ -16,6 +16,9 @@ pub struct Settings {
     /// HS256 key for access tokens; at least 32 bytes. Required unless in demo mode.
     pub jwt_secret: Option<SecretString>,
     pub access_token_minutes: i64,
+    /// When set, the access tokens' lifetime in seconds instead of minutes (short lifetimes
+    /// for tests; strict deployments).
+    pub access_token_seconds: Option<i64>,
     pub refresh_token_days: i64,
     pub pool_size: u32,
     pub pool_timeout_seconds: u64,
@@ -44,6 +47,7 @@ impl Default for Settings {
             bind: "127.0.0.1:8080".into(),
             jwt_secret: None,
             access_token_minutes: 15,
+            access_token_seconds: None,
             refresh_token_days: 30,
             pool_size: 8,
             pool_timeout_seconds: 5,
@@ -66,6 +70,7 @@ pub const KEYS: &[&str] = &[
     "bind",
     "jwt_secret",
     "access_token_minutes",
+    "access_token_seconds",
     "refresh_token_days",
     "pool_size",
     "pool_timeout_seconds",

@@ -5,63 +5,14 @@
 mod common;
 
 use common::client::{household, Device};
-use common::{TestDb, PASSWORD, SECRET};
+use common::process::Server;
+use common::{TestDb, PASSWORD};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use uuid::Uuid;
 
 const VILLAGE: &str = "0c0c0c0c-0000-4000-8000-000000000001";
 const CAMPAIGN: &str = "0c0c0c0c-0000-4000-8000-0000000000c1";
-
-/// A `gocua serve` process on the test database.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(url: &str) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gocua"))
-            .arg("serve")
-            .env("GOCUA_DATABASE_URL", url)
-            .env("GOCUA_BIND", "127.0.0.1:0")
-            .env("GOCUA_JWT_SECRET", SECRET)
-            .env("GOCUA_LOG_LEVEL", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let line = lines
-            .next()
-            .expect("the server prints where it listens")
-            .unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .trim_end_matches('/')
-            .to_owned();
-        // Keep draining stdout so the server never blocks on it.
-        std::thread::spawn(move || for _ in lines {});
-        Server { child, base: url }
-    }
-
-    /// SIGKILL: no shutdown, no flushing, whatever was in flight is cut.
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 async fn post(
     client: &reqwest::Client,

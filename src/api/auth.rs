@@ -57,19 +57,22 @@ fn tokens_for(
     session: SessionId,
     refresh: String,
 ) -> ApiResult<TokenResponse> {
-    let minutes = state.settings.access_token_minutes;
+    let lifetime = state
+        .settings
+        .access_token_seconds
+        .unwrap_or(state.settings.access_token_minutes * 60);
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         sub: user,
         role,
         sid: session,
         iat: now,
-        exp: now + minutes * 60,
+        exp: now + lifetime,
     };
     Ok(TokenResponse {
         access_token: state.keys.issue(&claims).map_err(ApiError::internal)?,
         token_type: "Bearer",
-        expires_in: minutes * 60,
+        expires_in: lifetime,
         refresh_token: refresh,
         user_id: user,
         role,

@@ -1,7 +1,6 @@
 //! The supervisors' dashboard: one page and its script and styles, embedded in the binary
 //! so that it works on an office network without internet.
 
-use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
 const INDEX: &str = include_str!("../web/index.html");
@@ -18,12 +17,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 }
 
 fn asset(content_type: &str, body: &'static str) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .body(body)
+    super::embedded(content_type, CSP, body)
 }
 
 async fn index() -> HttpResponse {

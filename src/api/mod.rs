@@ -6,6 +6,7 @@ pub mod campaigns;
 pub mod conflicts;
 pub mod contract;
 pub mod dashboard;
+pub mod field;
 pub mod households;
 pub mod ops;
 pub mod reports;
@@ -257,6 +258,21 @@ pub fn require_if_match(req: &HttpRequest) -> ApiResult<i64> {
 
 pub fn etag(version: i64) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))
+}
+
+/// A file embedded in the binary (a page, a script, a style), under a Content-Security-Policy
+/// and always checked again with the server (`no-cache`).
+pub fn embedded(
+    content_type: &str,
+    csp: &'static str,
+    body: impl actix_web::body::MessageBody + 'static,
+) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .body(body)
 }
 
 /// Reads an optional client-chosen `id` from a JSON body.

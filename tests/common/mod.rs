@@ -535,7 +535,9 @@ impl World {
 }
 
 pub mod admin;
+pub mod browser;
 pub mod client;
+pub mod process;
 
 impl TestApp {
     /// Pushes the device's queue (at most `max` ops) and takes in the answer.

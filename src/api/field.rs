@@ -1,0 +1,97 @@
+//! The canvassers' field app at `/field/`: an offline-first web app (plain JavaScript
+//! modules, a manifest and a service worker) embedded in the binary. It speaks only the
+//! documented sync protocol; see `docs/FIELD-APP.md`.
+
+use actix_web::http::header;
+use actix_web::{web, HttpResponse, ResponseError};
+use sha2::{Digest, Sha256};
+use std::sync::OnceLock;
+
+/// Only this origin: no outside scripts, styles, images or connections.
+const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; connect-src 'self'; worker-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+const JS: &str = "text/javascript; charset=utf-8";
+
+/// The app shell: file name, media type, bytes.
+const ASSETS: &[(&str, &str, &[u8])] = &[
+    (
+        "",
+        "text/html; charset=utf-8",
+        include_bytes!("../field/index.html"),
+    ),
+    ("app.js", JS, include_bytes!("../field/app.js")),
+    ("sync.js", JS, include_bytes!("../field/sync.js")),
+    ("text.js", JS, include_bytes!("../field/text.js")),
+    ("idbstore.js", JS, include_bytes!("../field/idbstore.js")),
+    ("memstore.js", JS, include_bytes!("../field/memstore.js")),
+    (
+        "app.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../field/app.css"),
+    ),
+    (
+        "manifest.webmanifest",
+        "application/manifest+json",
+        include_bytes!("../field/manifest.webmanifest"),
+    ),
+    (
+        "icon.svg",
+        "image/svg+xml",
+        include_bytes!("../field/icon.svg"),
+    ),
+    (
+        "icon-192.png",
+        "image/png",
+        include_bytes!("../field/icon-192.png"),
+    ),
+    (
+        "icon-512.png",
+        "image/png",
+        include_bytes!("../field/icon-512.png"),
+    ),
+];
+const WORKER: &str = include_str!("../field/sw.js");
+
+/// The version of the shell: a hash of every file. The worker carries it, so a binary with
+/// other files gives browsers a new worker, which replaces the cached shell.
+pub fn version() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        let mut h = Sha256::new();
+        for (name, _, bytes) in ASSETS {
+            h.update(name.as_bytes());
+            h.update(bytes);
+        }
+        h.update(WORKER.as_bytes());
+        hex::encode(&h.finalize()[..6])
+    })
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/field",
+        web::get().to(|| async {
+            HttpResponse::Found()
+                .insert_header((header::LOCATION, "/field/"))
+                .finish()
+        }),
+    )
+    .route("/field/sw.js", web::get().to(worker))
+    .route("/field/{file:.*}", web::get().to(asset));
+}
+
+/// The service worker keeps the offline copy; online, the browser asks again each time.
+fn respond(content_type: &str, body: impl actix_web::body::MessageBody + 'static) -> HttpResponse {
+    super::embedded(content_type, CSP, body)
+}
+
+async fn asset(file: web::Path<String>) -> HttpResponse {
+    match ASSETS.iter().find(|(name, _, _)| *name == file.as_str()) {
+        Some((_, content_type, bytes)) => respond(content_type, *bytes),
+        None => crate::error::ApiError::not_found("file").error_response(),
+    }
+}
+
+async fn worker() -> HttpResponse {
+    respond(JS, WORKER.replace("__VERSION__", version()))
+}

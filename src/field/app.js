@@ -1,0 +1,541 @@
+// The canvassers' field app: the screens over the sync engine (sync.js). Everything the
+// user does is an op queued on the phone; sync sends it when there is a signal.
+
+import { Engine, LoginNeeded, OfflineError, ServerError, INSTALLED, OUTCOMES, PRIORITIES, REVISIT, STATUSES } from "./sync.js";
+import { IdbStore } from "./idbstore.js";
+import { MemoryStore } from "./memstore.js";
+import { matches, terms } from "./text.js";
+
+const SYNC_EVERY_MS = 3 * 60 * 1000;
+const GPS_WAIT_MS = 5000;
+const PAGE = 100;
+
+const LABEL = {
+  not_yet: "Chưa cài", installed: "Đã cài", installed_with_help: "Đã cài (hỗ trợ)",
+  already_installed: "Đã có sẵn", refused: "Từ chối", no_smartphone: "Không có ĐTTM",
+  incompatible: "Máy không hỗ trợ", later: "Sẽ cài sau",
+  none: "Không ưu tiên", quarantine_centralized: "Cách ly tập trung",
+  quarantine_home: "Cách ly tại nhà", testing_required: "Phải xét nghiệm",
+  yes: "Có ĐTTM", no: "Không có ĐTTM", unknown: "Chưa rõ ĐTTM",
+  male: "Nam", female: "Nữ", other: "Khác",
+  met: "Gặp", not_home: "Vắng nhà", come_back_later: "Hẹn quay lại", moved_away: "Đã chuyển đi",
+  head_name: "Tên chủ hộ", address: "Địa chỉ", phone: "Điện thoại", notes: "Ghi chú",
+  full_name: "Họ tên", birth_year: "Năm sinh", sex: "Giới tính", smartphone: "Điện thoại thông minh",
+  priority: "Nhóm ưu tiên", status: "Trạng thái cài đặt", lat: "Vĩ độ", lon: "Kinh độ",
+};
+const OUTCOME_LABEL = { ...LABEL, refused: "Từ chối tiếp" };
+const label = (v) => LABEL[v] ?? v ?? "";
+
+/// What a rejected op means to the user, and what to do.
+const REJECTION = {
+  deleted: "Hộ hoặc nhân khẩu này đã bị xóa trên máy chủ, nên thay đổi không được ghi. Cán bộ giám sát sẽ xem lại; không cần làm gì thêm.",
+  validation_failed: "Dữ liệu chưa hợp lệ nên không được ghi. Hãy mở hộ và nhập lại.",
+  out_of_scope: "Hộ này không thuộc địa bàn được giao cho bạn. Hãy liên hệ cán bộ giám sát.",
+  not_found: "Không tìm thấy hộ hoặc nhân khẩu trên máy chủ. Hãy đồng bộ lại rồi kiểm tra.",
+};
+const rejectionText = (code) => REJECTION[code] ?? `Lỗi của ứng dụng (${code}). Hãy báo cho quản trị viên.`;
+
+let engine;
+let persisted = null;
+let listLimit = PAGE;
+const ui = { q: "", village: "", filter: "" };
+
+function h(tag, attrs, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k === "class") e.className = v;
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c !== null && c !== undefined && c !== false) e.append(c instanceof Node ? c : String(c));
+  }
+  return e;
+}
+
+const $ = (id) => document.getElementById(id);
+const when = (iso) => (iso ? new Date(iso).toLocaleString("vi-VN", { hour: "2-digit", minute: "2-digit", day: "2-digit", month: "2-digit" }) : "chưa");
+
+// ---- start ----
+
+async function start() {
+  let store;
+  try {
+    store = await IdbStore.open();
+  } catch (_) {
+    store = new MemoryStore();
+    alertBox("Trình duyệt không cho lưu dữ liệu trên máy: dữ liệu sẽ mất khi đóng trang.");
+  }
+  engine = await Engine.open(store, { fetch: (...a) => fetch(...a) });
+  // Timings the benchmark reads (benches/field.rs): what the user waits for.
+  window.gocua = { engine, ready: false, timings: {} };
+  engine.onChange(renderBar);
+  window.addEventListener("online", () => syncNow());
+  window.addEventListener("offline", renderBar);
+  window.addEventListener("hashchange", render);
+  $("sync").addEventListener("click", () => syncNow(true));
+  setInterval(() => syncNow(), SYNC_EVERY_MS);
+  registerWorker();
+  renderBar();
+  render();
+  if (engine.loggedIn) syncNow();
+  window.gocua.ready = true;
+}
+
+function registerWorker() {
+  if (!("serviceWorker" in navigator)) return;
+  const hadController = Boolean(navigator.serviceWorker.controller);
+  navigator.serviceWorker.register("/field/sw.js", { scope: "/field/" }).catch(() => {});
+  // A new version took over: reload into it, so that no stale shell talks to a new server.
+  navigator.serviceWorker.addEventListener("controllerchange", () => {
+    if (hadController) location.reload();
+  });
+}
+
+// ---- sync ----
+
+let syncTimer = null;
+let retryTimer = null;
+let retryMs = 0;
+
+/// Syncs now (or soon after an edit); never two at once. A sync that found no network or
+/// no server is tried again after 5 s, then after twice as long each time, up to a minute.
+async function syncNow(byHand = false) {
+  if (!engine?.loggedIn) return;
+  if (!navigator.onLine && !byHand) {
+    renderBar();
+    return;
+  }
+  clearTimeout(retryTimer);
+  try {
+    const started = performance.now();
+    await engine.sync();
+    window.gocua.timings.lastSyncMs = performance.now() - started;
+    retryMs = 0;
+    navigator.serviceWorker?.getRegistration?.("/field/").then((r) => r?.update()).catch(() => {});
+  } catch (e) {
+    if (e instanceof LoginNeeded) render();
+    else if (!(e instanceof OfflineError)) alertBox(`Đồng bộ không thành công: ${e.message}`);
+    if (e instanceof OfflineError && navigator.onLine) {
+      retryMs = Math.min(60000, retryMs ? retryMs * 2 : 5000);
+      retryTimer = setTimeout(() => syncNow(), retryMs);
+    }
+  }
+  renderBar();
+  // New data on screen, unless the user is typing: a form is not wiped under their thumb.
+  const typing = document.activeElement?.closest?.("form") && document.activeElement.tagName !== "BUTTON";
+  if (!typing && !location.hash.startsWith("#/new")) render();
+}
+
+function syncSoon() {
+  clearTimeout(syncTimer);
+  syncTimer = setTimeout(() => syncNow(), 1500);
+}
+
+/// Runs a local edit, then refreshes the screen and syncs when there is a signal.
+async function edit(f) {
+  await f();
+  render();
+  syncSoon();
+}
+
+// ---- the bar and the alerts ----
+
+function renderBar() {
+  if (!engine) return;
+  const online = navigator.onLine && engine.meta.last_error !== "offline";
+  $("net").dataset.online = online ? "yes" : "no";
+  $("net").textContent = online ? "Trực tuyến" : "Ngoại tuyến";
+  const n = engine.pendingCount();
+  $("pending").dataset.count = String(n);
+  $("pending").textContent = `${n} thay đổi chờ gửi`;
+  $("last-sync").textContent = `Đồng bộ: ${when(engine.meta.last_sync)}`;
+  $("sync").disabled = !engine.loggedIn;
+  renderAlerts();
+}
+
+function alertBox(text) {
+  $("alerts").append(h("div", { class: "alert", role: "alert" }, text, " ",
+    h("button", { class: "ghost", onclick: (ev) => ev.target.parentElement.remove() }, "Đóng")));
+}
+
+function renderAlerts() {
+  const box = $("alerts");
+  box.querySelectorAll(".rejection, .persist").forEach((e) => e.remove());
+  if (persisted === false) {
+    box.append(h("div", { class: "alert info persist" },
+      "Trình duyệt chưa cho lưu trữ lâu dài: khi máy đầy bộ nhớ, thay đổi chưa gửi có thể mất. ",
+      "Hãy thêm ứng dụng vào màn hình chính và đồng bộ khi có sóng. ",
+      h("button", { class: "ghost", onclick: () => { persisted = null; renderAlerts(); } }, "Đã hiểu")));
+  }
+  for (const r of engine.meta.rejections || []) {
+    const hh = engine.view().households.get(r.household_id);
+    const what = hh ? `hộ ${hh.head_name}` : "một hộ";
+    const fields = (r.error?.fields || []).map((f) => `${label(f.field)}: ${f.message}`).join("; ");
+    box.append(h("div", { class: "alert rejection", role: "alert", "data-code": r.error?.code },
+      h("strong", {}, `Thay đổi ở ${what} không được ghi. `), rejectionText(r.error?.code),
+      fields ? h("div", { class: "muted" }, fields) : null,
+      h("div", {}, h("button", { class: "ghost", onclick: () => engine.dismissRejection(r.seq) }, "Đã hiểu"))));
+  }
+}
+
+// ---- routing ----
+
+function render() {
+  const main = $("main");
+  main.replaceChildren();
+  if (!engine.loggedIn) return main.append(loginView());
+  const [, route, id] = location.hash.split("/");
+  if (route === "h" && id) return main.append(householdView(id));
+  if (route === "new") return main.append(newHouseholdView());
+  if (route === "me") return main.append(settingsView());
+  main.append(listView());
+  // The first list with households after the app opened, from the start of the page load.
+  const t = window.gocua.timings;
+  if (t.openMs === undefined && engine.view().households.size) t.openMs = performance.now();
+}
+
+// ---- login ----
+
+function loginView() {
+  const again = engine.meta.login_needed;
+  const error = h("p", { class: "alert", hidden: true, role: "alert" });
+  const form = h("form", { class: "stack", id: "login" },
+    h("h1", {}, "Đăng nhập"),
+    again ? h("p", { class: "notice" }, `Phiên đăng nhập đã hết. Đăng nhập lại để gửi ${engine.pendingCount()} thay đổi đang chờ; không mất dữ liệu.`) : null,
+    h("label", { for: "username" }, "Tên đăng nhập"),
+    h("input", { id: "username", name: "username", autocomplete: "username", required: true, value: engine.meta.user?.username }),
+    h("label", { for: "password" }, "Mật khẩu"),
+    h("input", { id: "password", name: "password", type: "password", autocomplete: "current-password", required: true }),
+    h("button", { type: "submit" }, "Đăng nhập"), error);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    error.hidden = true;
+    try {
+      await engine.login(form.username.value, form.password.value);
+      persisted = await askPersistence();
+      location.hash = "#/";
+      render();
+      await syncNow(true);
+    } catch (e) {
+      error.hidden = false;
+      error.textContent = e instanceof OfflineError ? "Không có kết nối mạng: cần có sóng để đăng nhập lần đầu."
+        : e instanceof ServerError && e.status === 401 ? "Sai tên đăng nhập hoặc mật khẩu."
+          : e.message;
+    }
+  });
+  return form;
+}
+
+/// Asks the browser to keep this site's storage under pressure; `false` when it refuses.
+async function askPersistence() {
+  try {
+    if (!navigator.storage?.persist) return false;
+    return (await navigator.storage.persisted()) || (await navigator.storage.persist());
+  } catch (_) {
+    return false;
+  }
+}
+
+// ---- the household list ----
+
+function campaigns() {
+  const all = engine.meta.reference?.campaigns || [];
+  const today = new Date().toISOString().slice(0, 10);
+  const active = all.filter((c) => c.starts_on <= today && today <= c.ends_on);
+  return active.length ? active : all;
+}
+
+function campaignId() {
+  const list = campaigns();
+  const chosen = list.find((c) => c.id === engine.meta.campaign);
+  return (chosen || list[0])?.id;
+}
+
+function villages() {
+  return (engine.meta.reference?.areas || []).filter((a) => a.level === "village");
+}
+
+function householdFlags(hh, camp) {
+  const visits = hh.visits.filter((v) => v.campaign_id === camp);
+  const priorityPending = hh.members.filter((m) => m.priority && m.priority !== "none" && !INSTALLED.includes(engine.adoption(m.id, camp))).length;
+  return {
+    visited: visits.length > 0,
+    revisit: visits.length > 0 && REVISIT.includes(visits[0].outcome),
+    priorityPending,
+  };
+}
+
+function listView() {
+  const camp = campaignId();
+  const list = campaigns();
+  const all = [...engine.view().households.values()];
+  const t = terms(ui.q);
+  const started = performance.now();
+  const shown = all.filter((hh) => {
+    if (ui.village && hh.area_id !== ui.village) return false;
+    if (t.length && !matches(t, hh.keys)) return false;
+    if (!ui.filter) return true;
+    const f = householdFlags(hh, camp);
+    if (ui.filter === "unvisited") return !f.visited;
+    if (ui.filter === "priority") return f.priorityPending > 0;
+    return f.revisit;
+  }).sort((a, b) => String(a.address).localeCompare(String(b.address), "vi") || String(a.head_name).localeCompare(String(b.head_name), "vi"));
+  const ul = h("ul", { class: "list", id: "households", "data-count": String(shown.length) },
+    shown.slice(0, listLimit).map((hh) => {
+      const f = householdFlags(hh, camp);
+      return h("li", { "data-id": hh.id }, h("a", { href: `#/h/${hh.id}` },
+        h("span", { class: "name" }, hh.head_name),
+        f.priorityPending ? h("span", { class: "badge warn" }, `${f.priorityPending} ưu tiên chưa cài`) : null,
+        f.visited ? h("span", { class: "badge ok" }, "Đã thăm") : null,
+        h("div", { class: "muted" }, `${hh.address} · ${hh.members.length} nhân khẩu`)));
+    }));
+  window.gocua.timings.lastFilterMs = performance.now() - started;
+  const search = h("input", { id: "q", type: "search", placeholder: "Tìm tên, địa chỉ (không cần dấu)", value: ui.q, autocomplete: "off" });
+  search.addEventListener("input", () => {
+    ui.q = search.value;
+    listLimit = PAGE;
+    const pos = search.selectionStart;
+    render();
+    const again = $("q");
+    again.focus();
+    again.setSelectionRange(pos, pos);
+  });
+  const chip = (value, text, key) => h("button", {
+    type: "button", "aria-pressed": String(ui[key] === value), "data-filter": value,
+    onclick: () => { ui[key] = ui[key] === value && value !== "" ? "" : value; listLimit = PAGE; render(); },
+  }, text);
+  return h("section", {},
+    h("div", { class: "row" }, h("h1", {}, "Hộ gia đình"), h("a", { href: "#/me", class: "muted" }, engine.user?.username)),
+    list.length > 1 ? h("label", { for: "campaign" }, "Chiến dịch") : null,
+    list.length > 1 ? h("select", { id: "campaign", onchange: (ev) => engine.commit({ meta: { campaign: ev.target.value } }).then(render) },
+      list.map((c) => h("option", { value: c.id, selected: c.id === camp }, c.name))) : h("p", { class: "muted" }, list[0]?.name || "Chưa có chiến dịch"),
+    h("div", { class: "chips" }, chip("", "Tất cả thôn", "village"), villages().map((v) => chip(v.id, v.name, "village"))),
+    search,
+    h("div", { class: "chips" }, chip("unvisited", "Chưa thăm", "filter"), chip("priority", "Ưu tiên chưa cài", "filter"), chip("revisit", "Cần quay lại", "filter")),
+    h("p", { class: "muted" }, `${shown.length} hộ`),
+    ul,
+    shown.length > listLimit ? h("button", { class: "ghost", onclick: () => { listLimit += PAGE; render(); } }, "Xem thêm") : null,
+    h("a", { href: "#/new" }, h("button", { class: "fab", type: "button", id: "new-household" }, "+ Thêm hộ")));
+}
+
+// ---- forms ----
+
+let fieldIds = 0;
+
+/// A labelled input, select or textarea; `name` is the field's name.
+function field(name, { type = "text", value, options, required, inputmode } = {}) {
+  fieldIds += 1;
+  const id = `f-${name}-${fieldIds}`;
+  let input;
+  if (options) {
+    input = h("select", { id, name }, options.map((o) => h("option", { value: o, selected: o === value }, label(o))));
+  } else if (type === "textarea") {
+    input = h("textarea", { id, name, rows: 2 }, value ?? "");
+  } else {
+    input = h("input", { id, name, type, value: value ?? "", required, inputmode });
+  }
+  return [h("label", { for: id }, label(name)), input];
+}
+
+/// The changed fields of a form against `current` (numbers as numbers, empty as null).
+function changes(form, names, current = {}) {
+  const out = {};
+  for (const n of names) {
+    const el = form.elements[n];
+    if (!el) continue;
+    let v = el.value.trim();
+    if (n === "birth_year") v = v ? Number(v) : null;
+    else if (v === "" && ["phone", "sex"].includes(n)) v = null;
+    if ((current[n] ?? (n === "notes" ? "" : null)) !== v) out[n] = v;
+  }
+  return out;
+}
+
+function position() {
+  return new Promise((resolve) => {
+    if (!navigator.geolocation) return resolve(null);
+    let done = false;
+    const finish = (v) => { if (!done) { done = true; resolve(v); } };
+    setTimeout(() => finish(null), GPS_WAIT_MS);
+    navigator.geolocation.getCurrentPosition(
+      (p) => finish({ lat: Number(p.coords.latitude.toFixed(6)), lon: Number(p.coords.longitude.toFixed(6)), accuracy: Math.round(p.coords.accuracy) }),
+      () => finish(null),
+      { enableHighAccuracy: true, timeout: GPS_WAIT_MS, maximumAge: 60000 },
+    );
+  });
+}
+
+// ---- a household ----
+
+function householdView(id) {
+  const hh = engine.view().households.get(id);
+  if (!hh) return h("section", {}, h("p", {}, "Không có hộ này (có thể đã bị xóa)."), h("a", { href: "#/" }, "← Danh sách"));
+  const camp = campaignId();
+  const notices = (engine.meta.notices || []).filter((n) => n.household_id === id);
+  return h("section", { id: "household", "data-id": id },
+    h("a", { href: "#/" }, "← Danh sách"),
+    h("h1", {}, hh.head_name),
+    h("p", {}, hh.address, hh.phone ? ` · ${hh.phone}` : ""),
+    hh.notes ? h("p", { class: "muted" }, hh.notes) : null,
+    notices.map((n) => noticeView(n, hh)),
+    details("Sửa thông tin hộ", householdForm(hh), "edit-household-box"),
+    h("h2", {}, `Nhân khẩu (${hh.members.length})`),
+    hh.members.map((m) => memberView(m, camp)),
+    details("+ Thêm nhân khẩu", memberForm(id), "add-member"),
+    h("h2", {}, "Lượt thăm"),
+    visitForm(id, camp),
+    h("ul", { class: "list", id: "visits" }, hh.visits.map((v) => h("li", {}, h("div", { class: "visit" },
+      `${when(v.visited_at)} · ${OUTCOME_LABEL[v.outcome] || v.outcome}`, v.notes ? ` · ${v.notes}` : "",
+      v.lat != null ? h("span", { class: "muted" }, ` (${v.lat}, ${v.lon})`) : null)))),
+    h("p", {}, h("button", { class: "danger", type: "button", onclick: () => {
+      if (confirm(`Xóa hộ ${hh.head_name}?`)) edit(() => engine.deleteHousehold(id)).then(() => { location.hash = "#/"; });
+    } }, "Xóa hộ")));
+}
+
+function details(title, body, id) {
+  return h("details", { class: "card", id }, h("summary", {}, title), body);
+}
+
+/// A merged edit: the values that won are on screen; say which of the user's lost.
+function noticeView(n, hh) {
+  const lost = Object.entries(n.data || {}).filter(([k, v]) => {
+    const current = n.type === "household.upsert" ? hh[k] : hh.members.find((m) => m.id === n.entity_id)?.[k];
+    return current !== v && k !== "campaign_id";
+  });
+  return h("div", { class: "notice", role: "status" },
+    "Một chỉnh sửa khác cùng lúc đã được giữ thay cho giá trị của bạn",
+    lost.length ? `: ${lost.map(([k, v]) => `${label(k)} “${v ?? ""}”`).join(", ")}` : "",
+    ". Cán bộ giám sát sẽ xem xét. ",
+    h("button", { class: "ghost", onclick: () => engine.dismissNotice(n.seq).then(render) }, "Đã hiểu"));
+}
+
+function householdForm(hh) {
+  const names = ["head_name", "address", "phone", "notes"];
+  const form = h("form", { class: "stack", id: "edit-household" },
+    names.map((n) => field(n, { value: hh[n], type: n === "notes" ? "textarea" : n === "phone" ? "tel" : "text", required: ["head_name", "address"].includes(n) })),
+    h("button", { type: "submit" }, "Lưu"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const c = changes(form, names, hh);
+    if (Object.keys(c).length) edit(() => engine.updateHousehold(hh.id, c));
+  });
+  return form;
+}
+
+function memberView(m, camp) {
+  const status = engine.adoption(m.id, camp);
+  const set = (name) => (ev) => edit(() => engine.updateMember(m.id, { [name]: ev.target.value }));
+  return h("div", { class: "card member", "data-id": m.id },
+    h("div", { class: "name" }, m.full_name, m.birth_year ? h("span", { class: "muted" }, ` (${m.birth_year})`) : ""),
+    h("div", { class: "row" },
+      h("select", { "aria-label": label("priority"), name: "priority", onchange: set("priority") },
+        PRIORITIES.map((p) => h("option", { value: p, selected: (m.priority || "none") === p }, label(p)))),
+      h("select", { "aria-label": label("smartphone"), name: "smartphone", onchange: set("smartphone") },
+        ["yes", "no", "unknown"].map((p) => h("option", { value: p, selected: (m.smartphone || "unknown") === p }, label(p))))),
+    camp ? h("div", { class: "statuses", role: "group", "aria-label": label("status") },
+      STATUSES.map((s) => h("button", {
+        type: "button", "data-status": s, "aria-pressed": String(status === s),
+        onclick: () => edit(() => engine.setAdoption(m.id, camp, s)),
+      }, label(s)))) : null,
+    details("Sửa / xóa", h("div", {}, memberForm(m.household_id, m),
+      h("button", { class: "danger", type: "button", onclick: () => {
+        if (confirm(`Xóa nhân khẩu ${m.full_name}?`)) edit(() => engine.deleteMember(m.id));
+      } }, "Xóa nhân khẩu"))));
+}
+
+function memberForm(householdId, m) {
+  const names = ["full_name", "birth_year", "sex", "phone", "smartphone", "priority", "notes"];
+  const form = h("form", { class: "stack member-form" },
+    field("full_name", { value: m?.full_name, required: true }),
+    field("birth_year", { type: "number", value: m?.birth_year, inputmode: "numeric" }),
+    field("sex", { options: ["", "male", "female", "other"], value: m?.sex ?? "" }),
+    field("phone", { type: "tel", value: m?.phone }),
+    field("smartphone", { options: ["unknown", "yes", "no"], value: m?.smartphone ?? "unknown" }),
+    field("priority", { options: PRIORITIES, value: m?.priority ?? "none" }),
+    field("notes", { type: "textarea", value: m?.notes }),
+    h("button", { type: "submit" }, m ? "Lưu" : "Thêm nhân khẩu"));
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    if (m) {
+      const c = changes(form, names, m);
+      if (Object.keys(c).length) edit(() => engine.updateMember(m.id, c));
+    } else {
+      const c = changes(form, names, {});
+      edit(() => engine.createMember(householdId, c));
+    }
+  });
+  return form;
+}
+
+function visitForm(householdId, camp) {
+  const state = h("p", { class: "muted", id: "gps" });
+  const form = h("form", { class: "stack", id: "visit" },
+    field("outcome", { options: OUTCOMES }), field("notes", { type: "textarea" }),
+    h("button", { type: "submit", disabled: !camp }, "Ghi nhận lượt thăm"), state);
+  form.elements.outcome.querySelectorAll("option").forEach((o) => { o.textContent = OUTCOME_LABEL[o.value]; });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const outcome = form.elements.outcome.value;
+    const notes = form.elements.notes.value.trim();
+    const visitedAt = new Date().toISOString();
+    state.textContent = "Đang lấy vị trí…";
+    const p = await position();
+    const data = { campaign_id: camp, visited_at: visitedAt, outcome, notes };
+    if (p) Object.assign(data, { lat: p.lat, lon: p.lon });
+    await edit(() => engine.recordVisit(householdId, data));
+    const s = $("gps");
+    if (s) s.textContent = p ? `Đã ghi kèm vị trí (sai số ±${p.accuracy} m).` : "Đã ghi, không có vị trí.";
+  });
+  return form;
+}
+
+// ---- a new household ----
+
+function newHouseholdView() {
+  const vs = villages();
+  const form = h("form", { class: "stack", id: "new" },
+    h("a", { href: "#/" }, "← Danh sách"),
+    h("h1", {}, "Thêm hộ"),
+    h("label", { for: "f-area_id" }, "Thôn"),
+    h("select", { id: "f-area_id", name: "area_id", required: true }, vs.map((v) => h("option", { value: v.id, selected: v.id === ui.village }, v.name))),
+    field("head_name", { required: true }), field("address", { required: true }),
+    field("phone", { type: "tel" }), field("notes", { type: "textarea" }),
+    h("button", { type: "submit" }, "Lưu hộ"), h("p", { class: "muted", id: "gps" }));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const data = { area_id: form.elements.area_id.value, ...changes(form, ["head_name", "address", "phone", "notes"], {}) };
+    $("gps").textContent = "Đang lấy vị trí…";
+    const p = await position();
+    if (p) Object.assign(data, { lat: p.lat, lon: p.lon });
+    const id = await engine.createHousehold(data);
+    location.hash = `#/h/${id}`;
+    syncSoon();
+  });
+  return form;
+}
+
+// ---- the user and the phone's storage ----
+
+function settingsView() {
+  const used = h("p", { id: "storage" }, "Đang tính dung lượng…");
+  navigator.storage?.estimate?.().then((e) => {
+    used.textContent = `Dữ liệu trên máy: ${(e.usage / 1048576).toFixed(1)} MB (còn trống ${(Math.max(0, e.quota - e.usage) / 1048576).toFixed(0)} MB).`;
+  }).catch(() => { used.textContent = ""; });
+  navigator.storage?.persisted?.().then((p) => { persisted = p; renderAlerts(); }).catch(() => {});
+  return h("section", {},
+    h("a", { href: "#/" }, "← Danh sách"),
+    h("h1", {}, engine.user?.username),
+    h("p", {}, `${engine.view().households.size} hộ trên máy · ${engine.pendingCount()} thay đổi chờ gửi`),
+    used,
+    h("button", { class: "danger", id: "logout", type: "button", onclick: async () => {
+      const n = engine.pendingCount();
+      if (n > 0 && !confirm(`Còn ${n} thay đổi chưa gửi. Đăng xuất sẽ XÓA chúng khỏi máy. Vẫn đăng xuất?`)) return;
+      await engine.logout(true);
+      location.hash = "#/";
+      render();
+    } }, "Đăng xuất"));
+}
+
+start();

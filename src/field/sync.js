@@ -1,0 +1,504 @@
+// The field app's sync engine: no DOM. It keeps the device's copy of its scope, queues
+// every edit as a numbered operation in the same storage transaction as the edit, and
+// pushes and pulls exactly as docs/SYNC.md says. Storage and fetch are passed in: IndexedDB
+// and the browser's fetch in the app, memory and Node's fetch in the tests.
+
+import { searchKey } from "./text.js";
+
+export const STATUSES = [
+  "not_yet", "installed", "installed_with_help", "already_installed",
+  "refused", "no_smartphone", "incompatible", "later",
+];
+export const INSTALLED = ["installed", "installed_with_help", "already_installed"];
+export const PRIORITIES = ["none", "quarantine_centralized", "quarantine_home", "testing_required"];
+export const OUTCOMES = ["met", "not_home", "refused", "come_back_later", "moved_away"];
+export const REVISIT = ["not_home", "come_back_later"];
+
+/// Ops per push (the server takes up to 500) and bytes per push (it takes up to 4 MiB).
+const BATCH_OPS = 100;
+const BATCH_BYTES = 1 << 20;
+const PULL_LIMIT = 500;
+
+/// The network could not be reached: nothing was lost, try again later.
+export class OfflineError extends Error {}
+/// The session ended (revoked, expired, reused refresh token): log in again; the queue stays.
+export class LoginNeeded extends Error {}
+/// The server answered with an error problem.
+export class ServerError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail || `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem || {};
+  }
+}
+
+const entityKey = (c) =>
+  c.entity === "adoption" ? `adoption/${c.id}/${c.data?.campaign_id ?? c.campaign_id}` : `${c.entity}/${c.id}`;
+
+/// Hybrid logical clock stamp: wall milliseconds and a counter for stamps in the same ms.
+export function nextHlc(last, nowMs) {
+  const ms = Math.max(nowMs, last?.ms ?? 0);
+  const c = last && ms === last.ms ? last.c + 1 : 0;
+  return { ms, c, text: `${new Date(ms).toISOString()}-${String(c).padStart(4, "0")}` };
+}
+
+export class Engine {
+  /// Opens the engine over a store ({load, commit, clear}) and a fetch function.
+  static async open(store, { fetch, base = "", now = () => Date.now(), uuid = () => crypto.randomUUID() } = {}) {
+    const e = new Engine(store, fetch, base, now, uuid);
+    const { meta, entities, ops } = await store.load();
+    e.meta = meta;
+    e.entities = entities;
+    e.ops = ops;
+    return e;
+  }
+
+  constructor(store, fetch, base, now, uuid) {
+    this.store = store;
+    this.fetch = fetch;
+    this.base = base;
+    this.now = now;
+    this.uuid = uuid;
+    this.meta = {};
+    this.entities = new Map();
+    this.ops = new Map();
+    this.listeners = new Set();
+    this.syncing = null;
+    this.viewCache = null;
+  }
+
+  onChange(f) {
+    this.listeners.add(f);
+    return () => this.listeners.delete(f);
+  }
+
+  changed() {
+    this.viewCache = null;
+    for (const f of this.listeners) f(this);
+  }
+
+  // ---- session ----
+
+  get user() {
+    return this.meta.user || null;
+  }
+
+  get loggedIn() {
+    return Boolean(this.meta.user && this.meta.refresh_token && !this.meta.login_needed);
+  }
+
+  /// Logs in (online). A device keeps its id and its queue across logins of the same user;
+  /// another user may take it over only once its queue is empty.
+  async login(username, password) {
+    const r = await this.request("POST", "/api/v1/auth/login", { username, password }, false);
+    if (r.status !== 200) throw new ServerError(r.status, r.body);
+    const t = r.body;
+    const same = this.meta.user && this.meta.user.id === t.user_id;
+    if (!same && this.meta.user && this.pendingCount() > 0) {
+      throw new ServerError(409, {
+        code: "queue_of_another_user",
+        detail: `Thiết bị còn ${this.pendingCount()} thay đổi chưa gửi của tài khoản ${this.meta.user.username}.`,
+      });
+    }
+    const meta = {
+      access_token: t.access_token,
+      refresh_token: t.refresh_token,
+      user: { id: t.user_id, username: username.trim().toLowerCase(), role: t.role },
+      login_needed: false,
+    };
+    if (!same) {
+      // A new user on this device: a new device id, an empty copy.
+      Object.assign(meta, {
+        device_id: this.uuid(), next_seq: 1, cursor: null, seen: {}, hlc: null,
+        inflight: null, rejections: [], notices: [], reference: null, last_sync: null,
+      });
+      await this.store.clear();
+      this.entities = new Map();
+      this.ops = new Map();
+      this.meta = {};
+    }
+    await this.commit({ meta });
+    return this.user;
+  }
+
+  /// Ends the session here. With changes still waiting it refuses unless `force`: they
+  /// would be lost with the device's data.
+  async logout(force = false) {
+    if (this.pendingCount() > 0 && !force) {
+      throw new ServerError(409, { code: "pending_changes", detail: "Còn thay đổi chưa gửi." });
+    }
+    const refresh = this.meta.refresh_token;
+    if (refresh) {
+      try {
+        await this.request("POST", "/api/v1/auth/logout", { refresh_token: refresh }, false);
+      } catch (_) {
+        // Offline: the session simply ends on the server when it expires.
+      }
+    }
+    await this.store.clear();
+    this.meta = {};
+    this.entities = new Map();
+    this.ops = new Map();
+    this.changed();
+  }
+
+  // ---- HTTP ----
+
+  async request(method, path, body, auth = true) {
+    const headers = { accept: "application/json" };
+    if (body !== undefined) headers["content-type"] = "application/json";
+    if (auth) headers.authorization = `Bearer ${this.meta.access_token}`;
+    let res;
+    try {
+      res = await this.fetch(`${this.base}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new OfflineError(String(e?.message || e));
+    }
+    let parsed = null;
+    try {
+      parsed = await res.json();
+    } catch (_) {
+      // An answer cut short: as good as none.
+      if (res.ok) throw new OfflineError("incomplete answer");
+    }
+    return { status: res.status, body: parsed };
+  }
+
+  /// An authenticated call: an expired access token is refreshed once, then the call is
+  /// made again; a session that cannot be refreshed needs a new login.
+  async api(method, path, body) {
+    if (!this.meta.refresh_token || this.meta.login_needed) throw new LoginNeeded("no session");
+    let r = await this.request(method, path, body);
+    if (r.status === 401) {
+      await this.refresh();
+      r = await this.request(method, path, body);
+      if (r.status === 401) await this.needLogin();
+    }
+    if (r.status >= 500) throw new OfflineError(r.body?.detail || `HTTP ${r.status}`);
+    return r;
+  }
+
+  async refresh() {
+    const r = await this.request(
+      "POST", "/api/v1/auth/refresh", { refresh_token: this.meta.refresh_token }, false,
+    );
+    if (r.status === 200) {
+      await this.commit({ meta: { access_token: r.body.access_token, refresh_token: r.body.refresh_token } });
+      return;
+    }
+    if (r.status >= 500) throw new OfflineError(`HTTP ${r.status}`);
+    await this.needLogin();
+  }
+
+  async needLogin() {
+    await this.commit({ meta: { login_needed: true, access_token: null } });
+    throw new LoginNeeded("the session has ended");
+  }
+
+  // ---- storage ----
+
+  /// Writes a change set in one storage transaction, then takes it into memory.
+  async commit({ meta = {}, put = [], del = [], ops = [], dropOps = [], clearEntities = false }) {
+    await this.store.commit({ meta, put, del, ops, dropOps, clearEntities });
+    Object.assign(this.meta, meta);
+    if (clearEntities) this.entities.clear();
+    for (const k of del) this.entities.delete(k);
+    for (const [k, v] of put) this.entities.set(k, v);
+    for (const op of ops) this.ops.set(op.seq, op);
+    for (const s of dropOps) this.ops.delete(s);
+    this.changed();
+  }
+
+  // ---- local edits: each is one op, queued with its clock in one transaction ----
+
+  async queue(type, entityId, householdId, data) {
+    const hlc = nextHlc(this.meta.hlc, this.now());
+    const seq = this.meta.next_seq || 1;
+    const op = {
+      seq,
+      op_id: this.uuid(),
+      type,
+      entity_id: entityId,
+      household_id: householdId,
+      base_version: (this.meta.seen || {})[householdId] || 0,
+      hlc: hlc.text,
+      data,
+      state: "pending",
+      made_at: new Date(this.now()).toISOString(),
+    };
+    await this.commit({ meta: { next_seq: seq + 1, hlc: { ms: hlc.ms, c: hlc.c } }, ops: [op] });
+    return op;
+  }
+
+  async createHousehold(fields) {
+    const id = this.uuid();
+    await this.queue("household.upsert", id, id, fields);
+    return id;
+  }
+
+  updateHousehold(id, changed) {
+    return this.queue("household.upsert", id, id, changed);
+  }
+
+  deleteHousehold(id) {
+    return this.queue("household.delete", id, id, {});
+  }
+
+  async createMember(householdId, fields) {
+    const id = this.uuid();
+    await this.queue("member.upsert", id, householdId, fields);
+    return id;
+  }
+
+  updateMember(id, changed) {
+    return this.queue("member.upsert", id, this.memberHousehold(id), changed);
+  }
+
+  deleteMember(id) {
+    return this.queue("member.delete", id, this.memberHousehold(id), {});
+  }
+
+  setAdoption(memberId, campaignId, status) {
+    return this.queue("adoption.set", memberId, this.memberHousehold(memberId), {
+      campaign_id: campaignId,
+      status,
+    });
+  }
+
+  async recordVisit(householdId, fields) {
+    const id = this.uuid();
+    await this.queue("visit.record", id, householdId, fields);
+    return id;
+  }
+
+  memberHousehold(id) {
+    const m = this.view().members.get(id);
+    if (!m) throw new Error(`no member ${id}`);
+    return m.household_id;
+  }
+
+  // ---- what the user sees: the pulled copy with the device's own ops on top ----
+
+  /// Ops not yet in a pull: pending, or answered (applied, merged) before a pull brought
+  /// their effects.
+  overlay() {
+    return [...this.ops.values()].sort((a, b) => a.seq - b.seq);
+  }
+
+  pendingCount() {
+    let n = 0;
+    for (const op of this.ops.values()) if (op.state === "pending") n += 1;
+    return n;
+  }
+
+  view() {
+    if (this.viewCache) return this.viewCache;
+    const households = new Map();
+    const members = new Map();
+    const adoptions = new Map(); // `${member}/${campaign}` -> status
+    const visits = new Map();
+    for (const e of this.entities.values()) {
+      if (e.entity === "household") households.set(e.id, { id: e.id, version: e.version, ...e.data });
+      else if (e.entity === "member") members.set(e.id, { id: e.id, ...e.data });
+      else if (e.entity === "adoption") adoptions.set(`${e.id}/${e.data.campaign_id}`, e.data.status);
+      else if (e.entity === "visit") visits.set(e.id, { id: e.id, ...e.data });
+    }
+    for (const op of this.overlay()) {
+      const d = op.data || {};
+      switch (op.type) {
+        case "household.upsert":
+          households.set(op.entity_id, { ...(households.get(op.entity_id) || { id: op.entity_id }), ...d });
+          break;
+        case "household.delete":
+          households.delete(op.entity_id);
+          break;
+        case "member.upsert":
+          members.set(op.entity_id, {
+            ...(members.get(op.entity_id) || { id: op.entity_id, household_id: op.household_id }),
+            ...d,
+          });
+          break;
+        case "member.delete":
+          members.delete(op.entity_id);
+          break;
+        case "adoption.set":
+          adoptions.set(`${op.entity_id}/${d.campaign_id}`, d.status);
+          break;
+        case "visit.record":
+          if (!visits.has(op.entity_id)) visits.set(op.entity_id, { id: op.entity_id, household_id: op.household_id, ...d });
+          break;
+        default:
+      }
+    }
+    const byHousehold = new Map();
+    for (const h of households.values()) byHousehold.set(h.id, { ...h, members: [], visits: [] });
+    for (const m of members.values()) {
+      const h = byHousehold.get(m.household_id);
+      if (h) h.members.push(m);
+    }
+    for (const v of visits.values()) {
+      const h = byHousehold.get(v.household_id);
+      if (h) h.visits.push(v);
+    }
+    for (const h of byHousehold.values()) {
+      h.visits.sort((a, b) => String(b.visited_at).localeCompare(String(a.visited_at)));
+      h.keys = [searchKey(`${h.head_name ?? ""} ${h.address ?? ""}`), ...h.members.map((m) => searchKey(m.full_name))];
+    }
+    this.viewCache = { households: byHousehold, members, adoptions };
+    return this.viewCache;
+  }
+
+  adoption(memberId, campaignId) {
+    return this.view().adoptions.get(`${memberId}/${campaignId}`) || "not_yet";
+  }
+
+  // ---- sync ----
+
+  /// Pushes the queue, then pulls until nothing more waits. One at a time: a second call
+  /// while one runs waits for it.
+  sync() {
+    if (!this.syncing) {
+      this.syncing = (async () => {
+        try {
+          await this.push();
+          await this.pull();
+          await this.commit({ meta: { last_sync: new Date(this.now()).toISOString(), last_error: null } });
+        } catch (e) {
+          await this.commit({ meta: { last_error: e instanceof OfflineError ? "offline" : e instanceof LoginNeeded ? "login" : String(e.message) } });
+          throw e;
+        } finally {
+          this.syncing = null;
+        }
+      })();
+    }
+    return this.syncing;
+  }
+
+  /// The next batch: the one sent last if it was never answered (resent as it was, never
+  /// renumbered), else the first pending ops in seq order, within the limits.
+  nextBatch() {
+    const pending = this.overlay().filter((o) => o.state === "pending");
+    const inflight = this.meta.inflight;
+    if (inflight && inflight.length && inflight.every((s) => this.ops.get(s)?.state === "pending")) {
+      return inflight.map((s) => this.ops.get(s));
+    }
+    const out = [];
+    let bytes = 0;
+    const max = this.meta.batch_ops || BATCH_OPS;
+    for (const op of pending) {
+      const size = JSON.stringify(wire(op)).length;
+      if (out.length >= max || (out.length && bytes + size > BATCH_BYTES)) break;
+      out.push(op);
+      bytes += size;
+    }
+    return out;
+  }
+
+  async push() {
+    for (;;) {
+      const batch = this.nextBatch();
+      if (!batch.length) return;
+      await this.commit({ meta: { inflight: batch.map((o) => o.seq) } });
+      const r = await this.api("POST", "/api/v1/sync/push", {
+        device_id: this.meta.device_id,
+        ops: batch.map(wire),
+      });
+      if (r.status === 413) {
+        // Smaller batches until one fits; the same ops, the same seqs.
+        await this.commit({ meta: { inflight: null, batch_ops: Math.max(1, Math.floor(batch.length / 2)) } });
+        if (batch.length === 1) throw new ServerError(413, r.body);
+        continue;
+      }
+      if (r.status !== 200) throw new ServerError(r.status, r.body);
+      const seen = { ...(this.meta.seen || {}) };
+      const rejections = [...(this.meta.rejections || [])];
+      const notices = [...(this.meta.notices || [])];
+      const ops = [];
+      const dropOps = [];
+      let gap = false;
+      for (const res of r.body.results) {
+        const op = this.ops.get(res.seq);
+        if (!op) continue;
+        if (res.status === "gap") {
+          gap = true;
+          break;
+        }
+        if (res.status === "rejected") {
+          dropOps.push(op.seq);
+          rejections.push({ seq: op.seq, type: op.type, household_id: op.household_id, data: op.data, error: res.error, at: new Date(this.now()).toISOString() });
+          continue;
+        }
+        if (res.household_version) seen[op.household_id] = Math.max(seen[op.household_id] || 0, res.household_version);
+        if (res.status === "merged") {
+          notices.push({ seq: op.seq, type: op.type, entity_id: op.entity_id, household_id: op.household_id, data: op.data, conflict_ids: res.conflict_ids });
+        }
+        ops.push({ ...op, state: res.status, household_version: res.household_version });
+      }
+      await this.commit({ meta: { seen, rejections, notices, inflight: null, last_seq: r.body.last_seq }, ops, dropOps });
+      if (gap) {
+        throw new ServerError(409, { code: "gap", detail: `the server has ops up to ${r.body.last_seq} only` });
+      }
+    }
+  }
+
+  async pull() {
+    for (let round = 0; round < 100000; round += 1) {
+      const q = new URLSearchParams({ device_id: this.meta.device_id, limit: String(PULL_LIMIT) });
+      if (this.meta.cursor) q.set("cursor", this.meta.cursor);
+      const r = await this.api("GET", `/api/v1/sync/pull?${q}`);
+      if (r.status !== 200) throw new ServerError(r.status, r.body);
+      const page = r.body;
+      const seen = page.reset ? {} : { ...(this.meta.seen || {}) };
+      const put = [];
+      const del = [];
+      // A delete takes its dependants along (a household its members, adoptions and visits;
+      // a member its adoptions).
+      const current = page.reset ? new Map() : this.entities;
+      for (const c of page.changes) {
+        const key = entityKey(c);
+        if (c.household_id) seen[c.household_id] = Math.max(seen[c.household_id] || 0, c.version || 0);
+        if (c.op === "delete") {
+          del.push(key);
+          if (c.entity === "household" || c.entity === "member") {
+            for (const [k, e] of current) {
+              const owned = c.entity === "household" ? e.household_id === c.id : e.entity === "adoption" && e.id === c.id;
+              if (owned) del.push(k);
+            }
+          }
+        } else {
+          put.push([key, { entity: c.entity, id: c.id, household_id: c.household_id, version: c.version, data: c.data }]);
+        }
+      }
+      const answered = [...this.ops.values()].filter((o) => o.state !== "pending" && o.seq <= (page.last_seq || 0));
+      const meta = { seen, cursor: page.cursor, last_seq_pulled: page.last_seq };
+      if (page.reference) meta.reference = page.reference;
+      await this.commit({
+        meta,
+        put,
+        del: del.filter((k) => !put.some(([p]) => p === k)),
+        dropOps: answered.map((o) => o.seq),
+        clearEntities: Boolean(page.reset),
+      });
+      if (!page.has_more) return;
+    }
+  }
+
+  /// Forgets a rejection once the user has read it.
+  dismissRejection(seq) {
+    return this.commit({ meta: { rejections: (this.meta.rejections || []).filter((r) => r.seq !== seq) } });
+  }
+
+  dismissNotice(seq) {
+    return this.commit({ meta: { notices: (this.meta.notices || []).filter((n) => n.seq !== seq) } });
+  }
+}
+
+/// An op as it travels (the device's own bookkeeping stays home).
+export function wire(op) {
+  const { seq, op_id, type, entity_id, household_id, base_version, hlc, data } = op;
+  return { seq, op_id, type, entity_id, household_id, base_version, hlc, data };
+}

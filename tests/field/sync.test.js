@@ -1,0 +1,249 @@
+// The field app's sync engine (src/field/sync.js) against a real gocua server: ops,
+// queue, clock, retries, token refresh, rejections, resets. Run with `node --test
+// tests/field/` after `cargo build`.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { Engine, LoginNeeded, OfflineError, nextHlc } from "../../src/field/sync.js";
+import { MemoryStore } from "../../src/field/memstore.js";
+import { fold, matches, searchKey, terms } from "../../src/field/text.js";
+import { startServer, rest, token } from "./server.js";
+
+let server;
+before(async () => {
+  // Access tokens live 1 s (plus the server's 5 s of leeway): the tests see them expire.
+  server = await startServer({ GOCUA_ACCESS_TOKEN_SECONDS: "1" });
+});
+after(async () => {
+  await server?.stop();
+});
+
+/// A device of `username`, logged in and with its first download done.
+async function device(username = "canbo", { fetch: f = fetch, store = new MemoryStore() } = {}) {
+  const e = await Engine.open(store, { fetch: f, base: server.base });
+  await e.login(username, "gocua-demo");
+  await e.sync();
+  return e;
+}
+
+const villages = (e) => e.meta.reference.areas.filter((a) => a.level === "village");
+const campaign = (e) => e.meta.reference.campaigns[0].id;
+
+/// Waits for a condition, checking it every 100 ms, for at most `ms`.
+async function until(what, ms, check) {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test("search folds like the server: Nguyen finds Nguyễn, d finds đ, words start", () => {
+  assert.equal(fold("  Nguyễn   Văn Mạnh "), "nguyen van manh");
+  assert.equal(fold("ĐẠO"), "dao");
+  const keys = [searchKey("Hoàng Văn Mạnh Thôn Nà Pàn"), searchKey("Đinh Thị Hoa")];
+  assert.ok(matches(terms("van manh"), keys));
+  assert.ok(matches(terms("dinh hoa"), keys));
+  assert.ok(matches(terms("NA PAN"), keys));
+  assert.ok(!matches(terms("an"), keys), "a term starts a word");
+});
+
+test("the clock counts within a millisecond and never goes back", () => {
+  const a = nextHlc(null, Date.UTC(2020, 7, 21, 3, 4, 5, 123));
+  assert.equal(a.text, "2020-08-21T03:04:05.123Z-0000");
+  const b = nextHlc(a, a.ms);
+  assert.equal(b.text, "2020-08-21T03:04:05.123Z-0001");
+  const c = nextHlc(b, a.ms - 5000); // the phone's clock went back
+  assert.equal(c.ms, a.ms);
+  assert.equal(c.c, 2);
+});
+
+test("offline edits queue in order and reach the server once, with the same state", async () => {
+  const e = await device();
+  const first = e.meta.next_seq;
+  const [v1] = villages(e);
+  const camp = campaign(e);
+  const h = await e.createHousehold({ area_id: v1.id, address: "Số 9, Nà Pàn", head_name: "Hoàng Văn Mạnh" });
+  const m1 = await e.createMember(h, { full_name: "Hoàng Văn Mạnh", birth_year: 1970, priority: "quarantine_home" });
+  const m2 = await e.createMember(h, { full_name: "Hoàng Thị Hoa", smartphone: "yes" });
+  await e.setAdoption(m1, camp, "installed_with_help");
+  await e.setAdoption(m2, camp, "refused");
+  await e.recordVisit(h, { campaign_id: camp, visited_at: "2020-08-21T03:04:05Z", outcome: "met" });
+  await e.updateHousehold(h, { phone: "0912345678" });
+  assert.equal(e.pendingCount(), 7);
+  const seqs = [...e.ops.values()].map((o) => o.seq);
+  assert.deepEqual(seqs, [0, 1, 2, 3, 4, 5, 6].map((i) => first + i));
+  // The device shows its own edits before any sync.
+  const shown = e.view().households.get(h);
+  assert.equal(shown.phone, "0912345678");
+  assert.equal(shown.members.length, 2);
+  assert.equal(e.adoption(m1, camp), "installed_with_help");
+
+  await e.sync();
+  assert.equal(e.pendingCount(), 0);
+  assert.equal(e.meta.last_seq, first + 6);
+  const t = await token(server.base, "xa");
+  const got = await rest(server.base, "GET", `/api/v1/households/${h}`, t);
+  assert.equal(got.status, 200);
+  assert.equal(got.body.phone, "0912345678");
+  assert.equal(got.body.members.length, 2);
+  assert.equal(got.body.recent_visits.length, 1);
+  const status = Object.fromEntries(got.body.members.map((m) => [m.id, m.adoptions[0].status]));
+  assert.deepEqual(status, { [m1]: "installed_with_help", [m2]: "refused" });
+  // The copy now holds the server's state, version included.
+  const after = e.view().households.get(h);
+  assert.equal(after.version, got.body.version);
+  assert.equal(e.meta.seen[h], got.body.version);
+});
+
+test("a push whose answer is lost is resent as it was and applied once", async () => {
+  let lose = true;
+  // Delivers the request, then drops the answer (the connection broke on the way back).
+  const flaky = async (url, init) => {
+    const res = await fetch(url, init);
+    if (lose && url.includes("/sync/push")) {
+      lose = false;
+      await res.text();
+      throw new TypeError("network error");
+    }
+    return res;
+  };
+  const e = await device("canbo", { fetch: flaky });
+  const [v1] = villages(e);
+  const h = await e.createHousehold({ area_id: v1.id, address: "Số 10", head_name: "Nông Văn Đức" });
+  await e.createMember(h, { full_name: "Nông Thị Lan" });
+  const sent = [...e.ops.keys()];
+  await assert.rejects(e.sync(), OfflineError);
+  assert.deepEqual(e.meta.inflight, sent, "the batch is remembered");
+  assert.equal(e.pendingCount(), 2);
+  // Meanwhile another edit is queued: the unanswered batch still goes first, as it was.
+  await e.updateHousehold(h, { notes: "Hẹn chiều" });
+  await e.sync();
+  assert.equal(e.pendingCount(), 0);
+  const t = await token(server.base, "xa");
+  const got = await rest(server.base, "GET", `/api/v1/households/${h}`, t);
+  assert.equal(got.body.members.length, 1, "the member was created once");
+  assert.equal(got.body.notes, "Hẹn chiều");
+});
+
+test("an expired access token is refreshed and the sync goes on", async () => {
+  const e = await device();
+  const old = e.meta.access_token;
+  await until("the access token to expire", 20000, async () => {
+    const r = await rest(server.base, "GET", "/api/v1/me", old);
+    return r.status === 401;
+  });
+  const [v1] = villages(e);
+  await e.createHousehold({ area_id: v1.id, address: "Số 11", head_name: "Lý Văn Bảo" });
+  await e.sync();
+  assert.equal(e.pendingCount(), 0);
+  assert.notEqual(e.meta.access_token, old);
+});
+
+test("a revoked session needs a login; the queue is kept and pushed under the same seqs", async () => {
+  const store = new MemoryStore();
+  const e = await device("canbo", { store });
+  const [v1] = villages(e);
+  const h = await e.createHousehold({ area_id: v1.id, address: "Số 12", head_name: "Vi Văn Sơn" });
+  const seq = e.ops.get(e.meta.next_seq - 1).seq;
+  // The session ends elsewhere (the user logged out on another screen, or an admin acted).
+  const out = await rest(server.base, "POST", "/api/v1/auth/logout", null, { refresh_token: e.meta.refresh_token });
+  assert.equal(out.status, 204, JSON.stringify(out.body));
+  await until("the access token to expire", 20000, async () =>
+    (await rest(server.base, "GET", "/api/v1/me", e.meta.access_token)).status === 401);
+  await assert.rejects(e.sync(), LoginNeeded);
+  assert.equal(e.loggedIn, false);
+  assert.equal(e.pendingCount(), 1);
+  // The app restarts (a new engine over the same storage) and the user logs in again.
+  const again = await Engine.open(store, { fetch, base: server.base });
+  assert.equal(again.pendingCount(), 1);
+  await again.login("canbo", "gocua-demo");
+  assert.equal(again.meta.device_id, e.meta.device_id);
+  await again.sync();
+  assert.equal(again.pendingCount(), 0);
+  assert.equal(again.meta.last_seq, seq);
+  const got = await rest(server.base, "GET", `/api/v1/households/${h}`, await token(server.base, "xa"));
+  assert.equal(got.body.head_name, "Vi Văn Sơn");
+});
+
+test("an edit of a household deleted meanwhile is rejected, shown, and the queue goes on", async () => {
+  const e = await device();
+  const [v1] = villages(e);
+  const h = await e.createHousehold({ area_id: v1.id, address: "Số 13", head_name: "Hà Văn Hùng" });
+  await e.sync();
+  const xa = await token(server.base, "xa");
+  const cur = await rest(server.base, "GET", `/api/v1/households/${h}`, xa);
+  const res = await fetch(`${server.base}/api/v1/households/${h}`, {
+    method: "DELETE",
+    headers: { authorization: `Bearer ${xa}`, "if-match": cur.etag },
+  });
+  assert.equal(res.status, 204);
+  await e.updateHousehold(h, { notes: "sửa khi ngoại tuyến" });
+  const h2 = await e.createHousehold({ area_id: v1.id, address: "Số 14", head_name: "Lương Văn Dũng" });
+  await e.sync();
+  assert.equal(e.pendingCount(), 0);
+  assert.equal(e.meta.rejections.length, 1);
+  assert.equal(e.meta.rejections[0].error.code, "deleted");
+  assert.equal(e.meta.rejections[0].household_id, h);
+  assert.ok(!e.view().households.has(h), "the deletion reached the device");
+  assert.ok(e.view().households.has(h2), "the next op went through");
+  await e.dismissRejection(e.meta.rejections[0].seq);
+  assert.equal(e.meta.rejections.length, 0);
+});
+
+test("two devices edit one household offline: both end with the same record", async () => {
+  const a = await device();
+  const b = await device();
+  const [v1] = villages(a);
+  const h = await a.createHousehold({ area_id: v1.id, address: "Số 15", head_name: "Triệu Văn Quang" });
+  await a.sync();
+  await b.sync();
+  // B edits first (an earlier clock) but reaches the server last: B's name loses.
+  await b.updateHousehold(h, { head_name: "Triệu Văn Quang (B)" });
+  await new Promise((r) => setTimeout(r, 5));
+  await a.updateHousehold(h, { head_name: "Triệu Văn Quang (A)", phone: "0911111111" });
+  await a.sync();
+  await b.sync();
+  await a.sync();
+  const ha = a.view().households.get(h);
+  const hb = b.view().households.get(h);
+  assert.equal(ha.head_name, hb.head_name);
+  assert.equal(ha.phone, "0911111111");
+  assert.equal(hb.phone, "0911111111");
+  assert.equal(ha.head_name, "Triệu Văn Quang (A)");
+  assert.equal(ha.version, hb.version);
+  assert.equal(a.meta.notices.length, 0);
+  assert.equal(b.meta.notices.length, 1, "the device whose value lost hears of it");
+  assert.equal(b.meta.notices[0].household_id, h);
+  assert.equal(b.meta.notices[0].conflict_ids.length, 1);
+});
+
+test("a reset rebuilds the copy and keeps the queue", async () => {
+  const e = await device();
+  const me = await rest(server.base, "GET", "/api/v1/me", e.meta.access_token);
+  const areas = me.body.area_ids;
+  const h = await e.createHousehold({ area_id: areas[0], address: "Số 16", head_name: "Mã Văn Tuấn" });
+  const admin = await token(server.base, "admin");
+  // The user's areas change: the next pull starts the copy over.
+  await rest(server.base, "PUT", `/api/v1/users/${me.body.id}/areas`, admin, { area_ids: [areas[0]] });
+  const before = e.entities.size;
+  await e.pull();
+  assert.ok(e.entities.size < before, "the copy holds one village now");
+  assert.equal(e.pendingCount(), 1, "the queue survives the reset");
+  assert.ok(e.view().households.has(h), "the own edit still shows");
+  await e.sync();
+  assert.equal(e.pendingCount(), 0);
+  await rest(server.base, "PUT", `/api/v1/users/${me.body.id}/areas`, admin, { area_ids: areas });
+});
+
+test("logging out with changes waiting needs an explicit yes", async () => {
+  const e = await device();
+  const [v1] = villages(e);
+  await e.createHousehold({ area_id: v1.id, address: "Số 17", head_name: "Hứa Văn Cường" });
+  await assert.rejects(e.logout(), (err) => err.problem.code === "pending_changes");
+  assert.equal(e.pendingCount(), 1);
+  await e.logout(true);
+  assert.equal(e.pendingCount(), 0);
+  assert.equal(e.user, null);
+});

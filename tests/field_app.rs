@@ -1,0 +1,538 @@
+//! The canvassers' field app (`/field/`) in headless Chromium over WebDriver, against a
+//! `gocua serve --demo` process: work offline, reload offline, sync when the network comes
+//! back; two phones on one household; the server killed while the app pushes; a rejected
+//! op shown. Screenshots at a phone's width go to `docs/img/`.
+//!
+//! Without chromedriver the tests are skipped locally and fail in CI (`CI` set).
+
+mod common;
+
+use common::browser::{save, wait_until, Browser};
+use common::process::{free_port, Server};
+use common::TestDb;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const PASSWORD: &str = "gocua-demo";
+const PHONE: &str = "--window-size=500,900";
+
+/// The demo on its own database, served by a process on a fixed port (a restarted server
+/// must keep the app's origin).
+struct Field {
+    db: TestDb,
+    port: u16,
+    server: Option<Server>,
+    http: reqwest::Client,
+    env: Vec<(&'static str, &'static str)>,
+}
+
+impl Field {
+    fn start(env: &[(&'static str, &'static str)]) -> Field {
+        let mut f = Field {
+            db: TestDb::new(),
+            port: free_port(),
+            server: None,
+            http: reqwest::Client::new(),
+            env: env.to_vec(),
+        };
+        f.restart();
+        f
+    }
+
+    fn restart(&mut self) {
+        self.server = Some(Server::start_with(
+            &self.db.url,
+            &format!("127.0.0.1:{}", self.port),
+            &self.env,
+            &["--demo"],
+        ));
+    }
+
+    fn kill(&mut self) {
+        self.server.take().expect("a running server").kill();
+    }
+
+    fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base());
+        let mut req = match method {
+            "GET" => self.http.get(url),
+            "PUT" => self.http.put(url),
+            "DELETE" => self.http.delete(url),
+            _ => self.http.post(url),
+        }
+        .bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.unwrap();
+        let etag = res
+            .headers()
+            .get("etag")
+            .map(|v| v.to_str().unwrap().to_owned());
+        let status = res.status().as_u16();
+        let mut v: Value = res.json().await.unwrap_or(Value::Null);
+        if let Value::Object(m) = &mut v {
+            m.insert("_status".into(), status.into());
+            m.insert("_etag".into(), etag.into());
+        }
+        v
+    }
+
+    async fn token(&self, user: &str) -> String {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/auth/login", self.base()))
+            .json(&json!({"username": user, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        v["access_token"].as_str().expect("a token").to_owned()
+    }
+}
+
+/// Opens the app on a phone's screen, logs in, and waits for the first download.
+async fn log_in(b: &Browser, f: &Field, user: &str) {
+    open(b, f).await;
+    b.type_into("#username", user).await;
+    b.type_into("#password", PASSWORD).await;
+    b.click("#login button[type=submit]").await;
+    b.wait_for(
+        "const l = document.getElementById('households'); \
+         return l && Number(l.dataset.count) > 0 && document.getElementById('pending').dataset.count === '0' \
+           && window.gocua.engine.meta.last_sync !== null",
+    )
+    .await;
+    // The shell is cached and the worker controls the page: it can reload offline.
+    b.wait_for("return navigator.serviceWorker.controller !== null")
+        .await;
+}
+
+async fn open(b: &Browser, f: &Field) {
+    b.phone().await;
+    b.goto(&format!("{}/field/", f.base())).await;
+    b.wait_for("return document.getElementById('login') !== null")
+        .await;
+    assert_eq!(b.script("return window.innerWidth").await, 390);
+}
+
+/// Saves a screenshot of the top of the screen.
+async fn shot(b: &Browser, name: &str) {
+    b.script("window.scrollTo(0, 0); return true;").await;
+    save(&b.screenshot().await, name);
+}
+
+async fn pending(b: &Browser) -> i64 {
+    b.script("return Number(document.getElementById('pending').dataset.count)")
+        .await
+        .as_i64()
+        .unwrap()
+}
+
+async fn wait_synced(b: &Browser) {
+    b.wait_for(
+        "return document.getElementById('pending').dataset.count === '0' \
+         && !window.gocua.engine.syncing",
+    )
+    .await;
+}
+
+/// Fills a form field by name inside the element matching `scope`.
+async fn fill(b: &Browser, scope: &str, name: &str, value: &str) {
+    b.replace_text(&format!("{scope} [name={name}]"), value)
+        .await;
+}
+
+async fn choose(b: &Browser, scope: &str, name: &str, value: &str) {
+    b.script(&format!(
+        "const s = document.querySelector(\"{scope} [name={name}]\"); s.value = '{value}'; \
+         s.dispatchEvent(new Event('change', {{bubbles: true}})); return true;"
+    ))
+    .await;
+}
+
+async fn open_household(b: &Browser, id: &str) {
+    b.script(&format!("location.hash = '#/h/{id}'; return true;"))
+        .await;
+    b.wait_for(&format!(
+        "const s = document.getElementById('household'); return s && s.dataset.id === '{id}'"
+    ))
+    .await;
+}
+
+#[tokio::test]
+async fn offline_work_survives_a_reload_and_reaches_the_server_once() {
+    let Some(b) = Browser::start_with(&[PHONE]).await else {
+        return;
+    };
+    // Access tokens last 1 s (and the server's 5 s of leeway): one expires while offline.
+    let f = Field::start(&[("GOCUA_ACCESS_TOKEN_SECONDS", "1")]);
+    open(&b, &f).await;
+    shot(&b, "field-login.png").await;
+    log_in(&b, &f, "canbo").await;
+    // The shell of this very version is what the worker cached.
+    let sw = f
+        .http
+        .get(format!("{}/field/sw.js", f.base()))
+        .send()
+        .await
+        .unwrap();
+    let sw = sw.text().await.unwrap();
+    let version = sw
+        .lines()
+        .find_map(|l| l.strip_prefix("const VERSION = \""))
+        .and_then(|l| l.strip_suffix("\";"))
+        .expect("the worker names its version")
+        .to_owned();
+    let caches = b
+        .wait_for("return caches.keys().then(k => k.length ? k : null)")
+        .await;
+    assert_eq!(caches, json!([format!("gocua-field-{version}")]));
+    // The phone's position, as the Geolocation API gives it.
+    b.cdp(
+        "Browser.grantPermissions",
+        json!({"permissions": ["geolocation"], "origin": f.base()}),
+    )
+    .await;
+    b.cdp(
+        "Emulation.setGeolocationOverride",
+        json!({"latitude": 21.95, "longitude": 106.38, "accuracy": 12}),
+    )
+    .await;
+    shot(&b, "field-list.png").await;
+
+    b.offline(true).await;
+    b.wait_for("return document.getElementById('net').dataset.online === 'no'")
+        .await;
+
+    // A new household with three members, their statuses, two visits and an edit.
+    b.click("#new-household").await;
+    b.wait_for("return document.getElementById('new') !== null")
+        .await;
+    fill(&b, "#new", "head_name", "Hoàng Văn Ngoại").await;
+    fill(&b, "#new", "address", "Số 99, Thôn Nà Pàn").await;
+    shot(&b, "field-new.png").await;
+    b.click("#new button[type=submit]").await;
+    let id = b
+        .wait_for("const s = document.getElementById('household'); return s && s.dataset.id")
+        .await;
+    let id = id.as_str().unwrap().to_owned();
+    let people = [
+        (
+            "Hoàng Văn Ngoại",
+            "1968",
+            "quarantine_home",
+            "installed_with_help",
+        ),
+        ("Hoàng Thị Lan", "1972", "none", "refused"),
+        ("Hoàng Văn Tú", "2001", "testing_required", "installed"),
+    ];
+    for (i, (name, year, priority, _)) in people.iter().enumerate() {
+        b.click("#add-member summary").await;
+        fill(&b, "#add-member", "full_name", name).await;
+        fill(&b, "#add-member", "birth_year", year).await;
+        choose(&b, "#add-member", "priority", priority).await;
+        b.click("#add-member button[type=submit]").await;
+        b.wait_for(&format!(
+            "return document.querySelectorAll('#household .member').length === {}",
+            i + 1
+        ))
+        .await;
+    }
+    let members: Vec<String> = serde_json::from_value(
+        b.script("return Array.from(document.querySelectorAll('#household .member')).map(m => m.dataset.id)")
+            .await,
+    )
+    .unwrap();
+    for (m, (_, _, _, status)) in members.iter().zip(&people) {
+        b.click(&format!(
+            "#household .member[data-id='{m}'] button[data-status={status}]"
+        ))
+        .await;
+        b.wait_for(&format!(
+            "const e = document.querySelector(\"#household .member[data-id='{m}'] button[data-status={status}]\"); \
+             return e && e.getAttribute('aria-pressed') === 'true'"
+        ))
+        .await;
+    }
+    for (n, outcome) in ["not_home", "met"].iter().enumerate() {
+        choose(&b, "#visit", "outcome", outcome).await;
+        b.click("#visit button[type=submit]").await;
+        b.wait_for(&format!(
+            "return document.querySelectorAll('#visits li').length === {}",
+            n + 1
+        ))
+        .await;
+    }
+    b.click("#edit-household-box summary").await;
+    fill(&b, "#edit-household", "phone", "0912 345 678").await;
+    b.click("#edit-household button[type=submit]").await;
+    b.wait_for("return document.querySelector('#household p').textContent.includes('0912')")
+        .await;
+    assert_eq!(pending(&b).await, 1 + 3 + 3 + 2 + 1);
+    shot(&b, "field-household.png").await;
+
+    // The access token runs out while the phone is offline.
+    let token = b
+        .script("return window.gocua.engine.meta.access_token")
+        .await;
+    let expired = wait_until(Duration::from_secs(30), || async {
+        let r = f
+            .call("GET", "/api/v1/me", token.as_str().unwrap(), None)
+            .await;
+        (r["_status"] == 401).then_some(())
+    })
+    .await;
+    assert!(expired.is_some(), "the access token expires");
+
+    // Reload with no network: the worker serves the app, IndexedDB holds the data.
+    b.script("location.reload(); return true;").await;
+    b.wait_for("return window.gocua && window.gocua.ready === true")
+        .await;
+    open_household(&b, &id).await;
+    assert_eq!(
+        b.script("return document.querySelectorAll('#household .member').length")
+            .await,
+        3
+    );
+    assert_eq!(
+        b.script("return document.querySelectorAll('#visits li').length")
+            .await,
+        2
+    );
+    assert_eq!(pending(&b).await, 10);
+
+    // The network comes back: the app syncs by itself.
+    b.offline(false).await;
+    wait_synced(&b).await;
+
+    let xa = f.token("xa").await;
+    let hh = f
+        .call("GET", &format!("/api/v1/households/{id}"), &xa, None)
+        .await;
+    assert_eq!(hh["_status"], 200, "{hh}");
+    assert_eq!(hh["head_name"], "Hoàng Văn Ngoại");
+    assert_eq!(hh["phone"], "0912345678");
+    assert!(
+        hh["lat"].as_f64().is_some_and(|l| (l - 21.95).abs() < 1e-6),
+        "{hh}"
+    );
+    let got = hh["members"].as_array().unwrap();
+    assert_eq!(got.len(), 3);
+    for (name, year, priority, status) in people {
+        let m = got
+            .iter()
+            .find(|m| m["full_name"] == name)
+            .unwrap_or_else(|| panic!("{name} is on the server"));
+        assert_eq!(m["birth_year"], year.parse::<i64>().unwrap());
+        assert_eq!(m["priority"], priority);
+        assert_eq!(m["adoptions"].as_array().unwrap().len(), 1);
+        assert_eq!(m["adoptions"][0]["status"], status);
+    }
+    let visits = hh["recent_visits"].as_array().unwrap();
+    assert_eq!(visits.len(), 2);
+    let mut outcomes: Vec<&str> = visits
+        .iter()
+        .map(|v| v["outcome"].as_str().unwrap())
+        .collect();
+    outcomes.sort();
+    assert_eq!(outcomes, ["met", "not_home"]);
+    assert!(
+        visits.iter().all(|v| v["lat"].as_f64().is_some()),
+        "visits carry the position"
+    );
+    // Each record once: one household of that name.
+    let found = f
+        .call("GET", "/api/v1/households?q=hoang%20van%20ngoai", &xa, None)
+        .await;
+    assert_eq!(found["total"], 1, "{found}");
+    b.call("DELETE", "", Value::Null).await;
+}
+
+#[tokio::test]
+async fn two_phones_edit_one_household_offline_and_end_with_the_same_record() {
+    let Some(a) = Browser::start_with(&[PHONE]).await else {
+        return;
+    };
+    let b = Browser::start_with(&[PHONE]).await.unwrap();
+    let f = Field::start(&[]);
+    // A second canvasser of canbo's villages.
+    let admin = f.token("admin").await;
+    let canbo = f.token("canbo").await;
+    let me = f.call("GET", "/api/v1/me", &canbo, None).await;
+    let created = f
+        .call(
+            "POST",
+            "/api/v1/users",
+            &admin,
+            Some(json!({"username": "canbo2", "password": PASSWORD, "role": "canvasser", "area_ids": me["area_ids"]})),
+        )
+        .await;
+    assert_eq!(created["_status"], 201, "{created}");
+    log_in(&a, &f, "canbo").await;
+    log_in(&b, &f, "canbo2").await;
+    let id = a
+        .script("return document.querySelector('#households li').dataset.id")
+        .await;
+    let id = id.as_str().unwrap().to_owned();
+
+    a.offline(true).await;
+    b.offline(true).await;
+    for (browser, notes) in [(&a, "Hẹn sáng thứ hai (A)"), (&b, "Chủ hộ đi làm rẫy (B)")]
+    {
+        open_household(browser, &id).await;
+        browser.click("#edit-household-box summary").await;
+        fill(browser, "#edit-household", "notes", notes).await;
+        browser.click("#edit-household button[type=submit]").await;
+        browser
+            .wait_for("return document.getElementById('pending').dataset.count === '1'")
+            .await;
+    }
+    // A reaches the server first; B's later edit wins; A pulls again.
+    a.offline(false).await;
+    wait_synced(&a).await;
+    b.offline(false).await;
+    wait_synced(&b).await;
+    a.click("#sync").await;
+    wait_synced(&a).await;
+    let shown = "return window.gocua.engine.view().households.get(arguments[0] || location.hash.split('/')[2]).notes";
+    let on_a = a.script(shown).await;
+    let on_b = b.script(shown).await;
+    assert_eq!(on_a, on_b);
+    assert_eq!(on_a, "Chủ hộ đi làm rẫy (B)");
+
+    let xa = f.token("xa").await;
+    let conflicts = f
+        .call("GET", "/api/v1/conflicts?status=open", &xa, None)
+        .await;
+    let items = conflicts["items"].as_array().unwrap();
+    let lost: Vec<&Value> = items
+        .iter()
+        .filter(|c| c["household_id"] == id.as_str() && c["field"] == "notes")
+        .collect();
+    assert_eq!(lost.len(), 1, "{conflicts}");
+    assert!(
+        lost[0]["lost_value"].to_string().contains("(A)"),
+        "{}",
+        lost[0]
+    );
+    a.call("DELETE", "", Value::Null).await;
+    b.call("DELETE", "", Value::Null).await;
+}
+
+#[tokio::test]
+async fn the_server_killed_while_the_app_pushes_loses_and_doubles_nothing() {
+    let Some(b) = Browser::start_with(&[PHONE]).await else {
+        return;
+    };
+    let mut f = Field::start(&[]);
+    log_in(&b, &f, "canbo").await;
+    let xa = f.token("xa").await;
+    let before = f.call("GET", "/api/v1/households", &xa, None).await["total"]
+        .as_i64()
+        .unwrap();
+    b.offline(true).await;
+    // 300 new households queued (three pushes of 100), made through the engine the screens use.
+    b.script(
+        "const e = window.gocua.engine; const v = e.meta.reference.areas.find(a => a.level === 'village').id; \
+         (async () => { for (let i = 0; i < 300; i++) \
+           await e.createHousehold({area_id: v, address: `Số ${i}, xóm Mới`, head_name: `Chủ hộ thử ${i}`}); \
+           window.queued = true; })(); return true;",
+    )
+    .await;
+    b.wait_for("return window.queued === true").await;
+    assert_eq!(pending(&b).await, 300);
+    // A slow signal: each request takes 800 ms, so the server can be killed while a push
+    // is on its way, once the first push has been answered.
+    b.network(false, 800).await;
+    b.wait_for("return Number(document.getElementById('pending').dataset.count) < 300")
+        .await;
+    f.kill();
+    assert!(pending(&b).await > 0, "the server died mid-sync");
+    f.restart();
+    b.offline(false).await;
+    // The app tries again by itself and resends what was not answered.
+    wait_synced(&b).await;
+    let after = f
+        .call("GET", "/api/v1/households?per_page=1", &xa, None)
+        .await;
+    assert_eq!(
+        after["total"].as_i64().unwrap(),
+        before + 300,
+        "each household once"
+    );
+    let seq = b.script("return window.gocua.engine.meta.last_seq").await;
+    assert_eq!(
+        seq,
+        b.script("return window.gocua.engine.meta.next_seq - 1")
+            .await
+    );
+    b.call("DELETE", "", Value::Null).await;
+}
+
+#[tokio::test]
+async fn an_op_the_server_rejects_is_shown_and_the_queue_goes_on() {
+    let Some(b) = Browser::start_with(&[PHONE]).await else {
+        return;
+    };
+    let f = Field::start(&[]);
+    log_in(&b, &f, "canbo").await;
+    let id = b
+        .script("return document.querySelector('#households li').dataset.id")
+        .await;
+    let id = id.as_str().unwrap().to_owned();
+    b.offline(true).await;
+    open_household(&b, &id).await;
+    b.click("#edit-household-box summary").await;
+    fill(&b, "#edit-household", "notes", "sửa khi không có sóng").await;
+    b.click("#edit-household button[type=submit]").await;
+    b.wait_for("return document.getElementById('pending').dataset.count === '1'")
+        .await;
+    // Meanwhile the supervisor deletes that household.
+    let xa = f.token("xa").await;
+    let cur = f
+        .call("GET", &format!("/api/v1/households/{id}"), &xa, None)
+        .await;
+    let res = f
+        .http
+        .delete(format!("{}/api/v1/households/{id}", f.base()))
+        .bearer_auth(&xa)
+        .header("if-match", cur["_etag"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 204);
+    // And the canvasser goes on: a new household after the rejected edit.
+    b.script("location.hash = '#/new'; return true;").await;
+    b.wait_for("return document.getElementById('new') !== null")
+        .await;
+    fill(&b, "#new", "head_name", "Nông Văn Sau").await;
+    fill(&b, "#new", "address", "Số 5").await;
+    b.click("#new button[type=submit]").await;
+    b.wait_for("return document.getElementById('household') !== null")
+        .await;
+    b.offline(false).await;
+    wait_synced(&b).await;
+    let text = b
+        .wait_for(
+            "const r = document.querySelector('.alert.rejection[data-code=deleted]'); return r && r.textContent",
+        )
+        .await;
+    assert!(text.as_str().unwrap().contains("đã bị xóa"), "{text}");
+    let found = f
+        .call("GET", "/api/v1/households?q=nong%20van%20sau", &xa, None)
+        .await;
+    assert_eq!(
+        found["total"], 1,
+        "the op after the rejected one was applied"
+    );
+    // Read: the notice goes away.
+    b.click(".alert.rejection button").await;
+    b.wait_for("return document.querySelector('.alert.rejection') === null")
+        .await;
+    b.call("DELETE", "", Value::Null).await;
+}
