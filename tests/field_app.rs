@@ -392,13 +392,29 @@ async fn two_phones_edit_one_household_offline_and_end_with_the_same_record() {
             .wait_for("return document.getElementById('pending').dataset.count === '1'")
             .await;
     }
-    // A reaches the server first; B's later edit wins; A pulls again.
-    a.offline(false).await;
-    wait_synced(&a).await;
+    // A edited first but reaches the server last: B's later edit wins, A's value is kept
+    // for the supervisor, and A's phone says so on the household.
     b.offline(false).await;
     wait_synced(&b).await;
-    a.click("#sync").await;
+    a.offline(false).await;
     wait_synced(&a).await;
+    b.click("#sync").await;
+    wait_synced(&b).await;
+    let notice = a
+        .wait_for(
+            "const n = document.querySelector('#household .notice'); return n && n.textContent",
+        )
+        .await;
+    assert!(
+        notice.as_str().unwrap().contains("Hẹn sáng thứ hai (A)"),
+        "{notice}"
+    );
+    assert!(notice.as_str().unwrap().contains("giám sát"), "{notice}");
+    assert_eq!(
+        b.script("return document.querySelector('#household .notice')")
+            .await,
+        Value::Null
+    );
     let shown = "return window.gocua.engine.view().households.get(arguments[0] || location.hash.split('/')[2]).notes";
     let on_a = a.script(shown).await;
     let on_b = b.script(shown).await;
@@ -534,5 +550,83 @@ async fn an_op_the_server_rejects_is_shown_and_the_queue_goes_on() {
     b.click(".alert.rejection button").await;
     b.wait_for("return document.querySelector('.alert.rejection') === null")
         .await;
+    b.call("DELETE", "", Value::Null).await;
+}
+
+#[tokio::test]
+async fn search_and_filters_show_what_the_server_lists() {
+    let Some(b) = Browser::start_with(&[PHONE]).await else {
+        return;
+    };
+    let f = Field::start(&[]);
+    log_in(&b, &f, "canbo").await;
+    let canbo = f.token("canbo").await;
+    let camp = f.call("GET", "/api/v1/campaigns", &canbo, None).await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shown = "return Number(document.getElementById('households').dataset.count)";
+    let ids = "return Array.from(document.querySelectorAll('#households li')).map(l => l.dataset.id).sort()";
+    // Search, without diacritics, as the server searches.
+    for q in ["van", "HOANG", "na lau", "dinh"] {
+        b.replace_text("#q", q).await;
+        let server = f
+            .call(
+                "GET",
+                &format!("/api/v1/households?q={}", q.replace(' ', "%20")),
+                &canbo,
+                None,
+            )
+            .await;
+        assert_eq!(b.script(shown).await, server["total"], "search {q}");
+    }
+    // Emptied by the user: the whole list again.
+    b.script("const q = document.getElementById('q'); q.value = ''; q.dispatchEvent(new Event('input')); return true;")
+        .await;
+    let all = f.call("GET", "/api/v1/households", &canbo, None).await;
+    assert_eq!(b.script(shown).await, all["total"]);
+    // The three filters against the server's lists for the same campaign, village by
+    // village (a canvasser's lists are asked per assigned area).
+    let villages = f.call("GET", "/api/v1/me", &canbo, None).await["area_ids"].clone();
+    let mut lists: Vec<Vec<String>> = vec![Vec::new(); 3];
+    for v in villages.as_array().unwrap() {
+        let q = format!("campaign={camp}&area={}&per_page=500", v.as_str().unwrap());
+        for (i, (path, key)) in [
+            (format!("/api/v1/households?visited=false&{q}"), "id"),
+            (
+                format!("/api/v1/lists/priority-pending?{q}"),
+                "household_id",
+            ),
+            (format!("/api/v1/lists/revisit?{q}"), "household_id"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let r = f.call("GET", path, &canbo, None).await;
+            assert_eq!(r["_status"], 200, "{path}: {r}");
+            for item in r["items"].as_array().unwrap() {
+                lists[i].push(item[*key].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    let [unvisited, priority, revisit] = lists.try_into().unwrap();
+    let server_ids = |mut ids: Vec<String>| {
+        ids.sort();
+        ids.dedup();
+        json!(ids)
+    };
+    for (filter, expected) in [
+        ("unvisited", server_ids(unvisited)),
+        ("priority", server_ids(priority)),
+        ("revisit", server_ids(revisit)),
+    ] {
+        b.click(&format!("button[data-filter={filter}]")).await;
+        b.wait_for(&format!(
+            "return document.querySelector('button[data-filter={filter}]').getAttribute('aria-pressed') === 'true'"
+        ))
+        .await;
+        assert_eq!(b.script(ids).await, expected, "filter {filter}");
+        b.click(&format!("button[data-filter={filter}]")).await;
+    }
     b.call("DELETE", "", Value::Null).await;
 }
