@@ -399,6 +399,7 @@ export class Engine {
   }
 
   async push() {
+    let gaps = 0;
     for (;;) {
       const batch = this.nextBatch();
       if (!batch.length) return;
@@ -440,7 +441,14 @@ export class Engine {
       }
       await this.commit({ meta: { seen, rejections, notices, inflight: null, last_seq: r.body.last_seq }, ops, dropOps });
       if (gap) {
-        throw new ServerError(409, { code: "gap", detail: `the server has ops up to ${r.body.last_seq} only` });
+        // The server wants the ops from last_seq + 1: resend from there if the phone has
+        // them (nothing from the gap on was processed); if not, they are lost here, which
+        // the user must hear of.
+        const next = this.overlay().find((o) => o.state === "pending");
+        gaps += 1;
+        if (!next || next.seq !== r.body.last_seq + 1 || gaps > 3) {
+          throw new ServerError(409, { code: "gap", detail: `Máy chủ chỉ có thay đổi đến số ${r.body.last_seq}; thiếu số ${r.body.last_seq + 1}.` });
+        }
       }
     }
   }

@@ -247,3 +247,26 @@ test("logging out with changes waiting needs an explicit yes", async () => {
   assert.equal(e.pendingCount(), 0);
   assert.equal(e.user, null);
 });
+
+test("a gap is closed by resending from the server's last seq; a lost op is reported", async () => {
+  const e = await device();
+  const [v1] = villages(e);
+  const a = await e.createHousehold({ area_id: v1.id, address: "Số 18", head_name: "Đinh Văn Hải" });
+  const b = await e.createHousehold({ area_id: v1.id, address: "Số 19", head_name: "Đinh Văn Hà" });
+  const [first, second] = [...e.ops.keys()];
+  // A batch that starts past the server's last seq (as after a crash mid-write): a gap.
+  await e.commit({ meta: { inflight: [second] } });
+  await e.sync();
+  assert.equal(e.pendingCount(), 0, "both went, in order");
+  assert.equal(e.meta.last_seq, second);
+  const t = await token(server.base, "xa");
+  for (const h of [a, b]) assert.equal((await rest(server.base, "GET", `/api/v1/households/${h}`, t)).status, 200);
+  assert.ok(first < second);
+  // An op the phone no longer has cannot be resent: the user hears of it.
+  await e.createHousehold({ area_id: v1.id, address: "Số 20", head_name: "Đinh Văn Hưng" });
+  const lost = await e.createHousehold({ area_id: v1.id, address: "Số 21", head_name: "Đinh Văn Hòa" });
+  const gone = [...e.ops.values()].find((o) => o.entity_id !== lost && o.state === "pending");
+  await e.commit({ dropOps: [gone.seq] });
+  await assert.rejects(e.sync(), (err) => err.problem.code === "gap");
+  assert.equal(e.pendingCount(), 1, "the op after the gap is kept");
+});
