@@ -2,6 +2,7 @@
 //! the bound port and a server to run.
 
 use crate::api::contract::Routes;
+use crate::api::extract;
 use crate::api::{self, AppState};
 use crate::auth::TokenKeys;
 use crate::config::Settings;
@@ -10,7 +11,6 @@ use crate::error::{ApiError, Kind};
 use crate::telemetry::{self, Metrics};
 use actix_web::body::{BoxBody, EitherBody};
 use actix_web::dev::{Server, ServiceResponse};
-use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::header;
 use actix_web::middleware::{self, Compress, ErrorHandlerResponse, ErrorHandlers};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer, ResponseError};
@@ -68,11 +68,11 @@ impl Application {
                 .app_data(
                     web::JsonConfig::default()
                         .limit(max)
-                        .error_handler(json_error),
+                        .error_handler(extract::json_error),
                 )
                 .app_data(web::PayloadConfig::new(max))
-                .app_data(web::QueryConfig::default().error_handler(query_error))
-                .app_data(web::PathConfig::default().error_handler(path_error))
+                .app_data(web::QueryConfig::default().error_handler(extract::query_error))
+                .app_data(web::PathConfig::default().error_handler(extract::path_error))
                 .route("/healthz", web::get().to(api::ops::healthz))
                 .route("/readyz", web::get().to(api::ops::readyz))
                 .route("/metrics", web::get().to(api::ops::metrics))
@@ -147,58 +147,6 @@ async fn not_found(req: HttpRequest, routes: web::Data<Routes>) -> HttpResponse 
         )
         .error_response(),
     }
-}
-
-pub fn json_error(err: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {
-    let e = match &err {
-        JsonPayloadError::OverflowKnownLength { length, limit } => ApiError::new(
-            Kind::PayloadTooLarge,
-            "body_too_large",
-            format!("the body has {length} bytes; the limit is {limit} bytes"),
-        ),
-        JsonPayloadError::Overflow { limit } => ApiError::new(
-            Kind::PayloadTooLarge,
-            "body_too_large",
-            format!("the body is larger than the limit of {limit} bytes"),
-        ),
-        JsonPayloadError::ContentType => ApiError::new(
-            Kind::UnsupportedMediaType,
-            "unsupported_media_type",
-            "send Content-Type: application/json",
-        ),
-        JsonPayloadError::Deserialize(e) if e.is_data() => shape_error(&e.to_string()),
-        JsonPayloadError::Deserialize(e) => {
-            ApiError::bad_request("malformed_json", format!("the body is not valid JSON: {e}"))
-        }
-        _ => ApiError::bad_request("bad_body", "the request body could not be read"),
-    };
-    e.into()
-}
-
-/// Names the field of a serde data error where serde says it ("unknown field `x`", "missing
-/// field `x`"), so that typed bodies report per field like the entity validator does.
-fn shape_error(msg: &str) -> ApiError {
-    let named = |prefix: &str| {
-        msg.strip_prefix(prefix)
-            .and_then(|rest| rest.strip_prefix('`'))
-            .and_then(|rest| rest.split('`').next())
-            .map(str::to_owned)
-    };
-    if let Some(f) = named("unknown field ") {
-        ApiError::invalid(&f, "unknown_field", msg.to_owned())
-    } else if let Some(f) = named("missing field ") {
-        ApiError::invalid(&f, "required", msg.to_owned())
-    } else {
-        ApiError::invalid("", "type", msg.to_owned())
-    }
-}
-
-fn query_error(err: QueryPayloadError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("bad_query", format!("bad query string: {err}")).into()
-}
-
-fn path_error(err: PathError, _: &HttpRequest) -> actix_web::Error {
-    ApiError::bad_request("bad_path", format!("bad path parameter: {err}")).into()
 }
 
 /// Turns every error response that is not problem+json yet (405, 413 from raw bodies, …)

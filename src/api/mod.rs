@@ -6,12 +6,15 @@ pub mod campaigns;
 pub mod conflicts;
 pub mod contract;
 pub mod dashboard;
+pub mod extract;
 pub mod field;
 pub mod households;
 pub mod ops;
 pub mod reports;
 pub mod sync;
 pub mod users;
+
+pub use extract::Deferred;
 
 use crate::api::contract::ProblemResponses;
 use crate::auth::{Claims, Role, TokenKeys};
@@ -134,47 +137,6 @@ fn verify(req: &HttpRequest) -> Result<Auth, ApiError> {
             _ => ApiError::unauthorized("invalid_token", "the access token is not valid"),
         }
     })
-}
-
-/// A body or query string whose errors wait until the caller is authorized: a caller
-/// without the role or the scope gets 403 whatever it sent, and only then hears what is
-/// wrong with its input. Take it after `Auth`, call `get` after the checks.
-pub struct Deferred<T>(ApiResult<T>);
-
-impl<T> Deferred<T> {
-    pub fn get(self) -> ApiResult<T> {
-        self.0
-    }
-}
-
-impl<T> FromRequest for Deferred<T>
-where
-    T: FromRequest + 'static,
-    T::Error: Into<actix_web::Error>,
-{
-    type Error = ApiError;
-    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, ApiError>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let fut = T::from_request(req, payload);
-        Box::pin(async move {
-            Ok(Deferred(fut.await.map_err(|e| {
-                let e: actix_web::Error = e.into();
-                // Every extractor's error handler (see `app.rs`) answers an ApiError; a raw
-                // body's own errors are told apart by their status.
-                e.as_error::<ApiError>().cloned().unwrap_or_else(|| {
-                    match e.as_response_error().status_code().as_u16() {
-                        413 => ApiError::new(
-                            Kind::PayloadTooLarge,
-                            "body_too_large",
-                            "the request body is larger than this endpoint accepts",
-                        ),
-                        _ => ApiError::bad_request("bad_body", e.to_string()),
-                    }
-                })
-            })))
-        })
-    }
 }
 
 /// `page` (from 1) and `per_page` (1 to 500, default 50).

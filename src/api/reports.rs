@@ -6,12 +6,13 @@ use super::households::HouseholdQuery;
 use super::{AppState, Auth, Deferred, Page, PageParams, ANYONE, SUPERVISORS};
 use crate::auth::Role;
 use crate::db::Conn;
-use crate::domain::{text, AreaId, CampaignId};
+use crate::domain::{AreaId, CampaignId};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::reports::activity::{self, Activity, ActivityRow, Checks};
-use crate::reports::export::{label, table_writer, Cell, Format, TableWriter};
+use crate::reports::activity::{self, Activity, Checks};
+use crate::reports::export::{export_failed, filename, page_through, table_writer, Export, Format};
+use crate::reports::layouts::*;
 use crate::reports::lists::{self, HouseholdToVisit, List, PriorityPerson};
-use crate::reports::progress::{self, Progress, ProgressRow};
+use crate::reports::progress::{self, Progress};
 use crate::reports::trend::{self, Trend};
 use crate::reports::{local_date, Subject};
 use crate::store::households as hh;
@@ -245,52 +246,6 @@ pub async fn progress_export(
     .await
 }
 
-const PROGRESS_HEADERS: &[&str] = &[
-    "Mã",
-    "Đơn vị",
-    "Cấp",
-    "Số hộ",
-    "Số hộ đã thăm",
-    "Số nhân khẩu",
-    "Số người có điện thoại thông minh",
-    "Số người đã cài đặt",
-    "Mẫu số",
-    "Tỷ lệ (%)",
-    "Loại chỉ tiêu",
-    "Chỉ tiêu",
-    "Số cài đặt theo chỉ tiêu",
-    "Còn thiếu",
-    "Đạt chỉ tiêu (%)",
-    "Xếp hạng",
-    "Đối tượng ưu tiên",
-    "Ưu tiên đã cài",
-    "Ưu tiên chưa cài",
-];
-
-fn progress_cells(r: &ProgressRow) -> Vec<Cell> {
-    vec![
-        r.code.clone().into(),
-        r.name.clone().into(),
-        label(&r.level).into(),
-        r.households.into(),
-        r.households_visited.into(),
-        r.persons.into(),
-        r.smartphone_owners.into(),
-        r.installed.into(),
-        label(&r.denominator).into(),
-        r.rate.into(),
-        r.target.as_ref().map(|t| label(&t.kind)).into(),
-        r.target.as_ref().map(|t| t.value).into(),
-        r.target_installs.into(),
-        r.remaining.into(),
-        r.target_progress.into(),
-        r.rank.into(),
-        r.priority_total.into(),
-        r.priority_installed.into(),
-        r.priority_pending.into(),
-    ]
-}
-
 #[utoipa::path(get, path = "/api/v1/reports/trend", tag = "reports", params(ReportQuery), security(("bearer" = [])),
     description = "Installs per day and the cumulative rate over registered persons, for the area and each child. Also as `trend.csv` and `trend.xlsx` (one row per area and day).",
     responses((status = 200, body = Trend), (status = 403, body = Problem)))]
@@ -405,32 +360,6 @@ pub async fn activity_export(
     .await
 }
 
-const ACTIVITY_HEADERS: &[&str] = &[
-    "Ngày",
-    "Tài khoản",
-    "Họ tên",
-    "Số lần thăm",
-    "Số hộ",
-    "Số cài đặt",
-    "Trung vị phút giữa hai lần thăm",
-    "Số lần thăm xa nhà",
-    "Số lần thăm quá gần lần trước",
-];
-
-fn activity_cells(r: &ActivityRow) -> Vec<Cell> {
-    vec![
-        r.day.into(),
-        r.username.clone().into(),
-        r.full_name.clone().into(),
-        r.visits.into(),
-        r.households.into(),
-        r.installs.into(),
-        r.median_minutes_between_visits.into(),
-        r.far_visits.into(),
-        r.too_soon_visits.into(),
-    ]
-}
-
 #[utoipa::path(get, path = "/api/v1/lists/priority-pending", tag = "reports", params(ListQuery), security(("bearer" = [])),
     description = "Priority persons (quarantine, must be tested) not yet installed, by village, address and name. Also as `priority-pending.csv` and `.xlsx`.",
     responses((status = 200, body = Page<PriorityPerson>), (status = 403, body = Problem)))]
@@ -480,36 +409,6 @@ pub async fn priority_pending_export(
         },
     )
     .await
-}
-
-const PRIORITY_HEADERS: &[&str] = &[
-    "Họ tên",
-    "Đối tượng",
-    "Năm sinh",
-    "Điện thoại",
-    "Trạng thái",
-    "Chủ hộ",
-    "Địa chỉ",
-    "Thôn",
-    "Điện thoại hộ",
-    "Lần thăm gần nhất",
-    "Kết quả lần thăm gần nhất",
-];
-
-fn priority_cells(p: &PriorityPerson) -> Vec<Cell> {
-    vec![
-        p.full_name.clone().into(),
-        label(&p.priority).into(),
-        p.birth_year.map(i64::from).into(),
-        p.phone.clone().into(),
-        label(p.status.as_deref().unwrap_or("not_yet")).into(),
-        p.head_name.clone().into(),
-        p.address.clone().into(),
-        p.village.clone().into(),
-        p.household_phone.clone().into(),
-        p.last_visit.as_ref().map(|v| v.visited_at).into(),
-        p.last_visit.as_ref().map(|v| label(&v.outcome)).into(),
-    ]
 }
 
 #[utoipa::path(get, path = "/api/v1/lists/unvisited", tag = "reports", params(ListQuery), security(("bearer" = [])),
@@ -623,30 +522,6 @@ async fn to_visit_export(
     .await
 }
 
-const TO_VISIT_HEADERS: &[&str] = &[
-    "Chủ hộ",
-    "Địa chỉ",
-    "Thôn",
-    "Điện thoại",
-    "Số nhân khẩu",
-    "Số đối tượng ưu tiên",
-    "Lần thăm gần nhất",
-    "Kết quả lần thăm gần nhất",
-];
-
-fn to_visit_cells(h: &HouseholdToVisit) -> Vec<Cell> {
-    vec![
-        h.head_name.clone().into(),
-        h.address.clone().into(),
-        h.village.clone().into(),
-        h.phone.clone().into(),
-        h.members.into(),
-        h.priority_members.into(),
-        h.last_visit.as_ref().map(|v| v.visited_at).into(),
-        h.last_visit.as_ref().map(|v| label(&v.outcome)).into(),
-    ]
-}
-
 #[utoipa::path(get, path = "/api/v1/households.{format}", tag = "reports",
     params(("format" = ExportFormat, Path), HouseholdQuery), security(("bearer" = [])),
     description = "The household list (same filters as `GET /households`, every page) as CSV or XLSX.",
@@ -723,18 +598,8 @@ pub async fn households_export(
                         Ok(items
                             .iter()
                             .map(|i| {
-                                let h = &i.household;
-                                vec![
-                                    h.id.0.to_string().into(),
-                                    villages.get(&h.area_id).cloned().into(),
-                                    h.address.clone().into(),
-                                    h.head_name.clone().into(),
-                                    h.phone.clone().into(),
-                                    i.member_count.into(),
-                                    h.lat.into(),
-                                    h.lon.into(),
-                                    h.notes.clone().into(),
-                                ]
+                                let village = villages.get(&i.household.area_id).cloned();
+                                household_cells(i, village)
                             })
                             .collect())
                     })
@@ -743,109 +608,6 @@ pub async fn households_export(
         },
     )
     .await
-}
-
-const HOUSEHOLD_HEADERS: &[&str] = &[
-    "Mã hộ",
-    "Thôn",
-    "Địa chỉ",
-    "Chủ hộ",
-    "Điện thoại",
-    "Số nhân khẩu",
-    "Vĩ độ",
-    "Kinh độ",
-    "Ghi chú",
-];
-
-type RowsFn = Box<dyn FnOnce(&mut Conn<'_>, &mut dyn TableWriter) -> ApiResult<()> + Send>;
-
-/// What an export writes: decided (and authorized) before the first byte is sent.
-pub struct Export {
-    filename: String,
-    title: String,
-    headers: &'static [&'static str],
-    rows: RowsFn,
-}
-
-impl Export {
-    /// A table already computed (reports of bounded size).
-    fn of_rows(
-        s: &Subject,
-        what: &str,
-        headers: &'static [&'static str],
-        rows: Vec<Vec<Cell>>,
-    ) -> Export {
-        Export {
-            filename: filename(what, &s.area.name),
-            title: s.title(what),
-            headers,
-            rows: Box::new(move |_, out| {
-                for r in &rows {
-                    out.row(r).map_err(export_failed)?;
-                }
-                Ok(())
-            }),
-        }
-    }
-
-    /// A list of the subject read page by page.
-    fn paged<F>(s: Subject, what: &str, headers: &'static [&'static str], mut page: F) -> Export
-    where
-        F: FnMut(&mut Conn<'_>, &Subject, PageReq) -> ApiResult<Vec<Vec<Cell>>> + Send + 'static,
-    {
-        Export {
-            filename: filename(what, &s.area.name),
-            title: s.title(what),
-            headers,
-            rows: Box::new(move |conn, out| page_through(conn, out, |c, p| page(c, &s, p))),
-        }
-    }
-}
-
-/// Rows read at a time by exports: bounds memory, and few enough pages that re-sorting
-/// for each (`OFFSET` paging) stays cheap.
-const EXPORT_PAGE: i64 = 5_000;
-
-/// Reads pages until one comes back short.
-fn page_through<F>(conn: &mut Conn<'_>, out: &mut dyn TableWriter, mut page: F) -> ApiResult<()>
-where
-    F: FnMut(&mut Conn<'_>, PageReq) -> ApiResult<Vec<Vec<Cell>>>,
-{
-    let per_page = EXPORT_PAGE;
-    for n in 1.. {
-        let rows = page(conn, PageReq { page: n, per_page })?;
-        for r in &rows {
-            out.row(r).map_err(export_failed)?;
-        }
-        if (rows.len() as i64) < per_page {
-            break;
-        }
-    }
-    Ok(())
-}
-
-fn export_failed(e: io::Error) -> ApiError {
-    ApiError::internal(anyhow::Error::from(e).context("writing an export"))
-}
-
-/// `tien-do_hoa-tham_2026-11-27.csv`: ASCII, so that every browser keeps it.
-fn filename(what: &str, place: &str) -> String {
-    let slug = |s: &str| {
-        text::fold(s)
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-            .collect::<String>()
-            .split('-')
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-            .join("-")
-    };
-    format!(
-        "{}_{}_{}",
-        slug(what),
-        slug(place),
-        local_date(&crate::domain::Time::now())
-    )
 }
 
 /// Sends what is written in chunks to the response; fails once the client is gone.

@@ -42,7 +42,7 @@ fn push_body_error(err: JsonPayloadError, req: &HttpRequest) -> actix_web::Error
             JsonPayloadError::Overflow { .. } | JsonPayloadError::OverflowKnownLength { .. },
             Some(state),
         ) => too_large(state).into(),
-        _ => crate::app::json_error(err, req),
+        _ => super::extract::json_error(err, req),
     }
 }
 

@@ -1,9 +1,14 @@
 //! Tables written as CSV (UTF-8 with a BOM, so that Excel reads Vietnamese) or XLSX (a
 //! title row, then Vietnamese headers), row by row into any writer: nothing holds the
 //! whole table. XLSX sheets use the writer's constant-memory mode (rows go to a temporary
-//! file and the archive is assembled at the end).
+//! file and the archive is assembled at the end). An `Export` is what one export writes,
+//! decided before the first byte.
 
-use crate::domain::Time;
+use crate::db::Conn;
+use crate::domain::{text, Time};
+use crate::error::{ApiError, ApiResult};
+use crate::reports::{local_date, Subject};
+use crate::store::PageReq;
 use chrono::NaiveDate;
 use rust_xlsxwriter::{Format as XFormat, Workbook, XlsxError};
 use std::io::{self, Write};
@@ -231,6 +236,97 @@ impl<W: Write + Send> TableWriter for XlsxTable<W> {
         self.book.save_to_writer(&mut out).map_err(xlsx_err)?;
         out.flush()
     }
+}
+
+pub type RowsFn = Box<dyn FnOnce(&mut Conn<'_>, &mut dyn TableWriter) -> ApiResult<()> + Send>;
+
+/// What an export writes: decided (and authorized) before the first byte is sent.
+pub struct Export {
+    pub filename: String,
+    pub title: String,
+    pub headers: &'static [&'static str],
+    pub rows: RowsFn,
+}
+
+impl Export {
+    /// A table already computed (reports of bounded size).
+    pub fn of_rows(
+        s: &Subject,
+        what: &str,
+        headers: &'static [&'static str],
+        rows: Vec<Vec<Cell>>,
+    ) -> Export {
+        Export {
+            filename: filename(what, &s.area.name),
+            title: s.title(what),
+            headers,
+            rows: Box::new(move |_, out| {
+                for r in &rows {
+                    out.row(r).map_err(export_failed)?;
+                }
+                Ok(())
+            }),
+        }
+    }
+
+    /// A list of the subject read page by page.
+    pub fn paged<F>(s: Subject, what: &str, headers: &'static [&'static str], mut page: F) -> Export
+    where
+        F: FnMut(&mut Conn<'_>, &Subject, PageReq) -> ApiResult<Vec<Vec<Cell>>> + Send + 'static,
+    {
+        Export {
+            filename: filename(what, &s.area.name),
+            title: s.title(what),
+            headers,
+            rows: Box::new(move |conn, out| page_through(conn, out, |c, p| page(c, &s, p))),
+        }
+    }
+}
+
+/// Rows read at a time by exports: bounds memory, and few enough pages that re-sorting
+/// for each (`OFFSET` paging) stays cheap.
+const EXPORT_PAGE: i64 = 5_000;
+
+/// Reads pages until one comes back short.
+pub fn page_through<F>(conn: &mut Conn<'_>, out: &mut dyn TableWriter, mut page: F) -> ApiResult<()>
+where
+    F: FnMut(&mut Conn<'_>, PageReq) -> ApiResult<Vec<Vec<Cell>>>,
+{
+    let per_page = EXPORT_PAGE;
+    for n in 1.. {
+        let rows = page(conn, PageReq { page: n, per_page })?;
+        for r in &rows {
+            out.row(r).map_err(export_failed)?;
+        }
+        if (rows.len() as i64) < per_page {
+            break;
+        }
+    }
+    Ok(())
+}
+
+pub fn export_failed(e: io::Error) -> ApiError {
+    ApiError::internal(anyhow::Error::from(e).context("writing an export"))
+}
+
+/// `tien-do_hoa-tham_2026-11-27.csv`: ASCII, so that every browser keeps it.
+pub fn filename(what: &str, place: &str) -> String {
+    let slug = |s: &str| {
+        text::fold(s)
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect::<String>()
+            .split('-')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("-")
+    };
+    format!(
+        "{}_{}_{}",
+        slug(what),
+        slug(place),
+        local_date(&crate::domain::Time::now())
+    )
 }
 
 #[cfg(test)]

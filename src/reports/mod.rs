@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod export;
+pub mod layouts;
 pub mod lists;
 pub mod progress;
 pub mod trend;

@@ -1,0 +1,162 @@
+//! What each export's table holds: its Vietnamese column headers and how a row of a report
+//! or list becomes cells.
+
+use crate::reports::activity::ActivityRow;
+use crate::reports::export::{label, Cell};
+use crate::reports::lists::{HouseholdToVisit, PriorityPerson};
+use crate::reports::progress::ProgressRow;
+use crate::store::households::HouseholdItem;
+
+pub const PROGRESS_HEADERS: &[&str] = &[
+    "Mã",
+    "Đơn vị",
+    "Cấp",
+    "Số hộ",
+    "Số hộ đã thăm",
+    "Số nhân khẩu",
+    "Số người có điện thoại thông minh",
+    "Số người đã cài đặt",
+    "Mẫu số",
+    "Tỷ lệ (%)",
+    "Loại chỉ tiêu",
+    "Chỉ tiêu",
+    "Số cài đặt theo chỉ tiêu",
+    "Còn thiếu",
+    "Đạt chỉ tiêu (%)",
+    "Xếp hạng",
+    "Đối tượng ưu tiên",
+    "Ưu tiên đã cài",
+    "Ưu tiên chưa cài",
+];
+
+pub fn progress_cells(r: &ProgressRow) -> Vec<Cell> {
+    vec![
+        r.code.clone().into(),
+        r.name.clone().into(),
+        label(&r.level).into(),
+        r.households.into(),
+        r.households_visited.into(),
+        r.persons.into(),
+        r.smartphone_owners.into(),
+        r.installed.into(),
+        label(&r.denominator).into(),
+        r.rate.into(),
+        r.target.as_ref().map(|t| label(&t.kind)).into(),
+        r.target.as_ref().map(|t| t.value).into(),
+        r.target_installs.into(),
+        r.remaining.into(),
+        r.target_progress.into(),
+        r.rank.into(),
+        r.priority_total.into(),
+        r.priority_installed.into(),
+        r.priority_pending.into(),
+    ]
+}
+
+pub const ACTIVITY_HEADERS: &[&str] = &[
+    "Ngày",
+    "Tài khoản",
+    "Họ tên",
+    "Số lần thăm",
+    "Số hộ",
+    "Số cài đặt",
+    "Trung vị phút giữa hai lần thăm",
+    "Số lần thăm xa nhà",
+    "Số lần thăm quá gần lần trước",
+];
+
+pub fn activity_cells(r: &ActivityRow) -> Vec<Cell> {
+    vec![
+        r.day.into(),
+        r.username.clone().into(),
+        r.full_name.clone().into(),
+        r.visits.into(),
+        r.households.into(),
+        r.installs.into(),
+        r.median_minutes_between_visits.into(),
+        r.far_visits.into(),
+        r.too_soon_visits.into(),
+    ]
+}
+
+pub const PRIORITY_HEADERS: &[&str] = &[
+    "Họ tên",
+    "Đối tượng",
+    "Năm sinh",
+    "Điện thoại",
+    "Trạng thái",
+    "Chủ hộ",
+    "Địa chỉ",
+    "Thôn",
+    "Điện thoại hộ",
+    "Lần thăm gần nhất",
+    "Kết quả lần thăm gần nhất",
+];
+
+pub fn priority_cells(p: &PriorityPerson) -> Vec<Cell> {
+    vec![
+        p.full_name.clone().into(),
+        label(&p.priority).into(),
+        p.birth_year.map(i64::from).into(),
+        p.phone.clone().into(),
+        label(p.status.as_deref().unwrap_or("not_yet")).into(),
+        p.head_name.clone().into(),
+        p.address.clone().into(),
+        p.village.clone().into(),
+        p.household_phone.clone().into(),
+        p.last_visit.as_ref().map(|v| v.visited_at).into(),
+        p.last_visit.as_ref().map(|v| label(&v.outcome)).into(),
+    ]
+}
+
+pub const TO_VISIT_HEADERS: &[&str] = &[
+    "Chủ hộ",
+    "Địa chỉ",
+    "Thôn",
+    "Điện thoại",
+    "Số nhân khẩu",
+    "Số đối tượng ưu tiên",
+    "Lần thăm gần nhất",
+    "Kết quả lần thăm gần nhất",
+];
+
+pub fn to_visit_cells(h: &HouseholdToVisit) -> Vec<Cell> {
+    vec![
+        h.head_name.clone().into(),
+        h.address.clone().into(),
+        h.village.clone().into(),
+        h.phone.clone().into(),
+        h.members.into(),
+        h.priority_members.into(),
+        h.last_visit.as_ref().map(|v| v.visited_at).into(),
+        h.last_visit.as_ref().map(|v| label(&v.outcome)).into(),
+    ]
+}
+
+pub const HOUSEHOLD_HEADERS: &[&str] = &[
+    "Mã hộ",
+    "Thôn",
+    "Địa chỉ",
+    "Chủ hộ",
+    "Điện thoại",
+    "Số nhân khẩu",
+    "Vĩ độ",
+    "Kinh độ",
+    "Ghi chú",
+];
+
+/// A household of the list export, its village named.
+pub fn household_cells(i: &HouseholdItem, village: Option<String>) -> Vec<Cell> {
+    let h = &i.household;
+    vec![
+        h.id.0.to_string().into(),
+        village.into(),
+        h.address.clone().into(),
+        h.head_name.clone().into(),
+        h.phone.clone().into(),
+        i.member_count.into(),
+        h.lat.into(),
+        h.lon.into(),
+        h.notes.clone().into(),
+    ]
+}
