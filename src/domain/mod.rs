@@ -1,5 +1,6 @@
 //! Pure types and rules: parsing, validation, versions and merge. No I/O.
 
+pub mod area;
 pub mod fields;
 pub mod hlc;
 pub mod ids;

@@ -63,8 +63,7 @@ impl Subject {
 
     /// A `LIKE` pattern matching the paths of the area's whole subtree.
     pub fn subtree(&self) -> String {
-        // Paths hold only UUIDs and slashes: nothing to escape.
-        format!("{}%", self.area.path)
+        crate::domain::area::subtree_pattern(&self.area.path)
     }
 
     pub fn reference(&self) -> SubjectRef {

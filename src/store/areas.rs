@@ -164,9 +164,7 @@ pub fn create_village(
     kind: Option<&str>,
 ) -> ApiResult<Area> {
     let parent = get(conn, parent)?;
-    if !who.covers(&parent.path) {
-        return Err(ApiError::out_of_scope());
-    }
+    who.require_covers(&parent.path)?;
     if parent.level != "commune" {
         return Err(ApiError::invalid(
             "parent_id",

@@ -2,7 +2,7 @@
 
 use crate::db::schema::{areas, campaigns, targets};
 use crate::db::Conn;
-use crate::domain::{AreaId, CampaignId, Time};
+use crate::domain::{area, AreaId, CampaignId, Time};
 use crate::error::{ApiError, ApiResult};
 use crate::with_conn;
 use chrono::NaiveDate;
@@ -111,9 +111,7 @@ pub fn targets(
         .load(c))?;
     Ok(rows
         .into_iter()
-        .filter(|(_, path)| {
-            prefixes.is_none_or(|ps| ps.iter().any(|p| path.starts_with(p.as_str())))
-        })
+        .filter(|(_, path)| prefixes.is_none_or(|ps| ps.iter().any(|p| area::in_subtree(path, p))))
         .map(|(t, _)| t)
         .collect())
 }

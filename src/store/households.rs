@@ -160,9 +160,7 @@ pub fn get_household(
     id: HouseholdId,
 ) -> ApiResult<Household> {
     let (h, path) = load_household(conn, id)?.ok_or_else(|| ApiError::not_found("household"))?;
-    if !who.covers(&path) {
-        return Err(ApiError::out_of_scope());
-    }
+    who.require_covers(&path)?;
     Ok(h)
 }
 

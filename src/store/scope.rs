@@ -3,7 +3,7 @@
 use crate::auth::{Claims, Role};
 use crate::db::schema::{areas, sessions, user_areas, users};
 use crate::db::Conn;
-use crate::domain::{AreaId, Time, UserId};
+use crate::domain::{area, AreaId, Time, UserId};
 use crate::error::{ApiError, ApiResult};
 use crate::with_conn;
 use diesel::prelude::*;
@@ -85,7 +85,7 @@ impl Principal {
 
     /// Whether the area with this path lies inside the caller's areas.
     pub fn covers(&self, path: &str) -> bool {
-        self.is_admin() || self.area_paths.iter().any(|p| path.starts_with(p.as_str()))
+        self.is_admin() || self.area_paths.iter().any(|p| area::in_subtree(path, p))
     }
 
     /// Path prefixes that bound what the caller sees; `None` means everything (admin).
@@ -133,8 +133,7 @@ pub fn assigned_paths(conn: &mut Conn<'_>, user: UserId) -> ApiResult<Vec<String
 pub fn area_ids_under(conn: &mut Conn<'_>, prefixes: &[String]) -> ApiResult<Vec<AreaId>> {
     let mut ids = Vec::new();
     for p in prefixes {
-        // Paths hold only UUIDs and slashes: nothing to escape.
-        let pattern = format!("{p}%");
+        let pattern = area::subtree_pattern(p);
         let mut found = with_conn!(conn, |c| areas::table
             .filter(areas::path.like(&pattern))
             .select(areas::id)

@@ -489,9 +489,7 @@ impl Work {
         let u = self
             .unit(conn, id)?
             .ok_or_else(|| ApiError::not_found("household"))?;
-        if !who.covers(&u.path) {
-            return Err(ApiError::out_of_scope());
-        }
+        who.require_covers(&u.path)?;
         Ok(u.row)
     }
 
@@ -609,9 +607,7 @@ impl Work {
         let (path, level) = self
             .area(conn, area)?
             .ok_or_else(|| ApiError::not_found("area"))?;
-        if !who.covers(&path) {
-            return Err(ApiError::out_of_scope());
-        }
+        who.require_covers(&path)?;
         if level != "village" {
             return Err(ApiError::invalid(
                 "area_id",
@@ -632,9 +628,7 @@ impl Work {
         let u = self
             .unit(conn, id)?
             .ok_or_else(|| ApiError::not_found("household"))?;
-        if !who.covers(&u.path) {
-            return Err(ApiError::out_of_scope());
-        }
+        who.require_covers(&u.path)?;
         if u.row.deleted_at.is_some() {
             return Err(deleted("household"));
         }
@@ -1138,9 +1132,7 @@ impl Work {
         let u = self.unit(conn, f.household_id)?.ok_or_else(|| {
             ApiError::invalid("household_id", "unknown_household", "no such household")
         })?;
-        if !who.covers(&u.path) {
-            return Err(ApiError::out_of_scope());
-        }
+        who.require_covers(&u.path)?;
         if !self.campaign_exists(conn, f.campaign_id)? {
             return Err(ApiError::invalid(
                 "campaign_id",
