@@ -3,13 +3,12 @@
 use super::{AppState, Auth};
 use crate::domain::DeviceId;
 use crate::error::{ApiError, ApiResult, Kind, Problem};
-use crate::sync::pull::{self, PullRequest, PullResponse};
+use crate::sync::pull::{self, PullResponse};
 use crate::sync::push::{self, Batch, PushResponse};
 use actix_web::error::JsonPayloadError;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
-use std::time::Duration;
 use utoipa::{IntoParams, ToSchema};
 
 pub fn configure(cfg: &mut web::ServiceConfig, max_bytes: usize) {
@@ -85,23 +84,13 @@ pub async fn push(
     }
     let received = chrono::Utc::now();
     let batch = std::sync::Arc::new(Batch::parse(device_id, ops, received)?);
-    // Deadlocks and busy databases are retried transparently; each try is one transaction.
-    let mut attempt = 0;
-    loop {
+    let res = push::with_retries(|| {
         let (batch, claims) = (batch.clone(), Auth(auth.0.clone()));
-        match state
-            // A batch only reads and writes the database: it may run again.
-            .as_user_tx_rerunnable(claims, move |conn, who| push::push(conn, who, &batch))
-            .await
-        {
-            Err(e) if e.is_transient() && attempt < 4 => {
-                attempt += 1;
-                tracing::warn!(attempt, error = ?e, "retrying a sync batch");
-                tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
-            }
-            r => return Ok(HttpResponse::Ok().json(r?)),
-        }
-    }
+        // A batch only reads and writes the database: it may run again.
+        state.as_user_tx_rerunnable(claims, move |conn, who| push::push(conn, who, &batch))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(res))
 }
 
 #[utoipa::path(get, path = "/api/v1/sync/pull", tag = "sync", params(PullQuery), security(("bearer" = [])), responses(
@@ -125,18 +114,7 @@ pub async fn pull(
     }
     let res = state
         .pool
-        .run(move |conn| {
-            let req = PullRequest {
-                device: DeviceId(q.device_id),
-                cursor: q.cursor,
-                limit,
-                other_xids: pull::other_databases_xids(conn)?,
-            };
-            conn.read_transaction(|conn| {
-                let who = crate::store::scope::Principal::load(conn, &auth.0)?;
-                pull::pull(conn, &who, &req)
-            })
-        })
+        .run(move |conn| pull::pull_for(conn, &auth.0, DeviceId(q.device_id), q.cursor, limit))
         .await?;
     Ok(HttpResponse::Ok().json(res))
 }

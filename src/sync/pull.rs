@@ -284,6 +284,28 @@ pub struct PullRequest {
     pub other_xids: Vec<i64>,
 }
 
+/// A whole pull for the caller of an access token: the transactions of other databases are
+/// read first, then everything else in one read snapshot (the order the no-skip rule needs;
+/// see `other_databases_xids`).
+pub fn pull_for(
+    conn: &mut Conn<'_>,
+    claims: &crate::auth::Claims,
+    device: DeviceId,
+    cursor: Option<String>,
+    limit: i64,
+) -> ApiResult<PullResponse> {
+    let req = PullRequest {
+        device,
+        cursor,
+        limit,
+        other_xids: other_databases_xids(conn)?,
+    };
+    conn.read_transaction(|conn| {
+        let who = Principal::load(conn, claims)?;
+        pull(conn, &who, &req)
+    })
+}
+
 /// Runs one pull; call it inside `Conn::read_transaction` so that all reads share a snapshot.
 pub fn pull(conn: &mut Conn<'_>, who: &Principal, req: &PullRequest) -> ApiResult<PullResponse> {
     if let Some((owner, _)) = devices::get(conn, req.device)? {

@@ -135,6 +135,26 @@ pub struct PushResponse {
     pub last_seq: i64,
 }
 
+/// Runs a batch (`attempt`: one transaction), trying it again after a deadlock or a busy
+/// database, up to four more times with a growing pause; other errors are final.
+pub async fn with_retries<T, F, Fut>(mut attempt: F) -> ApiResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ApiResult<T>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(e) if e.is_transient() && tries < 4 => {
+                tries += 1;
+                tracing::warn!(attempt = tries, error = ?e, "retrying a sync batch");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * tries)).await;
+            }
+            r => return r,
+        }
+    }
+}
+
 /// A batch whose envelope is sound: every op has a positive integer `seq`. Each op is also
 /// parsed and hashed here, before the batch waits for the database, and what needs no
 /// database is worked out: its HLC, and the values a create would write (`New`).
