@@ -14,6 +14,10 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 const PASSWORD: &str = "gocua-demo";
+
+/// One browser test at a time: each runs one or two Chromiums and a server, which is as much
+/// as two cores carry without starving the pages' timers.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const PHONE: &str = "--window-size=500,900";
 
 /// The demo on its own database, served by a process on a fixed port (a restarted server
@@ -101,14 +105,15 @@ async fn log_in(b: &Browser, f: &Field, user: &str) {
     b.type_into("#username", user).await;
     b.type_into("#password", PASSWORD).await;
     b.click("#login button[type=submit]").await;
-    b.wait_for(
+    b.wait_for_within(
         "const l = document.getElementById('households'); \
          return l && Number(l.dataset.count) > 0 && document.getElementById('pending').dataset.count === '0' \
            && window.gocua.engine.meta.last_sync !== null",
+        60,
     )
     .await;
     // The shell is cached and the worker controls the page: it can reload offline.
-    b.wait_for("return navigator.serviceWorker.controller !== null")
+    b.wait_for_within("return navigator.serviceWorker.controller !== null", 60)
         .await;
 }
 
@@ -166,6 +171,7 @@ async fn open_household(b: &Browser, id: &str) {
 
 #[tokio::test]
 async fn offline_work_survives_a_reload_and_reaches_the_server_once() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let Some(b) = Browser::start_with(&[PHONE]).await else {
         return;
     };
@@ -355,6 +361,7 @@ async fn offline_work_survives_a_reload_and_reaches_the_server_once() {
 
 #[tokio::test]
 async fn two_phones_edit_one_household_offline_and_end_with_the_same_record() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let Some(a) = Browser::start_with(&[PHONE]).await else {
         return;
     };
@@ -442,6 +449,7 @@ async fn two_phones_edit_one_household_offline_and_end_with_the_same_record() {
 
 #[tokio::test]
 async fn the_server_killed_while_the_app_pushes_loses_and_doubles_nothing() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let Some(b) = Browser::start_with(&[PHONE]).await else {
         return;
     };
@@ -492,6 +500,7 @@ async fn the_server_killed_while_the_app_pushes_loses_and_doubles_nothing() {
 
 #[tokio::test]
 async fn an_op_the_server_rejects_is_shown_and_the_queue_goes_on() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let Some(b) = Browser::start_with(&[PHONE]).await else {
         return;
     };
@@ -555,6 +564,7 @@ async fn an_op_the_server_rejects_is_shown_and_the_queue_goes_on() {
 
 #[tokio::test]
 async fn search_and_filters_show_what_the_server_lists() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let Some(b) = Browser::start_with(&[PHONE]).await else {
         return;
     };

@@ -153,7 +153,12 @@ impl Browser {
 
     /// Waits (up to 20 s) until the script returns something other than null or false.
     pub async fn wait_for(&self, js: &str) -> Value {
-        wait_until(Duration::from_secs(20), || async {
+        self.wait_for_within(js, 20).await
+    }
+
+    /// Like `wait_for`, for up to `seconds` (a slow step on a loaded machine).
+    pub async fn wait_for_within(&self, js: &str, seconds: u64) -> Value {
+        wait_until(Duration::from_secs(seconds), || async {
             let v = self.script(js).await;
             (!v.is_null() && v != Value::Bool(false)).then_some(v)
         })
