@@ -1,6 +1,8 @@
 //! gocua: the backend of door-to-door canvassing campaigns.
 //!
-//! Data flows one way: `api -> store -> db`, with `domain` (pure rules) used by all.
+//! Data flows one way: `api -> sync | reports | store -> db`, with `domain` (pure rules, no
+//! I/O) used by all. The browser code that `api` serves lives beside it: the supervisors'
+//! dashboard in `src/web/`, the canvassers' field app in `src/field/`.
 
 pub mod api;
 pub mod app;

@@ -1,5 +1,7 @@
-//! Queries, one file per aggregate. Functions take `&mut Conn` so that callers can compose
-//! them inside one transaction; none of them knows HTTP.
+//! Queries, one file per aggregate, and the household unit of work (`work.rs`: loads, the
+//! merge applied in memory, one flush). Functions take `&mut Conn` so that callers can
+//! compose them inside one transaction. They answer `ApiError`, the service's one error type,
+//! but build no HTTP response: only `api` turns errors into answers.
 
 pub mod areas;
 pub mod campaigns;

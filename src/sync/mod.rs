@@ -1,5 +1,6 @@
-//! Offline sync: batches of numbered operations pushed by devices, and a pull cursor that
-//! never skips a change. Both run the store's one write path inside one transaction.
+//! Offline sync: batches of numbered operations pushed by devices, applied exactly once (a
+//! batch is one transaction, retried after a deadlock or a busy database), a pull cursor
+//! that never skips a change, and the resolution of conflicts by supervisors.
 
 pub mod pull;
 pub mod push;
