@@ -169,6 +169,24 @@ async fn open_household(b: &Browser, id: &str) {
     .await;
 }
 
+/// The id of the first household in the list.
+async fn first_household(b: &Browser) -> String {
+    let id = b
+        .script("return document.querySelector('#households li').dataset.id")
+        .await;
+    id.as_str().unwrap().to_owned()
+}
+
+/// Edits a household's notes on its screen, the only change waiting afterwards.
+async fn edit_notes(b: &Browser, id: &str, notes: &str) {
+    open_household(b, id).await;
+    b.click("#edit-household-box summary").await;
+    fill(b, "#edit-household", "notes", notes).await;
+    b.click("#edit-household button[type=submit]").await;
+    b.wait_for("return document.getElementById('pending').dataset.count === '1'")
+        .await;
+}
+
 #[tokio::test]
 async fn offline_work_survives_a_reload_and_reaches_the_server_once() {
     let _one = ONE_AT_A_TIME.lock().await;
@@ -382,22 +400,13 @@ async fn two_phones_edit_one_household_offline_and_end_with_the_same_record() {
     assert_eq!(created["_status"], 201, "{created}");
     log_in(&a, &f, "canbo").await;
     log_in(&b, &f, "canbo2").await;
-    let id = a
-        .script("return document.querySelector('#households li').dataset.id")
-        .await;
-    let id = id.as_str().unwrap().to_owned();
+    let id = first_household(&a).await;
 
     a.offline(true).await;
     b.offline(true).await;
     for (browser, notes) in [(&a, "Hẹn sáng thứ hai (A)"), (&b, "Chủ hộ đi làm rẫy (B)")]
     {
-        open_household(browser, &id).await;
-        browser.click("#edit-household-box summary").await;
-        fill(browser, "#edit-household", "notes", notes).await;
-        browser.click("#edit-household button[type=submit]").await;
-        browser
-            .wait_for("return document.getElementById('pending').dataset.count === '1'")
-            .await;
+        edit_notes(browser, &id, notes).await;
     }
     // A edited first but reaches the server last: B's later edit wins, A's value is kept
     // for the supervisor, and A's phone says so on the household.
@@ -506,17 +515,9 @@ async fn an_op_the_server_rejects_is_shown_and_the_queue_goes_on() {
     };
     let f = Field::start(&[]);
     log_in(&b, &f, "canbo").await;
-    let id = b
-        .script("return document.querySelector('#households li').dataset.id")
-        .await;
-    let id = id.as_str().unwrap().to_owned();
+    let id = first_household(&b).await;
     b.offline(true).await;
-    open_household(&b, &id).await;
-    b.click("#edit-household-box summary").await;
-    fill(&b, "#edit-household", "notes", "sửa khi không có sóng").await;
-    b.click("#edit-household button[type=submit]").await;
-    b.wait_for("return document.getElementById('pending').dataset.count === '1'")
-        .await;
+    edit_notes(&b, &id, "sửa khi không có sóng").await;
     // Meanwhile the supervisor deletes that household.
     let xa = f.token("xa").await;
     let cur = f
