@@ -233,7 +233,9 @@ fn add_user(
             for a in areas {
                 ids.push(resolve_area(conn, a)?);
             }
-            store::users::create(conn, &username, full_name, &hash, role, &ids)
+            Ok::<_, crate::error::ApiError>(store::users::create(
+                conn, &username, full_name, &hash, role, &ids,
+            )?)
         })
         .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
     println!(
@@ -288,7 +290,7 @@ fn import_areas(settings: &Settings, file: Option<&std::path::Path>) -> anyhow::
     let r = pc
         .conn()
         .transaction(|conn| store::areas::import(conn, &units))
-        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
         "{} units ({} provinces, {} districts, {} communes): {} inserted, {} updated, {} unchanged.",
         r.units, r.provinces, r.districts, r.communes, r.inserted, r.updated, r.unchanged

@@ -1,8 +1,14 @@
-//! One error type for the whole service, rendered as `application/problem+json`.
+//! The service's answer to every error, rendered as `application/problem+json`, and the one
+//! mapping of each layer's errors to it (the domain's rules, the household store, the write
+//! path).
 //!
 //! 4xx carry a message for the user; 5xx log the whole cause chain and answer a generic body.
 
+use crate::db::RunError;
 use crate::domain::fields::FieldError;
+use crate::domain::{self, household};
+use crate::store::error as store;
+use crate::sync::write::WriteError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -231,6 +237,82 @@ impl From<diesel::result::Error> for ApiError {
                 ApiError::unavailable(e)
             }
             _ => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<household::Error> for ApiError {
+    fn from(e: household::Error) -> Self {
+        use household::Error as E;
+        let detail = e.to_string();
+        match e {
+            E::NotFound(what) => ApiError::not_found(what),
+            E::OutOfScope => ApiError::out_of_scope(),
+            E::UnknownParent { field, parent } => {
+                let code = match parent {
+                    household::Parent::Household => "unknown_household",
+                    household::Parent::Campaign => "unknown_campaign",
+                };
+                ApiError::invalid(field, code, detail)
+            }
+            E::Deleted(_) => ApiError::conflict("deleted", detail),
+            E::Stale { .. } => ApiError::new(Kind::PreconditionFailed, "version_mismatch", detail),
+            E::IfMatchRequired { .. } => {
+                ApiError::new(Kind::PreconditionRequired, "if_match_required", detail)
+            }
+            E::Exists(_) => ApiError::conflict("exists", detail),
+            E::IdReused => ApiError::conflict("id_reused", detail),
+            E::NotAVillage => ApiError::invalid("area_id", "level", detail),
+            E::Invalid(errors) => ApiError::validation(errors),
+            E::Malformed(_) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<domain::Error> for ApiError {
+    fn from(e: domain::Error) -> Self {
+        use domain::Error as E;
+        let detail = e.to_string();
+        match e {
+            E::NotFound(what) => ApiError::not_found(what),
+            E::Deleted(_) => ApiError::new(Kind::NotFound, "deleted", detail),
+            E::OutOfScope => ApiError::out_of_scope(),
+            E::Forbidden { code, .. } => ApiError::new(Kind::Forbidden, code, detail),
+            E::Unauthorized { code, .. } => ApiError::unauthorized(code, detail),
+            E::Invalid(errors) => ApiError::validation(errors),
+            E::Conflict { code, .. } => ApiError::conflict(code, detail),
+            E::Unreadable { code, .. } => ApiError::bad_request(code, detail),
+            E::Household(e) => e.into(),
+        }
+    }
+}
+
+impl From<store::Error> for ApiError {
+    fn from(e: store::Error) -> Self {
+        match e {
+            store::Error::Domain(e) => e.into(),
+            store::Error::Database(e) => e.into(),
+            store::Error::Raced(_) => ApiError::unavailable(e),
+            store::Error::Corrupt(_) => ApiError::internal(e),
+            store::Error::Run(e) => e.into(),
+        }
+    }
+}
+
+impl From<RunError> for ApiError {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Unavailable(e) => ApiError::unavailable(e),
+            RunError::Internal(e) => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Rule(e) => e.into(),
+            WriteError::Store(e) => e.into(),
         }
     }
 }

@@ -436,7 +436,7 @@ async fn list_filters_and_pages_with_a_total() {
 
 /// Every field an update may change goes through the merge and back into the stored record
 /// with its own type: text, numbers, optional values set and cleared (each field is read and
-/// set by name, `store::work::Fields`).
+/// set by name, `domain::household::rules::Fields`).
 #[tokio::test]
 async fn updates_write_every_mergeable_field() {
     let w = World::new().await;

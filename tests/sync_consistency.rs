@@ -1,5 +1,7 @@
 //! No skipped or phantom changes under concurrent transactions, and a randomized run of
-//! devices over a faulty link that must converge, lose nothing and apply nothing twice.
+//! devices over a faulty link, with online edits and resolutions between rounds, that must
+//! converge, lose nothing, apply nothing twice and keep the same open conflicts whatever the
+//! delivery order.
 
 mod common;
 
@@ -8,8 +10,10 @@ use common::{TestApp, World};
 use gocua::db::Conn;
 use gocua::domain::fields::{Mode, Patch, HOUSEHOLD};
 use gocua::domain::hlc::Hlc;
-use gocua::domain::merge::Writer;
+use gocua::domain::household::Precondition;
+use gocua::store::households::NewHousehold;
 use gocua::store::scope::Principal;
+use gocua::sync::write::{Author, Write};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -47,25 +51,20 @@ fn open_transaction(
             role: gocua::auth::Role::Admin,
             area_paths: vec![],
         };
-        let w = Writer {
-            by: "tx".into(),
-            hlc: Hlc::at(chrono::Utc::now()),
-            base_version: 0,
-        };
+        let author = Author::new(
+            "tx".into(),
+            Hlc::at(chrono::Utc::now()),
+            Precondition::IfMatch(None),
+        );
         let p = Patch::parse(
             &HOUSEHOLD,
             &household(&village, "Giao dịch dài", "T1"),
             Mode::Create,
         )
         .unwrap();
-        gocua::store::households::create_household(
-            &mut conn,
-            &who,
-            &w,
-            gocua::domain::HouseholdId(id),
-            &p,
-        )
-        .unwrap();
+        let new = NewHousehold::new(&p).unwrap();
+        let write = Write::CreateHousehold(gocua::domain::HouseholdId(id), &new);
+        gocua::sync::write::one(&mut conn, &who, &author, write).unwrap();
         written_tx.send(()).unwrap();
         let end = if finish_rx.recv().unwrap() {
             "COMMIT"
@@ -246,6 +245,8 @@ const CAMPAIGN: &str = "0b6a6a2e-0000-4000-8000-0000000000c1";
 struct Outcome {
     state: BTreeMap<String, Value>,
     conflicts: Vec<(String, String, Value)>,
+    /// REST edits and resolutions made between rounds.
+    online: (usize, usize),
 }
 
 fn comparable(copy: &Copy) -> BTreeMap<String, Value> {
@@ -296,6 +297,9 @@ async fn run(scenario: u64, link: u64) -> Outcome {
     let villages = [[V1, V2], [V1, V2], [V1, V1], [V1, V2]];
     let mut s = Rng(scenario);
     let mut l = Rng(link);
+    // The online writers' own draws, so that the devices' scenario stays what it was.
+    let mut o = Rng(scenario ^ 0x5DEE_CE66_D1CE_4E5B);
+    let mut writers = (0, 0);
     let mut counter = 0u64;
     let mut uuid = |s: &mut Rng| {
         counter += 1;
@@ -491,6 +495,15 @@ async fn run(scenario: u64, link: u64) -> Outcome {
                 }
             }
         }
+        // Between rounds, online writers: the supervisor edits a household over REST and
+        // resolves a conflict, as the scenario says. They see the same state whatever the
+        // delivery order was, and write through the same conflict books as the devices.
+        if o.chance(50) && rest_edit(&app, &sup, &mut o).await {
+            writers.0 += 1;
+        }
+        if o.chance(40) && resolve_one(&app, &sup, &admin, &mut o).await {
+            writers.1 += 1;
+        }
     }
     for d in devices.iter_mut() {
         app.sync(d).await;
@@ -586,21 +599,13 @@ async fn run(scenario: u64, link: u64) -> Outcome {
         app.pull_all(&mut d).await;
         d
     };
-    // An edit that races a delete is merged if it arrives first and kept as a `deleted`
-    // conflict if it arrives after: compare the conflicts of live households and members.
-    let live = |c: &Value| {
-        let has = |k: String| admin_device.copy.contains_key(&k);
-        let entity = c["entity_id"].as_str().unwrap_or("");
-        has(format!(
-            "household/{}",
-            c["household_id"].as_str().unwrap_or("")
-        )) && (c["entity"] == "household" || has(format!("member/{entity}")))
-    };
     let mut conflicts: Vec<(String, String, Value)> = all.body["items"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|c| c["reason"] == "concurrent_edit" && c["status"] == "open" && live(c))
+        .filter(|c| {
+            c["reason"] == "concurrent_edit" && c["status"] == "open" && live(&admin_device, c)
+        })
         .map(|c| {
             (
                 c["entity_id"].as_str().unwrap().to_owned(),
@@ -613,7 +618,91 @@ async fn run(scenario: u64, link: u64) -> Outcome {
     Outcome {
         state: comparable(&admin_device.copy),
         conflicts,
+        online: writers,
     }
+}
+
+/// Whether a conflict's record is live. An edit that races a delete is merged if it arrives
+/// first and kept as a `deleted` conflict if it arrives after: runs compare the conflicts of
+/// live households and members.
+fn live(admin_device: &Device, c: &Value) -> bool {
+    let has = |k: String| admin_device.copy.contains_key(&k);
+    let entity = c["entity_id"].as_str().unwrap_or("");
+    has(format!(
+        "household/{}",
+        c["household_id"].as_str().unwrap_or("")
+    )) && (c["entity"] == "household" || has(format!("member/{entity}")))
+}
+
+/// A supervisor overwrites a field of a live household over REST, with the version read.
+async fn rest_edit(app: &TestApp, token: &str, s: &mut Rng) -> bool {
+    let list = app.get("/api/v1/households?per_page=500", token).await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let mut ids: Vec<&str> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_str().unwrap())
+        .collect();
+    if ids.is_empty() {
+        return false;
+    }
+    ids.sort();
+    let path = format!(
+        "/api/v1/households/{}",
+        ids[s.below(ids.len() as u64) as usize]
+    );
+    let read = app.get(&path, token).await;
+    let field = ["head_name", "address", "notes"][s.below(3) as usize];
+    let value = format!("{field} REST {}", s.below(6));
+    let r = app
+        .patch(&path, token, json!({ field: value }), &read.etag())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body[field], value);
+    true
+}
+
+/// A supervisor resolves one open conflict of a live record (keep, take the other value or
+/// set one, as the scenario says).
+async fn resolve_one(app: &TestApp, token: &str, admin: &str, s: &mut Rng) -> bool {
+    let mut admin_device = Device::new(admin);
+    app.pull_all(&mut admin_device).await;
+    let all = app
+        .get("/api/v1/conflicts?status=open&per_page=500", token)
+        .await;
+    let mut open: Vec<&Value> = all.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["reason"] == "concurrent_edit" && live(&admin_device, c))
+        .collect();
+    if open.is_empty() {
+        return false;
+    }
+    open.sort_by_key(|c| {
+        (
+            c["entity_id"].as_str().unwrap().to_owned(),
+            c["field"].as_str().unwrap().to_owned(),
+            c["lost_value"].to_string(),
+        )
+    });
+    let c = open[s.below(open.len() as u64) as usize];
+    let text =
+        ["head_name", "address", "notes", "full_name"].contains(&c["field"].as_str().unwrap());
+    let body = match s.below(3) {
+        0 => json!({"action": "keep"}),
+        1 => json!({"action": "take_other"}),
+        _ if text => json!({"action": "set", "value": format!("đã xác minh {}", s.below(4))}),
+        _ => json!({"action": "keep"}),
+    };
+    let id = c["id"].as_str().unwrap();
+    let r = app
+        .post(&format!("/api/v1/conflicts/{id}/resolve"), token, body)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "resolved");
+    true
 }
 
 /// Fails naming only the entries that differ.
@@ -652,6 +741,7 @@ async fn randomized_devices_over_a_faulty_link_converge() {
         Some(s) => vec![s.parse().expect("GOCUA_SYNC_SEED is a number or `random`")],
         None => vec![301, 302, 303, 401, 1_795_816_486_612_766_185],
     };
+    let mut writers = (0, 0);
     for seed in seeds {
         println!("scenario seed {seed} (rerun with GOCUA_SYNC_SEED={seed})");
         for scenario in [seed, seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1] {
@@ -668,15 +758,24 @@ async fn randomized_devices_over_a_faulty_link_converge() {
                 m
             }
             println!(
-                "state {:?}, {} concurrent-edit conflicts",
+                "state {:?}, {} open concurrent-edit conflicts, {} REST edits, {} resolutions",
                 kinds(&a),
-                a.conflicts.len()
+                a.conflicts.len(),
+                a.online.0,
+                a.online.1
             );
             assert_same(&a.state, &b.state, "another delivery order");
             assert_eq!(
                 a.conflicts, b.conflicts,
                 "another delivery order kept other losing values"
             );
+            assert_eq!(a.online, b.online, "the online writers saw another state");
+            writers.0 += a.online.0;
+            writers.1 += a.online.1;
         }
     }
+    assert!(
+        writers.0 > 0 && writers.1 > 0,
+        "the scenarios made no REST edit or no resolution: {writers:?}"
+    );
 }

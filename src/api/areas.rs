@@ -84,7 +84,7 @@ pub async fn list(
     };
     let (items, total) = state
         .as_user(auth, move |conn, who| {
-            store::areas::list(conn, who, &f, page)
+            store::areas::list(conn, who, &f, page).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(Page::new(items, total, page)))
@@ -102,7 +102,7 @@ pub async fn get(
     let area = state
         .as_user(auth, move |conn, who| {
             who.require_area(conn, id)?;
-            store::areas::get(conn, id)
+            store::areas::get(conn, id).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(area))
@@ -123,6 +123,7 @@ pub async fn create_village(
             let v = body.get()?.into_inner();
             let id = v.id.unwrap_or_else(AreaId::random);
             store::areas::create_village(conn, who, id, v.parent_id, &v.name, v.kind.as_deref())
+                .map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Created().json(area))
@@ -146,7 +147,7 @@ pub async fn import(
     let report = state
         .as_user_tx(auth, move |conn, who| {
             who.require_role(&[Role::Admin])?;
-            store::areas::import(conn, &units)
+            store::areas::import(conn, &units).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(report))

@@ -3,7 +3,7 @@
 use super::{AppState, Auth, Deferred};
 use crate::auth::Role;
 use crate::domain::{AreaId, CampaignId};
-use crate::error::{ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::store::{self, campaigns::Campaign, campaigns::Target};
 use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
@@ -62,7 +62,9 @@ pub struct TargetList {
 #[utoipa::path(get, path = "/api/v1/campaigns", tag = "campaigns", security(("bearer" = [])), responses((status = 200, body = CampaignList)))]
 pub async fn list(state: web::Data<AppState>, auth: Auth) -> ApiResult<HttpResponse> {
     let items = state
-        .as_user(auth, |conn, _| store::campaigns::list(conn))
+        .as_user(auth, |conn, _| {
+            store::campaigns::list(conn).map_err(ApiError::from)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(CampaignList { items }))
 }
@@ -81,6 +83,7 @@ pub async fn create(
             let c = body.get()?.into_inner();
             let id = c.id.unwrap_or_else(CampaignId::random);
             store::campaigns::create(conn, id, &c.name, &c.description, c.starts_on, c.ends_on)
+                .map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Created().json(campaign))
@@ -95,7 +98,9 @@ pub async fn get(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let c = state
-        .as_user(auth, move |conn, _| store::campaigns::get(conn, id))
+        .as_user(auth, move |conn, _| {
+            store::campaigns::get(conn, id).map_err(ApiError::from)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(c))
 }
@@ -111,7 +116,7 @@ pub async fn targets(
     let items = state
         .as_user(auth, move |conn, who| {
             store::campaigns::get(conn, id)?;
-            store::campaigns::targets(conn, id, who.prefixes())
+            store::campaigns::targets(conn, id, who.prefixes()).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(TargetList { items }))
@@ -133,7 +138,7 @@ pub async fn set_target(
             who.require_role(&[Role::Admin, Role::Supervisor])?;
             who.require_area(conn, area)?;
             let t = body.get()?.into_inner();
-            store::campaigns::set_target(conn, id, area, &t.kind, t.value)
+            store::campaigns::set_target(conn, id, area, &t.kind, t.value).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(target))

@@ -63,7 +63,7 @@ pub async fn list(
     }
     let (items, total) = state
         .as_user(auth, move |conn, who| {
-            conflicts::list(conn, who, q.status.as_deref(), q.area, page)
+            conflicts::list(conn, who, q.status.as_deref(), q.area, page).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(Page::new(items, total, page)))

@@ -1,5 +1,5 @@
-//! Households, members, adoptions and visits over REST. Every write goes through the same
-//! store functions as offline sync.
+//! Households, members, adoptions and visits over REST. Every write goes through the one
+//! write path of offline sync and resolutions (`sync::write`), conflict books included.
 
 use super::contract;
 use super::{
@@ -7,17 +7,17 @@ use super::{
 };
 use crate::db::Conn;
 use crate::domain::fields::{self, Mode, Patch, ADOPTION_STATUSES, PRIORITIES};
-use crate::domain::hlc::Hlc;
-use crate::domain::merge::Writer;
+use crate::domain::household::Precondition;
 use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, VisitId};
 use crate::error::Kind;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::store::areas;
 use crate::store::households::{
-    self as hh, AdoptionPrecondition, HouseholdDetail, HouseholdFilter, HouseholdItem, Member,
+    self as hh, HouseholdDetail, HouseholdFilter, HouseholdItem, Member, NewHousehold, NewMember,
     Visit,
 };
 use crate::store::scope::Principal;
+use crate::sync::write::{self, Author, Write};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -41,13 +41,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/visits/{id}", web::get().to(get_visit));
 }
 
-/// An online edit: written by the user, now, having seen `base` (the `If-Match` version).
-fn online(who: &Principal, base: i64) -> Writer {
-    Writer {
-        by: who.writer(),
-        hlc: Hlc::at(chrono::Utc::now()),
-        base_version: base,
-    }
+/// An online edit of the version the user read (`If-Match`; `None`: a create, or an
+/// adoption that may not exist yet), through the one write path.
+fn edit(conn: &mut Conn<'_>, who: &Principal, read: Option<i64>, w: Write) -> ApiResult<()> {
+    write::one(
+        conn,
+        who,
+        &Author::online(who, Precondition::IfMatch(read)),
+        w,
+    )?;
+    Ok(())
 }
 
 fn parse(entity: &fields::Entity, body: &Value, mode: Mode) -> ApiResult<Patch> {
@@ -71,10 +74,16 @@ fn named_parent_in_scope(conn: &mut Conn<'_>, who: &Principal, body: &Value) -> 
         r => r,
     };
     if let Some(area) = named("area_id") {
-        found(areas::get(conn, AreaId(area)).and_then(|a| who.require_covers(&a.path)))?;
+        found((|| {
+            Ok(who.require_covers(&areas::get(conn, AreaId(area))?.path)?)
+        })())?;
     }
     if let Some(household) = named("household_id") {
-        found(hh::get_household(conn, who, HouseholdId(household)).map(|_| ()))?;
+        found(
+            hh::get_household(conn, who, HouseholdId(household))
+                .map_err(ApiError::from)
+                .map(|_| ()),
+        )?;
     }
     Ok(())
 }
@@ -198,7 +207,7 @@ pub async fn list(
     let f = q.filter()?;
     let (items, total) = state
         .as_user(auth, move |conn, who| {
-            hh::list_households(conn, who, &f, page, true)
+            hh::list_households(conn, who, &f, page, true).map_err(ApiError::from)
         })
         .await?;
     let total = total.unwrap_or_default();
@@ -220,8 +229,13 @@ pub async fn create(
             named_parent_in_scope(conn, who, &body)?;
             let id = HouseholdId(body_id(&body)?.unwrap_or_else(uuid::Uuid::new_v4));
             let patch = parse(&fields::HOUSEHOLD, &body, Mode::Create)?;
-            hh::create_household(conn, who, &online(who, 0), id, &patch)?;
-            hh::household_detail(conn, who, id)
+            edit(
+                conn,
+                who,
+                None,
+                Write::CreateHousehold(id, &NewHousehold::new(&patch)?),
+            )?;
+            hh::household_detail(conn, who, id).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Created()
@@ -239,7 +253,9 @@ pub async fn get(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let d = state
-        .as_user(auth, move |conn, who| hh::household_detail(conn, who, id))
+        .as_user(auth, move |conn, who| {
+            hh::household_detail(conn, who, id).map_err(ApiError::from)
+        })
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header(etag(d.household.version))
@@ -266,15 +282,13 @@ pub async fn update(
             no_id(&body)?;
             let patch = parse(&fields::HOUSEHOLD, &body, Mode::Update)?;
             let expected = expected?;
-            hh::update_household(
+            edit(
                 conn,
                 who,
-                &online(who, expected),
-                id,
-                &patch,
                 Some(expected),
+                Write::UpdateHousehold(id, &patch),
             )?;
-            hh::household_detail(conn, who, id)
+            hh::household_detail(conn, who, id).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok()
@@ -296,7 +310,7 @@ pub async fn delete(
     state
         .as_user_tx(auth, move |conn, who| {
             hh::get_household(conn, who, id)?;
-            hh::delete_household(conn, who, id, Some(expected?))
+            edit(conn, who, Some(expected?), Write::DeleteHousehold(id))
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -339,7 +353,12 @@ pub async fn create_member(
             named_parent_in_scope(conn, who, &body)?;
             let id = MemberId(body_id(&body)?.unwrap_or_else(uuid::Uuid::new_v4));
             let patch = parse(&fields::MEMBER, &body, Mode::Create)?;
-            hh::create_member(conn, who, &online(who, 0), id, &patch)?;
+            edit(
+                conn,
+                who,
+                None,
+                Write::CreateMember(id, &NewMember::new(&patch)?),
+            )?;
             member_view(conn, who, id)
         })
         .await?;
@@ -383,14 +402,7 @@ pub async fn update_member(
             no_id(&body)?;
             let patch = parse(&fields::MEMBER, &body, Mode::Update)?;
             let expected = expected?;
-            hh::update_member(
-                conn,
-                who,
-                &online(who, expected),
-                id,
-                &patch,
-                Some(expected),
-            )?;
+            edit(conn, who, Some(expected), Write::UpdateMember(id, &patch))?;
             member_view(conn, who, id)
         })
         .await?;
@@ -412,7 +424,7 @@ pub async fn delete_member(
     state
         .as_user_tx(auth, move |conn, who| {
             hh::get_member(conn, who, id)?;
-            hh::delete_member(conn, who, id, Some(expected?))
+            edit(conn, who, Some(expected?), Write::DeleteMember(id))
         })
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -437,15 +449,11 @@ pub async fn set_adoption(
             hh::get_member(conn, who, member)?;
             let patch = parse(&fields::ADOPTION, &body.get()?.into_inner(), Mode::Create)?;
             let expected = expected?;
-            let w = online(who, expected.unwrap_or(0));
-            hh::set_adoption(
+            edit(
                 conn,
                 who,
-                &w,
-                member,
-                campaign,
-                &patch,
-                AdoptionPrecondition::IfMatch(expected),
+                expected,
+                Write::SetAdoption(member, campaign, &patch),
             )?;
             hh::get_adoption(conn, member, campaign)?.ok_or_else(|| ApiError::not_found("adoption"))
         })
@@ -468,7 +476,15 @@ pub async fn create_visit(
             named_parent_in_scope(conn, who, &body)?;
             let id = VisitId(body_id(&body)?.unwrap_or_else(uuid::Uuid::new_v4));
             let patch = parse(&fields::VISIT, &body, Mode::Create)?;
-            hh::record_visit(conn, who, id, &patch)
+            let done = write::one(
+                conn,
+                who,
+                &Author::online(who, Precondition::IfMatch(None)),
+                Write::RecordVisit(id, &patch),
+            )?;
+            done.visit.ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("a visit write without its visit"))
+            })
         })
         .await?;
     Ok(if created {
@@ -487,7 +503,9 @@ pub async fn get_visit(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let v = state
-        .as_user(auth, move |conn, who| hh::visit(conn, who, id))
+        .as_user(auth, move |conn, who| {
+            hh::visit(conn, who, id).map_err(ApiError::from)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(v))
 }

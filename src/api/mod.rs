@@ -65,8 +65,10 @@ impl AppState {
     /// Fails unless the caller has one of `roles`: the first thing a role-bound handler
     /// does, before it reads its input.
     pub async fn require_role(&self, auth: &Auth, roles: &'static [Role]) -> ApiResult<()> {
-        self.as_user(Auth(auth.0.clone()), move |_, who| who.require_role(roles))
-            .await
+        self.as_user(Auth(auth.0.clone()), move |_, who| {
+            who.require_role(roles).map_err(ApiError::from)
+        })
+        .await
     }
 
     /// Like `as_user`, inside one transaction.

@@ -70,7 +70,9 @@ pub async fn list(
     let q = q.get()?;
     let page = PageParams::parse(q.page, q.per_page)?;
     let (items, total) = state
-        .as_user(auth, move |conn, _| store::users::list(conn, page))
+        .as_user(auth, move |conn, _| {
+            store::users::list(conn, page).map_err(ApiError::from)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(Page::new(items, total, page)))
 }
@@ -107,6 +109,7 @@ pub async fn create(
     let user = state
         .as_user_tx(auth, move |conn, _| {
             store::users::create(conn, &username, &full_name, &hash, role, &area_ids)
+                .map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Created().json(user))
@@ -124,7 +127,7 @@ pub async fn get(
     let user = state
         .as_user(auth, move |conn, who| {
             who.require_role(ADMIN)?;
-            store::users::get(conn, id)
+            store::users::get(conn, id).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(user))
@@ -166,7 +169,7 @@ pub async fn update(
                     "you cannot deactivate or demote yourself",
                 ));
             }
-            store::users::update(conn, id, changes)
+            store::users::update(conn, id, changes).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(user))
@@ -187,7 +190,7 @@ pub async fn set_areas(
         .as_user_tx(auth, move |conn, _| {
             store::users::get(conn, id)?;
             store::users::set_areas(conn, id, &areas)?;
-            store::users::get(conn, id)
+            store::users::get(conn, id).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(user))

@@ -10,7 +10,6 @@ pub mod schema;
 pub mod sql;
 pub mod writer;
 
-use crate::error::ApiError;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, PooledConnection};
 use diesel::{Connection, PgConnection, SqliteConnection};
@@ -199,6 +198,17 @@ pub enum DbError {
     Migrate(String),
 }
 
+/// What running work on the database can fail with, besides the work's own error (which
+/// converts from it): the database layer knows nothing of the callers' errors or of HTTP.
+#[derive(Debug)]
+pub enum RunError {
+    /// No connection in time, a writer that stopped or refuses writes, a commit that did not
+    /// reach the disk: retry later.
+    Unavailable(anyhow::Error),
+    /// A blocking task or a transaction failed unexpectedly (a panic, a dropped answer).
+    Internal(anyhow::Error),
+}
+
 /// Per-connection SQLite settings: WAL (readers never block the writer), foreign keys, a busy
 /// timeout so that writers queue, full fsync so that an acknowledged change survives a power
 /// cut (the writer commits without and syncs on its sync thread, see `writer`), no
@@ -330,30 +340,32 @@ impl Pool {
 
     /// Runs blocking database work on the blocking thread pool, never on the async threads,
     /// keeping the caller's tracing span.
-    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Conn<'_>) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut Conn<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<RunError> + Send + 'static,
     {
         let pool = self.clone();
         let span = tracing::Span::current();
-        actix_web::web::block(move || {
+        tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let mut pc = pool.get().map_err(ApiError::unavailable)?;
+            let mut pc = pool.get().map_err(|e| RunError::Unavailable(e.into()))?;
             f(&mut pc.conn())
         })
         .await
-        .map_err(|e| ApiError::internal(anyhow::anyhow!("blocking task failed: {e}")))?
+        .map_err(|e| RunError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
     }
 
     /// Like `tx`, for a transaction that may run more than once, only its last run's writes
     /// being kept (it must not act outside the database). On SQLite, a group commit made of
     /// such transactions runs them with no savepoint each, and runs them all again, each in
     /// its savepoint, if one fails.
-    pub async fn tx_rerunnable<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub async fn tx_rerunnable<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: Fn(&mut Conn<'_>) -> Result<T, ApiError> + Send + 'static,
+        F: Fn(&mut Conn<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<RunError> + From<diesel::result::Error> + Send + 'static,
     {
         match self {
             Pool::Sqlite(_, writer) => {
@@ -372,27 +384,26 @@ impl Pool {
     }
 
     /// The answer of a job given to the writer.
-    async fn submitted<T>(
+    async fn submitted<T, E: From<RunError>>(
         writer: &writer::Writer,
         job: Box<dyn writer::Job>,
-        answer: tokio::sync::oneshot::Receiver<Result<T, ApiError>>,
-    ) -> Result<T, ApiError> {
+        answer: tokio::sync::oneshot::Receiver<Result<T, E>>,
+    ) -> Result<T, E> {
         if !writer.submit(job) {
-            return Err(ApiError::unavailable(anyhow::anyhow!(
-                "the writer has stopped"
-            )));
+            return Err(RunError::Unavailable(anyhow::anyhow!("the writer has stopped")).into());
         }
         answer
             .await
-            .map_err(|_| ApiError::internal(anyhow::anyhow!("the writer dropped a transaction")))?
+            .map_err(|_| RunError::Internal(anyhow::anyhow!("the writer dropped a transaction")))?
     }
 
     /// Like `run`, inside one transaction. On SQLite the transaction runs on the writer
     /// thread, in a savepoint of a group commit; the answer comes once it is committed.
-    pub async fn tx<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub async fn tx<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        F: FnOnce(&mut Conn<'_>) -> Result<T, ApiError> + Send + 'static,
+        F: FnOnce(&mut Conn<'_>) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
+        E: From<RunError> + From<diesel::result::Error> + Send + 'static,
     {
         let span = tracing::Span::current();
         match self {
@@ -403,13 +414,13 @@ impl Pool {
             }
             Pool::Pg(_) => {
                 let pool = self.clone();
-                actix_web::web::block(move || {
+                tokio::task::spawn_blocking(move || {
                     let _entered = span.enter();
-                    let mut pc = pool.get().map_err(ApiError::unavailable)?;
+                    let mut pc = pool.get().map_err(|e| RunError::Unavailable(e.into()))?;
                     pc.conn().transaction(f)
                 })
                 .await
-                .map_err(|e| ApiError::internal(anyhow::anyhow!("blocking task failed: {e}")))?
+                .map_err(|e| RunError::Internal(anyhow::anyhow!("blocking task failed: {e}")))?
             }
         }
     }

@@ -22,8 +22,8 @@
 //! the WAL long, the writer copies what is left between two groups, so that it starts over.
 
 use super::schema::changes;
+use super::RunError;
 use super::{Conn, SqlitePool};
-use crate::error::ApiError;
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{ConnectionManager, PooledConnection};
 use diesel::SqliteConnection;
@@ -465,49 +465,50 @@ fn run_on(
 }
 
 /// Runs a transaction's body, a panic becoming an internal error.
-fn guarded<T>(f: impl FnOnce() -> Result<T, ApiError>) -> Result<T, ApiError> {
+fn guarded<T, E: From<RunError>>(f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
-        Err(ApiError::internal(anyhow::anyhow!(
-            "a write transaction panicked"
-        )))
+        Err(RunError::Internal(anyhow::anyhow!("a write transaction panicked")).into())
     })
 }
 
 /// Sends `result` once the commit is known: a transaction that succeeded but whose commit
 /// failed is answered 503.
-fn answer<T: Send + 'static>(
-    reply: tokio::sync::oneshot::Sender<Result<T, ApiError>>,
-    result: Result<T, ApiError>,
+fn answer<T: Send + 'static, E: From<RunError> + Send + 'static>(
+    reply: tokio::sync::oneshot::Sender<Result<T, E>>,
+    result: Result<T, E>,
 ) -> Reply {
     Box::new(move |committed| {
         let _ = reply.send(match committed {
             Ok(()) => result,
-            Err(e) if result.is_ok() => Err(ApiError::unavailable(anyhow::anyhow!(
+            Err(e) if result.is_ok() => Err(RunError::Unavailable(anyhow::anyhow!(
                 "the commit failed or did not reach the disk: {e}"
-            ))),
+            ))
+            .into()),
             Err(_) => result,
         });
     })
 }
 
 /// Answers a transaction that could not start.
-fn refuse<T>(reply: tokio::sync::oneshot::Sender<Result<T, ApiError>>, why: String) {
-    let _ = reply.send(Err(ApiError::unavailable(anyhow::anyhow!(
+fn refuse<T, E: From<RunError>>(reply: tokio::sync::oneshot::Sender<Result<T, E>>, why: String) {
+    let _ = reply.send(Err(RunError::Unavailable(anyhow::anyhow!(
         "cannot start a write transaction: {why}"
-    ))));
+    ))
+    .into()));
 }
 
 /// A transaction `f` whose result goes back through `reply`.
-pub struct TxJob<T, F> {
+pub struct TxJob<T, E, F> {
     pub f: F,
-    pub reply: tokio::sync::oneshot::Sender<Result<T, ApiError>>,
+    pub reply: tokio::sync::oneshot::Sender<Result<T, E>>,
     pub span: tracing::Span,
 }
 
-impl<T, F> Job for TxJob<T, F>
+impl<T, E, F> Job for TxJob<T, E, F>
 where
-    F: FnOnce(&mut Conn<'_>) -> Result<T, ApiError> + Send + 'static,
+    F: FnOnce(&mut Conn<'_>) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
+    E: From<RunError> + From<diesel::result::Error> + Send + 'static,
 {
     fn run(self: Box<Self>, conn: &mut Conn<'_>) -> Reply {
         let TxJob { f, reply, span } = *self;
@@ -522,17 +523,18 @@ where
 
 /// A transaction `f` that may run more than once (`Pool::tx_rerunnable`), whose last run's
 /// result goes back through `reply`.
-pub struct RerunJob<T, F> {
+pub struct RerunJob<T, E, F> {
     pub f: F,
-    pub reply: tokio::sync::oneshot::Sender<Result<T, ApiError>>,
+    pub reply: tokio::sync::oneshot::Sender<Result<T, E>>,
     pub span: tracing::Span,
-    pub bare: Option<Result<T, ApiError>>,
+    pub bare: Option<Result<T, E>>,
 }
 
-impl<T, F> Job for RerunJob<T, F>
+impl<T, E, F> Job for RerunJob<T, E, F>
 where
-    F: Fn(&mut Conn<'_>) -> Result<T, ApiError> + Send + 'static,
+    F: Fn(&mut Conn<'_>) -> Result<T, E> + Send + 'static,
     T: Send + 'static,
+    E: From<RunError> + From<diesel::result::Error> + Send + 'static,
 {
     fn run(self: Box<Self>, conn: &mut Conn<'_>) -> Reply {
         let _entered = self.span.enter();
@@ -558,9 +560,10 @@ where
 
     fn take_reply(self: Box<Self>) -> Reply {
         let result = self.bare.unwrap_or_else(|| {
-            Err(ApiError::internal(anyhow::anyhow!(
-                "a transaction was answered before it ran"
-            )))
+            Err(
+                RunError::Internal(anyhow::anyhow!("a transaction was answered before it ran"))
+                    .into(),
+            )
         });
         answer(self.reply, result)
     }
@@ -607,7 +610,7 @@ mod tests {
         pool.tx(|c| {
             let Conn::Sqlite(c) = c else { unreachable!() };
             c.batch_execute("CREATE TABLE t (name text NOT NULL)")?;
-            Ok(())
+            Ok::<_, ApiError>(())
         })
         .await
         .unwrap();
@@ -618,7 +621,7 @@ mod tests {
     async fn names(pool: &Pool) -> Vec<Row> {
         pool.tx(|c| {
             let Conn::Sqlite(c) = c else { unreachable!() };
-            Ok(diesel::sql_query("SELECT name FROM t ORDER BY rowid").load(*c)?)
+            Ok::<_, ApiError>(diesel::sql_query("SELECT name FROM t ORDER BY rowid").load(*c)?)
         })
         .await
         .unwrap()
@@ -773,7 +776,7 @@ mod tests {
             pool.tx(move |c| {
                 let Conn::Sqlite(c) = c else { unreachable!() };
                 c.batch_execute(sql)?;
-                Ok(())
+                Ok::<_, ApiError>(())
             })
         };
         exec("CREATE TABLE changes (id integer PRIMARY KEY AUTOINCREMENT, note text)")
@@ -829,7 +832,7 @@ mod tests {
                 diesel::sql_query("INSERT INTO t (name) VALUES (?)")
                     .bind::<diesel::sql_types::Text, _>(name)
                     .execute(*c)?;
-                Ok(())
+                Ok::<_, ApiError>(())
             })
         };
         add("Hoa").await.unwrap();
@@ -889,7 +892,7 @@ mod tests {
                  WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 256)
                  INSERT INTO t SELECT randomblob(1024) FROM n;",
             )?;
-            Ok(())
+            Ok::<_, ApiError>(())
         })
         .await
         .unwrap();

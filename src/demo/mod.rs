@@ -1,24 +1,27 @@
 //! Demo data: Bình Gia district (Lạng Sơn) with its 19 real communes, villages, the
-//! "Bluezone 2020" campaign and a few hundred households, written through the same store
-//! functions as the API. Seeds only an empty database.
+//! "Bluezone 2020" campaign and a few hundred households, written through the one write
+//! path of the API and sync (`sync::write`). Seeds only an empty database.
 
 use crate::auth::{self, Role};
 use crate::db::schema::users;
 use crate::db::Conn;
 use crate::domain::fields::{Mode, Patch, ADOPTION, HOUSEHOLD, MEMBER, VISIT};
 use crate::domain::hlc::Hlc;
-use crate::domain::merge::Writer;
+use crate::domain::household::Precondition;
 use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, VisitId};
 use crate::error::{ApiError, ApiResult};
-use crate::store::households::{self as hh, AdoptionPrecondition};
+use crate::store::households::{NewHousehold, NewMember};
 use crate::store::scope::{assigned_paths, Principal};
 use crate::store::{areas, campaigns, users as user_store};
+use crate::sync::write::{self, Author, Write};
 use crate::{importer, with_conn};
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use diesel::prelude::*;
 use serde_json::{json, Value};
 
 pub const PASSWORD: &str = "gocua-demo";
+/// The demo writes new records only, as online creates.
+const NEW: Precondition = Precondition::IfMatch(None);
 /// The official rows of Bình Gia district (code 181), as in the GSO list of 2025-01-04.
 const BINH_GIA_CSV: &str = include_str!("binh_gia.csv");
 const HOA_THAM: &str = "06073";
@@ -102,7 +105,7 @@ fn by_code(conn: &mut Conn<'_>, level: &str, code: &str) -> ApiResult<areas::Are
         .filter(crate::db::schema::areas::code.eq(code))
         .select(crate::db::schema::areas::id)
         .first(c))?;
-    areas::get(conn, id)
+    Ok(areas::get(conn, id)?)
 }
 
 /// Seeds the demo into an empty database (no users); returns `None` otherwise. Run it in one
@@ -207,11 +210,7 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> ApiResult<Option<DemoIn
             } else {
                 &admin_p
             };
-            let w = Writer {
-                by: who.writer(),
-                hlc: Hlc::at(Utc::now()),
-                base_version: 0,
-            };
+            let w = Author::new(who.writer(), Hlc::at(Utc::now()), NEW);
             for k in 0..(3 + rng.below(3)) {
                 households += 1;
                 let hid = HouseholdId::random();
@@ -228,7 +227,12 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> ApiResult<Option<DemoIn
                     json!({"area_id": village.id, "address": address, "head_name": head,
                     "phone": phone, "lat": lat, "lon": lon}),
                 )?;
-                hh::create_household(conn, who, &w, hid, &p)?;
+                write::one(
+                    conn,
+                    who,
+                    &w,
+                    Write::CreateHousehold(hid, &NewHousehold::new(&p)?),
+                )?;
                 let size = 2 + rng.below(4);
                 let mut members = Vec::new();
                 for m in 0..size {
@@ -262,7 +266,12 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> ApiResult<Option<DemoIn
                         "birth_year": 1940 + rng.below(70), "sex": if male { "male" } else { "female" },
                         "smartphone": smartphone, "priority": priority}),
                     )?;
-                    hh::create_member(conn, who, &w, mid, &p)?;
+                    write::one(
+                        conn,
+                        who,
+                        &w,
+                        Write::CreateMember(mid, &NewMember::new(&p)?),
+                    )?;
                     members.push((mid, smartphone));
                 }
                 if !rng.chance(75) {
@@ -281,15 +290,12 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> ApiResult<Option<DemoIn
                     json!({"household_id": hid, "campaign_id": campaign.id,
                     "visited_at": when.to_rfc3339(), "outcome": outcome, "lat": lat, "lon": lon}),
                 )?;
-                hh::record_visit(conn, who, VisitId::random(), &p)?;
+                write::one(conn, who, &w, Write::RecordVisit(VisitId::random(), &p))?;
                 if outcome != "met" {
                     continue;
                 }
                 // Statuses are recorded during the visit.
-                let at_visit = Writer {
-                    hlc: Hlc::at(when),
-                    ..w.clone()
-                };
+                let at_visit = Author::new(who.writer(), Hlc::at(when), NEW);
                 for (mid, smartphone) in members {
                     let status = match (smartphone, rng.below(10)) {
                         ("no", _) => "no_smartphone",
@@ -301,15 +307,8 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> ApiResult<Option<DemoIn
                         _ => "not_yet",
                     };
                     let p = patch(&ADOPTION, json!({ "status": status }))?;
-                    hh::set_adoption(
-                        conn,
-                        who,
-                        &at_visit,
-                        mid,
-                        campaign.id,
-                        &p,
-                        AdoptionPrecondition::Merge,
-                    )?;
+                    let status = Write::SetAdoption(mid, campaign.id, &p);
+                    write::one(conn, who, &at_visit, status)?;
                 }
             }
         }

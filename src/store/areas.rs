@@ -1,11 +1,11 @@
 //! The administrative tree.
 
+use super::error::{Error, Result};
 use super::scope::Principal;
 use super::PageReq;
 use crate::db::schema::areas;
 use crate::db::Conn;
 use crate::domain::{text, AreaId, Time};
-use crate::error::{ApiError, ApiResult};
 use crate::with_conn;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -55,16 +55,16 @@ pub fn child_level(level: &str) -> Option<&'static str> {
     LEVELS.get(i + 1).copied()
 }
 
-pub fn get(conn: &mut Conn<'_>, id: AreaId) -> ApiResult<Area> {
+pub fn get(conn: &mut Conn<'_>, id: AreaId) -> Result<Area> {
     with_conn!(conn, |c| areas::table
         .find(id)
         .select(Area::as_select())
         .first(c)
         .optional())?
-    .ok_or_else(|| ApiError::not_found("area"))
+    .ok_or_else(|| Error::not_found("area"))
 }
 
-pub fn by_ids(conn: &mut Conn<'_>, ids: &[AreaId]) -> ApiResult<Vec<Area>> {
+pub fn by_ids(conn: &mut Conn<'_>, ids: &[AreaId]) -> Result<Vec<Area>> {
     Ok(with_conn!(conn, |c| areas::table
         .filter(areas::id.eq_any(ids))
         .select(Area::as_select())
@@ -73,7 +73,7 @@ pub fn by_ids(conn: &mut Conn<'_>, ids: &[AreaId]) -> ApiResult<Vec<Area>> {
 }
 
 /// Every area (the whole tree: tens of thousands of rows at most).
-pub fn all(conn: &mut Conn<'_>) -> ApiResult<Vec<Area>> {
+pub fn all(conn: &mut Conn<'_>) -> Result<Vec<Area>> {
     Ok(with_conn!(conn, |c| areas::table
         .select(Area::as_select())
         .order(areas::path)
@@ -95,7 +95,7 @@ pub fn list(
     who: &Principal,
     f: &AreaFilter,
     page: PageReq,
-) -> ApiResult<(Vec<Area>, i64)> {
+) -> Result<(Vec<Area>, i64)> {
     let terms = f.q.as_deref().map(text::search_terms).unwrap_or_default();
     let roots_only =
         f.parent.is_none() && f.code.is_none() && terms.is_empty() && f.level.is_none();
@@ -105,7 +105,7 @@ pub fn list(
     // Each bound is a path prefix; a row must match one of them.
     let bounds = who.prefixes();
     let admin = who.is_admin();
-    let run = |c: &mut Conn<'_>, count: bool| -> ApiResult<(Vec<Area>, i64)> {
+    let run = |c: &mut Conn<'_>, count: bool| -> Result<(Vec<Area>, i64)> {
         with_conn!(c, |c: DB| {
             let mut q = areas::table.into_boxed();
             if let Some(parent) = f.parent {
@@ -162,18 +162,18 @@ pub fn create_village(
     parent: AreaId,
     name: &str,
     kind: Option<&str>,
-) -> ApiResult<Area> {
+) -> Result<Area> {
     let parent = get(conn, parent)?;
     who.require_covers(&parent.path)?;
     if parent.level != "commune" {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "parent_id",
             "level",
             "villages are created under a commune",
         ));
     }
     if parent.retired_at.is_some() {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "parent_id",
             "retired",
             "this commune is retired",
@@ -181,7 +181,7 @@ pub fn create_village(
     }
     let name = text::squash_spaces(name);
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid("name", "length", "1 to 200 characters"));
+        return Err(Error::invalid("name", "length", "1 to 200 characters"));
     }
     let now = Time::now();
     let row = NewArea {
@@ -204,7 +204,7 @@ pub fn create_village(
         Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
-        )) => Err(ApiError::conflict(
+        )) => Err(Error::conflict(
             "duplicate",
             "this commune already has a village of that name, or that id is taken",
         )),
@@ -236,7 +236,7 @@ pub struct ImportReport {
 
 /// Loads official units (parents before children), inserting new ones and updating changed
 /// names or parents. Importing the same list twice changes nothing the second time.
-pub fn import(conn: &mut Conn<'_>, units: &[OfficialUnit]) -> ApiResult<ImportReport> {
+pub fn import(conn: &mut Conn<'_>, units: &[OfficialUnit]) -> Result<ImportReport> {
     let existing: Vec<Area> = with_conn!(conn, |c| areas::table
         .filter(areas::code.is_not_null())
         .filter(areas::retired_at.is_null())
@@ -264,7 +264,7 @@ pub fn import(conn: &mut Conn<'_>, units: &[OfficialUnit]) -> ApiResult<ImportRe
         let parent = match (&u.parent_code, parent_level(u.level)) {
             (Some(pc), Some(pl)) => {
                 Some(by_code.get(&(pl, pc.clone())).cloned().ok_or_else(|| {
-                    ApiError::bad_request(
+                    Error::unreadable(
                         "unknown_parent",
                         format!("{} {} names an unknown parent {pc}", u.level, u.code),
                     )
@@ -342,7 +342,7 @@ fn parent_level(level: &str) -> Option<&'static str> {
 }
 
 /// Rewrites the paths of a subtree whose root moved.
-fn move_subtree(conn: &mut Conn<'_>, old: &str, new: &str) -> ApiResult<()> {
+fn move_subtree(conn: &mut Conn<'_>, old: &str, new: &str) -> Result<()> {
     let pattern = format!("{old}%");
     let rows: Vec<(AreaId, String)> = with_conn!(conn, |c| areas::table
         .filter(areas::path.like(&pattern))

@@ -1,9 +1,9 @@
 //! Campaigns and their targets per area.
 
+use super::error::{Error, Result};
 use crate::db::schema::{areas, campaigns, targets};
 use crate::db::Conn;
 use crate::domain::{area, AreaId, CampaignId, Time};
-use crate::error::{ApiError, ApiResult};
 use crate::with_conn;
 use chrono::NaiveDate;
 use diesel::prelude::*;
@@ -35,20 +35,20 @@ pub struct Target {
     pub updated_at: Time,
 }
 
-pub fn list(conn: &mut Conn<'_>) -> ApiResult<Vec<Campaign>> {
+pub fn list(conn: &mut Conn<'_>) -> Result<Vec<Campaign>> {
     Ok(with_conn!(conn, |c| campaigns::table
         .select(Campaign::as_select())
         .order((campaigns::starts_on.desc(), campaigns::name))
         .load(c))?)
 }
 
-pub fn get(conn: &mut Conn<'_>, id: CampaignId) -> ApiResult<Campaign> {
+pub fn get(conn: &mut Conn<'_>, id: CampaignId) -> Result<Campaign> {
     with_conn!(conn, |c| campaigns::table
         .find(id)
         .select(Campaign::as_select())
         .first(c)
         .optional())?
-    .ok_or_else(|| ApiError::not_found("campaign"))
+    .ok_or_else(|| Error::not_found("campaign"))
 }
 
 pub fn create(
@@ -58,13 +58,13 @@ pub fn create(
     description: &str,
     starts_on: NaiveDate,
     ends_on: NaiveDate,
-) -> ApiResult<Campaign> {
+) -> Result<Campaign> {
     let name = crate::domain::text::squash_spaces(name);
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid("name", "length", "1 to 200 characters"));
+        return Err(Error::invalid("name", "length", "1 to 200 characters"));
     }
     if ends_on < starts_on {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "ends_on",
             "range",
             "must not be before starts_on",
@@ -86,7 +86,7 @@ pub fn create(
         Err(diesel::result::Error::DatabaseError(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
-        )) => Err(ApiError::conflict(
+        )) => Err(Error::conflict(
             "duplicate",
             "a campaign with that name or id exists",
         )),
@@ -102,7 +102,7 @@ pub fn targets(
     conn: &mut Conn<'_>,
     id: CampaignId,
     prefixes: Option<&[String]>,
-) -> ApiResult<Vec<Target>> {
+) -> Result<Vec<Target>> {
     let rows: Vec<(Target, String)> = with_conn!(conn, |c| targets::table
         .inner_join(areas::table)
         .filter(targets::campaign_id.eq(id))
@@ -123,10 +123,10 @@ pub fn set_target(
     area: AreaId,
     kind: &str,
     value: f64,
-) -> ApiResult<Target> {
+) -> Result<Target> {
     get(conn, id)?;
     if !TARGET_KINDS.contains(&kind) {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "kind",
             "choice",
             format!("must be one of: {}", TARGET_KINDS.join(", ")),
@@ -134,7 +134,7 @@ pub fn set_target(
     }
     let max = if kind == "count" { 1e9 } else { 100.0 };
     if !(value > 0.0 && value <= max) || (kind == "count" && value.fract() != 0.0) {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "value",
             "range",
             if kind == "count" {

@@ -1,9 +1,9 @@
 //! The change log that devices pull: one row per write, in commit order.
 
+use super::error::Result;
 use crate::db::schema::changes;
 use crate::db::Conn;
 use crate::domain::{AreaId, EntityId, HouseholdId, Time};
-use crate::error::ApiResult;
 use crate::with_conn;
 use diesel::dsl::Eq;
 use diesel::prelude::*;
@@ -45,7 +45,7 @@ impl Change {
 
 /// Appends a change. On PostgreSQL the row is stamped with the writing transaction's id by
 /// the column default; on SQLite the autoincrement id is commit-ordered (one writer at a time).
-pub fn record(conn: &mut Conn<'_>, ch: Change) -> ApiResult<()> {
+pub fn record(conn: &mut Conn<'_>, ch: Change) -> Result<()> {
     with_conn!(conn, |c| diesel::insert_into(changes::table)
         .values(ch.values(Time::now()))
         .execute(c))?;

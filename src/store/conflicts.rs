@@ -1,16 +1,17 @@
 //! Conflict records: values that lost to a concurrent write, and edits of deleted records.
 
+use super::error::{Error, Result};
 use super::scope::{self, Principal};
 use super::PageReq;
 use crate::db::any::any_of;
 use crate::db::prepared::Condition;
 use crate::db::schema::conflicts;
 use crate::db::Conn;
+use crate::domain::household::Record;
 use crate::domain::merge::Loss;
 use crate::domain::{
     AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, Time, UserId,
 };
-use crate::error::{ApiError, ApiResult};
 use crate::with_conn;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -118,7 +119,7 @@ impl From<ConflictRow> for Conflict {
 pub struct Origin {
     pub household_id: HouseholdId,
     pub area_id: AreaId,
-    pub entity: &'static str,
+    pub entity: Record,
     pub entity_id: EntityId,
     pub campaign_id: Option<CampaignId>,
     pub device_id: Option<DeviceId>,
@@ -131,7 +132,7 @@ fn insert(
     field: &str,
     reason: &str,
     loss: &Loss,
-) -> ApiResult<ConflictId> {
+) -> Result<ConflictId> {
     let id = ConflictId::random();
     let text = |v: &Value| serde_json::to_string(v).unwrap_or_default();
     with_conn!(conn, |c| diesel::insert_into(conflicts::table)
@@ -139,7 +140,7 @@ fn insert(
             conflicts::id.eq(id),
             conflicts::household_id.eq(o.household_id),
             conflicts::area_id.eq(o.area_id),
-            conflicts::entity.eq(o.entity),
+            conflicts::entity.eq(o.entity.as_str()),
             conflicts::entity_id.eq(o.entity_id),
             conflicts::campaign_id.eq(o.campaign_id),
             conflicts::field.eq(field),
@@ -162,30 +163,34 @@ fn insert(
 }
 
 /// Records the losing values of concurrent edits.
-pub fn record_losses(
-    conn: &mut Conn<'_>,
-    o: &Origin,
-    losses: &[Loss],
-) -> ApiResult<Vec<ConflictId>> {
+pub fn record_losses(conn: &mut Conn<'_>, o: &Origin, losses: &[Loss]) -> Result<Vec<ConflictId>> {
     losses
         .iter()
         .map(|l| insert(conn, o, &l.field, "concurrent_edit", l))
         .collect()
 }
 
+/// What the author of a write had seen of the open conflicts on its record.
+pub enum Seen {
+    /// The record as it is now, with its open conflicts (an online edit, a resolution).
+    Everything,
+    /// Unit version `base` (a device), as writer `by` at clock `hlc`.
+    Base { by: String, hlc: String, base: i64 },
+}
+
 /// Closes open conflicts that a write made moot, so that the open conflicts are the same
-/// whatever order concurrent ops arrive in. A write of a field by a writer who had seen
-/// version `base` supersedes the losing value of that field that it had seen (the field's
-/// value at version `base`) and the writer's own older losing values; a losing value that is
-/// now the field's value is no longer lost.
+/// whatever order concurrent ops arrive in. A device's write of a field, having seen version
+/// `base`, supersedes the losing value of that field that it had seen (the field's value at
+/// version `base`) and the device's own older losing values; a losing value that is now the
+/// field's value is no longer lost. An online write or a resolution was made with the record
+/// and its open conflicts in view: it supersedes every open losing value of the fields it
+/// writes.
 pub fn supersede(
     conn: &mut Conn<'_>,
     o: &Origin,
     values: &serde_json::Map<String, Value>,
-    by: &str,
-    hlc: &str,
-    base: i64,
-) -> ApiResult<()> {
+    seen: &Seen,
+) -> Result<()> {
     let now = Time::now();
     for (field, value) in values {
         let value = serde_json::to_string(value).unwrap_or_default();
@@ -193,7 +198,11 @@ pub fn supersede(
             let mut q = diesel::update(conflicts::table)
                 .filter(conflicts::entity_id.eq(o.entity_id))
                 .filter(conflicts::field.eq(field))
-                .filter(
+                .filter(conflicts::status.eq("open"))
+                .filter(conflicts::reason.eq("concurrent_edit"))
+                .into_boxed();
+            if let Seen::Base { by, hlc, base } = seen {
+                q = q.filter(
                     conflicts::lost_by
                         .eq(by)
                         .and(conflicts::lost_hlc.lt(hlc))
@@ -201,10 +210,8 @@ pub fn supersede(
                         .or(conflicts::visible_from
                             .le(base)
                             .and(conflicts::visible_to.gt(base))),
-                )
-                .filter(conflicts::status.eq("open"))
-                .filter(conflicts::reason.eq("concurrent_edit"))
-                .into_boxed();
+                );
+            }
             if let Some(campaign) = o.campaign_id {
                 q = q.filter(conflicts::campaign_id.eq(campaign));
             }
@@ -223,7 +230,7 @@ pub fn supersede(
 pub fn entities_with_open(
     conn: &mut Conn<'_>,
     ids: &[EntityId],
-) -> ApiResult<std::collections::HashSet<EntityId>> {
+) -> Result<std::collections::HashSet<EntityId>> {
     if ids.is_empty() {
         return Ok(Default::default());
     }
@@ -246,7 +253,7 @@ pub fn record_deleted(
     edit: &Value,
     by: &str,
     hlc: &str,
-) -> ApiResult<ConflictId> {
+) -> Result<ConflictId> {
     let loss = Loss {
         field: "*".into(),
         kept: Value::Null,
@@ -260,17 +267,17 @@ pub fn record_deleted(
     insert(conn, o, "*", "deleted", &loss)
 }
 
-fn row(conn: &mut Conn<'_>, id: ConflictId) -> ApiResult<ConflictRow> {
+fn row(conn: &mut Conn<'_>, id: ConflictId) -> Result<ConflictRow> {
     with_conn!(conn, |c| conflicts::table
         .find(id)
         .select(ConflictRow::as_select())
         .first(c)
         .optional())?
-    .ok_or_else(|| ApiError::not_found("conflict"))
+    .ok_or_else(|| Error::not_found("conflict"))
 }
 
 /// A conflict the caller may see (its household's village is in their areas).
-pub fn get(conn: &mut Conn<'_>, who: &Principal, id: ConflictId) -> ApiResult<ConflictRow> {
+pub fn get(conn: &mut Conn<'_>, who: &Principal, id: ConflictId) -> Result<ConflictRow> {
     let r = row(conn, id)?;
     who.require_area(conn, r.area_id)?;
     Ok(r)
@@ -282,7 +289,7 @@ pub fn list(
     status: Option<&str>,
     area: Option<AreaId>,
     page: PageReq,
-) -> ApiResult<(Vec<Conflict>, i64)> {
+) -> Result<(Vec<Conflict>, i64)> {
     let bound = match area {
         Some(a) => Some(vec![who.require_area(conn, a)?]),
         None => who.prefixes().map(<[String]>::to_vec),
@@ -291,7 +298,7 @@ pub fn list(
         Some(p) => Some(scope::area_ids_under(conn, p)?),
         None => None,
     };
-    let run = |c: &mut Conn<'_>, count: bool| -> ApiResult<(Vec<ConflictRow>, i64)> {
+    let run = |c: &mut Conn<'_>, count: bool| -> Result<(Vec<ConflictRow>, i64)> {
         with_conn!(c, |c| {
             let mut q = conflicts::table.into_boxed();
             if let Some(ids) = &ids {
@@ -325,7 +332,7 @@ pub fn mark_resolved(
     resolution: &str,
     value: &Value,
     by: UserId,
-) -> ApiResult<Conflict> {
+) -> Result<Conflict> {
     let updated = with_conn!(conn, |c| diesel::update(
         conflicts::table
             .find(id)
@@ -340,7 +347,7 @@ pub fn mark_resolved(
     ))
     .execute(c))?;
     if updated == 0 {
-        return Err(ApiError::conflict(
+        return Err(Error::conflict(
             "already_resolved",
             "this conflict is already resolved",
         ));

@@ -1,10 +1,10 @@
 //! Devices and the stored results of their numbered operations.
 
+use super::error::{Error, Result};
 use crate::db::prepared::prepared_update;
 use crate::db::schema::{device_batches, devices};
 use crate::db::Conn;
 use crate::domain::{DeviceId, Time, UserId};
-use crate::error::{ApiError, ApiResult};
 use crate::with_conn;
 use diesel::prelude::*;
 use std::collections::HashMap;
@@ -12,7 +12,7 @@ use std::collections::HashMap;
 /// Registers the device for the user on first contact, then locks its row (serializing
 /// batches of one device) and returns its `last_seq` and the largest clock skew seen from it
 /// so far. A device belongs to one user.
-pub fn claim(conn: &mut Conn<'_>, device: DeviceId, user: UserId) -> ApiResult<(i64, i64)> {
+pub fn claim(conn: &mut Conn<'_>, device: DeviceId, user: UserId) -> Result<(i64, i64)> {
     let now = Time::now();
     with_conn!(conn, |c| diesel::insert_into(devices::table)
         .values((
@@ -31,16 +31,17 @@ pub fn claim(conn: &mut Conn<'_>, device: DeviceId, user: UserId) -> ApiResult<(
             .returning((devices::user_id, devices::last_seq, devices::max_skew_ms))
             .get_result(c))?;
     if owner != user {
-        return Err(
-            ApiError::forbidden("this device id is registered to another user")
-                .with_code("device_not_yours"),
-        );
+        return Err(crate::domain::Error::Forbidden {
+            code: "device_not_yours",
+            detail: "this device id is registered to another user".into(),
+        }
+        .into());
     }
     Ok((last_seq, max_skew))
 }
 
 /// The device's owner and last applied seq, without locking; `None` if unknown.
-pub fn get(conn: &mut Conn<'_>, device: DeviceId) -> ApiResult<Option<(UserId, i64)>> {
+pub fn get(conn: &mut Conn<'_>, device: DeviceId) -> Result<Option<(UserId, i64)>> {
     Ok(with_conn!(conn, |c| devices::table
         .find(device)
         .select((devices::user_id, devices::last_seq))
@@ -54,7 +55,7 @@ pub fn set_last_seq(
     device: DeviceId,
     last_seq: i64,
     max_skew_ms: i64,
-) -> ApiResult<()> {
+) -> Result<()> {
     let values = (
         devices::last_seq.eq(last_seq),
         devices::max_skew_ms.eq(max_skew_ms),
@@ -84,7 +85,7 @@ pub fn stored_ops(
     conn: &mut Conn<'_>,
     device: DeviceId,
     seqs: &[i64],
-) -> ApiResult<HashMap<i64, StoredOp>> {
+) -> Result<HashMap<i64, StoredOp>> {
     let (Some(lo), Some(hi)) = (seqs.iter().min(), seqs.iter().max()) else {
         return Ok(HashMap::new());
     };
@@ -102,10 +103,10 @@ pub fn stored_ops(
     let mut found = HashMap::new();
     for (first, last, hashes, results) in rows {
         let results: Vec<serde_json::Value> =
-            serde_json::from_str(&results).map_err(ApiError::internal)?;
+            serde_json::from_str(&results).map_err(Error::corrupt)?;
         let n = (last - first + 1) as usize;
         if results.len() != n || hashes.len() != n * HASH_LEN {
-            return Err(ApiError::internal(anyhow::anyhow!(
+            return Err(Error::corrupt(anyhow::anyhow!(
                 "the stored batch {first}..={last} of device {device} holds {} results and {} hash digits",
                 results.len(),
                 hashes.len()
@@ -129,7 +130,7 @@ pub fn store_batch(
     device: DeviceId,
     first_seq: i64,
     ops: &[(String, String)],
-) -> ApiResult<()> {
+) -> Result<()> {
     let Some(n) = i64::try_from(ops.len()).ok().filter(|n| *n > 0) else {
         return Ok(());
     };

@@ -1,22 +1,19 @@
-//! The household unit (household, members, adoptions) and its visits: the rows, their reads,
-//! and the one-operation writes of online edits, which run on the same unit of work
-//! (`store::work`) as offline sync batches.
+//! The rows of the household unit (household, members, adoptions) and its visits, each
+//! record's fields declared once (`record_fields!`), and their reads. Writes go through
+//! `sync::write` alone, over `store::work`.
 
+use super::error::{Error, Result};
 use super::scope::{self, Principal};
-use super::work::{NewHousehold, NewMember, Work};
 use super::{campaigns, PageReq};
 use crate::db::prepared::FixedShape;
 use crate::db::schema::{adoptions, areas, households, members, visits};
 use crate::db::Conn;
-use crate::domain::fields::Patch;
-use crate::domain::merge::{Loss, Writer};
+use crate::domain::household::rules::{self, record_fields, NewRecord, Searched};
 use crate::domain::{text, AreaId, CampaignId, HouseholdId, MemberId, Time, UserId, VisitId};
-use crate::error::{ApiError, ApiResult, Kind};
 use crate::with_conn;
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 use serde::Serialize;
-use serde_json::{Map, Value};
 
 #[derive(
     Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize, utoipa::ToSchema,
@@ -100,6 +97,59 @@ pub struct Adoption {
     pub field_meta: String,
 }
 
+record_fields!(Household => HouseholdFields {
+    ;
+    area_id: AreaId,
+    address: String,
+    head_name: String,
+    phone: Option<String>,
+    lat: Option<f64>,
+    lon: Option<f64>,
+    notes: String,
+});
+// A member's household is immutable.
+record_fields!(Member => MemberFields {
+    household_id: HouseholdId;
+    full_name: String,
+    birth_year: Option<i32>,
+    sex: Option<String>,
+    phone: Option<String>,
+    smartphone: String,
+    priority: String,
+    notes: String,
+});
+
+impl Searched for HouseholdFields {
+    const NAMES: &'static [&'static str] = &["head_name", "address"];
+
+    fn search_key(&self) -> String {
+        rules::household_search_key(&self.head_name, &self.address)
+    }
+}
+
+impl Searched for MemberFields {
+    const NAMES: &'static [&'static str] = &["full_name"];
+
+    fn search_key(&self) -> String {
+        rules::member_search_key(&self.full_name)
+    }
+}
+
+pub type NewHousehold = NewRecord<HouseholdFields>;
+pub type NewMember = NewRecord<MemberFields>;
+
+/// A visit's values, as its create names them.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct VisitFields {
+    pub household_id: HouseholdId,
+    pub campaign_id: CampaignId,
+    pub visited_at: Time,
+    pub outcome: String,
+    pub notes: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+}
+
 // Their changesets set every updatable column, `None` as NULL (`treat_none_as_null`).
 impl FixedShape for Household {}
 impl FixedShape for Member {}
@@ -123,28 +173,7 @@ pub struct Visit {
     pub created_at: Time,
 }
 
-/// The outcome of a write to a household unit.
-#[derive(Debug, Clone)]
-pub struct Written {
-    pub household_id: HouseholdId,
-    /// The household's village after the write.
-    pub area_id: AreaId,
-    pub household_version: i64,
-    /// Values that lost to concurrent writes (kept for conflict review).
-    pub losses: Vec<Loss>,
-    /// The values of the written fields after the merge.
-    pub values: Map<String, Value>,
-}
-
-pub(crate) fn written_values(state: &Map<String, Value>, patch: &Patch) -> Map<String, Value> {
-    patch
-        .fields()
-        .keys()
-        .filter_map(|k| Some((k.clone(), state.get(k)?.clone())))
-        .collect()
-}
-
-fn load_household(conn: &mut Conn<'_>, id: HouseholdId) -> ApiResult<Option<(Household, String)>> {
+fn load_household(conn: &mut Conn<'_>, id: HouseholdId) -> Result<Option<(Household, String)>> {
     Ok(with_conn!(conn, |c| households::table
         .inner_join(areas::table)
         .filter(households::id.eq(id))
@@ -154,17 +183,13 @@ fn load_household(conn: &mut Conn<'_>, id: HouseholdId) -> ApiResult<Option<(Hou
 }
 
 /// The household, if the caller may see it (deleted ones included).
-pub fn get_household(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    id: HouseholdId,
-) -> ApiResult<Household> {
-    let (h, path) = load_household(conn, id)?.ok_or_else(|| ApiError::not_found("household"))?;
+pub fn get_household(conn: &mut Conn<'_>, who: &Principal, id: HouseholdId) -> Result<Household> {
+    let (h, path) = load_household(conn, id)?.ok_or_else(|| Error::not_found("household"))?;
     who.require_covers(&path)?;
     Ok(h)
 }
 
-fn load_member(conn: &mut Conn<'_>, id: MemberId) -> ApiResult<Option<Member>> {
+fn load_member(conn: &mut Conn<'_>, id: MemberId) -> Result<Option<Member>> {
     Ok(with_conn!(conn, |c| members::table
         .find(id)
         .select(Member::as_select())
@@ -173,26 +198,17 @@ fn load_member(conn: &mut Conn<'_>, id: MemberId) -> ApiResult<Option<Member>> {
 }
 
 /// The member, if the caller may see its household.
-pub fn get_member(conn: &mut Conn<'_>, who: &Principal, id: MemberId) -> ApiResult<Member> {
-    let m = load_member(conn, id)?.ok_or_else(|| ApiError::not_found("member"))?;
+pub fn get_member(conn: &mut Conn<'_>, who: &Principal, id: MemberId) -> Result<Member> {
+    let m = load_member(conn, id)?.ok_or_else(|| Error::not_found("member"))?;
     get_household(conn, who, m.household_id)?;
     Ok(m)
-}
-
-/// What an adoption write requires of the existing record.
-#[derive(Debug, Clone, Copy)]
-pub enum AdoptionPrecondition {
-    /// Online edit: an existing adoption needs its version (`If-Match`).
-    IfMatch(Option<i64>),
-    /// Offline edit: merged against the writer's base version.
-    Merge,
 }
 
 pub fn get_adoption(
     conn: &mut Conn<'_>,
     member: MemberId,
     campaign: CampaignId,
-) -> ApiResult<Option<Adoption>> {
+) -> Result<Option<Adoption>> {
     Ok(with_conn!(conn, |c| adoptions::table
         .find((member, campaign))
         .select(Adoption::as_select())
@@ -200,7 +216,7 @@ pub fn get_adoption(
         .optional())?)
 }
 
-fn get_visit(conn: &mut Conn<'_>, id: VisitId) -> ApiResult<Option<Visit>> {
+fn get_visit(conn: &mut Conn<'_>, id: VisitId) -> Result<Option<Visit>> {
     Ok(with_conn!(conn, |c| visits::table
         .find(id)
         .select(Visit::as_select())
@@ -209,8 +225,8 @@ fn get_visit(conn: &mut Conn<'_>, id: VisitId) -> ApiResult<Option<Visit>> {
 }
 
 /// A visit, if the caller may see its household.
-pub fn visit(conn: &mut Conn<'_>, who: &Principal, id: VisitId) -> ApiResult<Visit> {
-    let v = get_visit(conn, id)?.ok_or_else(|| ApiError::not_found("visit"))?;
+pub fn visit(conn: &mut Conn<'_>, who: &Principal, id: VisitId) -> Result<Visit> {
+    let v = get_visit(conn, id)?.ok_or_else(|| Error::not_found("visit"))?;
     get_household(conn, who, v.household_id)?;
     Ok(v)
 }
@@ -237,14 +253,10 @@ pub fn household_detail(
     conn: &mut Conn<'_>,
     who: &Principal,
     id: HouseholdId,
-) -> ApiResult<HouseholdDetail> {
+) -> Result<HouseholdDetail> {
     let household = get_household(conn, who, id)?;
     if household.deleted_at.is_some() {
-        return Err(ApiError::new(
-            Kind::NotFound,
-            "deleted",
-            "this household was deleted",
-        ));
+        return Err(Error::deleted("household"));
     }
     let (ms, ads, recent_visits) = with_conn!(conn, |c| {
         let ms: Vec<Member> = members::table
@@ -310,7 +322,7 @@ pub fn list_households(
     f: &HouseholdFilter,
     page: PageReq,
     with_total: bool,
-) -> ApiResult<(Vec<HouseholdItem>, Option<i64>)> {
+) -> Result<(Vec<HouseholdItem>, Option<i64>)> {
     let bound: Option<Vec<String>> = match f.area {
         Some(a) => Some(vec![who.require_area(conn, a)?]),
         None => who.prefixes().map(<[String]>::to_vec),
@@ -320,7 +332,7 @@ pub fn list_households(
         None => None,
     };
     if f.campaign.is_none() && f.adoption_status.is_some() {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "campaign",
             "required",
             "adoption_status needs a campaign",
@@ -330,7 +342,7 @@ pub fn list_households(
         campaigns::get(conn, c)?;
     }
     let terms = f.q.as_deref().map(text::search_terms).unwrap_or_default();
-    let run = |c: &mut Conn<'_>, count: bool| -> ApiResult<(Vec<Household>, i64)> {
+    let run = |c: &mut Conn<'_>, count: bool| -> Result<(Vec<Household>, i64)> {
         with_conn!(c, |c| {
             let mut q = households::table
                 .filter(households::deleted_at.is_null())
@@ -437,120 +449,11 @@ pub fn list_households(
     Ok((items, total))
 }
 
-fn one<T>(
-    conn: &mut Conn<'_>,
-    f: impl FnOnce(&mut Work, &mut Conn<'_>) -> ApiResult<T>,
-) -> ApiResult<T> {
-    let mut work = Work::new();
-    let r = f(&mut work, conn)?;
-    work.flush(conn)?;
-    Ok(r)
-}
-
-// One operation at a time (online edits): the same unit of work as a sync batch.
-
-pub fn create_household(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    w: &Writer,
-    id: HouseholdId,
-    patch: &Patch,
-) -> ApiResult<Written> {
-    let new = NewHousehold::new(patch)?;
-    one(conn, |work, conn| {
-        work.create_household(conn, who, w, id, &new)
-    })
-}
-
-pub fn update_household(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    w: &Writer,
-    id: HouseholdId,
-    patch: &Patch,
-    expected: Option<i64>,
-) -> ApiResult<Written> {
-    one(conn, |work, conn| {
-        work.update_household(conn, who, w, id, patch, expected)
-    })
-}
-
-pub fn delete_household(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    id: HouseholdId,
-    expected: Option<i64>,
-) -> ApiResult<Written> {
-    one(conn, |work, conn| {
-        work.delete_household(conn, who, id, expected)
-    })
-}
-
-pub fn create_member(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    w: &Writer,
-    id: MemberId,
-    patch: &Patch,
-) -> ApiResult<Written> {
-    let new = NewMember::new(patch)?;
-    one(conn, |work, conn| {
-        work.create_member(conn, who, w, id, &new)
-    })
-}
-
-pub fn update_member(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    w: &Writer,
-    id: MemberId,
-    patch: &Patch,
-    expected: Option<i64>,
-) -> ApiResult<Written> {
-    one(conn, |work, conn| {
-        work.update_member(conn, who, w, id, patch, expected)
-    })
-}
-
-pub fn delete_member(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    id: MemberId,
-    expected: Option<i64>,
-) -> ApiResult<Written> {
-    one(conn, |work, conn| {
-        work.delete_member(conn, who, id, expected)
-    })
-}
-
-pub fn set_adoption(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    w: &Writer,
-    member: MemberId,
-    campaign: CampaignId,
-    patch: &Patch,
-    pre: AdoptionPrecondition,
-) -> ApiResult<Written> {
-    one(conn, |work, conn| {
-        work.set_adoption(conn, who, w, member, campaign, patch, pre)
-    })
-}
-
-pub fn record_visit(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    id: VisitId,
-    patch: &Patch,
-) -> ApiResult<(Visit, bool)> {
-    one(conn, |work, conn| work.record_visit(conn, who, id, patch))
-}
-
 /// Bulk reads for sync pulls: the current rows of many households at once.
 pub mod bulk {
     use super::*;
 
-    pub fn households(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> ApiResult<Vec<Household>> {
+    pub fn households(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> Result<Vec<Household>> {
         Ok(with_conn!(conn, |c| households::table
             .filter(households::id.eq_any(ids))
             .select(Household::as_select())
@@ -563,7 +466,7 @@ pub mod bulk {
         areas: Option<&[AreaId]>,
         after: Option<HouseholdId>,
         limit: i64,
-    ) -> ApiResult<Vec<Household>> {
+    ) -> Result<Vec<Household>> {
         Ok(with_conn!(conn, |c| {
             let mut q = households::table
                 .filter(households::deleted_at.is_null())
@@ -581,14 +484,14 @@ pub mod bulk {
         })?)
     }
 
-    pub fn members(conn: &mut Conn<'_>, ids: &[MemberId]) -> ApiResult<Vec<Member>> {
+    pub fn members(conn: &mut Conn<'_>, ids: &[MemberId]) -> Result<Vec<Member>> {
         Ok(with_conn!(conn, |c| members::table
             .filter(members::id.eq_any(ids))
             .select(Member::as_select())
             .load(c))?)
     }
 
-    pub fn members_of(conn: &mut Conn<'_>, households: &[HouseholdId]) -> ApiResult<Vec<Member>> {
+    pub fn members_of(conn: &mut Conn<'_>, households: &[HouseholdId]) -> Result<Vec<Member>> {
         Ok(with_conn!(conn, |c| members::table
             .filter(members::household_id.eq_any(households))
             .filter(members::deleted_at.is_null())
@@ -597,7 +500,7 @@ pub mod bulk {
             .load(c))?)
     }
 
-    pub fn adoptions_of_members(conn: &mut Conn<'_>, ids: &[MemberId]) -> ApiResult<Vec<Adoption>> {
+    pub fn adoptions_of_members(conn: &mut Conn<'_>, ids: &[MemberId]) -> Result<Vec<Adoption>> {
         Ok(with_conn!(conn, |c| adoptions::table
             .filter(adoptions::member_id.eq_any(ids))
             .select(Adoption::as_select())
@@ -605,14 +508,14 @@ pub mod bulk {
             .load(c))?)
     }
 
-    pub fn visits(conn: &mut Conn<'_>, ids: &[VisitId]) -> ApiResult<Vec<Visit>> {
+    pub fn visits(conn: &mut Conn<'_>, ids: &[VisitId]) -> Result<Vec<Visit>> {
         Ok(with_conn!(conn, |c| visits::table
             .filter(visits::id.eq_any(ids))
             .select(Visit::as_select())
             .load(c))?)
     }
 
-    pub fn visits_of(conn: &mut Conn<'_>, households: &[HouseholdId]) -> ApiResult<Vec<Visit>> {
+    pub fn visits_of(conn: &mut Conn<'_>, households: &[HouseholdId]) -> Result<Vec<Visit>> {
         Ok(with_conn!(conn, |c| visits::table
             .filter(visits::household_id.eq_any(households))
             .select(Visit::as_select())

@@ -1,13 +1,17 @@
-//! Queries, one file per aggregate, and the household unit of work (`work.rs`: loads, the
-//! merge applied in memory, one flush). Functions take `&mut Conn` so that callers can
-//! compose them inside one transaction. They answer `ApiError`, the service's one error type,
-//! but build no HTTP response: only `api` turns errors into answers.
+//! Rows, loaders and flushes, one file per aggregate; for the household also the identity
+//! map of a transaction's writes (`work.rs`) and its flush (`flush.rs`), which the one write
+//! path (`sync::write`) runs the domain rules over. Functions take `&mut Conn` so that
+//! callers can compose them inside one transaction. They answer `store::error::Error` (a
+//! domain refusal or a database failure) and know nothing of HTTP: only `api` turns errors
+//! into answers (`error.rs`).
 
 pub mod areas;
 pub mod campaigns;
 pub mod changes;
 pub mod conflicts;
 pub mod devices;
+pub mod error;
+mod flush;
 pub mod households;
 pub mod scope;
 pub mod sessions;
@@ -15,15 +19,15 @@ pub mod users;
 pub mod work;
 
 use crate::db::Conn;
-use crate::error::ApiResult;
+use error::Result;
 
 /// A list query's page, and its total when asked: `run(conn, true)` counts the matching
 /// rows, `run(conn, false)` reads the page.
-pub fn page_and_total<R>(
+pub fn page_and_total<R, E>(
     conn: &mut Conn<'_>,
     with_total: bool,
-    run: impl Fn(&mut Conn<'_>, bool) -> ApiResult<(Vec<R>, i64)>,
-) -> ApiResult<(Vec<R>, Option<i64>)> {
+    run: impl Fn(&mut Conn<'_>, bool) -> Result<(Vec<R>, i64), E>,
+) -> Result<(Vec<R>, Option<i64>), E> {
     let total = if with_total {
         Some(run(conn, true)?.1)
     } else {

@@ -1,10 +1,10 @@
 //! Who is calling and which areas they may see: the one place where scope is decided.
 
+use super::error::{Error, Result};
 use crate::auth::{Claims, Role};
 use crate::db::schema::{areas, sessions, user_areas, users};
 use crate::db::Conn;
 use crate::domain::{area, AreaId, Time, UserId};
-use crate::error::{ApiError, ApiResult};
 use crate::with_conn;
 use diesel::prelude::*;
 
@@ -20,7 +20,7 @@ pub struct Principal {
 
 impl Principal {
     /// Loads the caller of an access token, refusing inactive users and revoked sessions.
-    pub fn load(conn: &mut Conn<'_>, claims: &Claims) -> ApiResult<Principal> {
+    pub fn load(conn: &mut Conn<'_>, claims: &Claims) -> Result<Principal> {
         let now = Time::now();
         let found = with_conn!(conn, |c| users::table
             .inner_join(sessions::table)
@@ -36,25 +36,25 @@ impl Principal {
             .first::<(String, String, bool, Option<Time>, Time)>(c)
             .optional())?;
         let Some((username, role, active, revoked, expires)) = found else {
-            return Err(ApiError::unauthorized(
+            return Err(Error::unauthorized(
                 "invalid_token",
                 "unknown user or session",
             ));
         };
         if !active {
-            return Err(ApiError::unauthorized(
+            return Err(Error::unauthorized(
                 "user_inactive",
                 "this account is deactivated",
             ));
         }
         if revoked.is_some() || expires < now {
-            return Err(ApiError::unauthorized(
+            return Err(Error::unauthorized(
                 "session_revoked",
                 "this session has ended; log in again",
             ));
         }
-        let role = Role::parse(&role)
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("bad role {role}")))?;
+        let role =
+            Role::parse(&role).ok_or_else(|| Error::corrupt(anyhow::anyhow!("bad role {role}")))?;
         let area_paths = assigned_paths(conn, claims.sub)?;
         Ok(Principal {
             user_id: claims.sub,
@@ -68,11 +68,11 @@ impl Principal {
         self.role == Role::Admin
     }
 
-    pub fn require_role(&self, roles: &[Role]) -> ApiResult<()> {
+    pub fn require_role(&self, roles: &[Role]) -> Result<()> {
         if roles.contains(&self.role) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!(
+            Err(Error::forbidden(format!(
                 "this needs the role {}",
                 roles
                     .iter()
@@ -99,28 +99,28 @@ impl Principal {
     }
 
     /// Fails unless the area exists and is inside the caller's areas; returns its path.
-    pub fn require_area(&self, conn: &mut Conn<'_>, area: AreaId) -> ApiResult<String> {
+    pub fn require_area(&self, conn: &mut Conn<'_>, area: AreaId) -> Result<String> {
         let path = with_conn!(conn, |c| areas::table
             .find(area)
             .select(areas::path)
             .first::<String>(c)
             .optional())?
-        .ok_or_else(|| ApiError::not_found("area"))?;
+        .ok_or_else(|| Error::not_found("area"))?;
         self.require_covers(&path)?;
         Ok(path)
     }
 
     /// Fails unless the area with this path lies inside the caller's areas.
-    pub fn require_covers(&self, path: &str) -> ApiResult<()> {
+    pub fn require_covers(&self, path: &str) -> Result<()> {
         if self.covers(path) {
             Ok(())
         } else {
-            Err(ApiError::out_of_scope())
+            Err(Error::out_of_scope())
         }
     }
 }
 
-pub fn assigned_paths(conn: &mut Conn<'_>, user: UserId) -> ApiResult<Vec<String>> {
+pub fn assigned_paths(conn: &mut Conn<'_>, user: UserId) -> Result<Vec<String>> {
     Ok(with_conn!(conn, |c| user_areas::table
         .inner_join(areas::table)
         .filter(user_areas::user_id.eq(user))
@@ -130,7 +130,7 @@ pub fn assigned_paths(conn: &mut Conn<'_>, user: UserId) -> ApiResult<Vec<String
 }
 
 /// Ids of all areas under the given path prefixes (`None`: no bound).
-pub fn area_ids_under(conn: &mut Conn<'_>, prefixes: &[String]) -> ApiResult<Vec<AreaId>> {
+pub fn area_ids_under(conn: &mut Conn<'_>, prefixes: &[String]) -> Result<Vec<AreaId>> {
     let mut ids = Vec::new();
     for p in prefixes {
         let pattern = area::subtree_pattern(p);

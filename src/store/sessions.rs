@@ -3,16 +3,16 @@
 //! A session is a family of refresh tokens: each refresh uses one token and issues the next.
 //! Presenting a token that was already used means it leaked: the whole session is revoked.
 
+use super::error::{Error, Result};
 use crate::auth;
 use crate::db::schema::{refresh_tokens, sessions};
 use crate::db::Conn;
 use crate::domain::{SessionId, Time, UserId};
-use crate::error::{ApiError, ApiResult};
 use crate::with_conn;
 use diesel::prelude::*;
 
 /// Opens a session; returns it and its first refresh token.
-pub fn open(conn: &mut Conn<'_>, user: UserId, days: i64) -> ApiResult<(SessionId, String)> {
+pub fn open(conn: &mut Conn<'_>, user: UserId, days: i64) -> Result<(SessionId, String)> {
     let id = SessionId::random();
     let now = Time::now();
     let expires = Time(now.0 + chrono::Duration::days(days));
@@ -28,7 +28,7 @@ pub fn open(conn: &mut Conn<'_>, user: UserId, days: i64) -> ApiResult<(SessionI
     Ok((id, token))
 }
 
-fn issue_token(conn: &mut Conn<'_>, session: SessionId, now: Time) -> ApiResult<String> {
+fn issue_token(conn: &mut Conn<'_>, session: SessionId, now: Time) -> Result<String> {
     let (token, hash) = auth::new_refresh_token();
     with_conn!(conn, |c| diesel::insert_into(refresh_tokens::table)
         .values((
@@ -48,7 +48,7 @@ pub enum Refreshed {
 }
 
 /// Uses a refresh token. Call inside a transaction, and commit even on `Reused`.
-pub fn refresh(conn: &mut Conn<'_>, token: &str) -> ApiResult<Refreshed> {
+pub fn refresh(conn: &mut Conn<'_>, token: &str) -> Result<Refreshed> {
     let hash = auth::hash_refresh_token(token);
     let now = Time::now();
     let found = with_conn!(conn, |c| refresh_tokens::table
@@ -64,13 +64,13 @@ pub fn refresh(conn: &mut Conn<'_>, token: &str) -> ApiResult<Refreshed> {
         .first::<(SessionId, UserId, Option<Time>, Option<Time>, Time)>(c)
         .optional())?;
     let Some((session, user, used, revoked, expires)) = found else {
-        return Err(ApiError::unauthorized(
+        return Err(Error::unauthorized(
             "invalid_refresh_token",
             "unknown refresh token",
         ));
     };
     if revoked.is_some() || expires < now {
-        return Err(ApiError::unauthorized(
+        return Err(Error::unauthorized(
             "session_revoked",
             "this session has ended; log in again",
         ));
@@ -91,7 +91,7 @@ pub fn refresh(conn: &mut Conn<'_>, token: &str) -> ApiResult<Refreshed> {
     Ok(Refreshed::Rotated(session, user, next))
 }
 
-pub fn revoke(conn: &mut Conn<'_>, session: SessionId, reason: &str) -> ApiResult<()> {
+pub fn revoke(conn: &mut Conn<'_>, session: SessionId, reason: &str) -> Result<()> {
     with_conn!(conn, |c| diesel::update(
         sessions::table
             .find(session)
@@ -106,7 +106,7 @@ pub fn revoke(conn: &mut Conn<'_>, session: SessionId, reason: &str) -> ApiResul
 }
 
 /// Ends the session of a refresh token (logout). Unknown tokens are ignored.
-pub fn logout(conn: &mut Conn<'_>, token: &str) -> ApiResult<Option<SessionId>> {
+pub fn logout(conn: &mut Conn<'_>, token: &str) -> Result<Option<SessionId>> {
     let hash = auth::hash_refresh_token(token);
     let session = with_conn!(conn, |c| refresh_tokens::table
         .filter(refresh_tokens::token_hash.eq(&hash))

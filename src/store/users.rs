@@ -1,11 +1,11 @@
 //! Users and their area assignments.
 
+use super::error::{Error, Result};
 use super::PageReq;
 use crate::auth::Role;
 use crate::db::schema::{areas, sessions, user_areas, users};
 use crate::db::Conn;
 use crate::domain::{AreaId, Time, UserId};
-use crate::error::{ApiError, ApiResult};
 use crate::with_conn;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -58,7 +58,7 @@ pub fn check_password(p: &str) -> Result<(), String> {
     }
 }
 
-pub fn by_username(conn: &mut Conn<'_>, username: &str) -> ApiResult<Option<UserRow>> {
+pub fn by_username(conn: &mut Conn<'_>, username: &str) -> Result<Option<UserRow>> {
     let username = username.trim().to_lowercase();
     Ok(with_conn!(conn, |c| users::table
         .filter(users::username.eq(&username))
@@ -67,7 +67,7 @@ pub fn by_username(conn: &mut Conn<'_>, username: &str) -> ApiResult<Option<User
         .optional())?)
 }
 
-pub fn area_ids(conn: &mut Conn<'_>, user: UserId) -> ApiResult<Vec<AreaId>> {
+pub fn area_ids(conn: &mut Conn<'_>, user: UserId) -> Result<Vec<AreaId>> {
     Ok(with_conn!(conn, |c| user_areas::table
         .filter(user_areas::user_id.eq(user))
         .select(user_areas::area_id)
@@ -75,7 +75,7 @@ pub fn area_ids(conn: &mut Conn<'_>, user: UserId) -> ApiResult<Vec<AreaId>> {
         .load(c))?)
 }
 
-fn present(conn: &mut Conn<'_>, row: UserRow) -> ApiResult<User> {
+fn present(conn: &mut Conn<'_>, row: UserRow) -> Result<User> {
     Ok(User {
         area_ids: area_ids(conn, row.id)?,
         id: row.id,
@@ -88,17 +88,17 @@ fn present(conn: &mut Conn<'_>, row: UserRow) -> ApiResult<User> {
     })
 }
 
-pub fn get(conn: &mut Conn<'_>, id: UserId) -> ApiResult<User> {
+pub fn get(conn: &mut Conn<'_>, id: UserId) -> Result<User> {
     let row = with_conn!(conn, |c| users::table
         .find(id)
         .select(UserRow::as_select())
         .first(c)
         .optional())?
-    .ok_or_else(|| ApiError::not_found("user"))?;
+    .ok_or_else(|| Error::not_found("user"))?;
     present(conn, row)
 }
 
-pub fn list(conn: &mut Conn<'_>, page: PageReq) -> ApiResult<(Vec<User>, i64)> {
+pub fn list(conn: &mut Conn<'_>, page: PageReq) -> Result<(Vec<User>, i64)> {
     let (rows, total) = with_conn!(conn, |c| {
         let total: i64 = users::table.count().get_result(c)?;
         let rows = users::table
@@ -144,7 +144,7 @@ pub fn create(
     password_hash: &str,
     role: Role,
     area_ids: &[AreaId],
-) -> ApiResult<User> {
+) -> Result<User> {
     let id = UserId::random();
     let now = Time::now();
     let res = with_conn!(conn, |c| diesel::insert_into(users::table)
@@ -164,7 +164,7 @@ pub fn create(
             diesel::result::DatabaseErrorKind::UniqueViolation,
             _,
         )) => {
-            return Err(ApiError::conflict(
+            return Err(Error::conflict(
                 "username_taken",
                 format!("the username `{username}` is taken"),
             ));
@@ -183,7 +183,7 @@ pub struct UserChanges {
     pub password_hash: Option<String>,
 }
 
-pub fn update(conn: &mut Conn<'_>, id: UserId, ch: UserChanges) -> ApiResult<User> {
+pub fn update(conn: &mut Conn<'_>, id: UserId, ch: UserChanges) -> Result<User> {
     get(conn, id)?;
     let now = Time::now();
     with_conn!(conn, |c| {
@@ -228,7 +228,7 @@ pub fn update(conn: &mut Conn<'_>, id: UserId, ch: UserChanges) -> ApiResult<Use
 }
 
 /// Replaces the user's assigned areas. Every area must exist.
-pub fn set_areas(conn: &mut Conn<'_>, id: UserId, area_ids: &[AreaId]) -> ApiResult<()> {
+pub fn set_areas(conn: &mut Conn<'_>, id: UserId, area_ids: &[AreaId]) -> Result<()> {
     let mut wanted = area_ids.to_vec();
     wanted.sort();
     wanted.dedup();
@@ -237,7 +237,7 @@ pub fn set_areas(conn: &mut Conn<'_>, id: UserId, area_ids: &[AreaId]) -> ApiRes
         .count()
         .get_result(c))?;
     if found as usize != wanted.len() {
-        return Err(ApiError::invalid(
+        return Err(Error::invalid(
             "area_ids",
             "unknown_area",
             "names an area that does not exist",

@@ -5,3 +5,4 @@
 pub mod pull;
 pub mod push;
 pub mod resolve;
+pub mod write;

@@ -1,35 +1,25 @@
 //! `POST /sync/push`: each (device, seq) takes effect exactly once, in order, and a replay
 //! answers the stored result.
 
+use super::write::{Author, Done, FromOp, Refused, Write, WriteError, Writes};
 use crate::db::Conn;
-use crate::domain::fields::{self, Mode, Patch, ADOPTION, HOUSEHOLD, MEMBER, VISIT};
+use crate::domain::fields::{self, FieldError, Mode, Patch, ADOPTION, HOUSEHOLD, MEMBER, VISIT};
 use crate::domain::hlc::Hlc;
-use crate::domain::merge::Writer;
+use crate::domain::household::{ChangeOp, Error as Rule, OpKind, Record};
 use crate::domain::{
     AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, MemberId, VisitId,
 };
-use crate::error::{ApiError, ApiResult, Kind};
+use crate::error::{ApiError, ApiResult};
 use crate::store::changes::{self, Change};
-use crate::store::conflicts::{self, Origin};
 use crate::store::devices;
-use crate::store::households::{AdoptionPrecondition, Written};
+use crate::store::households::{NewHousehold, NewMember};
 use crate::store::scope::Principal;
-use crate::store::work::{NewHousehold, NewMember, Work};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use uuid::Uuid;
-
-pub const OP_TYPES: &[&str] = &[
-    "household.upsert",
-    "household.delete",
-    "member.upsert",
-    "member.delete",
-    "adoption.set",
-    "visit.record",
-];
 
 /// One queued operation, as a device sends it.
 #[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
@@ -184,18 +174,18 @@ pub struct BatchOp {
 enum New {
     None,
     /// A household's create values, and its update patch (if it exists by then).
-    Household(ApiResult<NewHousehold>, ApiResult<Patch>),
-    Member(ApiResult<NewMember>),
+    Household(Result<NewHousehold, Rule>, Result<Patch, Rule>),
+    Member(Result<NewMember, Rule>),
 }
 
 impl New {
     fn of(op: &Op) -> New {
-        match op.kind.as_str() {
-            "household.upsert" => New::Household(
+        match OpKind::parse(&op.kind) {
+            Some(OpKind::HouseholdUpsert) => New::Household(
                 patch(&HOUSEHOLD, &op.data, Mode::Create).and_then(|p| NewHousehold::new(&p)),
                 patch(&HOUSEHOLD, &op.data, Mode::Update),
             ),
-            "member.upsert" => New::Member((|| {
+            Some(OpKind::MemberUpsert) => New::Member((|| {
                 let mut data = Cow::Borrowed(&op.data);
                 if !data.contains_key("household_id") {
                     let household = require_household_id(op)?.to_string();
@@ -210,10 +200,8 @@ impl New {
 }
 
 /// What `New` was not made for: a bug, not a bad op.
-fn not_prepared() -> ApiError {
-    ApiError::internal(anyhow::anyhow!(
-        "an upsert's create values were not worked out"
-    ))
+fn not_prepared() -> Rule {
+    Rule::Malformed("an upsert's create values were not worked out".into())
 }
 
 impl Batch {
@@ -271,8 +259,9 @@ impl Batch {
     }
 }
 
-/// Applies a batch in the caller's transaction: every op in memory on one unit of work,
-/// then one flush, then the conflict records in op order.
+/// Applies a batch in the caller's transaction: every op in memory through the one write
+/// path (`sync::write`), then one commit that writes the rows and the conflict books in op
+/// order.
 pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> ApiResult<PushResponse> {
     let (start, mut max_skew) = devices::claim(conn, batch.device, who.user_id)?;
     let replayed: Vec<i64> = batch
@@ -282,12 +271,12 @@ pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> ApiResult<Pu
         .filter(|s| *s <= start)
         .collect();
     let stored = devices::stored_ops(conn, batch.device, &replayed)?;
-    let mut work = Work::new();
-    preload(conn, &mut work, batch, start)?;
+    let mut writes = Writes::new();
+    preload(conn, &mut writes, batch, start)?;
     let mut last_seq = start;
     let mut results = Vec::with_capacity(batch.ops.len());
-    // (index in results, op hash, what to record after the flush), seqs start + 1 onwards
-    let mut consumed: Vec<(usize, String, Post)> = Vec::new();
+    // (index in results, op hash, its entry in the conflict books), seqs start + 1 onwards
+    let mut consumed: Vec<(usize, String, Option<usize>)> = Vec::new();
     let mut gap = false;
     for o in &batch.ops {
         let (seq, op_id) = (o.seq, o.op_id);
@@ -310,9 +299,9 @@ pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> ApiResult<Pu
             gap = true;
             results.push(OpResult::new(seq, op_id, "gap"));
         } else {
-            let (result, skew, post) = apply(conn, &mut work, who, batch.device, o)?;
+            let (result, skew, book) = apply(conn, &mut writes, who, batch.device, o)?;
             max_skew = max_skew.max(skew);
-            consumed.push((results.len(), o.hash.clone(), post));
+            consumed.push((results.len(), o.hash.clone(), book));
             last_seq = seq;
             results.push(result);
         }
@@ -320,50 +309,12 @@ pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> ApiResult<Pu
     if last_seq == start {
         return Ok(PushResponse { results, last_seq });
     }
-    // The entities that may have open conflicts: those stored before this batch (an
-    // adoption's is its member).
-    let entities: Vec<EntityId> = consumed
-        .iter()
-        .filter_map(|c| match &c.2 {
-            Post::Losses { origin, .. } if work.stored(origin.entity_id.0) => {
-                Some(origin.entity_id)
-            }
-            _ => None,
-        })
-        .collect();
-    work.flush(conn)?;
-    // Conflicts, in op order, now that the rows they point at are written.
-    let mut open = conflicts::entities_with_open(conn, &entities)?;
+    let mut books = writes.commit(conn)?;
     let mut ops = Vec::with_capacity(consumed.len());
-    for (i, op_hash, post) in consumed {
+    for (i, op_hash, book) in consumed {
         let result = &mut results[i];
-        match post {
-            Post::None => {}
-            Post::Losses {
-                origin,
-                values,
-                losses,
-                by,
-                hlc,
-                base,
-            } => {
-                if open.contains(&origin.entity_id) {
-                    conflicts::supersede(conn, &origin, &values, &by, &hlc, base)?;
-                }
-                if !losses.is_empty() {
-                    open.insert(origin.entity_id);
-                }
-                result.conflict_ids = conflicts::record_losses(conn, &origin, &losses)?;
-            }
-            Post::Deleted {
-                origin,
-                edit,
-                by,
-                hlc,
-            } => {
-                result.conflict_ids =
-                    vec![conflicts::record_deleted(conn, &origin, &edit, &by, &hlc)?];
-            }
+        if let Some(b) = book {
+            result.conflict_ids = std::mem::take(&mut books[b]);
         }
         let result = serde_json::to_string(&*result).map_err(ApiError::internal)?;
         ops.push((op_hash, result));
@@ -379,7 +330,7 @@ pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> ApiResult<Pu
             entity_id: EntityId(batch.device.0),
             household_id: None,
             area_id: None,
-            op: "upsert",
+            op: ChangeOp::Upsert.as_str(),
             version: last_seq,
         },
     )?;
@@ -387,7 +338,7 @@ pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> ApiResult<Pu
 }
 
 /// Loads what the new ops of a batch name, in a few queries.
-fn preload(conn: &mut Conn<'_>, work: &mut Work, batch: &Batch, start: i64) -> ApiResult<()> {
+fn preload(conn: &mut Conn<'_>, writes: &mut Writes, batch: &Batch, start: i64) -> ApiResult<()> {
     let (mut hs, mut ms, mut vs, mut areas) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for o in batch.ops.iter().filter(|o| o.seq > start) {
         let Ok(op) = &o.op else {
@@ -396,17 +347,17 @@ fn preload(conn: &mut Conn<'_>, work: &mut Work, batch: &Batch, start: i64) -> A
         if let Some(h) = op.household_id {
             hs.push(HouseholdId(h));
         }
-        match op.kind.as_str() {
-            "household.upsert" | "household.delete" => {
+        match OpKind::parse(&op.kind).map(OpKind::record) {
+            Some(Record::Household) => {
                 hs.push(HouseholdId(op.entity_id));
                 let area = op.data.get("area_id").and_then(Value::as_str);
                 if let Some(a) = area.and_then(|s| s.parse::<Uuid>().ok()) {
                     areas.push(AreaId(a));
                 }
             }
-            "member.upsert" | "member.delete" | "adoption.set" => ms.push(MemberId(op.entity_id)),
-            "visit.record" => vs.push(VisitId(op.entity_id)),
-            _ => {}
+            Some(Record::Member | Record::Adoption) => ms.push(MemberId(op.entity_id)),
+            Some(Record::Visit) => vs.push(VisitId(op.entity_id)),
+            None => {}
         }
     }
     hs.sort();
@@ -417,137 +368,64 @@ fn preload(conn: &mut Conn<'_>, work: &mut Work, batch: &Batch, start: i64) -> A
     vs.dedup();
     areas.sort();
     areas.dedup();
-    work.preload(conn, &hs, &ms, &vs, &areas)
+    Ok(writes.preload(conn, &hs, &ms, &vs, &areas)?)
 }
 
-/// What an applied op leaves to record once the batch is written.
-enum Post {
-    None,
-    Losses {
-        origin: Origin,
-        values: Map<String, Value>,
-        losses: Vec<crate::domain::merge::Loss>,
-        by: String,
-        hlc: String,
-        base: i64,
-    },
-    Deleted {
-        origin: Origin,
-        edit: Value,
-        by: String,
-        hlc: String,
-    },
-}
-
-/// What a successful op wrote.
-struct Applied {
-    written: Option<Written>,
-    entity: &'static str,
-    entity_id: EntityId,
-    campaign_id: Option<CampaignId>,
-}
-
-/// Applies one op on the unit of work. Permanent failures become `rejected` results (the seq
-/// is consumed) and are undone in memory; transient ones abort the batch.
+/// Applies one op through the write path. Permanent failures become `rejected` results (the
+/// seq is consumed; an edit of a deleted record is kept for review); transient ones and bugs
+/// abort the batch. Answers the result, the clock skew clamped off, and the op's entry in
+/// the conflict books.
 fn apply(
     conn: &mut Conn<'_>,
-    work: &mut Work,
+    writes: &mut Writes,
     who: &Principal,
     device: DeviceId,
     o: &BatchOp,
-) -> ApiResult<(OpResult, i64, Post)> {
+) -> ApiResult<(OpResult, i64, Option<usize>)> {
     let (seq, op_id) = (o.seq, o.op_id);
+    let invalid = |message: String| {
+        Ok((
+            OpResult::rejected(seq, op_id, "invalid_op", message),
+            0,
+            None,
+        ))
+    };
     let op = match &o.op {
         Ok(op) => op,
-        Err(e) => {
-            return Ok((
-                OpResult::rejected(seq, op_id, "invalid_op", e.clone()),
-                0,
-                Post::None,
-            ))
-        }
+        Err(e) => return invalid(e.clone()),
     };
-    if !OP_TYPES.contains(&op.kind.as_str()) {
-        let msg = format!("unknown type `{}`; one of {}", op.kind, OP_TYPES.join(", "));
-        return Ok((
-            OpResult::rejected(seq, op_id, "invalid_op", msg),
-            0,
-            Post::None,
+    let Some(kind) = OpKind::parse(&op.kind) else {
+        let all: Vec<&str> = OpKind::ALL.iter().map(|k| k.as_str()).collect();
+        return invalid(format!(
+            "unknown type `{}`; one of {}",
+            op.kind,
+            all.join(", ")
         ));
-    }
+    };
     let (hlc, skew) = match &o.hlc {
         Ok(h) => *h,
-        Err(e) => {
-            return Ok((
-                OpResult::rejected(seq, op_id, "invalid_op", e.clone()),
-                0,
-                Post::None,
-            ))
-        }
+        Err(e) => return invalid(e.clone()),
     };
-    let writer = Writer {
-        by: device.to_string(),
-        hlc,
-        base_version: op.base_version,
+    let from = FromOp {
+        device,
+        seq,
+        data: &op.data,
     };
-    work.begin();
-    match apply_kind(conn, work, who, op, &o.new, &writer) {
-        Ok(a) => {
+    let author = Author::device(hlc, op.base_version, from);
+    match apply_kind(conn, writes, who, kind, op, &o.new, &author) {
+        Ok(done) => {
             let mut result = OpResult::new(seq, op_id, "applied");
-            let post = match a.written {
-                Some(w) => {
-                    result.household_version = Some(w.household_version);
-                    if w.losses.iter().any(|l| l.lost_by == writer.by) {
-                        result.status = "merged".into();
-                    }
-                    let origin = Origin {
-                        household_id: w.household_id,
-                        area_id: w.area_id,
-                        entity: a.entity,
-                        entity_id: a.entity_id,
-                        campaign_id: a.campaign_id,
-                        device_id: Some(device),
-                        seq: Some(seq),
-                    };
-                    Post::Losses {
-                        origin,
-                        values: w.values,
-                        losses: w.losses,
-                        by: writer.by.clone(),
-                        hlc: writer.hlc.to_string(),
-                        base: writer.base_version,
-                    }
-                }
-                None => Post::None,
-            };
-            Ok((result, skew, post))
+            result.household_version = done.household_version;
+            if done.merged {
+                result.status = "merged".into();
+            }
+            Ok((result, skew, done.book))
         }
-        Err(e) if e.is_transient() || e.kind == Kind::Internal => Err(e),
-        Err(e) if e.code == "deleted" => {
-            work.rollback();
-            // The edit is kept for review, not applied, and brings nothing back.
-            let result = OpResult::rejected(seq, op_id, "deleted", e.detail.clone());
-            let post = match target(conn, work, op)? {
-                Some((household, area, entity, entity_id, campaign)) => Post::Deleted {
-                    origin: Origin {
-                        household_id: household,
-                        area_id: area,
-                        entity,
-                        entity_id,
-                        campaign_id: campaign,
-                        device_id: Some(device),
-                        seq: Some(seq),
-                    },
-                    edit: Value::Object(op.data.clone()),
-                    by: writer.by.clone(),
-                    hlc: hlc.to_string(),
-                },
-                None => Post::None,
-            };
-            Ok((result, skew, post))
-        }
-        Err(e) => {
-            work.rollback();
+        Err(Refused {
+            error: WriteError::Rule(rule),
+            book,
+        }) if !matches!(rule, Rule::Malformed(_)) => {
+            let e = ApiError::from(rule);
             let mut result = OpResult::rejected(seq, op_id, e.code, e.detail.clone());
             if let Some(err) = result.error.as_mut() {
                 err.fields = e
@@ -560,123 +438,94 @@ fn apply(
                     })
                     .collect();
             }
-            Ok((result, skew, Post::None))
+            Ok((result, skew, book))
         }
+        Err(Refused { error, .. }) => Err(error.into()),
     }
-}
-
-type Target = (
-    HouseholdId,
-    AreaId,
-    &'static str,
-    EntityId,
-    Option<CampaignId>,
-);
-
-/// The unit an op aims at, for recording an edit of a deleted record.
-fn target(conn: &mut Conn<'_>, work: &mut Work, op: &Op) -> ApiResult<Option<Target>> {
-    let campaign = op
-        .data
-        .get("campaign_id")
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok());
-    let (entity, household) = match op.kind.as_str() {
-        "household.upsert" | "household.delete" => ("household", Some(HouseholdId(op.entity_id))),
-        "member.upsert" | "member.delete" => (
-            "member",
-            work.member_household(conn, MemberId(op.entity_id))?,
-        ),
-        _ => (
-            "adoption",
-            work.member_household(conn, MemberId(op.entity_id))?,
-        ),
-    };
-    let Some(household) = household else {
-        return Ok(None);
-    };
-    let area = work.household_area(conn, household)?;
-    Ok(area.map(|a| {
-        (
-            household,
-            a,
-            entity,
-            EntityId(op.entity_id),
-            if entity == "adoption" { campaign } else { None },
-        )
-    }))
 }
 
 fn patch(
     entity: &crate::domain::fields::Entity,
     data: &Map<String, Value>,
     mode: Mode,
-) -> ApiResult<Patch> {
-    Patch::parse_map(entity, data, &[], mode).map_err(ApiError::validation)
+) -> Result<Patch, Rule> {
+    Patch::parse_map(entity, data, &[], mode).map_err(Rule::Invalid)
 }
 
-fn require_household_id(op: &Op) -> ApiResult<HouseholdId> {
-    op.household_id
-        .map(HouseholdId)
-        .ok_or_else(|| ApiError::invalid("household_id", "required", "this op needs household_id"))
+fn require_household_id(op: &Op) -> Result<HouseholdId, Rule> {
+    op.household_id.map(HouseholdId).ok_or_else(|| {
+        Rule::Invalid(vec![FieldError::new(
+            "household_id",
+            "required",
+            "this op needs household_id",
+        )])
+    })
 }
 
+/// What a refused op's `Refused` is made of when no write was tried.
+fn refused(e: impl Into<WriteError>) -> Refused {
+    Refused {
+        error: e.into(),
+        book: None,
+    }
+}
+
+/// A no-op: deleting what is already deleted.
+fn nothing(household: HouseholdId, area: AreaId) -> Done {
+    Done {
+        household_id: household,
+        area_id: area,
+        household_version: None,
+        merged: false,
+        visit: None,
+        book: None,
+    }
+}
+
+/// The op's meaning in writes: an upsert creates or updates; deleting a deleted record
+/// changes nothing; a member's or visit's household may come with the op.
 fn apply_kind(
     conn: &mut Conn<'_>,
-    work: &mut Work,
+    writes: &mut Writes,
     who: &Principal,
+    kind: OpKind,
     op: &Op,
     new: &New,
-    w: &Writer,
-) -> ApiResult<Applied> {
+    a: &Author,
+) -> Result<Done, Refused> {
     let id = op.entity_id;
-    let applied = |written, entity, campaign_id| Applied {
-        written: Some(written),
-        entity,
-        entity_id: EntityId(id),
-        campaign_id,
-    };
-    match op.kind.as_str() {
-        "household.upsert" => {
+    match kind {
+        OpKind::HouseholdUpsert => {
             let hid = HouseholdId(id);
             if op.household_id.is_some_and(|h| h != id) {
-                return Err(ApiError::invalid(
+                return Err(refused(Rule::Invalid(vec![FieldError::new(
                     "household_id",
                     "mismatch",
                     "must equal entity_id for a household",
-                ));
+                )])));
             }
             let New::Household(create, update) = new else {
-                return Err(not_prepared());
+                return Err(refused(not_prepared()));
             };
-            let written = if work.household_exists(conn, hid)? {
-                let update = update.as_ref().map_err(Clone::clone)?;
-                work.update_household(conn, who, w, hid, update, None)?
+            if writes.household_exists(conn, hid).map_err(refused)? {
+                let update = update.as_ref().map_err(|e| refused(e.clone()))?;
+                writes.apply(conn, who, a, Write::UpdateHousehold(hid, update))
             } else {
-                let create = create.as_ref().map_err(Clone::clone)?;
-                work.create_household(conn, who, w, hid, create)?
-            };
-            Ok(applied(written, "household", None))
-        }
-        "household.delete" => {
-            let hid = HouseholdId(id);
-            let h = work.household(conn, who, hid)?;
-            if h.deleted_at.is_some() {
-                return Ok(Applied {
-                    written: None,
-                    entity: "household",
-                    entity_id: EntityId(id),
-                    campaign_id: None,
-                });
+                let create = create.as_ref().map_err(|e| refused(e.clone()))?;
+                writes.apply(conn, who, a, Write::CreateHousehold(hid, create))
             }
-            Ok(applied(
-                work.delete_household(conn, who, hid, None)?,
-                "household",
-                None,
-            ))
         }
-        "member.upsert" => {
+        OpKind::HouseholdDelete => {
+            let hid = HouseholdId(id);
+            let h = writes.household(conn, who, hid).map_err(refused)?;
+            if h.deleted_at.is_some() {
+                return Ok(nothing(h.id, h.area_id));
+            }
+            writes.apply(conn, who, a, Write::DeleteHousehold(hid))
+        }
+        OpKind::MemberUpsert => {
             let mid = MemberId(id);
-            let written = match work.member_household(conn, mid)? {
+            match writes.member_household(conn, mid).map_err(refused)? {
                 Some(current) => {
                     let mut data = op.data.clone();
                     // A device may resend the household it already had: that is no change.
@@ -687,85 +536,52 @@ fn apply_kind(
                     if same == Some(current.0) {
                         data.remove("household_id");
                     }
-                    work.update_member(
-                        conn,
-                        who,
-                        w,
-                        mid,
-                        &patch(&MEMBER, &data, Mode::Update)?,
-                        None,
-                    )?
+                    let p = patch(&MEMBER, &data, Mode::Update).map_err(refused)?;
+                    writes.apply(conn, who, a, Write::UpdateMember(mid, &p))
                 }
                 None => {
                     let New::Member(new) = new else {
-                        return Err(not_prepared());
+                        return Err(refused(not_prepared()));
                     };
-                    work.create_member(conn, who, w, mid, new.as_ref().map_err(Clone::clone)?)?
+                    let new = new.as_ref().map_err(|e| refused(e.clone()))?;
+                    writes.apply(conn, who, a, Write::CreateMember(mid, new))
                 }
-            };
-            Ok(applied(written, "member", None))
-        }
-        "member.delete" => {
-            let mid = MemberId(id);
-            let m = work.member_of(conn, who, mid)?;
-            if m.deleted_at.is_some() {
-                return Ok(Applied {
-                    written: None,
-                    entity: "member",
-                    entity_id: EntityId(id),
-                    campaign_id: None,
-                });
             }
-            Ok(applied(
-                work.delete_member(conn, who, mid, None)?,
-                "member",
-                None,
-            ))
         }
-        "adoption.set" => {
+        OpKind::MemberDelete => {
+            let mid = MemberId(id);
+            let m = writes.member(conn, who, mid).map_err(refused)?;
+            if m.deleted_at.is_some() {
+                let h = writes
+                    .household(conn, who, m.household_id)
+                    .map_err(refused)?;
+                return Ok(nothing(h.id, h.area_id));
+            }
+            writes.apply(conn, who, a, Write::DeleteMember(mid))
+        }
+        OpKind::AdoptionSet => {
             let mut data = op.data.clone();
             let campaign = data
                 .remove("campaign_id")
                 .and_then(|v| v.as_str().and_then(|s| s.parse::<CampaignId>().ok()))
                 .ok_or_else(|| {
-                    ApiError::invalid(
+                    refused(Rule::Invalid(vec![FieldError::new(
                         "campaign_id",
                         "required",
                         "adoption.set needs data.campaign_id",
-                    )
+                    )]))
                 })?;
-            let p = patch(&ADOPTION, &data, Mode::Create)?;
-            let written = work.set_adoption(
-                conn,
-                who,
-                w,
-                MemberId(id),
-                campaign,
-                &p,
-                AdoptionPrecondition::Merge,
-            )?;
-            Ok(applied(written, "adoption", Some(campaign)))
+            let p = patch(&ADOPTION, &data, Mode::Create).map_err(refused)?;
+            writes.apply(conn, who, a, Write::SetAdoption(MemberId(id), campaign, &p))
         }
-        "visit.record" => {
+        OpKind::VisitRecord => {
             let mut data = op.data.clone();
             if !data.contains_key("household_id") {
-                data.insert(
-                    "household_id".into(),
-                    Value::String(require_household_id(op)?.to_string()),
-                );
+                let household = require_household_id(op).map_err(refused)?;
+                data.insert("household_id".into(), Value::String(household.to_string()));
             }
-            let (visit, _) =
-                work.record_visit(conn, who, VisitId(id), &patch(&VISIT, &data, Mode::Create)?)?;
-            Ok(Applied {
-                written: None,
-                entity: "visit",
-                entity_id: EntityId(visit.id.0),
-                campaign_id: None,
-            })
+            let p = patch(&VISIT, &data, Mode::Create).map_err(refused)?;
+            writes.apply(conn, who, a, Write::RecordVisit(VisitId(id), &p))
         }
-        other => Err(ApiError::bad_request(
-            "invalid_op",
-            format!("unknown type {other}"),
-        )),
     }
 }

@@ -1,14 +1,14 @@
 //! Conflict resolution: a supervisor keeps the current value, takes the losing one, or enters
 //! a value. The resolution is written as a new version that syncs out like any edit.
 
+use super::write::{self, Author, Write};
 use crate::db::Conn;
 use crate::domain::fields::{Mode, Patch, ADOPTION, HOUSEHOLD, MEMBER};
-use crate::domain::hlc::Hlc;
-use crate::domain::merge::Writer;
+use crate::domain::household::{Precondition, Record};
 use crate::domain::{CampaignId, ConflictId, MemberId};
 use crate::error::{ApiError, ApiResult};
 use crate::store::conflicts::{self, Conflict};
-use crate::store::households::{self as hh, AdoptionPrecondition};
+use crate::store::households as hh;
 use crate::store::scope::Principal;
 use serde_json::{Map, Value};
 
@@ -61,7 +61,13 @@ pub fn resolve(
                 "an edit of a deleted record can only be dismissed (keep)",
             ));
         }
-        return conflicts::mark_resolved(conn, id, "keep", &Value::Null, who.user_id);
+        return Ok(conflicts::mark_resolved(
+            conn,
+            id,
+            "keep",
+            &Value::Null,
+            who.user_id,
+        )?);
     }
     let current = current_value(conn, who, &c)?;
     let chosen = match action {
@@ -73,12 +79,6 @@ pub fn resolve(
     };
     let mut data = Map::new();
     data.insert(c.field.clone(), chosen.clone());
-    let version = hh::get_household(conn, who, c.household_id)?.version;
-    let w = Writer {
-        by: who.writer(),
-        hlc: Hlc::at(chrono::Utc::now()),
-        base_version: i64::MAX,
-    };
     let bad = |e: Vec<crate::domain::fields::FieldError>| {
         ApiError::validation(
             e.into_iter()
@@ -89,32 +89,38 @@ pub fn resolve(
                 .collect(),
         )
     };
-    match c.entity.as_str() {
-        "household" => {
-            let p = Patch::parse_map(&HOUSEHOLD, &data, &[], Mode::Update).map_err(bad)?;
-            hh::update_household(conn, who, &w, c.household_id, &p, Some(version))?;
-        }
-        "member" => {
-            let p = Patch::parse_map(&MEMBER, &data, &[], Mode::Update).map_err(bad)?;
-            hh::update_member(conn, who, &w, MemberId(c.entity_id.0), &p, None)?;
-        }
+    let (entity, mode) = match Record::parse(&c.entity) {
+        Some(Record::Household) => (&HOUSEHOLD, Mode::Update),
+        Some(Record::Member) => (&MEMBER, Mode::Update),
+        Some(Record::Adoption) => (&ADOPTION, Mode::Create),
         _ => {
-            let p = Patch::parse_map(&ADOPTION, &data, &[], Mode::Create).map_err(bad)?;
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "a conflict on `{}`",
+                c.entity
+            )))
+        }
+    };
+    let p = Patch::parse_map(entity, &data, &[], mode).map_err(bad)?;
+    let write = match entity.name {
+        "household" => Write::UpdateHousehold(c.household_id, &p),
+        "member" => Write::UpdateMember(MemberId(c.entity_id.0), &p),
+        _ => {
             let campaign: CampaignId = c.campaign_id.ok_or_else(|| {
                 ApiError::internal(anyhow::anyhow!("adoption conflict without campaign"))
             })?;
-            hh::set_adoption(
-                conn,
-                who,
-                &w,
-                MemberId(c.entity_id.0),
-                campaign,
-                &p,
-                AdoptionPrecondition::Merge,
-            )?;
+            Write::SetAdoption(MemberId(c.entity_id.0), campaign, &p)
         }
-    }
-    conflicts::mark_resolved(conn, id, action.as_str(), &chosen, who.user_id)
+    };
+    // Marked first: the write then closes the other open conflicts of the field, which it
+    // makes moot.
+    conflicts::mark_resolved(conn, id, action.as_str(), &chosen, who.user_id)?;
+    write::one(
+        conn,
+        who,
+        &Author::online(who, Precondition::Resolution),
+        write,
+    )?;
+    Ok(conflicts::get(conn, who, id)?.into())
 }
 
 fn current_value(
@@ -122,9 +128,13 @@ fn current_value(
     who: &Principal,
     c: &conflicts::ConflictRow,
 ) -> ApiResult<Value> {
-    let state = match c.entity.as_str() {
-        "household" => serde_json::to_value(hh::get_household(conn, who, c.household_id)?),
-        "member" => serde_json::to_value(hh::get_member(conn, who, MemberId(c.entity_id.0))?),
+    let state = match Record::parse(&c.entity) {
+        Some(Record::Household) => {
+            serde_json::to_value(hh::get_household(conn, who, c.household_id)?)
+        }
+        Some(Record::Member) => {
+            serde_json::to_value(hh::get_member(conn, who, MemberId(c.entity_id.0))?)
+        }
         _ => {
             let campaign = c.campaign_id.unwrap_or(CampaignId(uuid::Uuid::nil()));
             serde_json::to_value(hh::get_adoption(conn, MemberId(c.entity_id.0), campaign)?)

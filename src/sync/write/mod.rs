@@ -1,0 +1,491 @@
+//! The one write path of household units. REST edits, pushed batches and conflict
+//! resolutions all change households, members, adoptions and visits through `Writes`: it
+//! loads what a write names (`store::work`), checks scope and precondition, runs the domain
+//! rules (`domain::household`), and at `commit` flushes the rows and keeps the conflict
+//! books: the values that lost are recorded, an edit of a deleted record is kept for review,
+//! and the open conflicts that a write made moot are closed.
+
+use crate::db::Conn;
+use crate::domain::fields::Patch;
+use crate::domain::hlc::Hlc;
+use crate::domain::household::{ChangeOp, Error as Rule, Precondition, Record};
+use crate::domain::merge::{Loss, Writer};
+use crate::domain::{
+    AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, MemberId, VisitId,
+};
+use crate::store::changes::Change;
+use crate::store::conflicts::{self, Origin, Seen};
+use crate::store::error as store;
+use crate::store::households::{Household, Member, NewHousehold, NewMember, Visit};
+use crate::store::scope::Principal;
+use crate::store::work::Work;
+use serde_json::{Map, Value};
+
+/// Why a write did not happen.
+#[derive(Debug)]
+pub enum WriteError {
+    /// A rule refused it: the writer's to fix (or, `Malformed`, a bug).
+    Rule(Rule),
+    /// The database failed.
+    Store(store::Error),
+}
+
+pub type WriteResult<T> = Result<T, WriteError>;
+
+impl From<Rule> for WriteError {
+    fn from(e: Rule) -> Self {
+        WriteError::Rule(e)
+    }
+}
+
+impl From<store::Error> for WriteError {
+    fn from(e: store::Error) -> Self {
+        WriteError::Store(e)
+    }
+}
+
+impl From<diesel::result::Error> for WriteError {
+    fn from(e: diesel::result::Error) -> Self {
+        WriteError::Store(e.into())
+    }
+}
+
+/// Who writes, when, having seen what; and for a device's op, which op.
+#[derive(Debug, Clone)]
+pub struct Author<'a> {
+    pub writer: Writer,
+    pub pre: Precondition,
+    pub op: Option<FromOp<'a>>,
+}
+
+/// The device op a write comes from: its conflicts name it, and an edit of a deleted record
+/// is kept with the op's data.
+#[derive(Debug, Clone, Copy)]
+pub struct FromOp<'a> {
+    pub device: DeviceId,
+    pub seq: i64,
+    pub data: &'a Map<String, Value>,
+}
+
+impl Author<'_> {
+    pub fn new(by: String, hlc: Hlc, pre: Precondition) -> Author<'static> {
+        Author {
+            writer: Writer {
+                by,
+                hlc,
+                base_version: pre.base(),
+            },
+            pre,
+            op: None,
+        }
+    }
+
+    /// A person writing online, now: a REST edit or a resolution.
+    pub fn online(who: &Principal, pre: Precondition) -> Author<'static> {
+        Author::new(who.writer(), Hlc::at(chrono::Utc::now()), pre)
+    }
+
+    /// A device's queued op, written at its (clamped) clock, having seen unit version `base`.
+    pub fn device(hlc: Hlc, base: i64, op: FromOp<'_>) -> Author<'_> {
+        Author {
+            op: Some(op),
+            ..Author::new(op.device.to_string(), hlc, Precondition::Device { base })
+        }
+    }
+}
+
+/// One write to a unit.
+#[derive(Debug, Clone, Copy)]
+pub enum Write<'a> {
+    CreateHousehold(HouseholdId, &'a NewHousehold),
+    UpdateHousehold(HouseholdId, &'a Patch),
+    DeleteHousehold(HouseholdId),
+    CreateMember(MemberId, &'a NewMember),
+    UpdateMember(MemberId, &'a Patch),
+    DeleteMember(MemberId),
+    SetAdoption(MemberId, CampaignId, &'a Patch),
+    RecordVisit(VisitId, &'a Patch),
+}
+
+/// What a write did.
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub household_id: HouseholdId,
+    /// The household's village after the write.
+    pub area_id: AreaId,
+    /// The unit's new version; `None` for a visit, which is not part of it.
+    pub household_version: Option<i64>,
+    /// Whether a value of this write's author lost to a concurrent write.
+    pub merged: bool,
+    /// The visit recorded, and whether it is new (a resend answers the first one).
+    pub visit: Option<(Visit, bool)>,
+    /// Its entry in the conflict books: `commit` answers the conflicts recorded for it.
+    pub book: Option<usize>,
+}
+
+/// A write that did not happen, and its entry in the books if it was kept for review (an
+/// edit of a deleted record).
+#[derive(Debug)]
+pub struct Refused {
+    pub error: WriteError,
+    pub book: Option<usize>,
+}
+
+/// The record a write changed, and where the unit stands after it.
+struct Wrote {
+    record: Record,
+    id: EntityId,
+    campaign: Option<CampaignId>,
+    /// The household, its village and the unit's new version.
+    at: (HouseholdId, AreaId, i64),
+    op: ChangeOp,
+}
+
+impl Wrote {
+    fn upsert(record: Record, id: EntityId, at: (HouseholdId, AreaId, i64)) -> Wrote {
+        Wrote {
+            record,
+            id,
+            campaign: None,
+            at,
+            op: ChangeOp::Upsert,
+        }
+    }
+
+    fn delete(record: Record, id: EntityId, at: (HouseholdId, AreaId, i64)) -> Wrote {
+        Wrote {
+            op: ChangeOp::Delete,
+            ..Wrote::upsert(record, id, at)
+        }
+    }
+
+    fn in_campaign(self, campaign: CampaignId) -> Wrote {
+        Wrote {
+            campaign: Some(campaign),
+            ..self
+        }
+    }
+}
+
+/// What a write leaves to record once the rows are written.
+enum Book {
+    Losses {
+        origin: Origin,
+        /// The written fields' values after the merge.
+        values: Map<String, Value>,
+        losses: Vec<Loss>,
+        seen: Seen,
+    },
+    Deleted {
+        origin: Origin,
+        edit: Value,
+        by: String,
+        hlc: String,
+    },
+}
+
+/// A transaction's writes to household units: apply them one by one, then `commit`.
+#[derive(Default)]
+pub struct Writes {
+    work: Work,
+    books: Vec<Book>,
+}
+
+/// One write in the caller's transaction: applied, written and booked.
+pub fn one(conn: &mut Conn<'_>, who: &Principal, a: &Author, write: Write) -> WriteResult<Done> {
+    let mut writes = Writes::new();
+    let done = writes.apply(conn, who, a, write).map_err(|r| r.error)?;
+    writes.commit(conn)?;
+    Ok(done)
+}
+
+fn change(
+    record: Record,
+    id: EntityId,
+    h: HouseholdId,
+    area: AreaId,
+    op: ChangeOp,
+    version: i64,
+) -> Change {
+    Change {
+        entity: record.as_str(),
+        entity_id: id,
+        household_id: Some(h),
+        area_id: Some(area),
+        op: op.as_str(),
+        version,
+    }
+}
+
+impl Writes {
+    pub fn new() -> Writes {
+        Writes::default()
+    }
+
+    /// Loads (and on PostgreSQL locks) what a batch names, in a few queries.
+    pub fn preload(
+        &mut self,
+        conn: &mut Conn<'_>,
+        households: &[HouseholdId],
+        members: &[MemberId],
+        visits: &[VisitId],
+        areas: &[AreaId],
+    ) -> WriteResult<()> {
+        Ok(self
+            .work
+            .preload(conn, households, members, visits, areas)?)
+    }
+
+    pub fn household_exists(&mut self, conn: &mut Conn<'_>, id: HouseholdId) -> WriteResult<bool> {
+        Ok(self.work.unit_ref(conn, id)?.is_some())
+    }
+
+    /// The household of a member (deleted or not), if the member exists.
+    pub fn member_household(
+        &mut self,
+        conn: &mut Conn<'_>,
+        id: MemberId,
+    ) -> WriteResult<Option<HouseholdId>> {
+        Ok(self.work.member(conn, id)?.map(|m| m.household_id))
+    }
+
+    /// The household if the caller may see it (deleted ones included).
+    pub fn household(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        id: HouseholdId,
+    ) -> WriteResult<Household> {
+        let u = self
+            .work
+            .unit(conn, id)?
+            .ok_or(Rule::NotFound("household"))?;
+        unit::covers(who, &u.path)?;
+        Ok(u.row)
+    }
+
+    /// The member if the caller may see its household (deleted ones included).
+    pub fn member(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        id: MemberId,
+    ) -> WriteResult<Member> {
+        let m = self
+            .work
+            .member(conn, id)?
+            .ok_or(Rule::NotFound("member"))?;
+        self.household(conn, who, m.household_id)?;
+        Ok(m)
+    }
+
+    /// Applies one write in memory: all of it or, refused, none of it. An edit of a deleted
+    /// record is booked for review all the same.
+    pub fn apply(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        a: &Author,
+        write: Write,
+    ) -> Result<Done, Refused> {
+        self.work.begin();
+        let books = self.books.len();
+        let error = match self.run(conn, who, a, write) {
+            Ok(done) => return Ok(done),
+            Err(e) => e,
+        };
+        self.work.rollback();
+        self.books.truncate(books);
+        let book = match &error {
+            WriteError::Rule(Rule::Deleted(_)) => match self.book_deleted(conn, a, write) {
+                Ok(book) => book,
+                Err(error) => return Err(Refused { error, book: None }),
+            },
+            _ => None,
+        };
+        Err(Refused { error, book })
+    }
+
+    /// Writes everything, then keeps the books in write order, now that the rows they point
+    /// at are written. Answers the conflicts recorded for each book entry.
+    pub fn commit(mut self, conn: &mut Conn<'_>) -> WriteResult<Vec<Vec<ConflictId>>> {
+        // Only entities stored before these writes can have open conflicts (an adoption's
+        // entity is its member).
+        let entities: Vec<EntityId> = self
+            .books
+            .iter()
+            .filter_map(|b| match b {
+                Book::Losses { origin, .. } if self.work.stored(origin.entity_id.0) => {
+                    Some(origin.entity_id)
+                }
+                _ => None,
+            })
+            .collect();
+        self.work.flush(conn)?;
+        let mut open = conflicts::entities_with_open(conn, &entities)?;
+        let mut out = Vec::with_capacity(self.books.len());
+        for book in self.books {
+            match book {
+                Book::Losses {
+                    origin,
+                    values,
+                    losses,
+                    seen,
+                } => {
+                    if open.contains(&origin.entity_id) {
+                        conflicts::supersede(conn, &origin, &values, &seen)?;
+                    }
+                    if !losses.is_empty() {
+                        open.insert(origin.entity_id);
+                    }
+                    out.push(conflicts::record_losses(conn, &origin, &losses)?);
+                }
+                Book::Deleted {
+                    origin,
+                    edit,
+                    by,
+                    hlc,
+                } => out.push(vec![conflicts::record_deleted(
+                    conn, &origin, &edit, &by, &hlc,
+                )?]),
+            }
+        }
+        Ok(out)
+    }
+
+    fn origin(
+        a: &Author,
+        record: Record,
+        entity_id: EntityId,
+        household: HouseholdId,
+        area: AreaId,
+        campaign: Option<CampaignId>,
+    ) -> Origin {
+        Origin {
+            household_id: household,
+            area_id: area,
+            entity: record,
+            entity_id,
+            campaign_id: campaign,
+            device_id: a.op.map(|o| o.device),
+            seq: a.op.map(|o| o.seq),
+        }
+    }
+
+    /// Logs the record's change and books the write's losses: how every write to a unit
+    /// ends. Answers what the write did.
+    fn finish(
+        &mut self,
+        a: &Author,
+        w: Wrote,
+        values: Map<String, Value>,
+        losses: Vec<Loss>,
+    ) -> Done {
+        let (household, area, version) = w.at;
+        self.work
+            .push_change(change(w.record, w.id, household, area, w.op, version));
+        let merged = losses.iter().any(|l| l.lost_by == a.writer.by);
+        let seen = if a.pre.saw_open_losses() {
+            Seen::Everything
+        } else {
+            Seen::Base {
+                by: a.writer.by.clone(),
+                hlc: a.writer.hlc.to_string(),
+                base: a.writer.base_version,
+            }
+        };
+        self.books.push(Book::Losses {
+            origin: Self::origin(a, w.record, w.id, household, area, w.campaign),
+            values,
+            losses,
+            seen,
+        });
+        Done {
+            household_id: household,
+            area_id: area,
+            household_version: Some(version),
+            merged,
+            visit: None,
+            book: Some(self.books.len() - 1),
+        }
+    }
+
+    /// Books an edit of a deleted record (kept for review, not applied), if its record
+    /// exists.
+    fn book_deleted(
+        &mut self,
+        conn: &mut Conn<'_>,
+        a: &Author,
+        write: Write,
+    ) -> WriteResult<Option<usize>> {
+        let (record, id, household, campaign, patch) = match write {
+            Write::UpdateHousehold(h, p) => (Record::Household, h.0, Some(h), None, Some(p)),
+            Write::DeleteHousehold(h) => (Record::Household, h.0, Some(h), None, None),
+            Write::UpdateMember(m, p) => (
+                Record::Member,
+                m.0,
+                self.member_household(conn, m)?,
+                None,
+                Some(p),
+            ),
+            Write::DeleteMember(m) => (
+                Record::Member,
+                m.0,
+                self.member_household(conn, m)?,
+                None,
+                None,
+            ),
+            Write::SetAdoption(m, c, p) => (
+                Record::Adoption,
+                m.0,
+                self.member_household(conn, m)?,
+                Some(c),
+                Some(p),
+            ),
+            Write::CreateHousehold(..) | Write::CreateMember(..) | Write::RecordVisit(..) => {
+                return Ok(None)
+            }
+        };
+        let Some(household) = household else {
+            return Ok(None);
+        };
+        let Some(area) = self.work.unit_ref(conn, household)?.map(|u| u.row.area_id) else {
+            return Ok(None);
+        };
+        let edit = match (a.op, patch) {
+            (Some(op), _) => Value::Object(op.data.clone()),
+            (None, Some(p)) => Value::Object(p.fields().clone()),
+            (None, None) => Value::Object(Map::new()),
+        };
+        self.books.push(Book::Deleted {
+            origin: Self::origin(a, record, EntityId(id), household, area, campaign),
+            edit,
+            by: a.writer.by.clone(),
+            hlc: a.writer.hlc.to_string(),
+        });
+        Ok(Some(self.books.len() - 1))
+    }
+
+    fn run(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        a: &Author,
+        write: Write,
+    ) -> WriteResult<Done> {
+        match write {
+            Write::CreateHousehold(id, new) => self.create_household(conn, who, a, id, new),
+            Write::UpdateHousehold(id, patch) => self.update_household(conn, who, a, id, patch),
+            Write::DeleteHousehold(id) => self.delete_household(conn, who, a, id),
+            Write::CreateMember(id, new) => self.create_member(conn, who, a, id, new),
+            Write::UpdateMember(id, patch) => self.update_member(conn, who, a, id, patch),
+            Write::DeleteMember(id) => self.delete_member(conn, who, a, id),
+            Write::SetAdoption(member, campaign, patch) => {
+                self.set_adoption(conn, who, a, member, campaign, patch)
+            }
+            Write::RecordVisit(id, patch) => self.record_visit(conn, who, id, patch),
+        }
+    }
+}
+
+mod unit;

@@ -1,0 +1,454 @@
+//! Each write to a unit, as `Writes` runs it: the scope and precondition checks, the domain
+//! rules, and the rows and change-log entries staged on the identity map.
+
+use super::{change, Author, Done, WriteError, WriteResult, Writes, Wrote};
+use crate::db::Conn;
+use crate::domain::fields::Patch;
+use crate::domain::household::rules::{self, Searched};
+use crate::domain::household::{ChangeOp, Error as Rule, Parent, Record};
+use crate::domain::{AreaId, CampaignId, EntityId, HouseholdId, MemberId, Time, VisitId};
+use crate::store::households::{
+    Adoption, Household, HouseholdFields, Member, MemberFields, NewHousehold, NewMember, Visit,
+    VisitFields,
+};
+use crate::store::scope::Principal;
+use crate::store::work::Unit;
+use serde_json::{Map, Value};
+
+impl Writes {
+    /// The village's path, if the caller covers it; households live in villages only.
+    fn village(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        area: AreaId,
+    ) -> WriteResult<String> {
+        let (path, level) = self.work.area(conn, area)?.ok_or(Rule::NotFound("area"))?;
+        covers(who, &path)?;
+        if level != "village" {
+            return Err(Rule::NotAVillage.into());
+        }
+        Ok(path)
+    }
+
+    /// The live household the caller covers, with the unit's next version.
+    fn next_version(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        id: HouseholdId,
+    ) -> WriteResult<(Unit, i64)> {
+        let u = self
+            .work
+            .unit(conn, id)?
+            .ok_or(Rule::NotFound("household"))?;
+        covers(who, &u.path)?;
+        if u.row.deleted_at.is_some() {
+            return Err(Rule::Deleted(Record::Household).into());
+        }
+        let v = u.row.version + 1;
+        Ok((u, v))
+    }
+
+    /// Stores the unit at its new version.
+    fn bump(&mut self, mut u: Unit, version: i64, now: Time) {
+        u.row.version = version;
+        u.row.updated_at = now;
+        self.work.put_household(u);
+    }
+
+    fn live_member(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        id: MemberId,
+    ) -> WriteResult<(Unit, Member, i64)> {
+        let m = self
+            .work
+            .member(conn, id)?
+            .ok_or(Rule::NotFound("member"))?;
+        let (u, version) = self.next_version(conn, who, m.household_id)?;
+        if m.deleted_at.is_some() {
+            return Err(Rule::Deleted(Record::Member).into());
+        }
+        Ok((u, m, version))
+    }
+
+    pub(super) fn create_household(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        a: &Author,
+        id: HouseholdId,
+        new: &NewHousehold,
+    ) -> WriteResult<Done> {
+        let f = &new.fields;
+        let path = self.village(conn, who, f.area_id)?;
+        if self.work.unit_ref(conn, id)?.is_some() {
+            return Err(Rule::Exists(Record::Household).into());
+        }
+        let now = Time::now();
+        let row = Household {
+            id,
+            area_id: f.area_id,
+            search_key: new.search_key.clone(),
+            address: f.address.clone(),
+            head_name: f.head_name.clone(),
+            phone: f.phone.clone(),
+            lat: f.lat,
+            lon: f.lon,
+            notes: f.notes.clone(),
+            version: 1,
+            field_meta: new.metas.encode(&a.writer.write(1)),
+            created_by: who.user_id,
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        };
+        let area = row.area_id;
+        self.work.put_household(Unit { row, path });
+        let wrote = Wrote::upsert(Record::Household, EntityId(id.0), (id, area, 1));
+        Ok(self.finish(a, wrote, new.values.clone(), Vec::new()))
+    }
+
+    pub(super) fn update_household(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        a: &Author,
+        id: HouseholdId,
+        patch: &Patch,
+    ) -> WriteResult<Done> {
+        let (mut u, version) = self.next_version(conn, who, id)?;
+        a.pre.check(Some(u.row.version))?;
+        let mut new_path = None;
+        if let Some(area) = patch.get("area_id").and_then(Value::as_str) {
+            let area: AreaId = area.parse().map_err(rules::malformed)?;
+            new_path = Some(self.village(conn, who, area)?);
+        }
+        let old_area = u.row.area_id;
+        let metas = std::mem::take(&mut u.row.field_meta);
+        let merged = rules::merge_into(&mut u.row, &metas, patch, &a.writer, version)?;
+        if u.row.area_id != old_area {
+            u.path = new_path.unwrap_or(u.path);
+        }
+        if HouseholdFields::renames(patch) {
+            u.row.search_key = rules::household_search_key(&u.row.head_name, &u.row.address);
+        }
+        u.row.field_meta = merged.metas;
+        let area = u.row.area_id;
+        let moved = area != old_area;
+        self.bump(u, version, Time::now());
+        let eid = EntityId(id.0);
+        if moved {
+            // Devices of the old village drop the household (and with it its members,
+            // adoptions and visits); the new village's devices get the whole unit.
+            self.work.push_change(change(
+                Record::Household,
+                eid,
+                id,
+                old_area,
+                ChangeOp::Delete,
+                version,
+            ));
+        }
+        let wrote = Wrote::upsert(Record::Household, eid, (id, area, version));
+        let done = self.finish(a, wrote, merged.values, merged.losses);
+        if moved {
+            self.rerecord_children(conn, id, area)?;
+        }
+        Ok(done)
+    }
+
+    /// Logs every member, adoption and visit of a household that moved to `area`.
+    fn rerecord_children(
+        &mut self,
+        conn: &mut Conn<'_>,
+        id: HouseholdId,
+        area: AreaId,
+    ) -> WriteResult<()> {
+        let children = self.work.children(conn, id)?;
+        for m in children.members {
+            if let Some(m) = self.work.member(conn, m)? {
+                let op = match m.deleted_at {
+                    Some(_) => ChangeOp::Delete,
+                    None => ChangeOp::Upsert,
+                };
+                self.work.push_change(change(
+                    Record::Member,
+                    EntityId(m.id.0),
+                    id,
+                    area,
+                    op,
+                    m.version,
+                ));
+            }
+        }
+        // One entry per member: it stands for all the member's adoptions.
+        let mut seen_members = std::collections::BTreeSet::new();
+        for key in children.adoptions {
+            if let Some(ad) = self.work.adoption(conn, key)? {
+                if seen_members.insert(ad.member_id) {
+                    let eid = EntityId(ad.member_id.0);
+                    self.work.push_change(change(
+                        Record::Adoption,
+                        eid,
+                        id,
+                        area,
+                        ChangeOp::Upsert,
+                        ad.version,
+                    ));
+                }
+            }
+        }
+        for v in children.visits {
+            self.work.push_change(change(
+                Record::Visit,
+                EntityId(v.0),
+                id,
+                area,
+                ChangeOp::Upsert,
+                1,
+            ));
+        }
+        Ok(())
+    }
+
+    /// Soft-deletes a household; it travels to devices as a tombstone.
+    pub(super) fn delete_household(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        a: &Author,
+        id: HouseholdId,
+    ) -> WriteResult<Done> {
+        let (mut u, version) = self.next_version(conn, who, id)?;
+        a.pre.check(Some(u.row.version))?;
+        let now = Time::now();
+        u.row.deleted_at = Some(now);
+        let area = u.row.area_id;
+        self.bump(u, version, now);
+        let wrote = Wrote::delete(Record::Household, EntityId(id.0), (id, area, version));
+        Ok(self.finish(a, wrote, Map::new(), Vec::new()))
+    }
+
+    pub(super) fn create_member(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        a: &Author,
+        id: MemberId,
+        new: &NewMember,
+    ) -> WriteResult<Done> {
+        let f = &new.fields;
+        let (u, version) = match self.next_version(conn, who, f.household_id) {
+            Err(WriteError::Rule(Rule::NotFound(_))) => {
+                return Err(Rule::UnknownParent {
+                    field: "household_id",
+                    parent: Parent::Household,
+                }
+                .into())
+            }
+            r => r?,
+        };
+        if self.work.member(conn, id)?.is_some() {
+            return Err(Rule::Exists(Record::Member).into());
+        }
+        let now = Time::now();
+        let (hid, area) = (u.row.id, u.row.area_id);
+        self.bump(u, version, now);
+        self.work.put_member(Member {
+            id,
+            household_id: hid,
+            search_key: new.search_key.clone(),
+            full_name: f.full_name.clone(),
+            birth_year: f.birth_year,
+            sex: f.sex.clone(),
+            phone: f.phone.clone(),
+            smartphone: f.smartphone.clone(),
+            priority: f.priority.clone(),
+            notes: f.notes.clone(),
+            version,
+            field_meta: new.metas.encode(&a.writer.write(version)),
+            created_at: now,
+            updated_at: now,
+            deleted_at: None,
+        });
+        let wrote = Wrote::upsert(Record::Member, EntityId(id.0), (hid, area, version));
+        Ok(self.finish(a, wrote, new.values.clone(), Vec::new()))
+    }
+
+    pub(super) fn update_member(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        a: &Author,
+        id: MemberId,
+        patch: &Patch,
+    ) -> WriteResult<Done> {
+        let (u, mut cur, version) = self.live_member(conn, who, id)?;
+        a.pre.check(Some(cur.version))?;
+        let metas = std::mem::take(&mut cur.field_meta);
+        let merged = rules::merge_into(&mut cur, &metas, patch, &a.writer, version)?;
+        let now = Time::now();
+        if MemberFields::renames(patch) {
+            cur.search_key = rules::member_search_key(&cur.full_name);
+        }
+        cur.version = version;
+        cur.field_meta = merged.metas;
+        cur.updated_at = now;
+        let (hid, area) = (u.row.id, u.row.area_id);
+        self.bump(u, version, now);
+        self.work.put_member(cur);
+        let wrote = Wrote::upsert(Record::Member, EntityId(id.0), (hid, area, version));
+        Ok(self.finish(a, wrote, merged.values, merged.losses))
+    }
+
+    pub(super) fn delete_member(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        a: &Author,
+        id: MemberId,
+    ) -> WriteResult<Done> {
+        let (u, mut cur, version) = self.live_member(conn, who, id)?;
+        a.pre.check(Some(cur.version))?;
+        let now = Time::now();
+        cur.deleted_at = Some(now);
+        cur.version = version;
+        cur.updated_at = now;
+        let (hid, area) = (u.row.id, u.row.area_id);
+        self.bump(u, version, now);
+        self.work.put_member(cur);
+        let wrote = Wrote::delete(Record::Member, EntityId(id.0), (hid, area, version));
+        Ok(self.finish(a, wrote, Map::new(), Vec::new()))
+    }
+
+    pub(super) fn set_adoption(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        a: &Author,
+        member: MemberId,
+        campaign: CampaignId,
+        patch: &Patch,
+    ) -> WriteResult<Done> {
+        if !self.work.campaign_exists(conn, campaign)? {
+            return Err(Rule::NotFound("campaign").into());
+        }
+        let (u, _, version) = self.live_member(conn, who, member)?;
+        let existing = self.work.adoption(conn, (member, campaign))?;
+        a.pre.check(existing.as_ref().map(|e| e.version))?;
+        let before = existing.as_ref().map(|e| {
+            (
+                rules::Status {
+                    status: e.status.clone(),
+                    recorded_at: e.recorded_at,
+                    recorded_by: e.recorded_by,
+                },
+                e.field_meta.as_str(),
+            )
+        });
+        let (status, merged) = rules::set_status(
+            before.as_ref().map(|(s, m)| (s, *m)),
+            patch,
+            &a.writer,
+            who.user_id,
+            version,
+        )?;
+        let now = Time::now();
+        let (hid, area) = (u.row.id, u.row.area_id);
+        self.bump(u, version, now);
+        self.work.put_adoption(Adoption {
+            member_id: member,
+            campaign_id: campaign,
+            household_id: hid,
+            status: status.status,
+            recorded_at: status.recorded_at,
+            recorded_by: status.recorded_by,
+            version,
+            field_meta: merged.metas,
+        });
+        let wrote = Wrote::upsert(Record::Adoption, EntityId(member.0), (hid, area, version))
+            .in_campaign(campaign);
+        Ok(self.finish(a, wrote, merged.values, merged.losses))
+    }
+
+    /// Records a visit. Visits are facts: resending the same visit answers it unchanged;
+    /// another visit under a used id is refused.
+    pub(super) fn record_visit(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        id: VisitId,
+        patch: &Patch,
+    ) -> WriteResult<Done> {
+        let f: VisitFields = serde_json::from_value(Value::Object(patch.fields().clone()))
+            .map_err(rules::malformed)?;
+        let u = self
+            .work
+            .unit(conn, f.household_id)?
+            .ok_or(Rule::UnknownParent {
+                field: "household_id",
+                parent: Parent::Household,
+            })?;
+        covers(who, &u.path)?;
+        if !self.work.campaign_exists(conn, f.campaign_id)? {
+            return Err(Rule::UnknownParent {
+                field: "campaign_id",
+                parent: Parent::Campaign,
+            }
+            .into());
+        }
+        let (household_id, area_id) = (u.row.id, u.row.area_id);
+        let done = |visit, created| Done {
+            household_id,
+            area_id,
+            household_version: None,
+            merged: false,
+            visit: Some((visit, created)),
+            book: None,
+        };
+        let visit = Visit {
+            id,
+            household_id: f.household_id,
+            campaign_id: f.campaign_id,
+            canvasser_id: who.user_id,
+            visited_at: f.visited_at,
+            outcome: f.outcome,
+            notes: f.notes,
+            lat: f.lat,
+            lon: f.lon,
+            created_at: Time::now(),
+        };
+        if let Some(existing) = self.work.visit(conn, id)? {
+            let same = Visit {
+                created_at: existing.created_at,
+                canvasser_id: existing.canvasser_id,
+                ..visit.clone()
+            };
+            return if same == existing {
+                Ok(done(existing, false))
+            } else {
+                Err(Rule::IdReused.into())
+            };
+        }
+        self.work.put_visit(visit.clone());
+        self.work.push_change(change(
+            Record::Visit,
+            EntityId(id.0),
+            household_id,
+            area_id,
+            ChangeOp::Upsert,
+            1,
+        ));
+        Ok(done(visit, true))
+    }
+}
+
+pub(super) fn covers(who: &Principal, path: &str) -> Result<(), Rule> {
+    match who.covers(path) {
+        true => Ok(()),
+        false => Err(Rule::OutOfScope),
+    }
+}
