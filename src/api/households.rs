@@ -7,7 +7,7 @@ use super::{
 };
 use crate::db::Conn;
 use crate::domain::fields::{self, Mode, Patch, ADOPTION_STATUSES, PRIORITIES};
-use crate::domain::household::Precondition;
+use crate::domain::household::{AdoptionStatus, Precondition, Priority};
 use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, VisitId};
 use crate::error::Kind;
 use crate::error::{ApiError, ApiResult, Problem};
@@ -124,34 +124,36 @@ pub struct HouseholdQuery {
 impl HouseholdQuery {
     /// The filter, with the category and status checked.
     pub fn filter(self) -> ApiResult<HouseholdFilter> {
-        if self
-            .priority
-            .as_deref()
-            .is_some_and(|p| !PRIORITIES.contains(&p))
-        {
-            return Err(ApiError::invalid(
-                "priority",
-                "choice",
-                format!("must be one of: {}", PRIORITIES.join(", ")),
-            ));
-        }
-        if self
-            .adoption_status
-            .as_deref()
-            .is_some_and(|s| !ADOPTION_STATUSES.contains(&s))
-        {
-            return Err(ApiError::invalid(
-                "adoption_status",
-                "choice",
-                format!("must be one of: {}", ADOPTION_STATUSES.join(", ")),
-            ));
+        /// A value of a closed set, or the field's error listing the set.
+        fn choice<T>(
+            field: &str,
+            value: Option<String>,
+            parse: fn(&str) -> Option<T>,
+            names: &[&str],
+        ) -> ApiResult<Option<T>> {
+            value
+                .map(|v| {
+                    parse(&v).ok_or_else(|| {
+                        ApiError::invalid(
+                            field,
+                            "choice",
+                            format!("must be one of: {}", names.join(", ")),
+                        )
+                    })
+                })
+                .transpose()
         }
         Ok(HouseholdFilter {
+            priority: choice("priority", self.priority, Priority::parse, PRIORITIES)?,
+            adoption_status: choice(
+                "adoption_status",
+                self.adoption_status,
+                AdoptionStatus::parse,
+                ADOPTION_STATUSES,
+            )?,
             area: self.area,
             campaign: self.campaign,
             visited: self.visited,
-            priority: self.priority,
-            adoption_status: self.adoption_status,
             q: self.q,
         })
     }

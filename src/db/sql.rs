@@ -1,6 +1,7 @@
 //! SQL types that mean the same on both backends: a UUID (`uuid` on PostgreSQL, text on
 //! SQLite) and a timestamp (`timestamptz` on PostgreSQL, RFC 3339 text on SQLite).
 
+use crate::domain::household::{AdoptionStatus, Outcome, Priority, Sex, Smartphone};
 use crate::domain::{
     AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, MemberId, SessionId, Time,
     UserId, VisitId,
@@ -91,3 +92,34 @@ impl FromSql<Ts, Sqlite> for Time {
         Ok(Time(DateTime::parse_from_rfc3339(&s)?.with_timezone(&Utc)))
     }
 }
+
+/// The domain's closed sets of values, stored as their names.
+macro_rules! choice_sql {
+    ($($name:ident),*) => {$(
+        impl ToSql<sql_types::Text, Pg> for $name {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+                <str as ToSql<sql_types::Text, Pg>>::to_sql(self.as_str(), out)
+            }
+        }
+        impl FromSql<sql_types::Text, Pg> for $name {
+            fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
+                let s = <String as FromSql<sql_types::Text, Pg>>::from_sql(bytes)?;
+                $name::parse(&s).ok_or_else(|| format!("`{s}` is no {}", stringify!($name)).into())
+            }
+        }
+        impl ToSql<sql_types::Text, Sqlite> for $name {
+            fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+                out.set_value(self.as_str());
+                Ok(IsNull::No)
+            }
+        }
+        impl FromSql<sql_types::Text, Sqlite> for $name {
+            fn from_sql(value: SqliteValue<'_, '_, '_>) -> deserialize::Result<Self> {
+                let s = <String as FromSql<sql_types::Text, Sqlite>>::from_sql(value)?;
+                $name::parse(&s).ok_or_else(|| format!("`{s}` is no {}", stringify!($name)).into())
+            }
+        }
+    )*};
+}
+
+choice_sql!(Sex, Smartphone, Priority, AdoptionStatus, Outcome);

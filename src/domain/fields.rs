@@ -6,33 +6,15 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-pub const SEXES: &[&str] = &["male", "female", "other"];
-pub const SMARTPHONE: &[&str] = &["yes", "no", "unknown"];
-pub const PRIORITIES: &[&str] = &[
-    "none",
-    "quarantine_centralized",
-    "quarantine_home",
-    "testing_required",
-];
-pub const ADOPTION_STATUSES: &[&str] = &[
-    "not_yet",
-    "installed",
-    "installed_with_help",
-    "already_installed",
-    "refused",
-    "no_smartphone",
-    "incompatible",
-    "later",
-];
+use super::household::{AdoptionStatus, Outcome, Priority, Sex, Smartphone};
+
+pub const SEXES: &[&str] = Sex::NAMES;
+pub const SMARTPHONE: &[&str] = Smartphone::NAMES;
+pub const PRIORITIES: &[&str] = Priority::NAMES;
+pub const ADOPTION_STATUSES: &[&str] = AdoptionStatus::NAMES;
 /// Statuses that count as "has the app".
-pub const INSTALLED_STATUSES: &[&str] = &["installed", "installed_with_help", "already_installed"];
-pub const OUTCOMES: &[&str] = &[
-    "met",
-    "not_home",
-    "refused",
-    "come_back_later",
-    "moved_away",
-];
+pub const INSTALLED_STATUSES: &[&str] = AdoptionStatus::INSTALLED;
+pub const OUTCOMES: &[&str] = Outcome::NAMES;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {

@@ -5,6 +5,7 @@ use super::Subject;
 use crate::db::schema::{adoptions, areas, households, members, visits};
 use crate::db::Conn;
 use crate::domain::fields::INSTALLED_STATUSES;
+use crate::domain::household::{Outcome, Priority};
 use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, Time, VisitId};
 use crate::error::ApiResult;
 use crate::store::PageReq;
@@ -15,7 +16,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 /// Outcomes after which the household must be visited again.
-pub const REVISIT_OUTCOMES: &[&str] = &["not_home", "come_back_later"];
+pub const REVISIT_OUTCOMES: &[&str] = Outcome::REVISIT;
 
 /// Which list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,7 +107,7 @@ pub fn priority_pending(
                 .filter(areas::path.like(&pattern))
                 .filter(households::deleted_at.is_null())
                 .filter(members::deleted_at.is_null())
-                .filter(members::priority.ne("none"))
+                .filter(members::priority.ne(Priority::None))
                 .filter(not(exists(installed)));
             if count {
                 Ok((Vec::new(), q.count().get_result(c)?))
@@ -246,7 +247,7 @@ pub fn households_to_visit(
     };
     let (rows, total) = crate::store::page_and_total(conn, with_total, run)?;
     let ids: Vec<HouseholdId> = rows.iter().map(|r| r.0).collect();
-    let people: Vec<(HouseholdId, String)> = with_conn!(conn, |c| members::table
+    let people: Vec<(HouseholdId, Priority)> = with_conn!(conn, |c| members::table
         .filter(members::household_id.eq_any(&ids))
         .filter(members::deleted_at.is_null())
         .select((members::household_id, members::priority))
@@ -255,7 +256,7 @@ pub fn households_to_visit(
     for (h, priority) in people {
         let e = counts.entry(h).or_default();
         e.0 += 1;
-        e.1 += i64::from(priority != "none");
+        e.1 += i64::from(priority.is_priority());
     }
     let last = if revisit {
         last_visits(conn, campaign, &ids)?

@@ -4,7 +4,7 @@
 use super::{ranks, Subject, SubjectRef};
 use crate::db::schema::{adoptions, areas, households, members, targets, visits};
 use crate::db::Conn;
-use crate::domain::fields::INSTALLED_STATUSES;
+use crate::domain::household::{AdoptionStatus, Priority, Smartphone};
 use crate::domain::{AreaId, CampaignId};
 use crate::error::ApiResult;
 use crate::with_conn;
@@ -179,7 +179,7 @@ pub fn tally(
         t.entry(a).or_default().visited = n;
     }
     // One pass over the members, with their status in the campaign.
-    let people: Vec<(AreaId, String, String, Option<String>, i64)> =
+    let people: Vec<(AreaId, Smartphone, Priority, Option<AdoptionStatus>, i64)> =
         with_conn!(conn, |c| members::table
             .inner_join(households::table)
             .left_join(
@@ -206,17 +206,17 @@ pub fn tally(
             .load(c))?;
     for (a, phone, priority, status, n) in people {
         let e = t.entry(a).or_default();
-        let installed = status.is_some_and(|s| INSTALLED_STATUSES.contains(&s.as_str()));
+        let installed = status.is_some_and(AdoptionStatus::is_installed);
         e.persons += n;
-        if phone == "yes" {
+        if phone == Smartphone::Yes {
             e.smartphone += n;
         }
-        if priority != "none" {
+        if priority.is_priority() {
             e.priority += n;
         }
         if installed {
             e.installed += n;
-            if priority != "none" {
+            if priority.is_priority() {
                 e.priority_installed += n;
             }
         }

@@ -9,6 +9,7 @@ use crate::db::prepared::FixedShape;
 use crate::db::schema::{adoptions, areas, households, members, visits};
 use crate::db::Conn;
 use crate::domain::household::rules::{self, record_fields, NewRecord, Searched};
+use crate::domain::household::{AdoptionStatus, Outcome, Priority, Sex, Smartphone};
 use crate::domain::{text, AreaId, CampaignId, HouseholdId, MemberId, Time, UserId, VisitId};
 use crate::with_conn;
 use diesel::dsl::{exists, not};
@@ -57,13 +58,10 @@ pub struct Member {
     pub household_id: HouseholdId,
     pub full_name: String,
     pub birth_year: Option<i32>,
-    /// `male`, `female` or `other`.
-    pub sex: Option<String>,
+    pub sex: Option<Sex>,
     pub phone: Option<String>,
-    /// `yes`, `no` or `unknown`.
-    pub smartphone: String,
-    /// `none`, `quarantine_centralized`, `quarantine_home` or `testing_required`.
-    pub priority: String,
+    pub smartphone: Smartphone,
+    pub priority: Priority,
     pub notes: String,
     /// Unit version of this member's last write; the ETag.
     pub version: i64,
@@ -86,9 +84,7 @@ pub struct Adoption {
     pub campaign_id: CampaignId,
     #[diesel(skip_update)]
     pub household_id: HouseholdId,
-    /// `not_yet`, `installed`, `installed_with_help`, `already_installed`, `refused`,
-    /// `no_smartphone`, `incompatible` or `later`.
-    pub status: String,
+    pub status: AdoptionStatus,
     pub recorded_at: Time,
     pub recorded_by: UserId,
     /// Unit version of this adoption's last write; the ETag.
@@ -112,10 +108,10 @@ record_fields!(Member => MemberFields {
     household_id: HouseholdId;
     full_name: String,
     birth_year: Option<i32>,
-    sex: Option<String>,
+    sex: Option<Sex>,
     phone: Option<String>,
-    smartphone: String,
-    priority: String,
+    smartphone: Smartphone,
+    priority: Priority,
     notes: String,
 });
 
@@ -144,7 +140,7 @@ pub struct VisitFields {
     pub household_id: HouseholdId,
     pub campaign_id: CampaignId,
     pub visited_at: Time,
-    pub outcome: String,
+    pub outcome: Outcome,
     pub notes: String,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
@@ -165,8 +161,7 @@ pub struct Visit {
     pub campaign_id: CampaignId,
     pub canvasser_id: UserId,
     pub visited_at: Time,
-    /// `met`, `not_home`, `refused`, `come_back_later` or `moved_away`.
-    pub outcome: String,
+    pub outcome: Outcome,
     pub notes: String,
     pub lat: Option<f64>,
     pub lon: Option<f64>,
@@ -301,8 +296,8 @@ pub struct HouseholdFilter {
     pub area: Option<AreaId>,
     pub campaign: Option<CampaignId>,
     pub visited: Option<bool>,
-    pub priority: Option<String>,
-    pub adoption_status: Option<String>,
+    pub priority: Option<Priority>,
+    pub adoption_status: Option<AdoptionStatus>,
     pub q: Option<String>,
 }
 
@@ -364,7 +359,7 @@ pub fn list_households(
                     q.filter(not(exists(any_visit)))
                 };
             }
-            if let Some(p) = &f.priority {
+            if let Some(p) = f.priority {
                 q = q.filter(
                     households::id.eq_any(
                         members::table
@@ -374,12 +369,12 @@ pub fn list_households(
                     ),
                 );
             }
-            if let (Some(status), Some(campaign)) = (&f.adoption_status, f.campaign) {
-                if status == "not_yet" {
+            if let (Some(status), Some(campaign)) = (f.adoption_status, f.campaign) {
+                if status == AdoptionStatus::NotYet {
                     let decided = adoptions::table
                         .filter(adoptions::member_id.eq(members::id))
                         .filter(adoptions::campaign_id.eq(campaign))
-                        .filter(adoptions::status.ne("not_yet"));
+                        .filter(adoptions::status.ne(AdoptionStatus::NotYet));
                     q = q.filter(
                         households::id.eq_any(
                             members::table

@@ -2,7 +2,7 @@
 //! the merge of an update into a record, an adoption's status and when it counts from, the
 //! values of a create, and the search keys.
 
-use super::Error;
+use super::{AdoptionStatus, Error};
 use crate::domain::fields::Patch;
 use crate::domain::merge::{self, CreateMetas, FieldMetas, Loss, Writer};
 use crate::domain::{text, Time, UserId};
@@ -113,7 +113,7 @@ pub fn merge_into<R: Fields>(
 /// An adoption's status and who set it when.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Status {
-    pub status: String,
+    pub status: AdoptionStatus,
     /// When the current status was set: its write's (clamped) clock, so that an install
     /// synced days later still counts on the day it happened.
     pub recorded_at: Time,
@@ -131,7 +131,7 @@ pub fn set_status(
 ) -> Result<(Status, Merged), Error> {
     let (mut state, mut m) = match existing {
         Some((s, metas)) => (
-            Map::from_iter([("status".to_owned(), Value::String(s.status.clone()))]),
+            Map::from_iter([("status".to_owned(), s.status.as_str().into())]),
             merge::decode(metas).map_err(malformed)?,
         ),
         None => (Map::new(), FieldMetas::new()),
@@ -142,11 +142,10 @@ pub fn set_status(
         .keys()
         .filter_map(|k| Some((k.clone(), state.get(k)?.clone())))
         .collect();
-    let status = state
-        .get("status")
-        .and_then(Value::as_str)
-        .unwrap_or("not_yet")
-        .to_owned();
+    let status = match state.get("status").and_then(Value::as_str) {
+        None => AdoptionStatus::NotYet,
+        Some(s) => AdoptionStatus::parse(s).ok_or_else(|| malformed(format!("status `{s}`")))?,
+    };
     let wrote = m
         .get("status")
         .is_some_and(|f| *f.by == *writer.by && *f.hlc == *writer.hlc.to_string());
@@ -336,7 +335,7 @@ mod tests {
         );
         let (first, m1) =
             set_status(None, &status("installed"), &writer("d1", 10, 0), a, 1).unwrap();
-        assert_eq!(first.status, "installed");
+        assert_eq!(first.status, AdoptionStatus::Installed);
         assert_eq!(first.recorded_by, a);
         assert_eq!(first.recorded_at, Time(writer("d1", 10, 0).hlc.wall()));
         // A concurrent, earlier "refused" loses: nothing about the status changes.
@@ -361,7 +360,10 @@ mod tests {
         )
         .unwrap();
         assert!(m3.losses.is_empty());
-        assert_eq!((third.status.as_str(), third.recorded_by), ("later", b));
+        assert_eq!(
+            (third.status, third.recorded_by),
+            (AdoptionStatus::Later, b)
+        );
         assert_eq!(third.recorded_at, Time(writer("d2", 20, 2).hlc.wall()));
     }
 

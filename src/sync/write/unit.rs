@@ -263,10 +263,10 @@ impl Writes {
             search_key: new.search_key.clone(),
             full_name: f.full_name.clone(),
             birth_year: f.birth_year,
-            sex: f.sex.clone(),
+            sex: f.sex,
             phone: f.phone.clone(),
-            smartphone: f.smartphone.clone(),
-            priority: f.priority.clone(),
+            smartphone: f.smartphone,
+            priority: f.priority,
             notes: f.notes.clone(),
             version,
             field_meta: new.metas.encode(&a.writer.write(version)),
@@ -342,7 +342,7 @@ impl Writes {
         let before = existing.as_ref().map(|e| {
             (
                 rules::Status {
-                    status: e.status.clone(),
+                    status: e.status,
                     recorded_at: e.recorded_at,
                     recorded_by: e.recorded_by,
                 },
