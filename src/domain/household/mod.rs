@@ -1,14 +1,16 @@
 //! The household aggregate: a household with its members and their adoptions, one unit with
 //! one version (every write to any of them bumps it), and the household's visits.
 //!
-//! Here are its pure parts: the kinds of record and operation, the closed sets of field
-//! values (`values.rs`: statuses, priorities, outcomes), what a write requires
+//! Here are its pure parts: the records (`records.rs`, each field declared once), the kinds
+//! of record and operation, the closed sets of field values (`values.rs`: statuses,
+//! priorities, outcomes), what a write requires
 //! (`Precondition`), what can go wrong (`Error`), and the rules (`rules`: preconditions,
 //! the field merge of an update, an adoption's status, search keys). `store` loads and writes
 //! the rows; `sync::write`, the one write path of REST edits, pushed batches and conflict
 //! resolutions, runs these rules over them and keeps the conflict books.
 
 mod error;
+pub mod records;
 pub mod rules;
 mod values;
 

@@ -8,6 +8,7 @@
 use crate::db::Conn;
 use crate::domain::fields::Patch;
 use crate::domain::hlc::Hlc;
+use crate::domain::household::records::{Household, Member, NewHousehold, NewMember, Visit};
 use crate::domain::household::{ChangeOp, Error as Rule, Precondition, Record};
 use crate::domain::merge::{Loss, Writer};
 use crate::domain::{
@@ -16,7 +17,6 @@ use crate::domain::{
 use crate::store::changes::Change;
 use crate::store::conflicts::{self, Origin, Seen};
 use crate::store::error as store;
-use crate::store::households::{Household, Member, NewHousehold, NewMember, Visit};
 use crate::store::scope::Principal;
 use crate::store::work::Work;
 use serde_json::{Map, Value};

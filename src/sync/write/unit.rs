@@ -4,13 +4,13 @@
 use super::{change, Author, Done, WriteError, WriteResult, Writes, Wrote};
 use crate::db::Conn;
 use crate::domain::fields::Patch;
-use crate::domain::household::rules::{self, Searched};
-use crate::domain::household::{ChangeOp, Error as Rule, Parent, Record};
-use crate::domain::{AreaId, CampaignId, EntityId, HouseholdId, MemberId, Time, VisitId};
-use crate::store::households::{
+use crate::domain::household::records::{
     Adoption, Household, HouseholdFields, Member, MemberFields, NewHousehold, NewMember, Visit,
     VisitFields,
 };
+use crate::domain::household::rules::{self, Searched};
+use crate::domain::household::{ChangeOp, Error as Rule, Parent, Record};
+use crate::domain::{AreaId, CampaignId, EntityId, HouseholdId, MemberId, Time, VisitId};
 use crate::store::scope::Principal;
 use crate::store::work::Unit;
 use serde_json::{Map, Value};
