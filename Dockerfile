@@ -4,9 +4,9 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
-# The official unit list is built into the binary (`gocua areas import --official`); the
+# The official unit list and the July 2025 conversion table are built into the binary; the
 # benches are named in Cargo.toml, which cargo checks when it reads the manifest.
-COPY data/vn-admin-units/units-2025-01-04.csv ./data/vn-admin-units/
+COPY data/vn-admin-units/units-2025-01-04.csv data/vn-admin-units/reorganization-2025-07-01.csv ./data/vn-admin-units/
 COPY benches ./benches
 RUN cargo build --release --locked
 

@@ -279,11 +279,11 @@ pub fn conflict_statuses() -> ObjectBuilder {
 }
 
 pub fn priorities() -> ObjectBuilder {
-    choice(crate::domain::fields::PRIORITIES)
+    choice(crate::domain::household::Priority::NAMES)
 }
 
 pub fn adoption_statuses() -> ObjectBuilder {
-    choice(crate::domain::fields::ADOPTION_STATUSES)
+    choice(crate::domain::household::AdoptionStatus::NAMES)
 }
 
 /// A target: a rate is a percent above 0 and at most 100, a count a whole number from 1 to

@@ -6,7 +6,8 @@ use super::{
     body_id, etag, if_match, require_if_match, AppState, Auth, Deferred, Page, PageParams,
 };
 use crate::db::Conn;
-use crate::domain::fields::{self, Mode, Patch, ADOPTION_STATUSES, PRIORITIES};
+use crate::domain::fields::{self, Mode, Patch};
+use crate::domain::household::records::{ADOPTION, HOUSEHOLD, MEMBER, VISIT};
 use crate::domain::household::{AdoptionStatus, Precondition, Priority};
 use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, VisitId};
 use crate::error::Kind;
@@ -144,12 +145,12 @@ impl HouseholdQuery {
                 .transpose()
         }
         Ok(HouseholdFilter {
-            priority: choice("priority", self.priority, Priority::parse, PRIORITIES)?,
+            priority: choice("priority", self.priority, Priority::parse, Priority::NAMES)?,
             adoption_status: choice(
                 "adoption_status",
                 self.adoption_status,
                 AdoptionStatus::parse,
-                ADOPTION_STATUSES,
+                AdoptionStatus::NAMES,
             )?,
             area: self.area,
             campaign: self.campaign,
@@ -176,17 +177,17 @@ macro_rules! body_schema {
 
 body_schema! {
     /// Body of `POST /households`.
-    HouseholdInput = fields::HOUSEHOLD, Mode::Create, true;
+    HouseholdInput = HOUSEHOLD, Mode::Create, true;
     /// Body of `PATCH /households/{id}`: the fields to change.
-    HouseholdPatch = fields::HOUSEHOLD, Mode::Update, false;
+    HouseholdPatch = HOUSEHOLD, Mode::Update, false;
     /// Body of `POST /members`.
-    MemberInput = fields::MEMBER, Mode::Create, true;
+    MemberInput = MEMBER, Mode::Create, true;
     /// Body of `PATCH /members/{id}`: the fields to change.
-    MemberPatch = fields::MEMBER, Mode::Update, false;
+    MemberPatch = MEMBER, Mode::Update, false;
     /// Body of `PUT /members/{id}/adoptions/{campaign_id}`.
-    AdoptionInput = fields::ADOPTION, Mode::Create, false;
+    AdoptionInput = ADOPTION, Mode::Create, false;
     /// Body of `POST /visits`.
-    VisitInput = fields::VISIT, Mode::Create, true;
+    VisitInput = VISIT, Mode::Create, true;
 }
 
 #[derive(Serialize, ToSchema)]
@@ -230,7 +231,7 @@ pub async fn create(
             let body = body.get()?;
             named_parent_in_scope(conn, who, &body)?;
             let id = HouseholdId(body_id(&body)?.unwrap_or_else(uuid::Uuid::new_v4));
-            let patch = parse(&fields::HOUSEHOLD, &body, Mode::Create)?;
+            let patch = parse(&HOUSEHOLD, &body, Mode::Create)?;
             edit(
                 conn,
                 who,
@@ -282,7 +283,7 @@ pub async fn update(
             hh::get_household(conn, who, id)?;
             let body = body.get()?;
             no_id(&body)?;
-            let patch = parse(&fields::HOUSEHOLD, &body, Mode::Update)?;
+            let patch = parse(&HOUSEHOLD, &body, Mode::Update)?;
             let expected = expected?;
             edit(
                 conn,
@@ -354,7 +355,7 @@ pub async fn create_member(
             let body = body.get()?;
             named_parent_in_scope(conn, who, &body)?;
             let id = MemberId(body_id(&body)?.unwrap_or_else(uuid::Uuid::new_v4));
-            let patch = parse(&fields::MEMBER, &body, Mode::Create)?;
+            let patch = parse(&MEMBER, &body, Mode::Create)?;
             edit(
                 conn,
                 who,
@@ -402,7 +403,7 @@ pub async fn update_member(
             hh::get_member(conn, who, id)?;
             let body = body.get()?;
             no_id(&body)?;
-            let patch = parse(&fields::MEMBER, &body, Mode::Update)?;
+            let patch = parse(&MEMBER, &body, Mode::Update)?;
             let expected = expected?;
             edit(conn, who, Some(expected), Write::UpdateMember(id, &patch))?;
             member_view(conn, who, id)
@@ -449,7 +450,7 @@ pub async fn set_adoption(
     let a = state
         .as_user_tx(auth, move |conn, who| {
             hh::get_member(conn, who, member)?;
-            let patch = parse(&fields::ADOPTION, &body.get()?.into_inner(), Mode::Create)?;
+            let patch = parse(&ADOPTION, &body.get()?.into_inner(), Mode::Create)?;
             let expected = expected?;
             edit(
                 conn,
@@ -477,7 +478,7 @@ pub async fn create_visit(
             let body = body.get()?;
             named_parent_in_scope(conn, who, &body)?;
             let id = VisitId(body_id(&body)?.unwrap_or_else(uuid::Uuid::new_v4));
-            let patch = parse(&fields::VISIT, &body, Mode::Create)?;
+            let patch = parse(&VISIT, &body, Mode::Create)?;
             let done = write::one(
                 conn,
                 who,

@@ -5,8 +5,9 @@
 use crate::auth::{self, Role};
 use crate::db::schema::users;
 use crate::db::Conn;
-use crate::domain::fields::{Mode, Patch, ADOPTION, HOUSEHOLD, MEMBER, VISIT};
+use crate::domain::fields::{Mode, Patch};
 use crate::domain::hlc::Hlc;
+use crate::domain::household::records::{ADOPTION, HOUSEHOLD, MEMBER, VISIT};
 use crate::domain::household::Precondition;
 use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, VisitId};
 use crate::error::{ApiError, ApiResult};

@@ -1,20 +1,12 @@
-//! The editable fields of each entity, and the one validator that every write path uses
-//! (REST and offline sync): unknown fields, wrong types, bad values and missing required
-//! fields are all reported, each with its field name.
+//! What a field accepts (`Field`: its kind of value, whether required, nullable, fixed or
+//! defaulted), and the one validator that every write path uses (REST and offline sync):
+//! unknown fields, wrong types, bad values and missing required fields are all reported,
+//! each with its field name. The household's entities (`HOUSEHOLD`, `MEMBER`, `ADOPTION`,
+//! `VISIT`) are declared with their records, in `domain::household::records`.
 
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
-
-use super::household::{AdoptionStatus, Outcome, Priority, Sex, Smartphone};
-
-pub const SEXES: &[&str] = Sex::NAMES;
-pub const SMARTPHONE: &[&str] = Smartphone::NAMES;
-pub const PRIORITIES: &[&str] = Priority::NAMES;
-pub const ADOPTION_STATUSES: &[&str] = AdoptionStatus::NAMES;
-/// Statuses that count as "has the app".
-pub const INSTALLED_STATUSES: &[&str] = AdoptionStatus::INSTALLED;
-pub const OUTCOMES: &[&str] = Outcome::NAMES;
 
 #[derive(Debug, Clone, Copy)]
 pub enum Kind {
@@ -40,7 +32,7 @@ pub struct Field {
     pub default: Option<&'static str>,
 }
 
-const fn field(name: &'static str, kind: Kind) -> Field {
+pub const fn field(name: &'static str, kind: Kind) -> Field {
     Field {
         name,
         kind,
@@ -50,7 +42,7 @@ const fn field(name: &'static str, kind: Kind) -> Field {
         default: None,
     }
 }
-const fn required(name: &'static str, kind: Kind) -> Field {
+pub const fn required(name: &'static str, kind: Kind) -> Field {
     Field {
         name,
         kind,
@@ -60,7 +52,7 @@ const fn required(name: &'static str, kind: Kind) -> Field {
         default: None,
     }
 }
-const fn defaulted(name: &'static str, kind: Kind, default: &'static str) -> Field {
+pub const fn defaulted(name: &'static str, kind: Kind, default: &'static str) -> Field {
     Field {
         name,
         kind,
@@ -70,7 +62,7 @@ const fn defaulted(name: &'static str, kind: Kind, default: &'static str) -> Fie
         default: Some(default),
     }
 }
-const fn fixed(name: &'static str, kind: Kind) -> Field {
+pub const fn fixed(name: &'static str, kind: Kind) -> Field {
     Field {
         name,
         kind,
@@ -85,81 +77,6 @@ pub struct Entity {
     pub name: &'static str,
     pub fields: &'static [Field],
 }
-
-pub static HOUSEHOLD: Entity = Entity {
-    name: "household",
-    fields: &[
-        required("area_id", Kind::Id),
-        required("address", Kind::Text { max: 300 }),
-        required("head_name", Kind::Text { max: 200 }),
-        field("phone", Kind::Phone),
-        field(
-            "lat",
-            Kind::Float {
-                min: -90.0,
-                max: 90.0,
-            },
-        ),
-        field(
-            "lon",
-            Kind::Float {
-                min: -180.0,
-                max: 180.0,
-            },
-        ),
-        defaulted("notes", Kind::Text { max: 2000 }, ""),
-    ],
-};
-
-pub static MEMBER: Entity = Entity {
-    name: "member",
-    fields: &[
-        fixed("household_id", Kind::Id),
-        required("full_name", Kind::Text { max: 200 }),
-        field(
-            "birth_year",
-            Kind::Int {
-                min: 1890,
-                max: 2100,
-            },
-        ),
-        field("sex", Kind::Choice(SEXES)),
-        field("phone", Kind::Phone),
-        defaulted("smartphone", Kind::Choice(SMARTPHONE), "unknown"),
-        defaulted("priority", Kind::Choice(PRIORITIES), "none"),
-        defaulted("notes", Kind::Text { max: 2000 }, ""),
-    ],
-};
-
-pub static ADOPTION: Entity = Entity {
-    name: "adoption",
-    fields: &[required("status", Kind::Choice(ADOPTION_STATUSES))],
-};
-
-pub static VISIT: Entity = Entity {
-    name: "visit",
-    fields: &[
-        fixed("household_id", Kind::Id),
-        fixed("campaign_id", Kind::Id),
-        fixed("visited_at", Kind::Time),
-        fixed("outcome", Kind::Choice(OUTCOMES)),
-        defaulted("notes", Kind::Text { max: 2000 }, ""),
-        field(
-            "lat",
-            Kind::Float {
-                min: -90.0,
-                max: 90.0,
-            },
-        ),
-        field(
-            "lon",
-            Kind::Float {
-                min: -180.0,
-                max: 180.0,
-            },
-        ),
-    ],
-};
 
 /// One bad field of a request.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -395,6 +312,7 @@ pub fn by_field(errors: &[FieldError]) -> BTreeMap<&str, &str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::household::records::{HOUSEHOLD, MEMBER};
     use serde_json::json;
 
     #[test]

@@ -4,7 +4,7 @@
 use super::{local_date, Subject, SubjectRef, LOCAL_OFFSET_HOURS};
 use crate::db::schema::{adoptions, areas, households, members, users, visits};
 use crate::db::Conn;
-use crate::domain::fields::INSTALLED_STATUSES;
+use crate::domain::household::AdoptionStatus;
 use crate::domain::{HouseholdId, Time, UserId, VisitId};
 use crate::error::ApiResult;
 use crate::with_conn;
@@ -148,7 +148,7 @@ pub fn activity(conn: &mut Conn<'_>, s: &Subject, checks: Checks) -> ApiResult<A
         let mut q = adoptions::table
             .inner_join(members::table.inner_join(households::table.inner_join(areas::table)))
             .filter(adoptions::campaign_id.eq(campaign))
-            .filter(adoptions::status.eq_any(INSTALLED_STATUSES))
+            .filter(adoptions::status.eq_any(AdoptionStatus::INSTALLED))
             .filter(areas::path.like(&pattern))
             .filter(households::deleted_at.is_null())
             .filter(members::deleted_at.is_null())

@@ -4,8 +4,7 @@
 use super::Subject;
 use crate::db::schema::{adoptions, areas, households, members, visits};
 use crate::db::Conn;
-use crate::domain::fields::INSTALLED_STATUSES;
-use crate::domain::household::{Outcome, Priority};
+use crate::domain::household::{AdoptionStatus, Outcome, Priority};
 use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, Time, VisitId};
 use crate::error::ApiResult;
 use crate::store::PageReq;
@@ -101,7 +100,7 @@ pub fn priority_pending(
             let installed = adoptions::table
                 .filter(adoptions::member_id.eq(members::id))
                 .filter(adoptions::campaign_id.eq(campaign))
-                .filter(adoptions::status.eq_any(INSTALLED_STATUSES));
+                .filter(adoptions::status.eq_any(AdoptionStatus::INSTALLED));
             let q = members::table
                 .inner_join(households::table.inner_join(areas::table))
                 .filter(areas::path.like(&pattern))

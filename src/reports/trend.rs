@@ -5,7 +5,7 @@ use super::progress::{percent, tally, Rollup, Tally};
 use super::{local_date, Subject, SubjectRef};
 use crate::db::schema::{adoptions, households, members};
 use crate::db::Conn;
-use crate::domain::fields::INSTALLED_STATUSES;
+use crate::domain::household::AdoptionStatus;
 use crate::domain::{AreaId, Time};
 use crate::error::ApiResult;
 use crate::with_conn;
@@ -48,7 +48,7 @@ pub fn trend(conn: &mut Conn<'_>, s: &Subject) -> ApiResult<Trend> {
     let installs: Vec<(AreaId, Time)> = with_conn!(conn, |c| adoptions::table
         .inner_join(members::table.inner_join(households::table))
         .filter(adoptions::campaign_id.eq(campaign))
-        .filter(adoptions::status.eq_any(INSTALLED_STATUSES))
+        .filter(adoptions::status.eq_any(AdoptionStatus::INSTALLED))
         .filter(households::area_id.eq_any(areas))
         .filter(households::deleted_at.is_null())
         .filter(members::deleted_at.is_null())

@@ -3,8 +3,9 @@
 
 use super::write::{Author, Done, FromOp, Refused, Write, WriteError, Writes};
 use crate::db::Conn;
-use crate::domain::fields::{self, FieldError, Mode, Patch, ADOPTION, HOUSEHOLD, MEMBER, VISIT};
+use crate::domain::fields::{self, FieldError, Mode, Patch};
 use crate::domain::hlc::Hlc;
+use crate::domain::household::records::{ADOPTION, HOUSEHOLD, MEMBER, VISIT};
 use crate::domain::household::{ChangeOp, Error as Rule, OpKind, Record};
 use crate::domain::{
     AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, MemberId, VisitId,

@@ -3,7 +3,8 @@
 
 use super::write::{self, Author, Write};
 use crate::db::Conn;
-use crate::domain::fields::{Mode, Patch, ADOPTION, HOUSEHOLD, MEMBER};
+use crate::domain::fields::{Mode, Patch};
+use crate::domain::household::records::{ADOPTION, HOUSEHOLD, MEMBER};
 use crate::domain::household::{Precondition, Record};
 use crate::domain::{CampaignId, ConflictId, MemberId};
 use crate::error::{ApiError, ApiResult};

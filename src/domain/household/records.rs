@@ -1,12 +1,25 @@
-//! The records of a household unit and its visits, each field declared once here with its
-//! Rust type (`record_fields!` lists those an update merges). The diesel derives only name
-//! the table; `store` reads and writes the rows.
+//! The records of a household unit and its visits. Each field is declared once, in
+//! `record_fields!`: its name, Rust type, what it accepts (the entities `HOUSEHOLD`, `MEMBER`,
+//! `ADOPTION`, `VISIT` that the validator and the request schemas read) and whether an update
+//! merges it (after `;`). The record structs add what the server keeps (ids, versions,
+//! times); their diesel derives only name the table, and `store` reads and writes the rows.
 
 use super::rules::{self, record_fields, NewRecord, Searched};
 use super::{AdoptionStatus, Outcome, Priority, Sex, Smartphone};
+use crate::domain::fields::Kind;
 use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, Time, UserId, VisitId};
 use diesel::prelude::*;
 use serde::Serialize;
+
+const LAT: Kind = Kind::Float {
+    min: -90.0,
+    max: 90.0,
+};
+const LON: Kind = Kind::Float {
+    min: -180.0,
+    max: 180.0,
+};
+const NOTES: Kind = Kind::Text { max: 2000 };
 
 #[derive(
     Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize, utoipa::ToSchema,
@@ -85,26 +98,40 @@ pub struct Adoption {
     pub field_meta: String,
 }
 
-record_fields!(Household => HouseholdFields {
+record_fields!(Household => HouseholdFields, HOUSEHOLD = "household" {
     ;
-    area_id: AreaId,
-    address: String,
-    head_name: String,
-    phone: Option<String>,
-    lat: Option<f64>,
-    lon: Option<f64>,
-    notes: String,
+    area_id: AreaId = required(Kind::Id),
+    address: String = required(Kind::Text { max: 300 }),
+    head_name: String = required(Kind::Text { max: 200 }),
+    phone: Option<String> = field(Kind::Phone),
+    lat: Option<f64> = field(LAT),
+    lon: Option<f64> = field(LON),
+    notes: String = defaulted(NOTES, ""),
 });
 // A member's household is immutable.
-record_fields!(Member => MemberFields {
-    household_id: HouseholdId;
-    full_name: String,
-    birth_year: Option<i32>,
-    sex: Option<Sex>,
-    phone: Option<String>,
-    smartphone: Smartphone,
-    priority: Priority,
-    notes: String,
+record_fields!(Member => MemberFields, MEMBER = "member" {
+    household_id: HouseholdId = fixed(Kind::Id);
+    full_name: String = required(Kind::Text { max: 200 }),
+    birth_year: Option<i32> = field(Kind::Int { min: 1890, max: 2100 }),
+    sex: Option<Sex> = field(Kind::Choice(Sex::NAMES)),
+    phone: Option<String> = field(Kind::Phone),
+    smartphone: Smartphone = defaulted(Kind::Choice(Smartphone::NAMES), "unknown"),
+    priority: Priority = defaulted(Kind::Choice(Priority::NAMES), "none"),
+    notes: String = defaulted(NOTES, ""),
+});
+// Set through `rules::set_status`, which merges the status.
+record_fields!(Adoption => AdoptionFields, ADOPTION = "adoption" {
+    status: AdoptionStatus = required(Kind::Choice(AdoptionStatus::NAMES));
+});
+// Visits are facts: nothing of them merges.
+record_fields!(Visit => VisitFields, VISIT = "visit" {
+    household_id: HouseholdId = fixed(Kind::Id),
+    campaign_id: CampaignId = fixed(Kind::Id),
+    visited_at: Time = fixed(Kind::Time),
+    outcome: Outcome = fixed(Kind::Choice(Outcome::NAMES)),
+    notes: String = defaulted(NOTES, ""),
+    lat: Option<f64> = field(LAT),
+    lon: Option<f64> = field(LON);
 });
 
 impl Searched for HouseholdFields {
@@ -125,18 +152,6 @@ impl Searched for MemberFields {
 
 pub type NewHousehold = NewRecord<HouseholdFields>;
 pub type NewMember = NewRecord<MemberFields>;
-
-/// A visit's values, as its create names them.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct VisitFields {
-    pub household_id: HouseholdId,
-    pub campaign_id: CampaignId,
-    pub visited_at: Time,
-    pub outcome: Outcome,
-    pub notes: String,
-    pub lat: Option<f64>,
-    pub lon: Option<f64>,
-}
 
 #[derive(
     Debug, Clone, PartialEq, Queryable, Selectable, Insertable, Serialize, utoipa::ToSchema,

@@ -1,13 +1,15 @@
 //! Reads the official GSO unit list (`units-2025-01-04.csv` format) as it is published:
 //! a header row, stray and doubled spaces in names, districts listed without communes.
 
+pub mod reorganization;
+
 use crate::domain::text::squash_spaces;
 use crate::store::areas::OfficialUnit;
 use std::collections::HashMap;
 
 /// The official list of 2025-01-04 (`data/vn-admin-units/`), built in so that a deployment
 /// can import it with no file at hand.
-pub const OFFICIAL_UNITS: &[u8] = include_bytes!("../data/vn-admin-units/units-2025-01-04.csv");
+pub const OFFICIAL_UNITS: &[u8] = include_bytes!("../../data/vn-admin-units/units-2025-01-04.csv");
 pub const OFFICIAL_UNITS_NAME: &str = "units-2025-01-04.csv (built in)";
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -46,15 +48,21 @@ fn code(raw: &str, digits: usize, line: u64, what: &str) -> Result<String, Impor
     }
 }
 
+/// A reader of a published CSV file: a byte-order mark skipped, no header row assumed
+/// (callers skip theirs), rows of any length.
+fn csv_reader(data: &[u8]) -> csv::Reader<&[u8]> {
+    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(data)
+}
+
 /// Parses the list into units, parents before children, each unit once. Columns: province
 /// name, province code, district name, district code, commune name, commune code, level,
 /// English name. Rows whose province code is not two digits (headers) are skipped.
 pub fn parse_units(data: &[u8]) -> Result<Vec<OfficialUnit>, ImportError> {
-    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(data);
+    let mut reader = csv_reader(data);
     let mut units = Vec::new();
     let mut seen: HashMap<(&'static str, String), (String, Option<String>)> = HashMap::new();
     let mut rows = 0;
