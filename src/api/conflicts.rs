@@ -2,6 +2,7 @@
 
 use super::contract;
 use super::{AppState, Auth, Deferred, Page, PageParams, SUPERVISORS};
+use crate::domain::household::ConflictStatus;
 use crate::domain::{AreaId, ConflictId};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::store::conflicts::{self, Conflict};
@@ -51,19 +52,16 @@ pub async fn list(
     state.require_role(&auth, SUPERVISORS).await?;
     let q = q.get()?.into_inner();
     let page = PageParams::parse(q.page, q.per_page)?;
-    if q.status
-        .as_deref()
-        .is_some_and(|s| s != "open" && s != "resolved")
-    {
-        return Err(ApiError::invalid(
-            "status",
-            "choice",
-            "must be open or resolved",
-        ));
-    }
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s) => Some(
+            ConflictStatus::parse(s)
+                .ok_or_else(|| ApiError::invalid("status", "choice", "must be open or resolved"))?,
+        ),
+    };
     let (items, total) = state
         .as_user(auth, move |conn, who| {
-            conflicts::list(conn, who, q.status.as_deref(), q.area, page).map_err(ApiError::from)
+            conflicts::list(conn, who, status, q.area, page).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(Page::new(items, total, page)))

@@ -275,7 +275,7 @@ pub fn area_levels() -> ObjectBuilder {
 }
 
 pub fn conflict_statuses() -> ObjectBuilder {
-    choice(&["open", "resolved"])
+    choice(crate::domain::household::ConflictStatus::NAMES)
 }
 
 pub fn priorities() -> ObjectBuilder {

@@ -1,7 +1,10 @@
 //! SQL types that mean the same on both backends: a UUID (`uuid` on PostgreSQL, text on
 //! SQLite) and a timestamp (`timestamptz` on PostgreSQL, RFC 3339 text on SQLite).
 
-use crate::domain::household::{AdoptionStatus, Outcome, Priority, Sex, Smartphone};
+use crate::domain::household::{
+    AdoptionStatus, ConflictReason, ConflictStatus, Outcome, Priority, Record, Resolution, Sex,
+    Smartphone,
+};
 use crate::domain::{
     AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, MemberId, SessionId, Time,
     UserId, VisitId,
@@ -122,4 +125,14 @@ macro_rules! choice_sql {
     )*};
 }
 
-choice_sql!(Sex, Smartphone, Priority, AdoptionStatus, Outcome);
+choice_sql!(
+    Sex,
+    Smartphone,
+    Priority,
+    AdoptionStatus,
+    Outcome,
+    ConflictStatus,
+    ConflictReason,
+    Resolution,
+    Record
+);

@@ -7,7 +7,7 @@ use crate::db::any::any_of;
 use crate::db::prepared::Condition;
 use crate::db::schema::conflicts;
 use crate::db::Conn;
-use crate::domain::household::Record;
+use crate::domain::household::{ConflictReason, ConflictStatus, Record, Resolution};
 use crate::domain::merge::Loss;
 use crate::domain::{
     AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, Time, UserId,
@@ -23,11 +23,11 @@ pub struct ConflictRow {
     pub id: ConflictId,
     pub household_id: HouseholdId,
     pub area_id: AreaId,
-    pub entity: String,
+    pub entity: Record,
     pub entity_id: EntityId,
     pub campaign_id: Option<CampaignId>,
     pub field: String,
-    pub reason: String,
+    pub reason: ConflictReason,
     pub kept_value: String,
     pub kept_by: String,
     pub kept_hlc: String,
@@ -38,8 +38,8 @@ pub struct ConflictRow {
     pub visible_to: Option<i64>,
     pub device_id: Option<DeviceId>,
     pub seq: Option<i64>,
-    pub status: String,
-    pub resolution: Option<String>,
+    pub status: ConflictStatus,
+    pub resolution: Option<Resolution>,
     pub resolved_value: Option<String>,
     pub resolved_by: Option<UserId>,
     pub resolved_at: Option<Time>,
@@ -53,14 +53,12 @@ pub struct Conflict {
     pub household_id: HouseholdId,
     /// The household's village.
     pub area_id: AreaId,
-    /// `household`, `member` or `adoption`.
-    pub entity: String,
+    pub entity: Record,
     pub entity_id: EntityId,
     pub campaign_id: Option<CampaignId>,
     /// The field, or `*` for an edit of a deleted record (the whole edit is `lost_value`).
     pub field: String,
-    /// `concurrent_edit` or `deleted`.
-    pub reason: String,
+    pub reason: ConflictReason,
     #[schema(value_type = Object)]
     pub kept_value: Value,
     pub kept_by: String,
@@ -71,10 +69,8 @@ pub struct Conflict {
     pub lost_hlc: String,
     pub device_id: Option<DeviceId>,
     pub seq: Option<i64>,
-    /// `open` or `resolved`.
-    pub status: String,
-    /// `keep`, `take_other` or `set`.
-    pub resolution: Option<String>,
+    pub status: ConflictStatus,
+    pub resolution: Option<Resolution>,
     #[schema(value_type = Option<Object>)]
     pub resolved_value: Option<Value>,
     pub resolved_by: Option<UserId>,
@@ -130,7 +126,7 @@ fn insert(
     conn: &mut Conn<'_>,
     o: &Origin,
     field: &str,
-    reason: &str,
+    reason: ConflictReason,
     loss: &Loss,
 ) -> Result<ConflictId> {
     let id = ConflictId::random();
@@ -140,7 +136,7 @@ fn insert(
             conflicts::id.eq(id),
             conflicts::household_id.eq(o.household_id),
             conflicts::area_id.eq(o.area_id),
-            conflicts::entity.eq(o.entity.as_str()),
+            conflicts::entity.eq(o.entity),
             conflicts::entity_id.eq(o.entity_id),
             conflicts::campaign_id.eq(o.campaign_id),
             conflicts::field.eq(field),
@@ -155,7 +151,7 @@ fn insert(
             conflicts::visible_to.eq(loss.visible.map(|v| v.1)),
             conflicts::device_id.eq(o.device_id),
             conflicts::seq.eq(o.seq),
-            conflicts::status.eq("open"),
+            conflicts::status.eq(ConflictStatus::Open),
             conflicts::created_at.eq(Time::now()),
         ))
         .execute(c))?;
@@ -166,7 +162,7 @@ fn insert(
 pub fn record_losses(conn: &mut Conn<'_>, o: &Origin, losses: &[Loss]) -> Result<Vec<ConflictId>> {
     losses
         .iter()
-        .map(|l| insert(conn, o, &l.field, "concurrent_edit", l))
+        .map(|l| insert(conn, o, &l.field, ConflictReason::ConcurrentEdit, l))
         .collect()
 }
 
@@ -198,8 +194,8 @@ pub fn supersede(
             let mut q = diesel::update(conflicts::table)
                 .filter(conflicts::entity_id.eq(o.entity_id))
                 .filter(conflicts::field.eq(field))
-                .filter(conflicts::status.eq("open"))
-                .filter(conflicts::reason.eq("concurrent_edit"))
+                .filter(conflicts::status.eq(ConflictStatus::Open))
+                .filter(conflicts::reason.eq(ConflictReason::ConcurrentEdit))
                 .into_boxed();
             if let Seen::Base { by, hlc, base } = seen {
                 q = q.filter(
@@ -216,8 +212,8 @@ pub fn supersede(
                 q = q.filter(conflicts::campaign_id.eq(campaign));
             }
             q.set((
-                conflicts::status.eq("resolved"),
-                conflicts::resolution.eq(Some("superseded")),
+                conflicts::status.eq(ConflictStatus::Resolved),
+                conflicts::resolution.eq(Some(Resolution::Superseded)),
                 conflicts::resolved_at.eq(Some(now)),
             ))
             .execute(c)
@@ -264,7 +260,7 @@ pub fn record_deleted(
         lost_hlc: hlc.into(),
         visible: None,
     };
-    insert(conn, o, "*", "deleted", &loss)
+    insert(conn, o, "*", ConflictReason::Deleted, &loss)
 }
 
 fn row(conn: &mut Conn<'_>, id: ConflictId) -> Result<ConflictRow> {
@@ -286,7 +282,7 @@ pub fn get(conn: &mut Conn<'_>, who: &Principal, id: ConflictId) -> Result<Confl
 pub fn list(
     conn: &mut Conn<'_>,
     who: &Principal,
-    status: Option<&str>,
+    status: Option<ConflictStatus>,
     area: Option<AreaId>,
     page: PageReq,
 ) -> Result<(Vec<Conflict>, i64)> {
@@ -329,17 +325,17 @@ pub fn list(
 pub fn mark_resolved(
     conn: &mut Conn<'_>,
     id: ConflictId,
-    resolution: &str,
+    resolution: Resolution,
     value: &Value,
     by: UserId,
 ) -> Result<Conflict> {
     let updated = with_conn!(conn, |c| diesel::update(
         conflicts::table
             .find(id)
-            .filter(conflicts::status.eq("open"))
+            .filter(conflicts::status.eq(ConflictStatus::Open))
     )
     .set((
-        conflicts::status.eq("resolved"),
+        conflicts::status.eq(ConflictStatus::Resolved),
         conflicts::resolution.eq(Some(resolution)),
         conflicts::resolved_value.eq(Some(serde_json::to_string(value).unwrap_or_default())),
         conflicts::resolved_by.eq(Some(by)),

@@ -5,7 +5,7 @@ use super::write::{self, Author, Write};
 use crate::db::Conn;
 use crate::domain::fields::{Mode, Patch};
 use crate::domain::household::records::{ADOPTION, HOUSEHOLD, MEMBER};
-use crate::domain::household::{Precondition, Record};
+use crate::domain::household::{ConflictStatus, Precondition, Record, Resolution};
 use crate::domain::{CampaignId, ConflictId, MemberId};
 use crate::error::{ApiError, ApiResult};
 use crate::store::conflicts::{self, Conflict};
@@ -13,6 +13,7 @@ use crate::store::households as hh;
 use crate::store::scope::Principal;
 use serde_json::{Map, Value};
 
+/// What a supervisor does with a conflict: the resolutions a person may choose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Keep,
@@ -22,19 +23,19 @@ pub enum Action {
 
 impl Action {
     pub fn parse(s: &str) -> Option<Action> {
-        match s {
-            "keep" => Some(Action::Keep),
-            "take_other" => Some(Action::TakeOther),
-            "set" => Some(Action::Set),
-            _ => None,
+        match Resolution::parse(s)? {
+            Resolution::Keep => Some(Action::Keep),
+            Resolution::TakeOther => Some(Action::TakeOther),
+            Resolution::Set => Some(Action::Set),
+            Resolution::Superseded => None,
         }
     }
 
-    fn as_str(self) -> &'static str {
+    fn resolution(self) -> Resolution {
         match self {
-            Action::Keep => "keep",
-            Action::TakeOther => "take_other",
-            Action::Set => "set",
+            Action::Keep => Resolution::Keep,
+            Action::TakeOther => Resolution::TakeOther,
+            Action::Set => Resolution::Set,
         }
     }
 }
@@ -47,7 +48,7 @@ pub fn resolve(
     value: Option<Value>,
 ) -> ApiResult<Conflict> {
     let c = conflicts::get(conn, who, id)?;
-    if c.status != "open" {
+    if c.status != ConflictStatus::Open {
         return Err(ApiError::conflict(
             "already_resolved",
             "this conflict is already resolved",
@@ -65,7 +66,7 @@ pub fn resolve(
         return Ok(conflicts::mark_resolved(
             conn,
             id,
-            "keep",
+            Resolution::Keep,
             &Value::Null,
             who.user_id,
         )?);
@@ -90,31 +91,29 @@ pub fn resolve(
                 .collect(),
         )
     };
-    let (entity, mode) = match Record::parse(&c.entity) {
-        Some(Record::Household) => (&HOUSEHOLD, Mode::Update),
-        Some(Record::Member) => (&MEMBER, Mode::Update),
-        Some(Record::Adoption) => (&ADOPTION, Mode::Create),
-        _ => {
-            return Err(ApiError::internal(anyhow::anyhow!(
-                "a conflict on `{}`",
-                c.entity
-            )))
+    let (entity, mode) = match c.entity {
+        Record::Household => (&HOUSEHOLD, Mode::Update),
+        Record::Member => (&MEMBER, Mode::Update),
+        Record::Adoption => (&ADOPTION, Mode::Create),
+        Record::Visit => {
+            return Err(ApiError::internal(anyhow::anyhow!("a conflict on a visit")));
         }
     };
     let p = Patch::parse_map(entity, &data, &[], mode).map_err(bad)?;
-    let write = match entity.name {
-        "household" => Write::UpdateHousehold(c.household_id, &p),
-        "member" => Write::UpdateMember(MemberId(c.entity_id.0), &p),
+    let member = MemberId(c.entity_id.0);
+    let write = match c.entity {
+        Record::Household => Write::UpdateHousehold(c.household_id, &p),
+        Record::Member => Write::UpdateMember(member, &p),
         _ => {
             let campaign: CampaignId = c.campaign_id.ok_or_else(|| {
                 ApiError::internal(anyhow::anyhow!("adoption conflict without campaign"))
             })?;
-            Write::SetAdoption(MemberId(c.entity_id.0), campaign, &p)
+            Write::SetAdoption(member, campaign, &p)
         }
     };
     // Marked first: the write then closes the other open conflicts of the field, which it
     // makes moot.
-    conflicts::mark_resolved(conn, id, action.as_str(), &chosen, who.user_id)?;
+    conflicts::mark_resolved(conn, id, action.resolution(), &chosen, who.user_id)?;
     write::one(
         conn,
         who,
@@ -129,13 +128,9 @@ fn current_value(
     who: &Principal,
     c: &conflicts::ConflictRow,
 ) -> ApiResult<Value> {
-    let state = match Record::parse(&c.entity) {
-        Some(Record::Household) => {
-            serde_json::to_value(hh::get_household(conn, who, c.household_id)?)
-        }
-        Some(Record::Member) => {
-            serde_json::to_value(hh::get_member(conn, who, MemberId(c.entity_id.0))?)
-        }
+    let state = match c.entity {
+        Record::Household => serde_json::to_value(hh::get_household(conn, who, c.household_id)?),
+        Record::Member => serde_json::to_value(hh::get_member(conn, who, MemberId(c.entity_id.0))?),
         _ => {
             let campaign = c.campaign_id.unwrap_or(CampaignId(uuid::Uuid::nil()));
             serde_json::to_value(hh::get_adoption(conn, MemberId(c.entity_id.0), campaign)?)

@@ -15,10 +15,28 @@ pub mod rules;
 mod values;
 
 pub use error::{Error, Parent};
-pub use values::{AdoptionStatus, Outcome, Priority, Sex, Smartphone};
+pub use values::{
+    AdoptionStatus, ConflictReason, ConflictStatus, Outcome, Priority, Resolution, Sex, Smartphone,
+};
 
 /// The kinds of record a unit holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    serde::Serialize,
+    serde::Deserialize,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+    utoipa::ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum Record {
     Household,
     Member,

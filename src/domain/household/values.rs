@@ -1,5 +1,5 @@
 //! The closed sets of values of a unit's fields, as typed enums: a person's sex, smartphone,
-//! priority, an adoption's status and a visit's outcome. Each is stored and sent as its
+//! priority, an adoption's status and a visit's outcome; and those of its conflict books. Each is stored and sent as its
 //! snake_case name; the validator (`domain::fields`) and the OpenAPI document list the same
 //! names. The diesel derives only name the SQL type (text); the conversions live in
 //! `db::sql`.
@@ -97,6 +97,38 @@ choice!(
     }
 );
 
+choice!(
+    /// Whether a conflict awaits review.
+    ConflictStatus {
+        Open = "open",
+        Resolved = "resolved",
+    }
+);
+
+choice!(
+    /// Why a conflict was recorded.
+    ConflictReason {
+        /// A value lost to a concurrent write of the same field.
+        ConcurrentEdit = "concurrent_edit",
+        /// An edit of a deleted record, kept and not applied.
+        Deleted = "deleted",
+    }
+);
+
+choice!(
+    /// How a conflict was closed.
+    Resolution {
+        /// The current value was kept.
+        Keep = "keep",
+        /// The losing value was written.
+        TakeOther = "take_other",
+        /// Another value was written.
+        Set = "set",
+        /// A later write made it moot.
+        Superseded = "superseded",
+    }
+);
+
 impl Priority {
     pub fn is_priority(self) -> bool {
         self != Priority::None
@@ -150,6 +182,17 @@ mod tests {
             AdoptionStatus::parse,
         );
         round_trip(Outcome::ALL, Outcome::NAMES, Outcome::parse);
+        round_trip(
+            ConflictStatus::ALL,
+            ConflictStatus::NAMES,
+            ConflictStatus::parse,
+        );
+        round_trip(
+            ConflictReason::ALL,
+            ConflictReason::NAMES,
+            ConflictReason::parse,
+        );
+        round_trip(Resolution::ALL, Resolution::NAMES, Resolution::parse);
         assert_eq!(AdoptionStatus::NAMES.len(), AdoptionStatus::ALL.len());
         assert_eq!(
             serde_json::from_str::<Priority>("\"testing_required\"").unwrap(),
