@@ -6,13 +6,14 @@ use super::{
     body_id, etag, if_match, require_if_match, AppState, Auth, Deferred, Page, PageParams,
 };
 use crate::db::Conn;
+use crate::domain;
 use crate::domain::fields::{self, Mode, Patch};
 use crate::domain::household::records::{ADOPTION, HOUSEHOLD, MEMBER, VISIT};
 use crate::domain::household::{AdoptionStatus, Precondition, Priority};
 use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, VisitId};
-use crate::error::Kind;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::store::areas;
+use crate::store::error::{Error as StoreError, Result as StoreResult};
 use crate::store::households::{
     self as hh, HouseholdDetail, HouseholdFilter, HouseholdItem, Member, NewHousehold, NewMember,
     Visit,
@@ -70,21 +71,15 @@ fn named_parent_in_scope(conn: &mut Conn<'_>, who: &Principal, body: &Value) -> 
             .and_then(Value::as_str)
             .and_then(|s| uuid::Uuid::parse_str(s).ok())
     };
-    let found = |r: ApiResult<()>| match r {
-        Err(e) if e.kind == Kind::NotFound => Ok(()),
-        r => r,
+    let found = |r: StoreResult<()>| match r {
+        Err(StoreError::Domain(domain::Error::NotFound(_))) => Ok(()),
+        r => r.map_err(ApiError::from),
     };
     if let Some(area) = named("area_id") {
-        found((|| {
-            Ok(who.require_covers(&areas::get(conn, AreaId(area))?.path)?)
-        })())?;
+        found(areas::get(conn, AreaId(area)).and_then(|a| who.require_covers(&a.path)))?;
     }
     if let Some(household) = named("household_id") {
-        found(
-            hh::get_household(conn, who, HouseholdId(household))
-                .map_err(ApiError::from)
-                .map(|_| ()),
-        )?;
+        found(hh::get_household(conn, who, HouseholdId(household)).map(|_| ()))?;
     }
     Ok(())
 }

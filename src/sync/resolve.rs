@@ -113,14 +113,14 @@ pub fn resolve(
     };
     // Marked first: the write then closes the other open conflicts of the field, which it
     // makes moot.
-    conflicts::mark_resolved(conn, id, action.resolution(), &chosen, who.user_id)?;
+    let resolved = conflicts::mark_resolved(conn, id, action.resolution(), &chosen, who.user_id)?;
     write::one(
         conn,
         who,
         &Author::online(who, Precondition::Resolution),
         write,
     )?;
-    Ok(conflicts::get(conn, who, id)?.into())
+    Ok(resolved)
 }
 
 fn current_value(
