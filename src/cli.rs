@@ -1,4 +1,4 @@
-//! Subcommands: serve, migrate, user add, areas import, demo seed, openapi.
+//! Subcommands: serve, migrate, user add, areas import, areas reorganize, demo seed, openapi.
 
 use crate::app::{self, Application};
 use crate::auth::{self, Role};
@@ -87,6 +87,29 @@ enum AreasCommand {
         #[arg(long)]
         official: bool,
     },
+    /// Apply a conversion table (the July 2025 reorganization) to the tree, in one
+    /// transaction; applying the same table again changes nothing.
+    Reorganize {
+        /// The conversion table (CSV, reorganization-2025-07-01.csv format).
+        #[arg(required_unless_present = "official", conflicts_with = "official")]
+        file: Option<PathBuf>,
+        /// Use the table of 2025-07-01 that ships inside the binary.
+        #[arg(long)]
+        official: bool,
+        /// The day the new map takes effect.
+        #[arg(long)]
+        effective: chrono::NaiveDate,
+        /// Print what would change and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply even though some rows name an old code the current map does not have
+        /// (those rows are left out and listed).
+        #[arg(long)]
+        accept_unmatched: bool,
+        /// Print the whole report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -135,6 +158,28 @@ pub fn main() -> ExitCode {
         Command::Areas {
             command: AreasCommand::Import { file, official: _ },
         } => import_areas(&settings, file.as_deref()),
+        Command::Areas {
+            command:
+                AreasCommand::Reorganize {
+                    file,
+                    official: _,
+                    effective,
+                    dry_run,
+                    accept_unmatched,
+                    json,
+                },
+        } => reorganize(
+            &settings,
+            file.as_deref(),
+            store::reorganize::Options {
+                effective,
+                dry_run,
+                accept_unmatched,
+                source: String::new(),
+                by: None,
+            },
+            json,
+        ),
         Command::Demo {
             command: DemoCommand::Seed,
         } => seed(&settings),
@@ -270,19 +315,29 @@ fn resolve_area(
     }
 }
 
-/// Imports `file`, or the official list built into the binary when there is none.
-fn import_areas(settings: &Settings, file: Option<&std::path::Path>) -> anyhow::Result<()> {
-    let (data, name) = match file {
+/// The bytes of `file` and its name, or else the file built into the binary.
+fn read_or_built_in(
+    file: Option<&std::path::Path>,
+    built_in: &[u8],
+    built_in_name: &str,
+) -> anyhow::Result<(Vec<u8>, String)> {
+    Ok(match file {
         Some(file) => (
             std::fs::read(file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?,
             file.display().to_string(),
         ),
-        None => (
-            importer::OFFICIAL_UNITS.to_vec(),
-            importer::OFFICIAL_UNITS_NAME.to_owned(),
-        ),
-    };
+        None => (built_in.to_vec(), built_in_name.to_owned()),
+    })
+}
+
+/// Imports `file`, or the official list built into the binary when there is none.
+fn import_areas(settings: &Settings, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let (data, name) = read_or_built_in(
+        file,
+        importer::OFFICIAL_UNITS,
+        importer::OFFICIAL_UNITS_NAME,
+    )?;
     let units = importer::parse_units(&data).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let pool = app::connect(settings)?;
     pool.migrate()?;
@@ -298,6 +353,102 @@ fn import_areas(settings: &Settings, file: Option<&std::path::Path>) -> anyhow::
     if r.inserted == 0 && r.updated == 0 {
         println!("Nothing changed: the list was already imported.");
     }
+    Ok(())
+}
+
+/// Applies a conversion table, or the one of 2025-07-01 built into the binary.
+fn reorganize(
+    settings: &Settings,
+    file: Option<&std::path::Path>,
+    mut o: store::reorganize::Options,
+    json: bool,
+) -> anyhow::Result<()> {
+    let (data, name) = read_or_built_in(
+        file,
+        importer::reorganization::REORGANIZATION_2025,
+        "reorganization-2025-07-01.csv (built in)",
+    )?;
+    let rows =
+        importer::reorganization::parse(&data).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    o.source = name.clone();
+    let pool = app::connect(settings)?;
+    pool.migrate()?;
+    let mut pc = pool.get()?;
+    let r = pc
+        .conn()
+        .large_transaction(|conn| store::reorganize::reorganize(conn, &rows, &o))
+        .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    if let Some(at) = r.already_applied_at {
+        println!(
+            "Nothing changed: this table was already applied on {}.",
+            at.0.format("%Y-%m-%d %H:%M UTC")
+        );
+        return Ok(());
+    }
+    println!(
+        "{} the conversion table ({} rows), effective {}:",
+        if r.dry_run {
+            "Dry run, nothing written: applying"
+        } else {
+            "Applied"
+        },
+        r.rows,
+        o.effective
+    );
+    println!(
+        "  created: {} provinces, {} communes ({} keep the code of another old unit)",
+        r.provinces_created, r.communes_created, r.codes_reused
+    );
+    println!(
+        "  retired: {} provinces, {} districts, {} communes; links: {} whole, {} part, {} rename",
+        r.retired.provinces,
+        r.retired.districts,
+        r.retired.communes,
+        r.links.whole,
+        r.links.part,
+        r.links.rename
+    );
+    println!(
+        "  villages: {} moved ({} households), {} renamed to stay distinct, {} waiting to be placed ({} households)",
+        r.villages_moved, r.households_moved, r.villages_renamed.len(), r.villages_pending, r.households_pending
+    );
+    println!(
+        "  users: {} assignments followed, {} to decide; targets to set again: {}",
+        r.assignments_followed,
+        r.assignments_to_decide.len(),
+        r.targets_to_set.len()
+    );
+    for a in &r.assignments_to_decide {
+        println!(
+            "    assignment to decide: {} on {} ({})",
+            a.username,
+            a.area.name,
+            a.area.code.as_deref().unwrap_or("-")
+        );
+    }
+    println!(
+        "  unmatched rows: {}; rows naming an area with no code: {}; communes not in the table: {}; new names spelled two ways: {}; old province cells that disagree with the tree: {}; provinces kept: {}",
+        r.unmatched.len(),
+        r.without_code.len(),
+        r.not_in_table.len(),
+        r.name_variants.len(),
+        r.province_mismatches.len(),
+        r.provinces_kept.len()
+    );
+    for u in &r.unmatched {
+        println!(
+            "    line {}: old code {} ({}) names no unit; new commune {}",
+            u.line,
+            u.old_code.as_deref().unwrap_or("-"),
+            u.old_name,
+            u.new_code
+        );
+    }
+    println!("  (--json prints every list in full)");
     Ok(())
 }
 

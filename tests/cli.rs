@@ -173,3 +173,87 @@ fn connection_errors_show_the_real_cause() {
     let (ok, _, err) = gocua("sqlite::memory:", &["serve"], "");
     assert!(!ok && err.contains("GOCUA_JWT_SECRET"), "{err}");
 }
+
+/// `gocua areas reorganize`: a dry run, the run, a second run, and a bad table.
+#[tokio::test]
+async fn reorganize_from_the_command_line() {
+    let db = TestDb::new();
+    let dir = tempfile::tempdir().unwrap();
+    let units = std::fs::read_to_string(unit_data("units-2025-01-04.csv")).unwrap();
+    let mut lines = units.lines();
+    let mut list = format!("{}\n", lines.next().unwrap());
+    for l in lines.filter(|l| l.split(',').nth(3) == Some("181")) {
+        list.push_str(l);
+        list.push('\n');
+    }
+    let table = std::fs::read_to_string(unit_data("reorganization-2025-07-01.csv")).unwrap();
+    let rows: Vec<&str> = table
+        .lines()
+        .enumerate()
+        .filter(|(i, l)| *i < 2 || l.contains("(181)"))
+        .map(|(_, l)| l)
+        .collect();
+    let list_file = dir.path().join("list.csv");
+    let table_file = dir.path().join("table.csv");
+    std::fs::write(&list_file, list).unwrap();
+    std::fs::write(&table_file, rows.join("\n") + "\n").unwrap();
+    let (list_file, table_file) = (list_file.to_str().unwrap(), table_file.to_str().unwrap());
+    let (ok, _, err) = gocua(&db.url, &["areas", "import", list_file], "");
+    assert!(ok, "{err}");
+
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "areas",
+            "reorganize",
+            table_file,
+            "--effective",
+            "2025-07-01",
+        ];
+        args.extend_from_slice(extra);
+        gocua(&db.url, &args, "")
+    };
+    let (ok, out, err) = run(&["--dry-run"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("Dry run, nothing written"), "{out}");
+    assert!(out.contains("created: 1 provinces, 8 communes"), "{out}");
+    let (ok, out, err) = run(&[]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("Applied the conversion table (19 rows)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("retired: 1 provinces, 1 districts, 19 communes"),
+        "{out}"
+    );
+    let (ok, out, _) = run(&["--json"]);
+    assert!(ok);
+    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(report["already_applied_at"].is_string(), "{out}");
+    let (ok, out, _) = run(&[]);
+    assert!(
+        ok && out.starts_with("Nothing changed: this table was already applied"),
+        "{out}"
+    );
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        format!("{}\n{}\nTỉnh Lạng Sơn (20),Xã X,06073\n", rows[0], rows[1]),
+    )
+    .unwrap();
+    let (ok, _, err) = gocua(
+        &db.url,
+        &[
+            "areas",
+            "reorganize",
+            bad.to_str().unwrap(),
+            "--effective",
+            "2025-07-01",
+        ],
+        "",
+    );
+    assert!(!ok && err.contains("line 3:"), "{err}");
+    let (ok, _, err) = gocua(&db.url, &["areas", "reorganize", table_file], "");
+    assert!(!ok && err.contains("--effective"), "{err}");
+}

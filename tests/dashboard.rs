@@ -1,6 +1,7 @@
 //! The dashboard in headless Chromium, driven over WebDriver (chromedriver): log in to the
-//! demo as the district supervisor, see all 19 communes of Bình Gia with their bars, drill
-//! into one, and save a screenshot (`docs/img/dashboard.png`, shown in the README).
+//! demo as the supervisor of Lạng Sơn, see the 8 communes that Bình Gia's 19 became on the
+//! map of July 2025 with their bars, drill into one, and save a screenshot
+//! (`docs/img/dashboard.png`, shown in the README).
 //!
 //! Without chromedriver the test is skipped locally and fails in CI (`CI` set).
 
@@ -10,16 +11,22 @@ use common::browser::{save, Browser};
 use common::TestApp;
 use serde_json::{json, Value};
 
-/// The communes of Bình Gia (district 181) in the official list, names cleaned of doubled spaces.
+/// The new communes that Bình Gia's (district 181) became, from the official conversion
+/// table, names cleaned of doubled spaces.
 fn binh_gia_communes() -> Vec<String> {
-    let mut r = csv::Reader::from_path(common::unit_data("units-2025-01-04.csv")).unwrap();
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_path(common::unit_data("reorganization-2025-07-01.csv"))
+        .unwrap();
     let mut names: Vec<String> = r
         .records()
         .map(Result::unwrap)
-        .filter(|row| row.get(3).map(str::trim) == Some("181"))
-        .map(|row| row[4].split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|row| row.get(6).is_some_and(|d| d.trim().ends_with("(181)")))
+        .map(|row| row[1].split_whitespace().collect::<Vec<_>>().join(" "))
         .collect();
     names.sort();
+    names.dedup();
     names
 }
 
@@ -38,7 +45,7 @@ async fn dashboard_shows_the_district_and_drills_into_a_commune() {
         .unwrap()
         .expect("the demo is seeded");
     let expected = binh_gia_communes();
-    assert_eq!(expected.len(), 19);
+    assert_eq!(expected.len(), 8);
 
     b.goto(&format!("{}/", app.base)).await;
     b.wait_for("return !document.getElementById('login').hidden")
@@ -47,8 +54,8 @@ async fn dashboard_shows_the_district_and_drills_into_a_commune() {
     b.type_into("#password", gocua::demo::PASSWORD).await;
     b.click("#login-button").await;
 
-    // Nineteen rows, each with a bar, once the report is in.
-    b.wait_for("return document.querySelectorAll('#areas .area-row').length === 19")
+    // Eight rows, each with a bar, once the report is in.
+    b.wait_for("return document.querySelectorAll('#areas .area-row').length === 8")
         .await;
     let mut names: Vec<String> = serde_json::from_value(b.script(ROW_NAMES).await).unwrap();
     names.sort();
@@ -56,7 +63,7 @@ async fn dashboard_shows_the_district_and_drills_into_a_commune() {
     let bars = b
         .script("return document.querySelectorAll('#areas .area-row .bar .fill').length")
         .await;
-    assert_eq!(bars, 19);
+    assert_eq!(bars, 8);
 
     // The bars show what the API reports.
     let login = app.login("huyen", gocua::demo::PASSWORD).await;
@@ -131,7 +138,7 @@ async fn dashboard_shows_the_district_and_drills_into_a_commune() {
     let crumbs = b
         .script("return document.getElementById('crumbs').textContent")
         .await;
-    assert_eq!(crumbs, "Huyện Bình Gia›Xã Hoa Thám");
+    assert_eq!(crumbs, "Tỉnh Lạng Sơn›Xã Hoa Thám");
     // The trend and the list follow: Hoa Thám's, not the district's arriving late.
     b.wait_for(&format!(
         "return document.getElementById('trend').dataset.area === '{hoa_tham}' \

@@ -1,4 +1,5 @@
-//! The demo seed: Bình Gia's 19 communes, the campaign, households, and the four logins.
+//! The demo seed: Bình Gia's 19 communes, the campaign and its households, carried over to
+//! today's map (8 communes of Lạng Sơn), and the four logins.
 
 mod common;
 
@@ -54,7 +55,7 @@ async fn demo_seeds_an_empty_database_once() {
     let communes = app
         .get("/api/v1/areas?level=commune&per_page=100", &huyen)
         .await;
-    assert_eq!(communes.body["total"], 19);
+    assert_eq!(communes.body["total"], 8, "Bình Gia's 19 communes became 8");
     let all = app.get("/api/v1/households?per_page=1", &huyen).await;
     assert_eq!(all.body["total"].as_u64(), Some(info.households as u64));
     let canbo = app.login("canbo", gocua::demo::PASSWORD).await.body["access_token"]
@@ -74,9 +75,32 @@ async fn demo_seeds_an_empty_database_once() {
             &huyen,
         )
         .await;
+    let items = targets.body["items"].as_array().unwrap();
     assert_eq!(
-        targets.body["items"].as_array().unwrap().len(),
-        20,
-        "the district and its 19 communes"
+        items.len(),
+        1,
+        "the province's, set again: {}",
+        targets.text
     );
+    assert_eq!(items[0]["value"], 60.0);
+
+    // The 2020 figures by former commune stay readable on the map of 2020.
+    let campaign = camps.body["items"][0]["id"].as_str().unwrap();
+    let district = app
+        .get("/api/v1/areas?code=181&as_of=2020-12-31", &huyen)
+        .await;
+    assert_eq!(district.body["total"], 1, "{}", district.text);
+    let district = district.body["items"][0]["id"].as_str().unwrap();
+    let then = app
+        .get(
+            &format!(
+                "/api/v1/reports/progress?campaign={campaign}&area={district}&as_of=2020-12-31"
+            ),
+            &huyen,
+        )
+        .await;
+    assert_eq!(then.status, 200, "{}", then.text);
+    assert_eq!(then.body["children"].as_array().unwrap().len(), 19);
+    assert_eq!(then.body["area"]["households"], info.households);
+    assert_eq!(then.body["area"]["target"]["value"], 60.0);
 }

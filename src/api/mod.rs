@@ -287,6 +287,7 @@ impl Modify for BearerAuth {
         auth::login, auth::refresh, auth::logout, auth::me,
         users::list, users::create, users::get, users::update, users::set_areas,
         areas::list, areas::get, areas::create_village, areas::import,
+        areas::reorganize, areas::reorganizations, areas::pending, areas::place, areas::targets_to_set,
         campaigns::list, campaigns::create, campaigns::get, campaigns::targets, campaigns::set_target,
         households::list, households::create, households::get, households::update, households::delete,
         households::create_member, households::get_member, households::update_member, households::delete_member,

@@ -72,6 +72,9 @@ pub struct ReportQuery {
     pub campaign: CampaignId,
     /// The area (default: the caller's only assigned area).
     pub area: Option<AreaId>,
+    /// Read the campaign on the map of that day (`2020-12-31`): the units in effect then,
+    /// villages where they were. Default: today's map.
+    pub as_of: Option<NaiveDate>,
 }
 
 #[derive(Debug, Clone, Deserialize, IntoParams)]
@@ -152,14 +155,31 @@ impl ActivityQuery {
     }
 }
 
+/// What a report is on: the area (default: the caller's only one), the campaign, and the
+/// day of the map (default: today's).
+struct On {
+    area: Option<AreaId>,
+    campaign: CampaignId,
+    as_of: Option<NaiveDate>,
+}
+
+impl On {
+    fn new(area: Option<AreaId>, campaign: CampaignId, as_of: Option<NaiveDate>) -> On {
+        On {
+            area,
+            campaign,
+            as_of,
+        }
+    }
+}
+
 /// Runs `f` on the report's subject (the campaign, and an area inside the caller's areas)
 /// in one read snapshot, for callers of the given roles.
 async fn on_subject<T, F>(
     state: &AppState,
     auth: Auth,
     roles: &'static [Role],
-    area: Option<AreaId>,
-    campaign: CampaignId,
+    on: On,
     f: F,
 ) -> ApiResult<T>
 where
@@ -170,7 +190,7 @@ where
         .as_user(auth, move |conn, who| {
             who.require_role(roles)?;
             conn.read_transaction(|conn| {
-                let s = Subject::resolve(conn, who, area, campaign)?;
+                let s = Subject::resolve(conn, who, on.area, on.campaign, on.as_of)?;
                 f(conn, &s)
             })
         })
@@ -183,8 +203,7 @@ async fn export_subject<F>(
     auth: Auth,
     format: ExportFormat,
     roles: &'static [Role],
-    area: Option<AreaId>,
-    campaign: CampaignId,
+    on: On,
     plan: F,
 ) -> ApiResult<HttpResponse>
 where
@@ -192,7 +211,7 @@ where
 {
     stream(state, auth, format.into(), move |conn, who| {
         who.require_role(roles)?;
-        let s = Subject::resolve(conn, who, area, campaign)?;
+        let s = Subject::resolve(conn, who, on.area, on.campaign, on.as_of)?;
         plan(conn, s)
     })
     .await
@@ -207,7 +226,14 @@ pub async fn progress(
     q: web::Query<ReportQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    let p = on_subject(&state, auth, ANYONE, q.area, q.campaign, progress::progress).await?;
+    let p = on_subject(
+        &state,
+        auth,
+        ANYONE,
+        On::new(q.area, q.campaign, q.as_of),
+        progress::progress,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(p))
 }
 
@@ -228,8 +254,7 @@ pub async fn progress_export(
         auth,
         format.into_inner(),
         ANYONE,
-        q.area,
-        q.campaign,
+        On::new(q.area, q.campaign, q.as_of),
         move |conn, s| {
             let p = progress::progress(conn, &s)?;
             Ok(Export::of_rows(
@@ -239,6 +264,7 @@ pub async fn progress_export(
                 std::iter::once(&p.area)
                     .chain(&p.children)
                     .map(progress_cells)
+                    .chain(p.not_yet_assigned.iter().map(not_yet_assigned_cells))
                     .collect(),
             ))
         },
@@ -255,7 +281,14 @@ pub async fn trend(
     q: web::Query<ReportQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
-    let t = on_subject(&state, auth, ANYONE, q.area, q.campaign, trend::trend).await?;
+    let t = on_subject(
+        &state,
+        auth,
+        ANYONE,
+        On::new(q.area, q.campaign, q.as_of),
+        trend::trend,
+    )
+    .await?;
     Ok(HttpResponse::Ok().json(t))
 }
 
@@ -276,8 +309,7 @@ pub async fn trend_export(
         auth,
         format.into_inner(),
         ANYONE,
-        q.area,
-        q.campaign,
+        On::new(q.area, q.campaign, q.as_of),
         move |conn, s| {
             let t = trend::trend(conn, &s)?;
             let mut rows = Vec::new();
@@ -318,8 +350,7 @@ pub async fn activity(
         &state,
         auth,
         SUPERVISORS,
-        q.area,
-        q.campaign,
+        On::new(q.area, q.campaign, None),
         move |conn, s| activity::activity(conn, s, checks),
     )
     .await?;
@@ -345,8 +376,7 @@ pub async fn activity_export(
         auth,
         format.into_inner(),
         SUPERVISORS,
-        q.area,
-        q.campaign,
+        On::new(q.area, q.campaign, None),
         move |conn, s| {
             let a = activity::activity(conn, &s, checks)?;
             Ok(Export::of_rows(
@@ -370,9 +400,13 @@ pub async fn priority_pending(
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
     let page = PageParams::parse(q.page, q.per_page)?;
-    let (items, total) = on_subject(&state, auth, ANYONE, q.area, q.campaign, move |conn, s| {
-        lists::priority_pending(conn, s, page, true)
-    })
+    let (items, total) = on_subject(
+        &state,
+        auth,
+        ANYONE,
+        On::new(q.area, q.campaign, None),
+        move |conn, s| lists::priority_pending(conn, s, page, true),
+    )
     .await?;
     Ok(HttpResponse::Ok().json(Page::new(items, total.unwrap_or_default(), page)))
 }
@@ -394,8 +428,7 @@ pub async fn priority_pending_export(
         auth,
         format.into_inner(),
         ANYONE,
-        q.area,
-        q.campaign,
+        On::new(q.area, q.campaign, None),
         |_, s| {
             Ok(Export::paged(
                 s,
@@ -440,9 +473,13 @@ async fn to_visit(
     list: List,
 ) -> ApiResult<HttpResponse> {
     let page = PageParams::parse(q.page, q.per_page)?;
-    let (items, total) = on_subject(&state, auth, ANYONE, q.area, q.campaign, move |conn, s| {
-        lists::households_to_visit(conn, s, list, page, true)
-    })
+    let (items, total) = on_subject(
+        &state,
+        auth,
+        ANYONE,
+        On::new(q.area, q.campaign, None),
+        move |conn, s| lists::households_to_visit(conn, s, list, page, true),
+    )
     .await?;
     Ok(HttpResponse::Ok().json(Page::new(items, total.unwrap_or_default(), page)))
 }
@@ -501,8 +538,7 @@ async fn to_visit_export(
         auth,
         format,
         ANYONE,
-        q.area,
-        q.campaign,
+        On::new(q.area, q.campaign, None),
         move |_, s| {
             let what = match list {
                 List::Revisit => "Hộ cần thăm lại",

@@ -16,6 +16,61 @@ diesel::table! {
         successor_id -> Nullable<Uid>,
         created_at -> Ts,
         updated_at -> Ts,
+        valid_from -> Nullable<Date>,
+        valid_to -> Nullable<Date>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    reorganizations (id) {
+        id -> Uid,
+        effective -> Date,
+        digest -> Text,
+        source -> Text,
+        report -> Text,
+        applied_by -> Nullable<Uid>,
+        applied_at -> Ts,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    area_links (from_id, to_id) {
+        from_id -> Uid,
+        to_id -> Uid,
+        kind -> Text,
+        note -> Text,
+        reorganization_id -> Uid,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    area_moves (id) {
+        id -> Uid,
+        area_id -> Uid,
+        from_parent_id -> Uid,
+        from_path -> Text,
+        from_name -> Text,
+        to_parent_id -> Uid,
+        to_path -> Text,
+        effective -> Date,
+        moved_by -> Nullable<Uid>,
+        moved_at -> Ts,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    village_candidates (village_id, commune_id) {
+        village_id -> Uid,
+        commune_id -> Uid,
+        reorganization_id -> Uid,
     }
 }
 
@@ -263,6 +318,7 @@ diesel::joinable!(refresh_tokens -> sessions (session_id));
 diesel::joinable!(targets -> campaigns (campaign_id));
 diesel::joinable!(targets -> areas (area_id));
 diesel::joinable!(households -> areas (area_id));
+diesel::joinable!(village_candidates -> areas (commune_id));
 diesel::joinable!(members -> households (household_id));
 diesel::joinable!(adoptions -> members (member_id));
 diesel::joinable!(adoptions -> campaigns (campaign_id));
@@ -286,4 +342,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     device_batches,
     conflicts,
     sync_horizon,
+    reorganizations,
+    area_links,
+    area_moves,
+    village_candidates,
 );

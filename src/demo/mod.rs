@@ -1,6 +1,8 @@
 //! Demo data: Bình Gia district (Lạng Sơn) with its 19 real communes, villages, the
 //! "Bluezone 2020" campaign and a few hundred households, written through the one write
-//! path of the API and sync (`sync::write`). Seeds only an empty database.
+//! path of the API and sync (`sync::write`); then today's map: the July 2025
+//! reorganization turns the 19 communes into 8 communes of Lạng Sơn, villages and
+//! households following. Seeds only an empty database.
 
 use crate::auth::{self, Role};
 use crate::db::schema::users;
@@ -104,6 +106,7 @@ fn by_code(conn: &mut Conn<'_>, level: &str, code: &str) -> ApiResult<areas::Are
     let id: AreaId = with_conn!(conn, |c| crate::db::schema::areas::table
         .filter(crate::db::schema::areas::level.eq(level))
         .filter(crate::db::schema::areas::code.eq(code))
+        .filter(crate::db::schema::areas::retired_at.is_null())
         .select(crate::db::schema::areas::id)
         .first(c))?;
     Ok(areas::get(conn, id)?)
@@ -314,6 +317,10 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> ApiResult<Option<DemoIn
             }
         }
     }
+    // Today's map: the July 2025 reorganization, as the official table has it for Bình Gia's
+    // communes (19 became 8 communes of Lạng Sơn, with no district between).
+    let province = today_map(conn, &admin)?;
+    let hoa_tham = by_code(conn, "commune", HOA_THAM)?;
     let logins = vec![
         DemoLogin {
             username: "admin",
@@ -323,7 +330,7 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> ApiResult<Option<DemoIn
         DemoLogin {
             username: "huyen",
             role: Role::Supervisor,
-            scope: district.name.clone(),
+            scope: format!("{} (trước đây {})", province.name, district.name),
         },
         DemoLogin {
             username: "xa",
@@ -340,6 +347,42 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> ApiResult<Option<DemoIn
         },
     ];
     Ok(Some(DemoInfo { logins, households }))
+}
+
+/// Applies the rows of the July 2025 table that concern Bình Gia, and does what an admin
+/// does next: the district's supervisor, whose district is gone, supervises the province;
+/// the province gets the district's target for the 2020 campaign.
+fn today_map(conn: &mut Conn<'_>, admin: &user_store::User) -> ApiResult<areas::Area> {
+    use crate::importer::reorganization::{self, REORGANIZATION_2025};
+    use crate::store::reorganize::{self as reorg, Options};
+    let rows: Vec<reorganization::Row> = reorganization::parse(REORGANIZATION_2025)
+        .map_err(ApiError::internal)?
+        .into_iter()
+        .filter(|r| r.old_district_code.as_deref() == Some("181"))
+        .collect();
+    let report = reorg::reorganize(
+        conn,
+        &rows,
+        &Options {
+            effective: NaiveDate::from_ymd_opt(2025, 7, 1).unwrap_or_default(),
+            dry_run: false,
+            accept_unmatched: false,
+            source: "reorganization-2025-07-01.csv (Bình Gia's rows)".into(),
+            by: Some(admin.id),
+        },
+    )?;
+    let province = by_code(conn, "province", "20")?;
+    for a in &report.assignments_to_decide {
+        user_store::set_areas(conn, a.user_id, &[province.id])?;
+    }
+    for t in report
+        .targets_to_set
+        .iter()
+        .filter(|t| t.area.level == "district")
+    {
+        campaigns::set_target(conn, t.campaign_id, province.id, &t.kind, t.value)?;
+    }
+    Ok(province)
 }
 
 /// Seeds the demo if the database is empty, hashing the demo password once.

@@ -4,13 +4,23 @@
 pub mod reorganization;
 
 use crate::domain::text::squash_spaces;
-use crate::store::areas::OfficialUnit;
 use std::collections::HashMap;
 
 /// The official list of 2025-01-04 (`data/vn-admin-units/`), built in so that a deployment
 /// can import it with no file at hand.
 pub const OFFICIAL_UNITS: &[u8] = include_bytes!("../../data/vn-admin-units/units-2025-01-04.csv");
 pub const OFFICIAL_UNITS_NAME: &str = "units-2025-01-04.csv (built in)";
+
+/// One unit of an official list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfficialUnit {
+    pub level: &'static str,
+    pub code: String,
+    pub name: String,
+    pub kind: Option<String>,
+    /// Code of the parent unit (one level up), none for provinces.
+    pub parent_code: Option<String>,
+}
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[error("line {line}: {message}")]
@@ -146,10 +156,9 @@ pub fn parse_units(data: &[u8]) -> Result<Vec<OfficialUnit>, ImportError> {
     }
     // Parents before children, whatever the order of the file.
     let rank = |l: &str| {
-        crate::store::areas::LEVELS
+        ["province", "district", "commune"]
             .iter()
             .position(|x| *x == l)
-            .unwrap_or(9)
     };
     units.sort_by_key(|u| rank(u.level));
     Ok(units)

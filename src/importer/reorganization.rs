@@ -102,6 +102,9 @@ pub struct Row {
     pub old_code: Option<String>,
     pub old_name: String,
     pub old_district_code: Option<String>,
+    /// The old province cell, "Name (code)", as written (it can disagree with the tree).
+    pub old_province: String,
+    pub old_province_code: Option<String>,
     pub note: String,
     pub link: Link,
 }
@@ -175,6 +178,8 @@ pub fn parse(data: &[u8]) -> Result<Vec<Row>, ImportError> {
             old_code,
             old_name: squash_spaces(cell(3)),
             old_district_code: named_code(cell(6)).1,
+            old_province: squash_spaces(cell(7)),
+            old_province_code: named_code(cell(7)).1,
             note,
             link,
         });

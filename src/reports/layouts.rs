@@ -4,7 +4,7 @@
 use crate::reports::activity::ActivityRow;
 use crate::reports::export::{label, Cell};
 use crate::reports::lists::{HouseholdToVisit, PriorityPerson};
-use crate::reports::progress::ProgressRow;
+use crate::reports::progress::{NotYetAssigned, ProgressRow};
 use crate::store::households::HouseholdItem;
 
 pub const PROGRESS_HEADERS: &[&str] = &[
@@ -51,6 +51,27 @@ pub fn progress_cells(r: &ProgressRow) -> Vec<Cell> {
         r.priority_installed.into(),
         r.priority_pending.into(),
     ]
+}
+
+/// The row of villages waiting to be placed, under the same headers.
+pub fn not_yet_assigned_cells(n: &NotYetAssigned) -> Vec<Cell> {
+    let mut cells = vec![
+        Cell::Empty,
+        format!("Chưa xếp ({} thôn chờ phân về xã mới)", n.villages).into(),
+        Cell::Empty,
+        n.households.into(),
+        Cell::Empty,
+        n.persons.into(),
+        Cell::Empty,
+        n.installed.into(),
+    ];
+    cells.resize(16, Cell::Empty);
+    cells.extend([
+        n.priority_total.into(),
+        n.priority_installed.into(),
+        (n.priority_total - n.priority_installed).into(),
+    ]);
+    cells
 }
 
 pub const ACTIVITY_HEADERS: &[&str] = &[

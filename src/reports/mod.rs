@@ -26,10 +26,12 @@ pub fn local_date(t: &Time) -> NaiveDate {
     (t.0 + Duration::hours(LOCAL_OFFSET_HOURS)).date_naive()
 }
 
-/// What a report is about: a campaign and an area the caller may see.
+/// What a report is about: a campaign and an area the caller may see, on today's map or
+/// on the map of a day.
 pub struct Subject {
     pub area: Area,
     pub campaign: Campaign,
+    pub as_of: Option<NaiveDate>,
 }
 
 /// The campaign and area of a report, as named in its title.
@@ -44,12 +46,15 @@ pub struct SubjectRef {
 
 impl Subject {
     /// Resolves the area (by default the caller's only assigned area) and the campaign.
-    /// An area outside the caller's areas is refused (403), an unknown one is 404.
+    /// An area outside the caller's areas is refused (403), an unknown one is 404. On the
+    /// map of a day, the area must have been in effect that day; a retired unit is the
+    /// caller's if everything it became is in the caller's areas.
     pub fn resolve(
         conn: &mut Conn<'_>,
         who: &Principal,
         area: Option<AreaId>,
         campaign: CampaignId,
+        as_of: Option<NaiveDate>,
     ) -> ApiResult<Subject> {
         let campaign = campaigns::get(conn, campaign)?;
         let area = match area {
@@ -57,8 +62,26 @@ impl Subject {
             None => default_area(conn, who)?,
         };
         let area = areas::get(conn, area)?;
-        who.require_covers(&area.path)?;
-        Ok(Subject { area, campaign })
+        match as_of {
+            Some(day) => {
+                if !areas::in_effect(&area, day) {
+                    return Err(ApiError::invalid(
+                        "as_of",
+                        "not_in_effect",
+                        format!("{} was not in effect on {day}", area.name),
+                    ));
+                }
+                if !crate::store::scope::covers_history(conn, who, &area)? {
+                    return Err(crate::store::error::Error::out_of_scope().into());
+                }
+            }
+            None => who.require_covers(&area.path)?,
+        }
+        Ok(Subject {
+            area,
+            campaign,
+            as_of,
+        })
     }
 
     /// A `LIKE` pattern matching the paths of the area's whole subtree.
@@ -78,8 +101,12 @@ impl Subject {
 
     /// The title row of an export: what, where, which campaign, when.
     pub fn title(&self, what: &str) -> String {
+        let map = self
+            .as_of
+            .map(|d| format!(" — Theo bản đồ hành chính ngày {}", d.format("%d/%m/%Y")))
+            .unwrap_or_default();
         format!(
-            "{what} — {} — Chiến dịch: {} — Ngày xuất: {}",
+            "{what} — {} — Chiến dịch: {}{map} — Ngày xuất: {}",
             self.area.name,
             self.campaign.name,
             local_date(&Time::now()).format("%d/%m/%Y")

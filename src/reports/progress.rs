@@ -99,6 +99,20 @@ pub struct Progress {
     pub area: ProgressRow,
     /// Its children, by name.
     pub children: Vec<ProgressRow>,
+    /// Villages of split communes that may come to this area but wait to be placed ("Chưa
+    /// xếp"): not counted in the rows above. Today's map only.
+    pub not_yet_assigned: Option<NotYetAssigned>,
+}
+
+/// What waits to be placed, counted like a row.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NotYetAssigned {
+    pub villages: i64,
+    pub households: i64,
+    pub persons: i64,
+    pub installed: i64,
+    pub priority_total: i64,
+    pub priority_installed: i64,
 }
 
 /// The area's child areas and which of them holds each village of the subtree.
@@ -113,18 +127,33 @@ pub(crate) struct Rollup {
 impl Rollup {
     pub fn load(conn: &mut Conn<'_>, s: &Subject) -> ApiResult<Rollup> {
         use crate::store::areas::Area;
-        let pattern = s.subtree();
         let parent = s.area.id;
-        let children: Vec<Area> = with_conn!(conn, |c| areas::table
-            .filter(areas::parent_id.eq(parent))
-            .filter(areas::retired_at.is_null())
-            .select(Area::as_select())
-            .order((areas::name, areas::id))
-            .load(c))?;
-        let all: Vec<(AreaId, String)> = with_conn!(conn, |c| areas::table
-            .filter(areas::path.like(&pattern))
-            .select((areas::id, areas::path))
-            .load(c))?;
+        let (children, all): (Vec<Area>, Vec<(AreaId, String)>) = match s.as_of {
+            Some(day) => {
+                let tree = crate::store::areas::subtree_as_of(conn, &s.area, day)?;
+                let mut children: Vec<Area> = tree
+                    .iter()
+                    .filter(|a| a.parent_id == Some(parent))
+                    .cloned()
+                    .collect();
+                children.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));
+                (children, tree.into_iter().map(|a| (a.id, a.path)).collect())
+            }
+            None => {
+                let pattern = s.subtree();
+                let children = with_conn!(conn, |c| areas::table
+                    .filter(areas::parent_id.eq(parent))
+                    .filter(areas::retired_at.is_null())
+                    .select(Area::as_select())
+                    .order((areas::name, areas::id))
+                    .load(c))?;
+                let all = with_conn!(conn, |c| areas::table
+                    .filter(areas::path.like(&pattern))
+                    .select((areas::id, areas::path))
+                    .load(c))?;
+                (children, all)
+            }
+        };
         let index: HashMap<String, usize> = children
             .iter()
             .enumerate()
@@ -293,11 +322,49 @@ pub fn progress(conn: &mut Conn<'_>, s: &Subject) -> ApiResult<Progress> {
     for (r, rank) in children.iter_mut().zip(ranks(&rates)) {
         r.rank = rank;
     }
+    let not_yet_assigned = match s.as_of {
+        None => not_yet_assigned(conn, &rollup.subtree, s.campaign.id)?,
+        Some(_) => None,
+    };
     Ok(Progress {
         subject: s.reference(),
         area,
         children,
+        not_yet_assigned,
     })
+}
+
+/// Villages waiting to be placed with a candidate commune in `subtree`, tallied.
+fn not_yet_assigned(
+    conn: &mut Conn<'_>,
+    subtree: &[AreaId],
+    campaign: CampaignId,
+) -> ApiResult<Option<NotYetAssigned>> {
+    use crate::db::schema::village_candidates;
+    let mut villages: Vec<AreaId> = Vec::new();
+    for chunk in subtree.chunks(5000) {
+        villages.extend(with_conn!(conn, |c| village_candidates::table
+            .filter(village_candidates::commune_id.eq_any(chunk))
+            .select(village_candidates::village_id)
+            .load::<AreaId>(c))?);
+    }
+    villages.sort();
+    villages.dedup();
+    if villages.is_empty() {
+        return Ok(None);
+    }
+    let mut t = Tally::default();
+    for v in tally(conn, &villages, campaign)?.values() {
+        t.add(v);
+    }
+    Ok(Some(NotYetAssigned {
+        villages: villages.len() as i64,
+        households: t.households,
+        persons: t.persons,
+        installed: t.installed,
+        priority_total: t.priority,
+        priority_installed: t.priority_installed,
+    }))
 }
 
 /// `smartphone` for smartphone-rate targets, else `registered`.

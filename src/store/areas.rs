@@ -5,8 +5,9 @@ use super::scope::Principal;
 use super::PageReq;
 use crate::db::schema::areas;
 use crate::db::Conn;
-use crate::domain::{text, AreaId, Time};
+use crate::domain::{area, text, AreaId, Time, UserId};
 use crate::with_conn;
+use chrono::NaiveDate;
 use diesel::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -33,6 +34,10 @@ pub struct Area {
     pub successor_id: Option<AreaId>,
     pub created_at: Time,
     pub updated_at: Time,
+    /// The day the unit took effect (none: before gocua knew of it).
+    pub valid_from: Option<NaiveDate>,
+    /// The day it was retired: it was in effect until the day before.
+    pub valid_to: Option<NaiveDate>,
 }
 
 #[derive(Insertable)]
@@ -86,6 +91,8 @@ pub struct AreaFilter {
     pub level: Option<String>,
     pub code: Option<String>,
     pub q: Option<String>,
+    /// The map of that day; none: today's.
+    pub as_of: Option<NaiveDate>,
 }
 
 /// Areas the caller may see, filtered. Without `parent`, `code` or `q`: the caller's top areas
@@ -99,11 +106,36 @@ pub fn list(
     let terms = f.q.as_deref().map(text::search_terms).unwrap_or_default();
     let roots_only =
         f.parent.is_none() && f.code.is_none() && terms.is_empty() && f.level.is_none();
-    if let Some(p) = f.parent {
-        get(conn, p)?;
+    // Each bound is a path prefix; a row must match one of them. On an earlier map, retired
+    // units that became the caller's are theirs to read too.
+    let mut bounds: Option<Vec<String>> = who.prefixes().map(<[String]>::to_vec);
+    if let (Some(b), Some(_)) = (bounds.as_mut(), f.as_of) {
+        b.extend(super::scope::history_prefixes(conn, who)?.unwrap_or_default());
     }
-    // Each bound is a path prefix; a row must match one of them.
-    let bounds = who.prefixes();
+    let bounded = |path: &str| {
+        bounds
+            .as_ref()
+            .is_none_or(|b| b.iter().any(|p| area::in_subtree(path, p)))
+    };
+    if let Some(p) = f.parent {
+        let parent = get(conn, p)?;
+        if let Some(day) = f.as_of {
+            // Children on that day: villages where they were then.
+            let mut kids: Vec<Area> = subtree_as_of(conn, &parent, day)?
+                .into_iter()
+                .filter(|a| a.parent_id == Some(parent.id) && bounded(&a.path))
+                .filter(|a| f.level.as_ref().is_none_or(|l| *l == a.level))
+                .collect();
+            kids.sort_by(|a, b| (&a.code, &a.name).cmp(&(&b.code, &b.name)));
+            let total = kids.len() as i64;
+            let rows = kids
+                .into_iter()
+                .skip(page.offset() as usize)
+                .take(page.per_page as usize)
+                .collect();
+            return Ok((rows, total));
+        }
+    }
     let admin = who.is_admin();
     let run = |c: &mut Conn<'_>, count: bool| -> Result<(Vec<Area>, i64)> {
         with_conn!(c, |c: DB| {
@@ -120,13 +152,23 @@ pub fn list(
             for t in &terms {
                 q = q.filter(areas::search_key.like(text::like_pattern(t)).escape('\\'));
             }
+            match f.as_of {
+                Some(day) => {
+                    q = q
+                        .filter(areas::valid_from.is_null().or(areas::valid_from.le(day)))
+                        .filter(areas::valid_to.is_null().or(areas::valid_to.gt(day)));
+                }
+                // Today's map, unless browsing what is under a given unit.
+                None if f.parent.is_none() => q = q.filter(areas::retired_at.is_null()),
+                None => {}
+            }
             if roots_only {
                 if admin {
                     q = q.filter(areas::parent_id.is_null());
                 } else {
                     q = q.filter(areas::path.eq_any(&who.area_paths));
                 }
-            } else if let Some(b) = bounds {
+            } else if let Some(b) = &bounds {
                 let mut cond: Box<
                     dyn BoxableExpression<areas::table, DB, SqlType = diesel::sql_types::Bool>,
                 > = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
@@ -212,16 +254,7 @@ pub fn create_village(
     }
 }
 
-/// One unit of an official list.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OfficialUnit {
-    pub level: &'static str,
-    pub code: String,
-    pub name: String,
-    pub kind: Option<String>,
-    /// Code of the parent unit (one level up), none for provinces.
-    pub parent_code: Option<String>,
-}
+pub use crate::importer::OfficialUnit;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ImportReport {
@@ -237,6 +270,22 @@ pub struct ImportReport {
 /// Loads official units (parents before children), inserting new ones and updating changed
 /// names or parents. Importing the same list twice changes nothing the second time.
 pub fn import(conn: &mut Conn<'_>, units: &[OfficialUnit]) -> Result<ImportReport> {
+    use crate::db::schema::reorganizations;
+    let reorganized: Option<NaiveDate> = with_conn!(conn, |c| reorganizations::table
+        .select(reorganizations::effective)
+        .order(reorganizations::effective.desc())
+        .first(c)
+        .optional())?;
+    if let Some(day) = reorganized {
+        // The list format has districts: it describes the map before the reorganization.
+        return Err(Error::conflict(
+            "reorganized",
+            format!(
+                "the tree follows the reorganization effective {day}; a list of the old map \
+                 (with districts) would bring its units back"
+            ),
+        ));
+    }
     let existing: Vec<Area> = with_conn!(conn, |c| areas::table
         .filter(areas::code.is_not_null())
         .filter(areas::retired_at.is_null())
@@ -355,4 +404,438 @@ fn move_subtree(conn: &mut Conn<'_>, old: &str, new: &str) -> Result<()> {
             .execute(c))?;
     }
     Ok(())
+}
+
+/// A unit as reports and lists name it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
+pub struct UnitRef {
+    pub id: AreaId,
+    pub code: Option<String>,
+    pub name: String,
+    pub level: String,
+}
+
+impl UnitRef {
+    pub fn of(a: &Area) -> UnitRef {
+        UnitRef {
+            id: a.id,
+            code: a.code.clone(),
+            name: a.name.clone(),
+            level: a.level.clone(),
+        }
+    }
+}
+
+/// Whether the unit was in effect on `day`.
+pub fn in_effect(a: &Area, day: NaiveDate) -> bool {
+    a.valid_from.is_none_or(|f| f <= day) && a.valid_to.is_none_or(|t| t > day)
+}
+
+/// The name without its type ("Xã Hoa Thám" → "Hoa Thám"), to tell villages apart.
+pub fn bare_name(name: &str) -> &str {
+    for k in ["Thị trấn ", "Phường ", "Xã ", "Đặc khu "] {
+        if let Some(rest) = name.strip_prefix(k) {
+            return rest;
+        }
+    }
+    name
+}
+
+/// A unit of a new map, in effect from `valid_from`.
+pub struct NewUnit {
+    pub id: AreaId,
+    pub code: Option<String>,
+    pub name: String,
+    pub level: &'static str,
+    pub kind: Option<String>,
+    pub parent_id: Option<AreaId>,
+    pub path: String,
+    pub valid_from: Option<NaiveDate>,
+}
+
+/// Inserts units, parents before children.
+pub fn insert_units(conn: &mut Conn<'_>, units: &[NewUnit], now: Time) -> Result<()> {
+    #[derive(Insertable)]
+    #[diesel(table_name = areas)]
+    struct Row<'a> {
+        id: AreaId,
+        code: Option<&'a str>,
+        name: &'a str,
+        level: &'a str,
+        kind: Option<&'a str>,
+        parent_id: Option<AreaId>,
+        path: &'a str,
+        search_key: String,
+        valid_from: Option<NaiveDate>,
+        created_at: Time,
+        updated_at: Time,
+    }
+    let rows: Vec<Row<'_>> = units
+        .iter()
+        .map(|u| Row {
+            id: u.id,
+            code: u.code.as_deref(),
+            name: &u.name,
+            level: u.level,
+            kind: u.kind.as_deref(),
+            parent_id: u.parent_id,
+            path: &u.path,
+            search_key: text::search_key(&u.name),
+            valid_from: u.valid_from,
+            created_at: now,
+            updated_at: now,
+        })
+        .collect();
+    for chunk in rows.chunks(1000) {
+        with_conn!(conn, |c| diesel::insert_into(areas::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// A village going under another commune, under `name` there.
+pub struct Move {
+    pub village: Area,
+    pub to: AreaId,
+    pub to_path: String,
+    pub name: String,
+    /// The day it belongs to its new commune from.
+    pub effective: NaiveDate,
+}
+
+/// A value of `update_many`.
+pub enum Set {
+    Id(AreaId),
+    Text(String),
+}
+
+/// Sets columns of many areas, a few hundred a statement (`WITH v AS (VALUES …) UPDATE …
+/// FROM v`, on both databases): each row is an area's id and its values of `cols`. One
+/// statement per row would cost a round trip each on PostgreSQL and, on SQLite inside a
+/// savepoint, a statement journal that grows with the transaction.
+pub fn update_many(
+    conn: &mut Conn<'_>,
+    cols: &[&str],
+    rows: &[(AreaId, Vec<Set>)],
+    now: Time,
+) -> Result<()> {
+    use crate::db::sql::{Ts, Uid};
+    use diesel::sql_types::Text;
+    let per = 400 / (cols.len() + 1);
+    let pg = matches!(conn, Conn::Pg(_));
+    for chunk in rows.chunks(per.max(1)) {
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            if pg {
+                format!("${n}")
+            } else {
+                "?".to_owned()
+            }
+        };
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|(_, vals)| {
+                let cells: Vec<String> = std::iter::once(())
+                    .chain(vals.iter().map(|_| ()))
+                    .map(|()| next())
+                    .collect();
+                format!("({})", cells.join(", "))
+            })
+            .collect();
+        let set: Vec<String> = cols.iter().map(|c| format!("{c} = v.{c}")).collect();
+        let sql = format!(
+            "WITH v(id, {}) AS (VALUES {}) UPDATE areas SET {}, updated_at = {} FROM v WHERE areas.id = v.id",
+            cols.join(", "),
+            values.join(", "),
+            set.join(", "),
+            next()
+        );
+        with_conn!(conn, |c: DB| {
+            let mut q = diesel::sql_query(&sql).into_boxed::<DB>();
+            for (id, vals) in chunk {
+                q = q.bind::<Uid, _>(*id);
+                for v in vals {
+                    q = match v {
+                        Set::Id(a) => q.bind::<Uid, _>(*a),
+                        Set::Text(t) => q.bind::<Text, _>(t.as_str()),
+                    };
+                }
+            }
+            q.bind::<Ts, _>(now).execute(c)
+        })?;
+    }
+    Ok(())
+}
+
+/// Moves villages, keeping their ids (and so their households, whose scope follows the
+/// path), and records where each was before, for the map of earlier days.
+pub fn move_villages(
+    conn: &mut Conn<'_>,
+    moves: &[Move],
+    by: Option<UserId>,
+    now: Time,
+) -> Result<()> {
+    use crate::db::schema::area_moves;
+    let mut log = Vec::new();
+    let mut sets = Vec::new();
+    for m in moves {
+        let v = &m.village;
+        let path = format!("{}{}/", m.to_path, v.id);
+        sets.push((
+            v.id,
+            vec![
+                Set::Id(m.to),
+                Set::Text(path.clone()),
+                Set::Text(m.name.clone()),
+                Set::Text(text::search_key(&m.name)),
+            ],
+        ));
+        log.push((
+            area_moves::id.eq(AreaId::random()),
+            area_moves::area_id.eq(v.id),
+            area_moves::from_parent_id.eq(v.parent_id.unwrap_or(v.id)),
+            area_moves::from_path.eq(v.path.clone()),
+            area_moves::from_name.eq(v.name.clone()),
+            area_moves::to_parent_id.eq(m.to),
+            area_moves::to_path.eq(path),
+            area_moves::effective.eq(m.effective),
+            area_moves::moved_by.eq(by),
+            area_moves::moved_at.eq(now),
+        ));
+    }
+    update_many(
+        conn,
+        &["parent_id", "path", "name", "search_key"],
+        &sets,
+        now,
+    )?;
+    for chunk in log.chunks(500) {
+        with_conn!(conn, |c| diesel::insert_into(area_moves::table)
+            .values(chunk)
+            .execute(c))?;
+    }
+    Ok(())
+}
+
+/// The subtree of `root` on the map of `day`: units in effect that day, and villages where
+/// they were that day (under the parent, with the path and name they had).
+pub fn subtree_as_of(conn: &mut Conn<'_>, root: &Area, day: NaiveDate) -> Result<Vec<Area>> {
+    use crate::db::schema::area_moves;
+    let pattern = area::subtree_pattern(&root.path);
+    let now_under: Vec<Area> = with_conn!(conn, |c| areas::table
+        .filter(areas::path.like(&pattern))
+        .select(Area::as_select())
+        .load(c))?;
+    // The first move after the day of each village that moved into or out of the subtree.
+    let later: Vec<(AreaId, AreaId, String, String, NaiveDate)> =
+        with_conn!(conn, |c| area_moves::table
+            .filter(area_moves::effective.gt(day))
+            .filter(
+                area_moves::from_path
+                    .like(&pattern)
+                    .or(area_moves::to_path.like(&pattern)),
+            )
+            .select((
+                area_moves::area_id,
+                area_moves::from_parent_id,
+                area_moves::from_path,
+                area_moves::from_name,
+                area_moves::effective,
+            ))
+            .order((area_moves::effective, area_moves::moved_at))
+            .load(c))?;
+    let mut then: HashMap<AreaId, (AreaId, String, String)> = HashMap::new();
+    for (id, parent, path, name, _) in later {
+        then.entry(id).or_insert((parent, path, name));
+    }
+    let mut out: Vec<Area> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut place = |mut a: Area, out: &mut Vec<Area>| {
+        if let Some((parent, path, name)) = then.get(&a.id) {
+            a.parent_id = Some(*parent);
+            a.path = path.clone();
+            a.name = name.clone();
+        }
+        if area::in_subtree(&a.path, &root.path) && in_effect(&a, day) && seen.insert(a.id) {
+            out.push(a);
+        }
+    };
+    for a in now_under {
+        place(a, &mut out);
+    }
+    let elsewhere: Vec<AreaId> = then
+        .keys()
+        .filter(|id| !out.iter().any(|a| a.id == **id))
+        .copied()
+        .collect();
+    for a in by_ids(conn, &elsewhere)? {
+        place(a, &mut out);
+    }
+    Ok(out)
+}
+
+/// A village whose commune was split, waiting for a person to place it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PendingVillage {
+    pub village: UnitRef,
+    /// The retired commune it is still under.
+    pub commune: UnitRef,
+    /// The new communes it may go to (an admin may place it anywhere).
+    pub candidates: Vec<UnitRef>,
+    /// Live households in it.
+    pub households: i64,
+}
+
+/// Villages waiting to be placed that the caller may see: an admin sees all; others those
+/// under their areas or with a candidate commune in their areas.
+pub fn pending(conn: &mut Conn<'_>, who: &Principal) -> Result<Vec<PendingVillage>> {
+    use crate::db::schema::{households, village_candidates};
+    let retired: Vec<Area> = with_conn!(conn, |c| areas::table
+        .filter(areas::level.eq("commune"))
+        .filter(areas::retired_at.is_not_null())
+        .select(Area::as_select())
+        .load(c))?;
+    let communes: HashMap<AreaId, &Area> = retired.iter().map(|a| (a.id, a)).collect();
+    let ids: Vec<AreaId> = communes.keys().copied().collect();
+    let mut villages: Vec<Area> = Vec::new();
+    for chunk in ids.chunks(5000) {
+        villages.extend(with_conn!(conn, |c| areas::table
+            .filter(areas::parent_id.eq_any(chunk))
+            .filter(areas::level.eq("village"))
+            .filter(areas::retired_at.is_null())
+            .select(Area::as_select())
+            .load(c))?);
+    }
+    let vids: Vec<AreaId> = villages.iter().map(|v| v.id).collect();
+    let mut cands: HashMap<AreaId, Vec<AreaId>> = HashMap::new();
+    let mut homes: HashMap<AreaId, i64> = HashMap::new();
+    for chunk in vids.chunks(5000) {
+        let rows: Vec<(AreaId, AreaId)> = with_conn!(conn, |c| village_candidates::table
+            .filter(village_candidates::village_id.eq_any(chunk))
+            .select((
+                village_candidates::village_id,
+                village_candidates::commune_id
+            ))
+            .load(c))?;
+        for (v, c) in rows {
+            cands.entry(v).or_default().push(c);
+        }
+        let n: Vec<(AreaId, i64)> = with_conn!(conn, |c| households::table
+            .filter(households::area_id.eq_any(chunk))
+            .filter(households::deleted_at.is_null())
+            .group_by(households::area_id)
+            .select((households::area_id, diesel::dsl::count_star()))
+            .load(c))?;
+        homes.extend(n);
+    }
+    let all: Vec<AreaId> = cands.values().flatten().copied().collect();
+    let targets: HashMap<AreaId, Area> =
+        by_ids(conn, &all)?.into_iter().map(|a| (a.id, a)).collect();
+    let mut out: Vec<PendingVillage> = villages
+        .into_iter()
+        .filter_map(|v| {
+            let commune = communes.get(&v.parent_id?)?;
+            let mut candidates: Vec<&Area> = cands
+                .get(&v.id)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| targets.get(c))
+                .collect();
+            candidates.sort_by(|a, b| (&a.code, &a.name).cmp(&(&b.code, &b.name)));
+            let visible = who.covers(&v.path) || candidates.iter().any(|c| who.covers(&c.path));
+            visible.then(|| PendingVillage {
+                households: homes.get(&v.id).copied().unwrap_or(0),
+                commune: UnitRef::of(commune),
+                candidates: candidates.into_iter().map(UnitRef::of).collect(),
+                village: UnitRef::of(&v),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.commune.code, &a.village.name).cmp(&(&b.commune.code, &b.village.name)));
+    Ok(out)
+}
+
+/// Places a waiting village under a new commune: a supervisor among its candidates in
+/// their areas, an admin anywhere. It is renamed like the reorganization does if the
+/// commune already has a village of that name.
+pub fn place(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    village: AreaId,
+    commune: AreaId,
+) -> Result<Area> {
+    use crate::db::schema::village_candidates;
+    let v = get(conn, village)?;
+    let Some(parent) = v.parent_id.filter(|_| v.level == "village") else {
+        return Err(Error::invalid(
+            "village",
+            "level",
+            "only a village can be placed",
+        ));
+    };
+    let old = get(conn, parent)?;
+    if old.retired_at.is_none() {
+        return Err(Error::conflict(
+            "not_pending",
+            "this village is not waiting to be placed: its commune is in effect",
+        ));
+    }
+    let to = get(conn, commune)?;
+    if to.level != "commune" || to.retired_at.is_some() {
+        return Err(Error::invalid(
+            "commune_id",
+            "not_a_commune",
+            "a village is placed under a commune in effect",
+        ));
+    }
+    let candidates: Vec<AreaId> = with_conn!(conn, |c| village_candidates::table
+        .filter(village_candidates::village_id.eq(v.id))
+        .select(village_candidates::commune_id)
+        .load(c))?;
+    if !who.is_admin() {
+        if !candidates.contains(&to.id) {
+            return Err(Error::forbidden(
+                "this commune is not among the village's candidates; only an admin can place it elsewhere",
+            ));
+        }
+        who.require_covers(&to.path)?;
+    }
+    let names: Vec<String> = with_conn!(conn, |c| areas::table
+        .filter(areas::parent_id.eq(to.id))
+        .filter(areas::level.eq("village"))
+        .filter(areas::retired_at.is_null())
+        .select(areas::name)
+        .load(c))?;
+    let mut name = v.name.clone();
+    let mut n = 1;
+    while names.contains(&name) {
+        let bare = bare_name(&old.name);
+        name = if n == 1 {
+            format!("{} ({bare})", v.name)
+        } else {
+            format!("{} ({bare}) {n}", v.name)
+        };
+        n += 1;
+    }
+    let now = Time::now();
+    let effective = old.valid_to.unwrap_or_else(|| now.0.date_naive());
+    move_villages(
+        conn,
+        &[Move {
+            village: v.clone(),
+            to: to.id,
+            to_path: to.path.clone(),
+            name,
+            effective,
+        }],
+        Some(who.user_id),
+        now,
+    )?;
+    with_conn!(conn, |c| diesel::delete(
+        village_candidates::table.filter(village_candidates::village_id.eq(v.id))
+    )
+    .execute(c))?;
+    get(conn, v.id)
 }

@@ -144,3 +144,88 @@ pub fn area_ids_under(conn: &mut Conn<'_>, prefixes: &[String]) -> Result<Vec<Ar
     ids.dedup();
     Ok(ids)
 }
+
+/// Paths of retired units that the caller may read on earlier maps: those whose every
+/// successor lies in the caller's areas (an old commune merged whole into theirs, an old
+/// province that became theirs). None for an admin, who reads everything.
+pub fn history_prefixes(conn: &mut Conn<'_>, who: &Principal) -> Result<Option<Vec<String>>> {
+    use crate::db::schema::area_links;
+    let Some(prefixes) = who.prefixes() else {
+        return Ok(None);
+    };
+    let mut from: Vec<AreaId> = Vec::new();
+    for p in prefixes {
+        let pattern = area::subtree_pattern(p);
+        from.extend(with_conn!(conn, |c| area_links::table
+            .inner_join(areas::table.on(areas::id.eq(area_links::to_id)))
+            .filter(areas::path.like(&pattern))
+            .select(area_links::from_id)
+            .load::<AreaId>(c))?);
+    }
+    from.sort();
+    from.dedup();
+    let mut out = Vec::new();
+    for chunk in from.chunks(1000) {
+        let links: Vec<(AreaId, String)> = with_conn!(conn, |c| area_links::table
+            .inner_join(areas::table.on(areas::id.eq(area_links::to_id)))
+            .filter(area_links::from_id.eq_any(chunk))
+            .select((area_links::from_id, areas::path))
+            .load(c))?;
+        let mine: Vec<AreaId> = chunk
+            .iter()
+            .filter(|f| {
+                links
+                    .iter()
+                    .filter(|(id, _)| id == *f)
+                    .all(|(_, to)| who.covers(to))
+            })
+            .copied()
+            .collect();
+        out.extend(with_conn!(conn, |c| areas::table
+            .filter(areas::id.eq_any(&mine))
+            .select(areas::path)
+            .load::<String>(c))?);
+    }
+    out.sort();
+    Ok(Some(out))
+}
+
+/// Whether the caller may read `area` on an earlier map: it is in their areas, or under a
+/// retired unit whose every successor is (`history_prefixes`).
+pub fn covers_history(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    area: &super::areas::Area,
+) -> Result<bool> {
+    if who.covers(&area.path) {
+        return Ok(true);
+    }
+    Ok(history_prefixes(conn, who)?
+        .is_none_or(|h| h.iter().any(|p| area::in_subtree(&area.path, p))))
+}
+
+/// The last move of a village into or out of the caller's areas (none for an admin, whose
+/// areas are the whole tree): part of a device's scope, so that such a move starts its
+/// devices over.
+pub fn last_move(conn: &mut Conn<'_>, who: &Principal) -> Result<Option<Time>> {
+    use crate::db::schema::area_moves;
+    let Some(prefixes) = who.prefixes() else {
+        return Ok(None);
+    };
+    let mut last: Option<Time> = None;
+    for p in prefixes {
+        let pattern = area::subtree_pattern(p);
+        let t: Option<Time> = with_conn!(conn, |c| area_moves::table
+            .filter(
+                area_moves::from_path
+                    .like(&pattern)
+                    .or(area_moves::to_path.like(&pattern))
+            )
+            .select(area_moves::moved_at)
+            .order(area_moves::moved_at.desc())
+            .first(c)
+            .optional())?;
+        last = last.max(t);
+    }
+    Ok(last)
+}

@@ -124,12 +124,16 @@ pub struct PullResponse {
     pub reference: Option<Reference>,
 }
 
-fn scope_signature(who: &Principal) -> String {
+fn scope_signature(who: &Principal, last_move: Option<crate::domain::Time>) -> String {
     let mut h = Sha256::new();
     h.update(who.role.as_str());
     for p in &who.area_paths {
         h.update(b"|");
         h.update(p.as_bytes());
+    }
+    if let Some(t) = last_move {
+        h.update(b"@");
+        h.update(t.0.to_rfc3339().as_bytes());
     }
     hex::encode(&h.finalize()[..8])
 }
@@ -322,7 +326,8 @@ pub fn pull(conn: &mut Conn<'_>, who: &Principal, req: &PullRequest) -> ApiResul
         // the snapshot sees.
         head(conn, &[])?;
     }
-    let signature = scope_signature(who);
+    // A village moved into or out of the caller's areas changes what they hold: start over.
+    let signature = scope_signature(who, scope::last_move(conn, who)?);
     let cursor = req.cursor.as_deref().map(Cursor::decode).transpose()?;
     let pruned = pruned_below(conn)?;
     let behind = |p: Pos| pruned.is_some_and(|h| p < h);

@@ -65,6 +65,22 @@ async function call(path, raw = false) {
   return raw ? r : r.json();
 }
 
+// Sends a JSON body; answers the JSON reply, or throws with the problem's detail.
+async function send(method, path, body) {
+  const go = () => fetch(`${API}${path}`, {
+    method, headers: { authorization: `Bearer ${tokens.access}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  let r = await go();
+  if (r.status === 401 && (await refresh())) r = await go();
+  if (!r.ok) {
+    let detail = r.statusText;
+    try { detail = (await r.json()).detail || detail; } catch (_) { /* not JSON */ }
+    throw new Error(`Lỗi ${r.status}: ${detail}`);
+  }
+  return r.json();
+}
+
 function showLogin() {
   tokens.clear();
   $("dashboard").hidden = true;
@@ -103,6 +119,7 @@ async function start() {
     state.campaign = list.length ? list[0].id : null;
     $("dashboard").hidden = false;
     if (!state.campaign) { $("error").textContent = "Chưa có chiến dịch nào."; return; }
+    if (me.role !== "canvasser") pending();
     const top = (await call("/areas?per_page=500")).items;
     if (top.length === 1) {
       state.trail = [top[0]];
@@ -180,6 +197,7 @@ async function show() {
         conflicts ? figure(num(conflicts.total), "xung đột chưa xử lý") : null));
     $("children-title").textContent = p.children.length
       ? `Các đơn vị trực thuộc (${p.children.length})` : "Không có đơn vị trực thuộc";
+    const waiting = p.not_yet_assigned;
     $("areas").replaceChildren(...p.children.map((c) => {
       const drill = c.level !== "village";
       return el("li", {
@@ -191,10 +209,44 @@ async function show() {
       bar(c),
       el("span", { class: c.priority_pending ? "priority" : "priority none" },
         c.priority_pending ? `${num(c.priority_pending)} ưu tiên chưa cài` : "Ưu tiên: đủ"));
-    }));
+    }), waiting ? el("li", { class: "area-row unassigned", id: "unassigned" },
+      el("span", { class: "rank" }, "—"),
+      el("span", { class: "name" }, "Chưa xếp", el("small", {}, `${num(waiting.villages)} thôn chờ xếp về xã mới`)),
+      el("span", {}, `${num(waiting.households)} hộ, ${num(waiting.installed)} / ${num(waiting.persons)} người đã cài (không tính vào các dòng trên)`),
+      el("span", { class: waiting.priority_total - waiting.priority_installed ? "priority" : "priority none" },
+        `${num(waiting.priority_total - waiting.priority_installed)} ưu tiên chưa cài`)) : null);
     $("report").hidden = false;
     trend(view);
     openList(state.list || "priority-pending", view);
+  } catch (e) {
+    $("error").textContent = e.message;
+  }
+}
+
+// Villages of split communes waiting for a person to place them (admins and supervisors).
+async function pending() {
+  try {
+    const list = await call("/areas/pending");
+    $("pending").hidden = list.length === 0;
+    $("pending-list").replaceChildren(...list.map((p) => {
+      const select = el("select", { "aria-label": `Xã mới cho ${p.village.name}` },
+        p.candidates.map((c) => el("option", { value: c.id }, c.name)));
+      const result = el("span", { class: "error" });
+      const button = el("button", { type: "button", onclick: async () => {
+        button.disabled = true;
+        try {
+          await send("POST", `/areas/${p.village.id}/place`, { commune_id: select.value });
+          await pending();
+          if (state.trail.length) show();
+        } catch (e) {
+          result.textContent = e.message;
+          button.disabled = false;
+        }
+      } }, "Xếp vào xã này");
+      return el("li", { class: "pending-row", "data-id": p.village.id },
+        el("b", {}, p.village.name), ` (${p.commune.name} cũ, ${num(p.households)} hộ) → `,
+        p.candidates.length ? [select, " ", button] : "chưa có xã đề xuất, quản trị viên xếp qua API", " ", result);
+    }));
   } catch (e) {
     $("error").textContent = e.message;
   }

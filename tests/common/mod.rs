@@ -459,7 +459,7 @@ impl TestApp {
     }
 
     /// The number `sql` selects as `n`, read directly from the database.
-    async fn number(&self, sql: String) -> i64 {
+    pub async fn number(&self, sql: String) -> i64 {
         self.db(move |conn| {
             #[derive(diesel::QueryableByName)]
             struct N {
