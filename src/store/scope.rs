@@ -214,17 +214,41 @@ pub fn last_move(conn: &mut Conn<'_>, who: &Principal) -> Result<Option<Time>> {
     };
     let mut last: Option<Time> = None;
     for p in prefixes {
-        let pattern = area::subtree_pattern(p);
-        let t: Option<Time> = with_conn!(conn, |c| area_moves::table
-            .filter(
-                area_moves::from_path
-                    .like(&pattern)
-                    .or(area_moves::to_path.like(&pattern))
-            )
-            .select(area_moves::moved_at)
-            .order(area_moves::moved_at.desc())
-            .first(c)
-            .optional())?;
+        let t: Option<Time> = match conn {
+            // SQLite does not use an index for LIKE on a column of the default collation;
+            // a path's subtree is also the range [p, p with its last '/' made '0').
+            Conn::Sqlite(c) => {
+                let upper = format!("{}0", &p[..p.len() - 1]);
+                area_moves::table
+                    .filter(
+                        (area_moves::from_path
+                            .ge(p)
+                            .and(area_moves::from_path.lt(&upper)))
+                        .or(area_moves::to_path
+                            .ge(p)
+                            .and(area_moves::to_path.lt(&upper))),
+                    )
+                    .select(area_moves::moved_at)
+                    .order(area_moves::moved_at.desc())
+                    .first(&mut **c)
+                    .optional()?
+            }
+            // PostgreSQL compares text by its collation, not byte by byte: LIKE, whose
+            // prefix the `text_pattern_ops` indexes serve.
+            Conn::Pg(c) => {
+                let pattern = area::subtree_pattern(p);
+                area_moves::table
+                    .filter(
+                        area_moves::from_path
+                            .like(&pattern)
+                            .or(area_moves::to_path.like(&pattern)),
+                    )
+                    .select(area_moves::moved_at)
+                    .order(area_moves::moved_at.desc())
+                    .first(&mut **c)
+                    .optional()?
+            }
+        };
         last = last.max(t);
     }
     Ok(last)
