@@ -19,7 +19,7 @@ use client::Device;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{call, start, Server};
+use support::{call, start, Rng, Server};
 use uuid::Uuid;
 
 #[global_allocator]
@@ -32,18 +32,6 @@ fn arg(name: &str, default: u64) -> u64 {
         .and_then(|i| args.get(i + 1))
         .map(|n| n.parse().unwrap_or_else(|_| panic!("{name} N")))
         .unwrap_or(default)
-}
-
-/// A small deterministic generator, one per device.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
 }
 
 /// What the devices saw.

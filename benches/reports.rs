@@ -14,7 +14,7 @@ use serde_json::json;
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-use support::{admin_with_binh_gia, get, login, post, put, start, Server, PASSWORD};
+use support::{admin_with_binh_gia, get, login, post, put, start, Rng, Server, PASSWORD};
 use uuid::Uuid;
 
 const HOUSEHOLDS: usize = 50_000;
@@ -58,18 +58,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
-
-/// A small deterministic generator.
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
-}
 
 fn ts(day: u64, minute: u64) -> String {
     format!(

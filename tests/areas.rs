@@ -6,16 +6,7 @@ use common::{unit_data, TestApp};
 use serde_json::json;
 
 async fn import_file(app: &TestApp, admin: &str, data: Vec<u8>) -> common::Res {
-    let res = app
-        .client
-        .post(format!("{}/api/v1/areas/import", app.base))
-        .bearer_auth(admin)
-        .header("content-type", "text/csv")
-        .body(data)
-        .send()
-        .await
-        .unwrap();
-    TestApp::read(res).await
+    app.post_csv("/api/v1/areas/import", admin, data).await
 }
 
 #[tokio::test]

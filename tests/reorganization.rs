@@ -60,33 +60,13 @@ fn table_of(districts: &[&str]) -> String {
 }
 
 async fn reorganize(app: &TestApp, token: &str, query: &str, table: &str) -> common::Res {
-    let res = app
-        .client
-        .post(format!(
-            "{}/api/v1/areas/reorganizations?effective={EFFECTIVE}{query}",
-            app.base
-        ))
-        .bearer_auth(token)
-        .header("content-type", "text/csv")
-        .body(table.to_owned())
-        .send()
-        .await
-        .unwrap();
-    TestApp::read(res).await
+    let path = format!("/api/v1/areas/reorganizations?effective={EFFECTIVE}{query}");
+    app.post_csv(&path, token, table.to_owned()).await
 }
 
 async fn import_all(app: &TestApp, admin: &str) {
     let data = std::fs::read(unit_data("units-2025-01-04.csv")).unwrap();
-    let res = app
-        .client
-        .post(format!("{}/api/v1/areas/import", app.base))
-        .bearer_auth(admin)
-        .header("content-type", "text/csv")
-        .body(data)
-        .send()
-        .await
-        .unwrap();
-    let r = TestApp::read(res).await;
+    let r = app.post_csv("/api/v1/areas/import", admin, data).await;
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
@@ -692,15 +672,10 @@ async fn bad_tables_are_refused_naming_the_line_and_change_nothing() {
         .await
         .assert_problem(409, "reorganized");
     // The old map's list cannot come back over the new one.
-    let res = app
-        .client
-        .post(format!("{}/api/v1/areas/import", app.base))
-        .bearer_auth(&w.admin)
-        .body(std::fs::read(unit_data("units-2025-01-04.csv")).unwrap())
-        .send()
+    let list = std::fs::read(unit_data("units-2025-01-04.csv")).unwrap();
+    app.post_csv("/api/v1/areas/import", &w.admin, list)
         .await
-        .unwrap();
-    TestApp::read(res).await.assert_problem(409, "reorganized");
+        .assert_problem(409, "reorganized");
     // Placing: an unknown village, a village that is not waiting.
     let r = app
         .post(

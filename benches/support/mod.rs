@@ -16,6 +16,19 @@ use std::future::Future;
 pub const SECRET: &str = "bench-secret-bench-secret-bench-secret-00";
 pub const PASSWORD: &str = "bench password";
 
+/// A small deterministic generator.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
 pub struct Server {
     pub base: String,
     handle: actix_web::dev::ServerHandle,

@@ -5,7 +5,8 @@ use super::{AppState, Auth, Deferred, Page, PageParams};
 use crate::auth::Role;
 use crate::domain::AreaId;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::store::areas::{Area, AreaFilter, ImportReport, PendingVillage};
+use crate::store::areas::{Area, AreaFilter, ImportReport};
+use crate::store::map::PendingVillage;
 use crate::store::reorganize::{self, Applied, Options, Report, TargetToSet};
 use crate::store::scope::Principal;
 use crate::{importer, store};
@@ -256,7 +257,7 @@ pub async fn pending(state: web::Data<AppState>, auth: Auth) -> ApiResult<HttpRe
     let list = state
         .as_user(auth, move |conn, who| {
             who.require_role(&[Role::Admin, Role::Supervisor])?;
-            store::areas::pending(conn, who).map_err(ApiError::from)
+            store::map::pending(conn, who).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(list))
@@ -287,7 +288,7 @@ pub async fn place(
         .as_user_tx(auth, move |conn, who| {
             who.require_role(&[Role::Admin, Role::Supervisor])?;
             let p = body.get()?.into_inner();
-            store::areas::place(conn, who, id, p.commune_id).map_err(ApiError::from)
+            store::map::place(conn, who, id, p.commune_id).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(area))

@@ -13,6 +13,7 @@ pub mod devices;
 pub mod error;
 mod flush;
 pub mod households;
+pub mod map;
 pub mod reorganize;
 pub mod scope;
 pub mod sessions;

@@ -363,6 +363,20 @@ impl TestApp {
         self.token("admin").await
     }
 
+    /// POSTs a CSV body.
+    pub async fn post_csv(&self, path: &str, token: &str, body: impl Into<reqwest::Body>) -> Res {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        Self::read(res).await
+    }
+
     /// Imports the official rows of the given district codes (from the real list) over HTTP.
     pub async fn import_districts(&self, admin: &str, district_codes: &[&str]) -> Value {
         let data = std::fs::read_to_string(unit_data("units-2025-01-04.csv")).unwrap();
@@ -375,16 +389,7 @@ impl TestApp {
                 csv.push('\n');
             }
         }
-        let res = self
-            .client
-            .post(format!("{}/api/v1/areas/import", self.base))
-            .bearer_auth(admin)
-            .header("content-type", "text/csv")
-            .body(csv)
-            .send()
-            .await
-            .unwrap();
-        let r = Self::read(res).await;
+        let r = self.post_csv("/api/v1/areas/import", admin, csv).await;
         assert_eq!(r.status, 200, "{}", r.text);
         r.body
     }

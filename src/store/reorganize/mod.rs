@@ -8,6 +8,7 @@
 
 use super::areas::{self, Area, UnitRef};
 use super::error::{Error, Result};
+use super::map;
 use crate::db::schema::{
     area_links, areas as areas_t, campaigns, households, reorganizations, targets, user_areas,
     users, village_candidates,
@@ -24,6 +25,12 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 
+mod report;
+pub use report::{
+    AssignmentToDecide, LinkCounts, NameVariant, ProvinceMismatch, Report, Retired, TargetToSet,
+    Unmatched, VillageRenamed,
+};
+
 /// How a table is applied.
 pub struct Options {
     pub effective: NaiveDate,
@@ -34,125 +41,6 @@ pub struct Options {
     /// Where the table came from, as the operator named it.
     pub source: String,
     pub by: Option<UserId>,
-}
-
-/// What applying a table did, or would do.
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct Report {
-    pub effective: Option<NaiveDate>,
-    pub dry_run: bool,
-    /// Whether this run changed the database: false for a dry run and for a table that was
-    /// already applied.
-    pub changed: bool,
-    /// When the same table was applied before (then nothing else is filled in).
-    pub already_applied_at: Option<Time>,
-    pub reorganization_id: Option<Uuid>,
-    /// Conversion rows read.
-    pub rows: usize,
-    pub provinces_created: usize,
-    pub communes_created: usize,
-    pub retired: Retired,
-    /// Links from retired units to their successors, by kind.
-    pub links: LinkCounts,
-    /// New communes that kept the code of an old commune which is another unit (the old
-    /// unit keeps the code for its period).
-    pub codes_reused: usize,
-    pub villages_moved: usize,
-    /// Villages renamed on moving because their new commune already had one of that name.
-    pub villages_renamed: Vec<VillageRenamed>,
-    /// Villages of split communes, waiting for a person to place them.
-    pub villages_pending: usize,
-    pub households_moved: i64,
-    pub households_pending: i64,
-    /// Assignments moved to the successor of a unit that went whole.
-    pub assignments_followed: usize,
-    /// Assignments to retired units with no single successor: an admin decides.
-    pub assignments_to_decide: Vec<AssignmentToDecide>,
-    /// Targets set on retired units: the new units' supervisors set them again.
-    pub targets_to_set: Vec<TargetToSet>,
-    /// Rows whose old code names no unit of the current map (left out of the links).
-    pub unmatched: Vec<Unmatched>,
-    /// Rows naming an old area with no code (left out of the links).
-    pub without_code: Vec<Unmatched>,
-    /// Communes of the retired provinces that no row names (retired with no successor;
-    /// their villages wait, with the new communes of their district as candidates).
-    pub not_in_table: Vec<UnitRef>,
-    /// Rows spelling a new commune's name another way than its first row (only the place of
-    /// a tone mark or the like): the first spelling is kept.
-    pub name_variants: Vec<NameVariant>,
-    /// Rows whose old province cell disagrees with the tree (the tree is followed).
-    pub province_mismatches: Vec<ProvinceMismatch>,
-    /// Provinces of the current map that the table does not touch.
-    pub provinces_kept: Vec<UnitRef>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct Retired {
-    pub provinces: usize,
-    pub districts: usize,
-    pub communes: usize,
-}
-
-#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct LinkCounts {
-    pub whole: usize,
-    pub part: usize,
-    pub rename: usize,
-}
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct VillageRenamed {
-    pub village_id: AreaId,
-    pub from: String,
-    pub to: String,
-    pub commune: UnitRef,
-}
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct AssignmentToDecide {
-    pub user_id: UserId,
-    pub username: String,
-    pub area: UnitRef,
-    /// The units it went into.
-    pub successors: Vec<UnitRef>,
-}
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct TargetToSet {
-    pub campaign_id: CampaignId,
-    pub campaign_name: String,
-    pub area: UnitRef,
-    pub kind: String,
-    pub value: f64,
-    pub successors: Vec<UnitRef>,
-}
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct Unmatched {
-    pub line: u64,
-    pub old_code: Option<String>,
-    pub old_name: String,
-    pub new_code: String,
-}
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct NameVariant {
-    pub line: u64,
-    pub code: String,
-    /// The spelling of this row.
-    pub name: String,
-    /// The spelling kept, and the row it comes from.
-    pub kept: String,
-    pub kept_line: u64,
-}
-
-#[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct ProvinceMismatch {
-    pub line: u64,
-    /// The old province as the row writes it.
-    pub cell: String,
-    /// The province the old unit is in.
-    pub tree: UnitRef,
 }
 
 /// The kind of link a row's note makes.
@@ -651,11 +539,11 @@ fn apply(conn: &mut Conn<'_>, rows: &[Row], o: &Options, digest: &str) -> Result
             .values(chunk)
             .execute(c))?;
     }
-    let sets: Vec<(AreaId, Vec<areas::Set>)> = successors
+    let sets: Vec<(AreaId, Vec<map::Set>)> = successors
         .iter()
-        .map(|(from, to)| (*from, vec![areas::Set::Id(*to)]))
+        .map(|(from, to)| (*from, vec![map::Set::Id(*to)]))
         .collect();
-    areas::update_many(conn, &["successor_id"], &sets, now)?;
+    map::update_many(conn, &["successor_id"], &sets, now)?;
     let successor: HashMap<AreaId, AreaId> = successors.into_iter().collect();
     let new_by_id: HashMap<AreaId, &areas::NewUnit> = fresh.iter().map(|u| (u.id, u)).collect();
 
@@ -728,7 +616,7 @@ fn apply(conn: &mut Conn<'_>, rows: &[Row], o: &Options, digest: &str) -> Result
                     });
                 }
                 taken.insert((to.id, name.clone()));
-                moves.push(areas::Move {
+                moves.push(map::Move {
                     village: v.clone(),
                     to: to.id,
                     to_path: to.path.clone(),
@@ -757,7 +645,7 @@ fn apply(conn: &mut Conn<'_>, rows: &[Row], o: &Options, digest: &str) -> Result
     }
     report.villages_moved = moves.len();
     report.villages_pending = pending.len();
-    areas::move_villages(conn, &moves, o.by, now)?;
+    map::move_villages(conn, &moves, o.by, now)?;
     for chunk in candidates.chunks(1000) {
         with_conn!(conn, |c| diesel::insert_into(village_candidates::table)
             .values(chunk)
