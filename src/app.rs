@@ -48,6 +48,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let shutdown = settings.shutdown_seconds;
+        let blocking_threads = settings.pool_size.max(2) as usize;
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             keys: TokenKeys::new(&secret),
@@ -88,6 +89,10 @@ impl Application {
                 .default_service(web::to(not_found))
         })
         .shutdown_timeout(shutdown)
+        // Database work runs on each worker's blocking threads, and holds a connection: more
+        // threads than connections would only wait for one, each with its own allocator
+        // caches (hundreds of MiB under a few hundred devices at once).
+        .worker_max_blocking_threads(blocking_threads)
         // Responses go out as soon as they are written: with Nagle's algorithm a response
         // written in parts (compressed, chunked) waits for the client's delayed ACK, 40 ms.
         .tcp_nodelay(true)

@@ -297,9 +297,12 @@ impl Pool {
     pub fn connect(url: &str, size: u32, timeout: Duration) -> Result<Pool, DbError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             PgConnection::establish(url).map_err(|e| DbError::Connect(e.to_string()))?;
+            // No test query at checkout: it is a round trip per request, and a connection
+            // that broke fails its first statement anyway (diesel then drops it from the pool).
             let pool = diesel::r2d2::Pool::builder()
                 .max_size(size)
                 .connection_timeout(timeout)
+                .test_on_check_out(false)
                 .build(ConnectionManager::<PgConnection>::new(url))?;
             Ok(Pool::Pg(pool))
         } else if let Some(path) = sqlite_path(url) {

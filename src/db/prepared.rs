@@ -146,3 +146,63 @@ impl<DB: Backend> QueryFragment<DB> for Condition {
         Ok(())
     }
 }
+
+/// A raw query of fixed SQL text, with at most one bound value between its two parts, that
+/// stays prepared: `diesel::sql_query` is parsed and planned at every call, which for a
+/// query on a system view (PostgreSQL's `pg_stat_activity`) costs more than running it.
+/// Load it into a `QueryableByName` row, as `sql_query`.
+pub struct FixedQuery<ST, T> {
+    sql: &'static str,
+    bind: Option<(T, &'static str)>,
+    _st: std::marker::PhantomData<ST>,
+}
+
+/// `sql` alone.
+pub fn fixed_query(sql: &'static str) -> FixedQuery<diesel::sql_types::Integer, i32> {
+    FixedQuery {
+        sql,
+        bind: None,
+        _st: std::marker::PhantomData,
+    }
+}
+
+/// `before`, the value bound as `$1`, then `after`.
+pub fn fixed_query_with<ST, T>(
+    before: &'static str,
+    bind: T,
+    after: &'static str,
+) -> FixedQuery<ST, T> {
+    FixedQuery {
+        sql: before,
+        bind: Some((bind, after)),
+        _st: std::marker::PhantomData,
+    }
+}
+
+impl<ST, T> QueryId for FixedQuery<ST, T> {
+    type QueryId = ();
+    // Not a static id: the cache key is the SQL text.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<ST, T, DB> QueryFragment<DB> for FixedQuery<ST, T>
+where
+    DB: Backend + diesel::sql_types::HasSqlType<ST>,
+    T: diesel::serialize::ToSql<ST, DB>,
+    ST: diesel::sql_types::SqlType,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql(self.sql);
+        if let Some((bind, after)) = &self.bind {
+            out.push_bind_param::<ST, T>(bind)?;
+            out.push_sql(after);
+        }
+        Ok(())
+    }
+}
+
+impl<ST, T> diesel::query_builder::Query for FixedQuery<ST, T> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl<ST, T, C> RunQueryDsl<C> for FixedQuery<ST, T> {}

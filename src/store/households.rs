@@ -300,11 +300,15 @@ pub fn list_households(
     Ok((items, total))
 }
 
-/// Bulk reads for sync pulls: the current rows of many households at once.
+/// Bulk reads for sync pulls: the current rows of many households at once. A read of no ids
+/// answers without a query (an empty pull is made of such reads).
 pub mod bulk {
     use super::*;
 
     pub fn households(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> Result<Vec<Household>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         Ok(with_conn!(conn, |c| households::table
             .filter(households::id.eq_any(ids))
             .select(Household::as_select())
@@ -336,6 +340,9 @@ pub mod bulk {
     }
 
     pub fn members(conn: &mut Conn<'_>, ids: &[MemberId]) -> Result<Vec<Member>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         Ok(with_conn!(conn, |c| members::table
             .filter(members::id.eq_any(ids))
             .select(Member::as_select())
@@ -343,6 +350,9 @@ pub mod bulk {
     }
 
     pub fn members_of(conn: &mut Conn<'_>, households: &[HouseholdId]) -> Result<Vec<Member>> {
+        if households.is_empty() {
+            return Ok(Vec::new());
+        }
         Ok(with_conn!(conn, |c| members::table
             .filter(members::household_id.eq_any(households))
             .filter(members::deleted_at.is_null())
@@ -352,6 +362,9 @@ pub mod bulk {
     }
 
     pub fn adoptions_of_members(conn: &mut Conn<'_>, ids: &[MemberId]) -> Result<Vec<Adoption>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         Ok(with_conn!(conn, |c| adoptions::table
             .filter(adoptions::member_id.eq_any(ids))
             .select(Adoption::as_select())
@@ -360,6 +373,9 @@ pub mod bulk {
     }
 
     pub fn visits(conn: &mut Conn<'_>, ids: &[VisitId]) -> Result<Vec<Visit>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         Ok(with_conn!(conn, |c| visits::table
             .filter(visits::id.eq_any(ids))
             .select(Visit::as_select())
@@ -367,6 +383,9 @@ pub mod bulk {
     }
 
     pub fn visits_of(conn: &mut Conn<'_>, households: &[HouseholdId]) -> Result<Vec<Visit>> {
+        if households.is_empty() {
+            return Ok(Vec::new());
+        }
         Ok(with_conn!(conn, |c| visits::table
             .filter(visits::household_id.eq_any(households))
             .select(Visit::as_select())

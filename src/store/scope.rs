@@ -22,8 +22,11 @@ impl Principal {
     /// Loads the caller of an access token, refusing inactive users and revoked sessions.
     pub fn load(conn: &mut Conn<'_>, claims: &Claims) -> Result<Principal> {
         let now = Time::now();
-        let found = with_conn!(conn, |c| users::table
+        // One statement: the user, the session, and a row per assigned area (or one row
+        // with no path).
+        let rows = with_conn!(conn, |c| users::table
             .inner_join(sessions::table)
+            .left_join(user_areas::table.inner_join(areas::table))
             .filter(users::id.eq(claims.sub))
             .filter(sessions::id.eq(claims.sid))
             .select((
@@ -31,11 +34,12 @@ impl Principal {
                 users::role,
                 users::active,
                 sessions::revoked_at,
-                sessions::expires_at
+                sessions::expires_at,
+                areas::path.nullable(),
             ))
-            .first::<(String, String, bool, Option<Time>, Time)>(c)
-            .optional())?;
-        let Some((username, role, active, revoked, expires)) = found else {
+            .order(areas::path)
+            .load::<(String, String, bool, Option<Time>, Time, Option<String>)>(c))?;
+        let Some((username, role, active, revoked, expires, _)) = rows.first().cloned() else {
             return Err(Error::unauthorized(
                 "invalid_token",
                 "unknown user or session",
@@ -55,7 +59,7 @@ impl Principal {
         }
         let role =
             Role::parse(&role).ok_or_else(|| Error::corrupt(anyhow::anyhow!("bad role {role}")))?;
-        let area_paths = assigned_paths(conn, claims.sub)?;
+        let area_paths = rows.into_iter().filter_map(|r| r.5).collect();
         Ok(Principal {
             user_id: claims.sub,
             username,
@@ -129,20 +133,38 @@ pub fn assigned_paths(conn: &mut Conn<'_>, user: UserId) -> Result<Vec<String>> 
         .load::<String>(c))?)
 }
 
-/// Ids of all areas under the given path prefixes (`None`: no bound).
+/// Ids of all areas under the given path prefixes, in one statement.
 pub fn area_ids_under(conn: &mut Conn<'_>, prefixes: &[String]) -> Result<Vec<AreaId>> {
-    let mut ids = Vec::new();
-    for p in prefixes {
-        let pattern = area::subtree_pattern(p);
-        let mut found = with_conn!(conn, |c| areas::table
-            .filter(areas::path.like(&pattern))
-            .select(areas::id)
-            .load::<AreaId>(c))?;
-        ids.append(&mut found);
+    if prefixes.is_empty() {
+        return Ok(Vec::new());
     }
+    let sqlite = conn.backend() == crate::db::Backend::Sqlite;
+    let mut ids = with_conn!(conn, |c: DB| {
+        let mut q = areas::table.select(areas::id).into_boxed::<DB>();
+        for p in prefixes {
+            q = if sqlite {
+                q.or_filter(
+                    areas::path
+                        .ge(p.clone())
+                        .and(areas::path.lt(subtree_end(p))),
+                )
+            } else {
+                q.or_filter(areas::path.like(area::subtree_pattern(p)))
+            };
+        }
+        q.load::<AreaId>(c)
+    })?;
     ids.sort();
-    ids.dedup();
     Ok(ids)
+}
+
+/// The first path after the subtree of the area with path `root` (which ends with '/'):
+/// the subtree is the byte range [root, subtree_end(root)). SQLite uses no index for LIKE on
+/// a column of the default collation, but does for a range; PostgreSQL compares text by its
+/// collation, not byte by byte, and keeps LIKE, whose prefix its `text_pattern_ops` indexes
+/// serve.
+fn subtree_end(root: &str) -> String {
+    format!("{}0", &root[..root.len() - 1])
 }
 
 /// Paths of retired units that the caller may read on earlier maps: those whose every
@@ -209,47 +231,34 @@ pub fn covers_history(
 /// devices over.
 pub fn last_move(conn: &mut Conn<'_>, who: &Principal) -> Result<Option<Time>> {
     use crate::db::schema::area_moves;
-    let Some(prefixes) = who.prefixes() else {
+    let Some(prefixes) = who.prefixes().filter(|p| !p.is_empty()) else {
         return Ok(None);
     };
-    let mut last: Option<Time> = None;
-    for p in prefixes {
-        let t: Option<Time> = match conn {
-            // SQLite does not use an index for LIKE on a column of the default collation;
-            // a path's subtree is also the range [p, p with its last '/' made '0').
-            Conn::Sqlite(c) => {
-                let upper = format!("{}0", &p[..p.len() - 1]);
-                area_moves::table
-                    .filter(
-                        (area_moves::from_path
-                            .ge(p)
-                            .and(area_moves::from_path.lt(&upper)))
-                        .or(area_moves::to_path
-                            .ge(p)
-                            .and(area_moves::to_path.lt(&upper))),
-                    )
-                    .select(area_moves::moved_at)
-                    .order(area_moves::moved_at.desc())
-                    .first(&mut **c)
-                    .optional()?
-            }
-            // PostgreSQL compares text by its collation, not byte by byte: LIKE, whose
-            // prefix the `text_pattern_ops` indexes serve.
-            Conn::Pg(c) => {
+    let sqlite = conn.backend() == crate::db::Backend::Sqlite;
+    Ok(with_conn!(conn, |c: DB| {
+        let mut q = area_moves::table
+            .select(area_moves::moved_at)
+            .into_boxed::<DB>();
+        for p in prefixes {
+            q = if sqlite {
+                let end = subtree_end(p);
+                q.or_filter(
+                    (area_moves::from_path
+                        .ge(p.clone())
+                        .and(area_moves::from_path.lt(end.clone())))
+                    .or(area_moves::to_path
+                        .ge(p.clone())
+                        .and(area_moves::to_path.lt(end))),
+                )
+            } else {
                 let pattern = area::subtree_pattern(p);
-                area_moves::table
-                    .filter(
-                        area_moves::from_path
-                            .like(&pattern)
-                            .or(area_moves::to_path.like(&pattern)),
-                    )
-                    .select(area_moves::moved_at)
-                    .order(area_moves::moved_at.desc())
-                    .first(&mut **c)
-                    .optional()?
-            }
-        };
-        last = last.max(t);
-    }
-    Ok(last)
+                q.or_filter(
+                    area_moves::from_path
+                        .like(pattern.clone())
+                        .or(area_moves::to_path.like(pattern)),
+                )
+            };
+        }
+        q.order(area_moves::moved_at.desc()).first(c).optional()
+    })?)
 }

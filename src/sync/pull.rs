@@ -8,16 +8,16 @@
 //! transaction that commits late can never fall behind a cursor. On SQLite writers are
 //! serialized and the log id is commit-ordered.
 
-use crate::db::prepared::Condition;
+use crate::db::prepared::{fixed_query, fixed_query_with, Condition};
 use crate::db::schema::changes;
 use crate::db::{Backend, Conn};
 use crate::domain::{AreaId, DeviceId, EntityId, HouseholdId, MemberId, VisitId};
 use crate::error::{ApiError, ApiResult};
+use crate::store::areas;
 use crate::store::areas::Area;
 use crate::store::campaigns::{self, Campaign, Target};
 use crate::store::households::{bulk, Adoption, Household, Member, Visit};
 use crate::store::scope::{self, Principal};
-use crate::store::{areas, devices};
 use crate::with_conn;
 use base64::Engine;
 use diesel::prelude::*;
@@ -151,7 +151,7 @@ struct X {
 /// `head` looks (which `head` alone would have to count, holding the pull back).
 pub fn other_databases_xids(conn: &mut Conn<'_>) -> ApiResult<Vec<i64>> {
     Ok(match conn {
-        Conn::Pg(c) => diesel::sql_query(
+        Conn::Pg(c) => fixed_query(
             "SELECT backend_xid::text::bigint AS x FROM pg_stat_activity
              WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()",
         )
@@ -174,17 +174,18 @@ fn head(conn: &mut Conn<'_>, others: &[i64]) -> ApiResult<Pos> {
             // that started after `others` was read and ended since the snapshot is in neither
             // and so counts: that errs on the safe side. Snapshot ids are 64-bit; the
             // activity view shows their low 32 bits.
-            let x: X = diesel::sql_query(
+            let x: X = fixed_query_with::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(
                 "SELECT COALESCE(
                     (SELECT min(x::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
-                     WHERE (x::text::bigint & 4294967295) <> ALL($1)
+                     WHERE (x::text::bigint & 4294967295) <> ALL(",
+                others,
+                ")
                        AND (x::text::bigint & 4294967295) NOT IN (
                            SELECT backend_xid::text::bigint FROM pg_stat_activity
                            WHERE backend_xid IS NOT NULL
                              AND datname IS DISTINCT FROM current_database())),
                     pg_snapshot_xmax(pg_current_snapshot())::text::bigint) AS x",
             )
-            .bind::<diesel::sql_types::Array<diesel::sql_types::BigInt>, _>(others)
             .get_result(*c)?;
             Ok((x.x, 0))
         }
@@ -213,6 +214,28 @@ fn pruned_below(conn: &mut Conn<'_>) -> ApiResult<Option<Pos>> {
         .select((sync_horizon::txid, sync_horizon::change_id))
         .first::<Pos>(c)
         .optional())?)
+}
+
+/// The owner of a device, if it is registered, and `pruned_below`, in one statement.
+fn owner_and_horizon(
+    conn: &mut Conn<'_>,
+    device: DeviceId,
+) -> ApiResult<(Option<crate::domain::UserId>, Option<Pos>)> {
+    use crate::db::schema::{devices, sync_horizon};
+    let (owner, txid, id) = with_conn!(conn, |c| diesel::select((
+        devices::table
+            .find(device)
+            .select(devices::user_id)
+            .single_value(),
+        sync_horizon::table
+            .select(sync_horizon::txid)
+            .single_value(),
+        sync_horizon::table
+            .select(sync_horizon::change_id)
+            .single_value(),
+    ))
+    .get_result::<(Option<crate::domain::UserId>, Option<i64>, Option<i64>)>(c))?;
+    Ok((owner, txid.zip(id)))
 }
 
 /// Deletes log rows written before `before` by transactions that have all ended, and moves
@@ -312,7 +335,8 @@ pub fn pull_for(
 
 /// Runs one pull; call it inside `Conn::read_transaction` so that all reads share a snapshot.
 pub fn pull(conn: &mut Conn<'_>, who: &Principal, req: &PullRequest) -> ApiResult<PullResponse> {
-    if let Some((owner, _)) = devices::get(conn, req.device)? {
+    let (owner, pruned) = owner_and_horizon(conn, req.device)?;
+    if let Some(owner) = owner {
         if owner != who.user_id {
             return Err(
                 ApiError::forbidden("this device id is registered to another user")
@@ -329,7 +353,6 @@ pub fn pull(conn: &mut Conn<'_>, who: &Principal, req: &PullRequest) -> ApiResul
     // A village moved into or out of the caller's areas changes what they hold: start over.
     let signature = scope_signature(who, scope::last_move(conn, who)?);
     let cursor = req.cursor.as_deref().map(Cursor::decode).transpose()?;
-    let pruned = pruned_below(conn)?;
     let behind = |p: Pos| pruned.is_some_and(|h| p < h);
     let (phase, reset) = match cursor {
         Some(c) if c.s == signature && !behind(c.phase.pos()) => (c.phase, false),
@@ -386,11 +409,14 @@ pub fn pull(conn: &mut Conn<'_>, who: &Principal, req: &PullRequest) -> ApiResul
                     // index of its own (see the migration `changes_by_rowid`).
                     q.filter(changes::id.gt(pos.1)).order(changes::id)
                 } else {
+                    // `txid >= pos.0` again, alone: a bound the index `changes_area` (by
+                    // area, then txid) can seek to.
                     q.filter(
                         changes::txid
                             .gt(pos.0)
                             .or(changes::txid.eq(pos.0).and(changes::id.gt(pos.1))),
                     )
+                    .filter(changes::txid.ge(pos.0))
                     .filter(changes::txid.lt(below))
                     .order((changes::txid, changes::id))
                 };

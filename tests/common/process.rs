@@ -1,4 +1,6 @@
-//! A `gocua serve` process (not a server inside the test), for tests that kill it.
+//! A `gocua serve` process (not a server inside the test): for tests that kill it, and for
+//! the load test and bench, which run several on one database.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -41,6 +43,11 @@ impl Server {
         // Keep draining stdout so the server never blocks on it.
         std::thread::spawn(move || for _ in lines {});
         Server { child, base: url }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no shutdown, no flushing, whatever was in flight is cut.

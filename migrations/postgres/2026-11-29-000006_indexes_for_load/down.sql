@@ -1,0 +1,2 @@
+DROP INDEX visits_household_campaign;
+DROP INDEX changes_area;
