@@ -10,8 +10,9 @@
 //! memory. Fails on any error or any acknowledged household lost.
 //!
 //! `cargo bench --locked --bench load -- [sqlite|postgres|both] [--devices N]
-//! [--canvassers M] [--seconds S] [--processes P] [--pool C]` (default both, 200 devices,
-//! 50 canvassers, 40 s, 1 process, pool 16). Several processes only on PostgreSQL: a
+//! [--canvassers M] [--seconds S] [--processes P] [--pool C] [--supervisor-pause MS]`
+//! (default both, 200 devices, 50 canvassers, 40 s, 1 process, pool 16, each supervisor
+//! reading every 1000 ms; 0: no supervisors). Several processes only on PostgreSQL: a
 //! SQLite database is served by one process.
 
 #[path = "../tests/common/client.rs"]
@@ -189,7 +190,7 @@ async fn bench(name: &'static str, url: String) {
         canvassers: arg("--canvassers", 50) as usize,
         seconds: arg("--seconds", 40) as f64,
         max_pause_ms: 2000,
-        supervisor_pause_ms: 1000,
+        supervisor_pause_ms: arg("--supervisor-pause", 1000),
     };
     let processes = if name == "SQLite" {
         1

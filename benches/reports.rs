@@ -2,7 +2,9 @@
 //! list of a district of 50,000 households and 200,000 members, and its exports (time,
 //! bytes, and the heap the export needs).
 //!
-//! `cargo bench --locked --bench reports -- [sqlite|postgres|both]` (default both).
+//! `cargo bench --locked --bench reports -- [sqlite|postgres|both] [--households N]
+//! [--runs R] [--no-exports]` (default both, 50,000 households, 5 timed runs after a
+//! warm-up, exports measured).
 //! The data is written straight into the tables (the sync benchmark measures writing);
 //! everything measured goes through HTTP. Figures are in docs/BENCHMARKS.md.
 
@@ -17,10 +19,17 @@ use std::time::Instant;
 use support::{admin_with_binh_gia, get, login, post, put, start, Rng, Server, PASSWORD};
 use uuid::Uuid;
 
-const HOUSEHOLDS: usize = 50_000;
 const MEMBERS_PER_HOUSEHOLD: usize = 4;
 const VILLAGES_PER_COMMUNE: usize = 5;
-const RUNS: usize = 5;
+
+fn arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|n| n.parse().unwrap_or_else(|_| panic!("{name} N")))
+        .unwrap_or(default)
+}
 
 /// Counts live heap bytes and their peak, so that an export's memory can be measured, over
 /// the allocator of the gocua binary (`src/main.rs`).
@@ -76,7 +85,7 @@ fn seed(pool: &gocua::db::Pool, villages: &[String], campaign: &str, user: &str)
     let mut adoptions = Vec::new();
     let mut visits = Vec::new();
     let now = "2020-07-25T00:00:00.000000Z";
-    for i in 0..HOUSEHOLDS {
+    for i in 0..arg("--households", 50_000) {
         let h = Uuid::new_v4();
         let v = &villages[i % villages.len()];
         let lat = 21.9 + rng.below(1000) as f64 / 10_000.0;
@@ -132,9 +141,17 @@ fn seed(pool: &gocua::db::Pool, villages: &[String], campaign: &str, user: &str)
         ("visits", "id, household_id, campaign_id, canvasser_id, visited_at, outcome, notes, lat, lon, created_at", &visits),
     ];
     for (table, cols, rows) in tables {
-        for chunk in rows.chunks(1000) {
+        for (i, chunk) in rows.chunks(1000).enumerate() {
             let sql = format!("INSERT INTO {table} ({cols}) VALUES {}", chunk.join(","));
             gocua::with_conn!(&mut conn, |c| c.batch_execute(&sql)).unwrap();
+            // The server's writer runs SQLite's checkpoints, and these inserts bypass it:
+            // without one now and then the WAL grows by the whole database (70 GB at a
+            // million households).
+            if let gocua::db::Conn::Sqlite(c) = &mut conn {
+                if i % 200 == 199 {
+                    c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+                }
+            }
         }
     }
     let analyze = "ANALYZE";
@@ -181,7 +198,7 @@ struct Timing {
 async fn time_get(c: &reqwest::Client, s: &Server, path: &str, token: &str) -> Timing {
     let mut times = Vec::new();
     let mut bytes = 0;
-    for _ in 0..=RUNS {
+    for _ in 0..=arg("--runs", 5) {
         let (secs, n) = timed(c, s, path, token).await;
         bytes = n;
         times.push(secs);
@@ -294,6 +311,9 @@ async fn bench(name: &str, url: &str) {
     for (what, path) in &rows {
         let t = time_get(&c, &server, path, &huyen).await;
         println!("| {what} | {:.3} | {:.3} | {} |", t.median, t.min, t.bytes);
+    }
+    if std::env::args().any(|a| a == "--no-exports") {
+        return;
     }
     println!("\n| export (streamed) | seconds | bytes | peak heap above the start, MiB |");
     println!("|---|---|---|---|");

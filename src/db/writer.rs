@@ -355,7 +355,8 @@ type Held = PooledConnection<ConnectionManager<SqliteConnection>>;
 /// Hands the writer's connection back to the pool as it came, syncing in full.
 fn release(held: Option<Held>) {
     if let Some(mut pc) = held {
-        if let Err(e) = pc.batch_execute("PRAGMA synchronous = FULL;") {
+        let reset = format!("PRAGMA synchronous = FULL; {}", super::SQLITE_READER_CACHE);
+        if let Err(e) = pc.batch_execute(&reset) {
             tracing::error!(error = %e, "cannot set a connection back to synchronous = FULL");
         }
     }
@@ -378,9 +379,12 @@ fn run_group(
     }
     if held.is_none() {
         match pool.get().map_err(|e| e.to_string()).and_then(|mut pc| {
-            pc.batch_execute("PRAGMA synchronous = NORMAL;")
-                .map(|()| pc)
-                .map_err(|e| e.to_string())
+            pc.batch_execute(&format!(
+                "PRAGMA synchronous = NORMAL; {}",
+                super::SQLITE_WRITER_CACHE
+            ))
+            .map(|()| pc)
+            .map_err(|e| e.to_string())
         }) {
             Ok(pc) => *held = Some(pc),
             Err(e) => return group.into_iter().for_each(|j| j.fail(e.clone())),
