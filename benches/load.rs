@@ -28,17 +28,8 @@ use client::Device;
 use serde_json::json;
 use std::process::{Command, Stdio};
 use std::time::Instant;
-use support::SECRET;
+use support::{arg, SECRET};
 use uuid::Uuid;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|n| n.parse().unwrap_or_else(|_| panic!("{name} N")))
-        .unwrap_or(default)
-}
 
 fn gocua(url: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_gocua"));

@@ -22,15 +22,6 @@ use uuid::Uuid;
 const MEMBERS_PER_HOUSEHOLD: usize = 4;
 const VILLAGES_PER_COMMUNE: usize = 5;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|n| n.parse().unwrap_or_else(|_| panic!("{name} N")))
-        .unwrap_or(default)
-}
-
 /// Counts live heap bytes and their peak, so that an export's memory can be measured, over
 /// the allocator of the gocua binary (`src/main.rs`).
 struct Counting;
@@ -85,7 +76,7 @@ fn seed(pool: &gocua::db::Pool, villages: &[String], campaign: &str, user: &str)
     let mut adoptions = Vec::new();
     let mut visits = Vec::new();
     let now = "2020-07-25T00:00:00.000000Z";
-    for i in 0..arg("--households", 50_000) {
+    for i in 0..support::arg("--households", 50_000) as usize {
         let h = Uuid::new_v4();
         let v = &villages[i % villages.len()];
         let lat = 21.9 + rng.below(1000) as f64 / 10_000.0;
@@ -198,7 +189,7 @@ struct Timing {
 async fn time_get(c: &reqwest::Client, s: &Server, path: &str, token: &str) -> Timing {
     let mut times = Vec::new();
     let mut bytes = 0;
-    for _ in 0..=arg("--runs", 5) {
+    for _ in 0..=support::arg("--runs", 5) {
         let (secs, n) = timed(c, s, path, token).await;
         bytes = n;
         times.push(secs);

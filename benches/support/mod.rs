@@ -16,6 +16,16 @@ use std::future::Future;
 pub const SECRET: &str = "bench-secret-bench-secret-bench-secret-00";
 pub const PASSWORD: &str = "bench password";
 
+/// The number after `name` on the command line, or `default`.
+pub fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|n| n.parse().unwrap_or_else(|_| panic!("{name} N")))
+        .unwrap_or(default)
+}
+
 /// A small deterministic generator.
 pub struct Rng(pub u64);
 
