@@ -318,11 +318,11 @@ async fn bench(name: &str, url: &str) {
             format!("/api/v1/lists/priority-pending.xlsx?{q}"),
         ),
         (
-            "households of the district (50,000), CSV",
+            "households of the district, CSV",
             format!("/api/v1/households.csv?area={district}"),
         ),
         (
-            "households of the district (50,000), XLSX",
+            "households of the district, XLSX",
             format!("/api/v1/households.xlsx?area={district}"),
         ),
     ] {
