@@ -145,3 +145,43 @@ async fn openapi_is_committed_and_served() {
     assert_eq!(ui.status(), 200);
     assert!(ui.text().await.unwrap().contains("swagger-ui"));
 }
+
+/// Pooled connections are not tested when taken (a round trip per request): when the
+/// database drops them (a restart, an administrator's `pg_terminate_backend`), a request on
+/// one answers 503 `unavailable`, that connection is replaced, and the next requests work.
+#[tokio::test]
+async fn dropped_database_connections_answer_503_once_then_are_replaced() {
+    if common::backend() != "postgres" {
+        return;
+    }
+    let app = TestApp::spawn_with(|s| s.pool_size = 3).await;
+    let admin = app.admin().await;
+    // Open the whole pool: three requests at once.
+    let me = app.get("/api/v1/me", &admin).await.body;
+    let all = futures_util::future::join_all((0..3).map(|_| app.get("/api/v1/me", &admin))).await;
+    assert!(all.iter().all(|r| r.status == 200 && r.body == me));
+    let killed = app
+        .number(
+            "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                .into(),
+        )
+        .await;
+    assert!(killed >= 1, "the server's other connections were open");
+    let mut failed = 0;
+    for _ in 0..6 {
+        let r = app.get("/api/v1/me", &admin).await;
+        if r.status == 503 {
+            r.assert_problem(503, "unavailable");
+            failed += 1;
+        } else {
+            assert_eq!(r.status, 200, "{}", r.text);
+            assert_eq!(r.body, me);
+        }
+    }
+    assert!(failed <= 3, "at most once per pooled connection: {failed}");
+    for _ in 0..6 {
+        let r = app.get("/api/v1/me", &admin).await;
+        assert_eq!((r.status.as_u16(), &r.body), (200, &me), "{}", r.text);
+    }
+}
