@@ -61,6 +61,7 @@ impl Application {
             let max = state.settings.max_body_bytes;
             App::new()
                 .wrap(ErrorHandlers::new().default_handler(problem_fallback))
+                .wrap(security_headers())
                 .wrap(Compress::default())
                 .wrap(middleware::from_fn(telemetry::track))
                 .app_data(state.clone())
@@ -113,6 +114,16 @@ impl Application {
     pub fn handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
     }
+}
+
+/// Headers on every answer, unless the handler set its own: no content-type sniffing, no
+/// framing by another site (the pages show personal data), no referrer sent on (a URL may
+/// hold an id or a filter). Pages add their Content-Security-Policy (`api::embedded`).
+fn security_headers() -> middleware::DefaultHeaders {
+    middleware::DefaultHeaders::new()
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "no-referrer"))
 }
 
 pub fn connect(settings: &Settings) -> anyhow::Result<Pool> {

@@ -185,3 +185,35 @@ async fn dropped_database_connections_answer_503_once_then_are_replaced() {
         assert_eq!((r.status.as_u16(), &r.body), (200, &me), "{}", r.text);
     }
 }
+
+/// Every answer carries the security headers: a JSON answer, a problem, a page, a metric.
+#[tokio::test]
+async fn every_answer_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let answers = [
+        app.get("/api/v1/me", &admin).await,
+        app.get(
+            &format!("/api/v1/households/{}", uuid::Uuid::new_v4()),
+            &admin,
+        )
+        .await,
+        app.request(Method::GET, "/api/v1/me", None, None, &[])
+            .await,
+        app.request(Method::GET, "/", None, None, &[]).await,
+        app.request(Method::GET, "/field/", None, None, &[]).await,
+        app.request(Method::GET, "/metrics", None, None, &[]).await,
+        app.request(Method::GET, "/no/such/page", None, None, &[])
+            .await,
+    ];
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(statuses, [200, 404, 401, 200, 200, 200, 404]);
+    for r in &answers {
+        let h = |name: &str| r.headers.get(name).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(h("x-content-type-options").as_deref(), Some("nosniff"));
+        assert_eq!(h("x-frame-options").as_deref(), Some("DENY"));
+        assert_eq!(h("referrer-policy").as_deref(), Some("no-referrer"));
+    }
+    // Pages keep their own policy.
+    assert!(answers[3].headers.contains_key("content-security-policy"));
+}

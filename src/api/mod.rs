@@ -234,7 +234,6 @@ pub fn embedded(
     actix_web::HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((header::CONTENT_SECURITY_POLICY, csp))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
         .body(body)
 }
