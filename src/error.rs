@@ -71,6 +71,10 @@ pub struct Problem {
     pub code: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// The request's id, as in its `X-Request-Id` header and the server's log: quote it
+    /// when reporting a problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// A copy keeps the cause's message chain (not its type): pushed batches keep the errors of
@@ -177,6 +181,7 @@ impl ApiError {
             detail: self.detail.clone(),
             code: self.code.to_owned(),
             errors: self.errors.clone(),
+            request_id: crate::telemetry::request_id(),
         }
     }
 }

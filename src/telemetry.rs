@@ -178,17 +178,49 @@ impl Default for Metrics {
     }
 }
 
-/// Middleware: counts every request by matched route pattern (not raw path, so that ids do
-/// not explode the label set), status and latency.
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The id of the request being answered (`X-Request-Id`), none outside a request.
+pub fn request_id() -> Option<String> {
+    REQUEST_ID.try_with(String::clone).ok()
+}
+
+/// The request's id: the one a proxy in front sent (`X-Request-Id`, up to 64 visible ASCII
+/// characters), or a new one.
+fn request_id_of(req: &ServiceRequest) -> String {
+    req.headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+/// Middleware: gives the request an id (answered as `X-Request-Id`, in problem bodies, and on
+/// every log line the request writes), and counts every request by matched route pattern
+/// (not raw path, so that ids do not explode the label set), status and latency.
 pub async fn track(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use tracing::Instrument;
     let start = Instant::now();
     let method = req.method().to_string();
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let path = req.path().to_owned();
-    let res = next.call(req).await?;
+    let id = request_id_of(&req);
+    let span = tracing::info_span!("request", request_id = %id);
+    let mut res = REQUEST_ID
+        .scope(id.clone(), next.call(req).instrument(span))
+        .await?;
+    if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id) {
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            v,
+        );
+    }
     let elapsed = start.elapsed();
     let status = res.status().as_u16();
     if let Some(m) = metrics {
@@ -198,6 +230,6 @@ pub async fn track(
             .unwrap_or_else(|| "unmatched".into());
         m.observe(&method, &route, status, elapsed.as_secs_f64());
     }
-    tracing::info!(%method, %path, status, ms = elapsed.as_secs_f64() * 1000.0, "request");
+    tracing::info!(request_id = %id, %method, %path, status, ms = elapsed.as_secs_f64() * 1000.0, "request");
     Ok(res)
 }

@@ -217,3 +217,57 @@ async fn every_answer_carries_the_security_headers() {
     // Pages keep their own policy.
     assert!(answers[3].headers.contains_key("content-security-policy"));
 }
+
+/// Every answer names its request (`X-Request-Id`); a problem body carries the same id; an
+/// id sent by a proxy in front is kept when it is short and plain, replaced otherwise.
+#[tokio::test]
+async fn every_answer_names_its_request() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let id = |r: &common::Res| {
+        r.headers
+            .get("x-request-id")
+            .map(|v| v.to_str().unwrap().to_owned())
+            .expect("an X-Request-Id")
+    };
+    let ok = app.get("/api/v1/me", &admin).await;
+    assert_eq!(ok.status, 200);
+    let missing = app
+        .get(
+            &format!("/api/v1/households/{}", uuid::Uuid::new_v4()),
+            &admin,
+        )
+        .await;
+    missing.assert_problem(404, "not_found");
+    assert_eq!(
+        missing.body["request_id"].as_str(),
+        Some(id(&missing).as_str())
+    );
+    assert_ne!(id(&ok), id(&missing), "each request has its own id");
+    let mine = app
+        .request(
+            Method::GET,
+            "/api/v1/me",
+            None,
+            None,
+            &[("x-request-id", "proxy-42")],
+        )
+        .await;
+    mine.assert_problem(401, "missing_token");
+    assert_eq!(
+        (id(&mine).as_str(), &mine.body["request_id"]),
+        ("proxy-42", &serde_json::json!("proxy-42"))
+    );
+    let long = "x".repeat(65);
+    let replaced = app
+        .request(
+            Method::GET,
+            "/healthz",
+            None,
+            None,
+            &[("x-request-id", long.as_str())],
+        )
+        .await;
+    assert_eq!(replaced.status, 200);
+    assert_eq!(id(&replaced).len(), 32, "a new id: {}", id(&replaced));
+}
