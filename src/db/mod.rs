@@ -604,6 +604,42 @@ mod tests {
         assert_eq!(counts.lock().unwrap().0, vec![(1, 1), (1, 0), (1, 0)]);
     }
 
+    /// `fixed_query` and `fixed_query_with` are prepared on the first call and reused, where
+    /// `sql_query` would be parsed at every call; the bound value goes where it is placed.
+    #[test]
+    fn fixed_queries_are_prepared_once() {
+        #[derive(diesel::QueryableByName, Debug, PartialEq)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut c = SqliteConnection::establish(":memory:").unwrap();
+        c.batch_execute(
+            "CREATE TABLE rows (id integer PRIMARY KEY, note text);
+             INSERT INTO rows VALUES (1, 'a'), (2, 'b'), (3, NULL);",
+        )
+        .unwrap();
+        let counts = Arc::new(Mutex::new(Counts::default()));
+        c.set_instrumentation(Counter(counts.clone()));
+        let mut found = Vec::new();
+        for above in [0_i64, 2, 1] {
+            counts.lock().unwrap().0.push((0, 0));
+            let all: N = super::prepared::fixed_query("SELECT count(*) AS n FROM rows")
+                .get_result(&mut c)
+                .unwrap();
+            let n: N = super::prepared::fixed_query_with::<diesel::sql_types::BigInt, _>(
+                "SELECT count(*) AS n FROM rows WHERE id > ",
+                above,
+                " AND note IS NOT NULL",
+            )
+            .get_result(&mut c)
+            .unwrap();
+            found.push((all.n, n.n));
+        }
+        assert_eq!(found, [(3, 2), (3, 0), (3, 1)]);
+        assert_eq!(counts.lock().unwrap().0, vec![(2, 2), (2, 0), (2, 0)]);
+    }
+
     /// Diesel parses an UPDATE again at every call; `prepared_update` is prepared on the
     /// first call and reused, and writes what it says.
     #[test]
