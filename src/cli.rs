@@ -1,4 +1,5 @@
-//! Subcommands: serve, migrate, user add, areas import, areas reorganize, demo seed, openapi.
+//! Subcommands: serve, migrate, user add, areas import, areas reorganize, demo seed, sync
+//! prune, tallies check and rebuild, openapi.
 
 use crate::app::{self, Application};
 use crate::auth::{self, Role};
@@ -54,8 +55,22 @@ enum Command {
         #[command(subcommand)]
         command: SyncCommand,
     },
+    /// The per-village tallies behind the reports.
+    Tallies {
+        #[command(subcommand)]
+        command: TalliesCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum TalliesCommand {
+    /// Count every village anew and compare with the stored tallies; fails if any differs.
+    Check,
+    /// Count every village anew and replace the stored tallies (after rows were written
+    /// around gocua, by hand or by another tool).
+    Rebuild,
 }
 
 #[derive(Subcommand)]
@@ -186,6 +201,7 @@ pub fn main() -> ExitCode {
         Command::Sync {
             command: SyncCommand::Prune { days },
         } => prune(&settings, days),
+        Command::Tallies { command } => tallies(&settings, command),
         Command::Openapi => {
             print!("{}", api::openapi_json());
             Ok(())
@@ -463,6 +479,35 @@ fn prune(settings: &Settings, days: i64) -> anyhow::Result<()> {
         .transaction(|conn| crate::sync::pull::prune(conn, before))
         .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
     println!("Pruned {n} change-log rows older than {days} days.");
+    Ok(())
+}
+
+fn tallies(settings: &Settings, command: TalliesCommand) -> anyhow::Result<()> {
+    let pool = app::connect(settings)?;
+    pool.migrate()?;
+    let mut pc = pool.get()?;
+    let mut conn = pc.conn();
+    match command {
+        TalliesCommand::Check => {
+            let wrong = conn.read_transaction(store::tallies::check)?;
+            for (village, stored, counted) in &wrong {
+                println!("village {village}: stored {stored:?}, counted {counted:?}");
+            }
+            anyhow::ensure!(
+                wrong.is_empty(),
+                "the tallies of {} villages differ from their rows: run `gocua tallies rebuild`",
+                wrong.len()
+            );
+            println!("The tallies match the rows.");
+        }
+        TalliesCommand::Rebuild => {
+            let done = conn.large_transaction(store::tallies::rebuild)?;
+            println!(
+                "Counted {} villages anew: {} tally rows written.",
+                done.villages, done.rows
+            );
+        }
+    }
     Ok(())
 }
 

@@ -270,4 +270,5 @@ async fn a_resolution_closes_the_other_conflicts_of_its_field_and_no_other() {
         app.get(&format!("/api/v1/households/{h}"), &xa).await.body["notes"],
         "hai"
     );
+    w.app.assert_tallies().await;
 }

@@ -103,4 +103,5 @@ async fn demo_seeds_an_empty_database_once() {
     assert_eq!(then.body["children"].as_array().unwrap().len(), 19);
     assert_eq!(then.body["area"]["households"], info.households);
     assert_eq!(then.body["area"]["target"]["value"], 60.0);
+    app.assert_tallies().await;
 }

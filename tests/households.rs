@@ -145,6 +145,7 @@ async fn household_lifecycle_with_client_ids_and_etags() {
             ("delete".into(), 4)
         ]
     );
+    w.app.assert_tallies().await;
 }
 
 #[tokio::test]
@@ -283,6 +284,7 @@ async fn members_adoptions_and_visits() {
         .get(&format!("/api/v1/households/{hid}"), &w.admin)
         .await;
     assert_eq!(d.body["members"], json!([]));
+    w.app.assert_tallies().await;
 }
 
 #[tokio::test]

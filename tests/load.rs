@@ -70,4 +70,5 @@ async fn many_devices_at_once_lose_nothing() {
         )
         .await;
     assert_eq!(made, out.created as i64);
+    app.assert_tallies().await;
 }

@@ -256,6 +256,7 @@ async fn the_official_table_over_the_official_list() {
         not_in_table,
         quirks.len()
     );
+    app.assert_tallies().await;
 }
 
 /// Bình Gia (181, merged whole) and Bình Giang (296, some communes split), with villages,
@@ -599,6 +600,7 @@ async fn villages_households_users_targets_and_devices_follow() {
     assert!(p.body["not_yet_assigned"].is_null());
     let list = app.get("/api/v1/households?per_page=100", &sup).await;
     assert_eq!(list.body["total"], b.split_households);
+    w.app.assert_tallies().await;
 }
 
 #[tokio::test]

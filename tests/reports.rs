@@ -392,6 +392,7 @@ async fn scenario(seed: u64) -> Scenario {
             d.acked.values().find(|r| r["status"] != "applied")
         );
     }
+    assert!(app.assert_tallies().await > 0);
     Scenario {
         w,
         campaigns: [campaigns[0].clone(), campaigns[1].clone()],

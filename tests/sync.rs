@@ -316,6 +316,7 @@ async fn concurrent_edits_merge_by_hlc_and_keep_the_loser() {
     let (_, data) = &b.copy[&format!("household/{h}")];
     assert_eq!(data["head_name"], "Hoàng Văn Mạnh (A)");
     assert_eq!(b.seen[&h], 4);
+    w.app.assert_tallies().await;
 }
 
 #[tokio::test]
@@ -498,6 +499,7 @@ async fn deletes_reach_every_device_and_stale_updates_do_not_resurrect() {
         )
         .await;
     assert_eq!(r.body["status"], "resolved");
+    w.app.assert_tallies().await;
 }
 
 #[tokio::test]
@@ -706,6 +708,7 @@ async fn concurrent_batches_on_the_same_households_neither_deadlock_nor_fail() {
         assert_eq!(d.body["version"], 17, "{}", d.text);
         assert_eq!(d.body["members"].as_array().unwrap().len(), 8);
     }
+    w.app.assert_tallies().await;
 }
 
 #[tokio::test]

@@ -157,12 +157,13 @@ async fn a_late_commit_is_not_skipped_and_rollbacks_never_appear() {
     let t2 = Uuid::new_v4();
     let postgres = common::backend() == "postgres";
     if postgres {
-        // T2 starts after T1 and commits first. (SQLite has one writer: T2 would wait for T1.)
+        // T2 starts after T1 and commits first. (SQLite has one writer: T2 would wait for T1.
+        // So would T2 in T1's village, on the village's report tallies: T2 is in the other.)
         let r = app
             .post(
                 "/api/v1/households",
                 &w.admin,
-                json!({"id": t2, "area_id": w.v1, "head_name": "T2", "address": "2"}),
+                json!({"id": t2, "area_id": w.v2, "head_name": "T2", "address": "2"}),
             )
             .await;
         assert_eq!(r.status, 201);
@@ -182,7 +183,7 @@ async fn a_late_commit_is_not_skipped_and_rollbacks_never_appear() {
             .post(
                 "/api/v1/households",
                 &w.admin,
-                json!({"id": t2, "area_id": w.v1, "head_name": "T2", "address": "2"}),
+                json!({"id": t2, "area_id": w.v2, "head_name": "T2", "address": "2"}),
             )
             .await;
         assert_eq!(r.status, 201);
@@ -616,6 +617,7 @@ async fn run(scenario: u64, link: u64) -> Outcome {
         })
         .collect();
     conflicts.sort_by(|a, b| (&a.0, &a.1, a.2.to_string()).cmp(&(&b.0, &b.1, b.2.to_string())));
+    app.assert_tallies().await;
     Outcome {
         state: comparable(&admin_device.copy),
         conflicts,

@@ -365,12 +365,17 @@ impl Pool {
 
     pub fn migrate(&self) -> Result<Vec<String>, DbError> {
         let mut pc = self.get()?;
-        let done = match &mut pc {
+        let done: Vec<String> = match &mut pc {
             PooledConn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS),
             PooledConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS),
         }
-        .map_err(|e| DbError::Migrate(e.to_string()))?;
-        Ok(done.iter().map(|v| v.to_string()).collect())
+        .map_err(|e| DbError::Migrate(e.to_string()))?
+        .iter()
+        .map(|v| v.to_string())
+        .collect();
+        crate::store::tallies::ensure_built(&mut pc.conn())
+            .map_err(|e| DbError::Migrate(format!("building the report tallies: {e}")))?;
+        Ok(done)
     }
 
     /// Runs blocking database work on the blocking thread pool, never on the async threads,

@@ -308,6 +308,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    tally_villages (area_id) {
+        area_id -> Uid,
+        households -> BigInt,
+        persons -> BigInt,
+        smartphone -> BigInt,
+        priority -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    tally_campaigns (campaign_id, area_id) {
+        area_id -> Uid,
+        campaign_id -> Uid,
+        visited -> BigInt,
+        revisit -> BigInt,
+        installed -> BigInt,
+        priority_installed -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    tally_days (campaign_id, area_id, day) {
+        area_id -> Uid,
+        campaign_id -> Uid,
+        day -> Date,
+        installed -> BigInt,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    tally_state (id) {
+        id -> Integer,
+        built_at -> Ts,
+    }
+}
+
 diesel::joinable!(user_areas -> users (user_id));
 diesel::joinable!(conflicts -> households (household_id));
 diesel::joinable!(conflicts -> areas (area_id));
@@ -346,4 +391,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     area_links,
     area_moves,
     village_candidates,
+    tally_villages,
+    tally_campaigns,
+    tally_days,
+    tally_state,
 );

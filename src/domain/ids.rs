@@ -95,3 +95,11 @@ impl fmt::Display for Time {
         f.write_str(&self.to_text())
     }
 }
+
+/// Days are counted in Vietnam's time: UTC+7, with no daylight saving.
+pub const LOCAL_OFFSET_HOURS: i64 = 7;
+
+/// The calendar day (in Vietnam) of an instant.
+pub fn local_date(t: &Time) -> chrono::NaiveDate {
+    (t.0 + chrono::Duration::hours(LOCAL_OFFSET_HOURS)).date_naive()
+}

@@ -2,6 +2,7 @@
 //! households never visited, and households to visit again.
 
 use super::Subject;
+use crate::db::any::any_of;
 use crate::db::schema::{adoptions, areas, households, members, visits};
 use crate::db::Conn;
 use crate::domain::household::{AdoptionStatus, Outcome, Priority};
@@ -95,50 +96,48 @@ pub fn priority_pending(
 ) -> ApiResult<(Vec<PriorityPerson>, Option<i64>)> {
     let pattern = s.subtree();
     let campaign = s.campaign.id;
-    let run = |c: &mut Conn<'_>, count: bool| -> ApiResult<(Vec<PersonRow>, i64)> {
-        with_conn!(c, |c| {
+    let villages = villages_of(conn, s, List::PriorityPending)?;
+    let total = with_total.then(|| villages.iter().map(|v| v.2).sum());
+    let (window, offset) = window(&villages, page.offset(), page.per_page);
+    let rows: Vec<PersonRow> = match window.is_empty() {
+        true => Vec::new(),
+        false => with_conn!(conn, |c| {
             let installed = adoptions::table
                 .filter(adoptions::member_id.eq(members::id))
                 .filter(adoptions::campaign_id.eq(campaign))
                 .filter(adoptions::status.eq_any(AdoptionStatus::INSTALLED));
-            let q = members::table
+            members::table
                 .inner_join(households::table.inner_join(areas::table))
+                .filter(any_of(households::area_id, &window))
                 .filter(areas::path.like(&pattern))
                 .filter(households::deleted_at.is_null())
                 .filter(members::deleted_at.is_null())
                 .filter(members::priority.ne(Priority::None))
-                .filter(not(exists(installed)));
-            if count {
-                Ok((Vec::new(), q.count().get_result(c)?))
-            } else {
-                let rows = q
-                    .select((
-                        members::id,
-                        members::full_name,
-                        members::priority,
-                        members::phone,
-                        members::birth_year,
-                        households::id,
-                        households::address,
-                        households::head_name,
-                        households::phone,
-                        areas::id,
-                        areas::name,
-                    ))
-                    .order((
-                        areas::name,
-                        households::address,
-                        members::full_name,
-                        members::id,
-                    ))
-                    .limit(page.per_page)
-                    .offset(page.offset())
-                    .load(c)?;
-                Ok((rows, 0))
-            }
-        })
+                .filter(not(exists(installed)))
+                .select((
+                    members::id,
+                    members::full_name,
+                    members::priority,
+                    members::phone,
+                    members::birth_year,
+                    households::id,
+                    households::address,
+                    households::head_name,
+                    households::phone,
+                    areas::id,
+                    areas::name,
+                ))
+                .order((
+                    areas::name,
+                    households::address,
+                    members::full_name,
+                    members::id,
+                ))
+                .limit(page.per_page)
+                .offset(offset)
+                .load(c)
+        })?,
     };
-    let (rows, total) = crate::store::page_and_total(conn, with_total, run)?;
     let member_ids: Vec<MemberId> = rows.iter().map(|r| r.0).collect();
     let statuses: HashMap<MemberId, String> = with_conn!(conn, |c| adoptions::table
         .filter(adoptions::member_id.eq_any(&member_ids))
@@ -184,10 +183,15 @@ pub fn households_to_visit(
     let pattern = s.subtree();
     let campaign = s.campaign.id;
     let revisit = list == List::Revisit;
-    let run = |c: &mut Conn<'_>, count: bool| -> ApiResult<(Vec<HomeRow>, i64)> {
-        with_conn!(c, |c: DB| {
+    let villages = villages_of(conn, s, list)?;
+    let total = with_total.then(|| villages.iter().map(|v| v.2).sum());
+    let (window, offset) = window(&villages, page.offset(), page.per_page);
+    let rows: Vec<HomeRow> = match window.is_empty() {
+        true => Vec::new(),
+        false => with_conn!(conn, |c: DB| {
             let mut q = households::table
                 .inner_join(areas::table)
+                .filter(any_of(households::area_id, &window))
                 .filter(areas::path.like(&pattern))
                 .filter(households::deleted_at.is_null())
                 .into_boxed::<DB>();
@@ -219,32 +223,25 @@ pub fn households_to_visit(
                         .filter(visits::campaign_id.eq(campaign)),
                 )));
             }
-            if count {
-                Ok((Vec::new(), q.count().get_result(c)?))
-            } else {
-                let rows = q
-                    .select((
-                        households::id,
-                        households::address,
-                        households::head_name,
-                        households::phone,
-                        areas::id,
-                        areas::name,
-                    ))
-                    .order((
-                        areas::name,
-                        households::address,
-                        households::head_name,
-                        households::id,
-                    ))
-                    .limit(page.per_page)
-                    .offset(page.offset())
-                    .load(c)?;
-                Ok((rows, 0))
-            }
-        })
+            q.select((
+                households::id,
+                households::address,
+                households::head_name,
+                households::phone,
+                areas::id,
+                areas::name,
+            ))
+            .order((
+                areas::name,
+                households::address,
+                households::head_name,
+                households::id,
+            ))
+            .limit(page.per_page)
+            .offset(offset)
+            .load(c)
+        })?,
     };
-    let (rows, total) = crate::store::page_and_total(conn, with_total, run)?;
     let ids: Vec<HouseholdId> = rows.iter().map(|r| r.0).collect();
     let people: Vec<(HouseholdId, Priority)> = with_conn!(conn, |c| members::table
         .filter(members::household_id.eq_any(&ids))
@@ -282,6 +279,63 @@ pub fn households_to_visit(
     Ok((items, total))
 }
 
+/// The areas of the subtree by name, as the database sorts them (the lists' first key), with
+/// how many rows of `list` each holds, from the tallies (`store::tallies`); areas holding
+/// none are left out.
+fn villages_of(
+    conn: &mut Conn<'_>,
+    s: &Subject,
+    list: List,
+) -> ApiResult<Vec<(AreaId, String, i64)>> {
+    let pattern = s.subtree();
+    let areas: Vec<(AreaId, String)> = with_conn!(conn, |c| areas::table
+        .filter(areas::path.like(&pattern))
+        .select((areas::id, areas::name))
+        .order(areas::name)
+        .load(c))?;
+    let ids: Vec<AreaId> = areas.iter().map(|a| a.0).collect();
+    let t = crate::store::tallies::read(conn, &ids, Some(s.campaign.id), false)?;
+    Ok(areas
+        .into_iter()
+        .filter_map(|(id, name)| {
+            let v = t.villages.get(&id).copied().unwrap_or_default();
+            let c = t
+                .campaigns
+                .get(&(id, s.campaign.id))
+                .copied()
+                .unwrap_or_default();
+            let n = match list {
+                List::PriorityPending => v.priority - c.priority_installed,
+                List::Unvisited => v.households - c.visited,
+                List::Revisit => c.revisit,
+            };
+            (n > 0).then_some((id, name, n))
+        })
+        .collect())
+}
+
+/// The villages that hold rows `offset .. offset + limit` of a list ordered by village name
+/// first, and where those rows start among the villages' own. Villages of one name go
+/// together: the list orders their rows by address across them.
+fn window(villages: &[(AreaId, String, i64)], offset: i64, limit: i64) -> (Vec<AreaId>, i64) {
+    let mut skip = offset;
+    let mut taken: Vec<AreaId> = Vec::new();
+    let mut held = 0;
+    for group in villages.chunk_by(|a, b| a.1 == b.1) {
+        let n: i64 = group.iter().map(|v| v.2).sum();
+        if taken.is_empty() && skip >= n {
+            skip -= n;
+            continue;
+        }
+        taken.extend(group.iter().map(|v| v.0));
+        held += n;
+        if held - skip >= limit {
+            break;
+        }
+    }
+    (taken, skip)
+}
+
 /// The latest visit in the campaign of each household (by time, then id).
 fn last_visits(
     conn: &mut Conn<'_>,
@@ -312,4 +366,28 @@ fn last_visits(
             )
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(n: u128, name: &str, rows: i64) -> (AreaId, String, i64) {
+        (AreaId(uuid::Uuid::from_u128(n)), name.to_owned(), rows)
+    }
+
+    #[test]
+    fn a_page_reads_only_the_villages_that_hold_it() {
+        let villages = [v(1, "A", 30), v(2, "B", 30), v(3, "B", 5), v(4, "C", 40)];
+        let ids =
+            |w: (Vec<AreaId>, i64)| (w.0.iter().map(|a| a.0.as_u128()).collect::<Vec<_>>(), w.1);
+        // The first page of 20 lies in A.
+        assert_eq!(ids(window(&villages, 0, 20)), (vec![1], 0));
+        // Rows 20..70 start in A, take both villages named B (ordered together), end in C.
+        assert_eq!(ids(window(&villages, 20, 50)), (vec![1, 2, 3, 4], 20));
+        // Rows 30..50: both Bs, from their first row.
+        assert_eq!(ids(window(&villages, 30, 20)), (vec![2, 3], 0));
+        // Past the end: nothing to read.
+        assert_eq!(ids(window(&villages, 105, 20)), (vec![], 0));
+    }
 }

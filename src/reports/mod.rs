@@ -15,16 +15,10 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::areas::{self, Area};
 use crate::store::campaigns::{self, Campaign};
 use crate::store::scope::Principal;
-use chrono::{Duration, NaiveDate};
+use chrono::NaiveDate;
 use serde::Serialize;
 
-/// Days are counted in Vietnam's time: UTC+7, with no daylight saving.
-pub const LOCAL_OFFSET_HOURS: i64 = 7;
-
-/// The calendar day (in Vietnam) of an instant.
-pub fn local_date(t: &Time) -> NaiveDate {
-    (t.0 + Duration::hours(LOCAL_OFFSET_HOURS)).date_naive()
-}
+pub use crate::domain::{local_date, LOCAL_OFFSET_HOURS};
 
 /// What a report is about: a campaign and an area the caller may see, on today's map or
 /// on the map of a day.

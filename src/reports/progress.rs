@@ -2,23 +2,14 @@
 //! districts, district > communes, commune > villages).
 
 use super::{ranks, Subject, SubjectRef};
-use crate::db::schema::{adoptions, areas, households, members, targets, visits};
+use crate::db::schema::{areas, targets};
 use crate::db::Conn;
-use crate::domain::household::{AdoptionStatus, Priority, Smartphone};
 use crate::domain::{AreaId, CampaignId};
 use crate::error::ApiResult;
 use crate::with_conn;
-use diesel::dsl::{count, count_star};
 use diesel::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
-
-diesel::allow_columns_to_appear_in_same_group_by_clause!(
-    households::area_id,
-    members::smartphone,
-    members::priority,
-    adoptions::status,
-);
 
 /// Counts of one village, added up into the rows that contain it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -176,79 +167,27 @@ impl Rollup {
     }
 }
 
-/// Counts per village of the given areas (a subtree's ids, so that the indexes on
-/// `area_id` and `household_id` lead).
+/// Counts per village of the given areas (a subtree's ids), from the tallies that the write
+/// path keeps (`store::tallies`).
 pub fn tally(
     conn: &mut Conn<'_>,
     areas: &[AreaId],
     campaign: CampaignId,
 ) -> ApiResult<HashMap<AreaId, Tally>> {
+    let stored = crate::store::tallies::read(conn, areas, Some(campaign), false)?;
     let mut t: HashMap<AreaId, Tally> = HashMap::new();
-    let homes: Vec<(AreaId, i64)> = with_conn!(conn, |c| households::table
-        .filter(households::area_id.eq_any(areas))
-        .filter(households::deleted_at.is_null())
-        .group_by(households::area_id)
-        .select((households::area_id, count_star()))
-        .load(c))?;
-    for (a, n) in homes {
-        t.entry(a).or_default().households = n;
-    }
-    let visited: Vec<(AreaId, i64)> = with_conn!(conn, |c| visits::table
-        .inner_join(households::table)
-        .filter(visits::campaign_id.eq(campaign))
-        .filter(households::area_id.eq_any(areas))
-        .filter(households::deleted_at.is_null())
-        .group_by(households::area_id)
-        .select((
-            households::area_id,
-            count(visits::household_id).aggregate_distinct(),
-        ))
-        .load(c))?;
-    for (a, n) in visited {
-        t.entry(a).or_default().visited = n;
-    }
-    // One pass over the members, with their status in the campaign.
-    let people: Vec<(AreaId, Smartphone, Priority, Option<AdoptionStatus>, i64)> =
-        with_conn!(conn, |c| members::table
-            .inner_join(households::table)
-            .left_join(
-                adoptions::table.on(adoptions::member_id
-                    .eq(members::id)
-                    .and(adoptions::campaign_id.eq(campaign))),
-            )
-            .filter(households::area_id.eq_any(areas))
-            .filter(households::deleted_at.is_null())
-            .filter(members::deleted_at.is_null())
-            .group_by((
-                households::area_id,
-                members::smartphone,
-                members::priority,
-                adoptions::status,
-            ))
-            .select((
-                households::area_id,
-                members::smartphone,
-                members::priority,
-                adoptions::status.nullable(),
-                count_star(),
-            ))
-            .load(c))?;
-    for (a, phone, priority, status, n) in people {
+    for (a, v) in stored.villages {
         let e = t.entry(a).or_default();
-        let installed = status.is_some_and(AdoptionStatus::is_installed);
-        e.persons += n;
-        if phone == Smartphone::Yes {
-            e.smartphone += n;
-        }
-        if priority.is_priority() {
-            e.priority += n;
-        }
-        if installed {
-            e.installed += n;
-            if priority.is_priority() {
-                e.priority_installed += n;
-            }
-        }
+        e.households = v.households;
+        e.persons = v.persons;
+        e.smartphone = v.smartphone;
+        e.priority = v.priority;
+    }
+    for ((a, _), c) in stored.campaigns {
+        let e = t.entry(a).or_default();
+        e.visited = c.visited;
+        e.installed = c.installed;
+        e.priority_installed = c.priority_installed;
     }
     Ok(t)
 }

@@ -2,15 +2,11 @@
 //! campaign's dates.
 
 use super::progress::{percent, tally, Rollup, Tally};
-use super::{local_date, Subject, SubjectRef};
-use crate::db::schema::{adoptions, households, members};
+use super::{Subject, SubjectRef};
 use crate::db::Conn;
-use crate::domain::household::AdoptionStatus;
-use crate::domain::{AreaId, Time};
+use crate::domain::AreaId;
 use crate::error::ApiResult;
-use crate::with_conn;
 use chrono::NaiveDate;
-use diesel::prelude::*;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -44,16 +40,7 @@ pub fn trend(conn: &mut Conn<'_>, s: &Subject) -> ApiResult<Trend> {
     let (start, end) = (s.campaign.starts_on, s.campaign.ends_on);
     let days: Vec<NaiveDate> = start.iter_days().take_while(|d| *d <= end).collect();
     let persons = tally(conn, &rollup.subtree, campaign)?;
-    let areas = &rollup.subtree;
-    let installs: Vec<(AreaId, Time)> = with_conn!(conn, |c| adoptions::table
-        .inner_join(members::table.inner_join(households::table))
-        .filter(adoptions::campaign_id.eq(campaign))
-        .filter(adoptions::status.eq_any(AdoptionStatus::INSTALLED))
-        .filter(households::area_id.eq_any(areas))
-        .filter(households::deleted_at.is_null())
-        .filter(members::deleted_at.is_null())
-        .select((households::area_id, adoptions::recorded_at))
-        .load(c))?;
+    let installs = crate::store::tallies::read(conn, &rollup.subtree, Some(campaign), true)?.days;
     let n = rollup.children.len() + 1;
     let mut series: Vec<TrendSeries> = std::iter::once((s.area.id, s.area.name.clone()))
         .chain(rollup.children.iter().map(|a| (a.id, a.name.clone())))
@@ -74,12 +61,11 @@ pub fn trend(conn: &mut Conn<'_>, s: &Subject) -> ApiResult<Trend> {
         }
     }
     if !days.is_empty() {
-        for (village, at) in &installs {
-            let day = local_date(at).clamp(start, end);
-            let d = (day - start).num_days() as usize;
-            series[0].installs[d] += 1;
+        for ((village, _, day), n) in &installs {
+            let d = ((*day).clamp(start, end) - start).num_days() as usize;
+            series[0].installs[d] += n;
             if let Some(i) = rollup.child_of.get(village) {
-                series[i + 1].installs[d] += 1;
+                series[i + 1].installs[d] += n;
             }
         }
     }

@@ -3,14 +3,16 @@
 
 use super::error::{Error, Result};
 use super::households::{Adoption, Household, Member, Visit};
+use super::tallies::{self, Of, Parts, Tallies};
 use super::work::{Stored, Work};
 use crate::db::prepared::{prepared_row_update, prepared_update};
 use crate::db::schema::{adoptions, changes, households, members, visits};
 use crate::db::Conn;
-use crate::domain::Time;
+use crate::domain::{HouseholdId, Time};
 use crate::insert_rows;
 use diesel::prelude::*;
 use diesel::upsert::excluded;
+use std::collections::BTreeSet;
 
 impl Work {
     /// Writes everything, then empties the work of its writes. New rows are inserted with
@@ -40,6 +42,17 @@ impl Work {
             .filter_map(|id| self.visits.get(&id).cloned().flatten())
             .collect();
         let chs = std::mem::take(&mut self.changes);
+        let (homes, parts) = self.tallied(&hs, &ms, &ads, &vs);
+        // Households that were stored before these writes: the others counted nothing.
+        let stored: Vec<HouseholdId> = homes
+            .iter()
+            .copied()
+            .filter(|h| self.stored.households.contains_key(h))
+            .collect();
+        let before = match parts.any() && !stored.is_empty() {
+            true => tallies::count(conn, Of::Households(&stored), parts)?,
+            false => Tallies::default(),
+        };
         let exists = |e: diesel::result::Error| match e {
             diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
@@ -55,7 +68,60 @@ impl Work {
         let now = Time::now();
         let rows: Vec<_> = chs.iter().map(|ch| ch.values(now)).collect();
         insert_rows!(conn, changes::table, &rows[..])?;
+        if parts.any() {
+            let after = tallies::count(conn, Of::Households(&homes), parts)?;
+            let pending = std::mem::take(&mut self.tallies);
+            self.tallies = pending.plus(&after.plus(&before, -1), 1);
+        }
         Ok(())
+    }
+
+    /// Adds what the flushed writes changed to the stored tallies. Their rows stay locked
+    /// until the transaction ends (writers of one village queue there), so this comes last.
+    pub fn flush_tallies(&mut self, conn: &mut Conn<'_>) -> Result<()> {
+        tallies::add(conn, &std::mem::take(&mut self.tallies))
+    }
+
+    /// The households whose tallies these rows can change, and which counts.
+    fn tallied(
+        &mut self,
+        hs: &[Household],
+        ms: &[Member],
+        ads: &[Adoption],
+        vs: &[Visit],
+    ) -> (Vec<HouseholdId>, Parts) {
+        let before = std::mem::take(&mut self.before);
+        let mut homes = BTreeSet::new();
+        let mut parts = Parts::default();
+        let mut touch = |h: HouseholdId, p: Parts| {
+            if p.any() {
+                homes.insert(h);
+                parts = parts.or(p);
+            }
+        };
+        for h in hs {
+            let old = before.households.get(&h.id).and_then(Option::as_ref);
+            touch(h.id, Parts::of_household(old, h));
+        }
+        for m in ms {
+            let old = before.members.get(&m.id).and_then(Option::as_ref);
+            let p = Parts::of_member(old, m);
+            touch(m.household_id, p);
+            if let Some(o) = old {
+                touch(o.household_id, p);
+            }
+        }
+        for a in ads {
+            let old = before
+                .adoptions
+                .get(&(a.member_id, a.campaign_id))
+                .and_then(Option::as_ref);
+            touch(a.household_id, Parts::of_adoption(old, a));
+        }
+        for v in vs {
+            touch(v.household_id, Parts::of_visit(v));
+        }
+        (homes.into_iter().collect(), parts)
     }
 }
 

@@ -17,6 +17,7 @@ pub mod map;
 pub mod reorganize;
 pub mod scope;
 pub mod sessions;
+pub mod tallies;
 pub mod users;
 pub mod work;
 

@@ -61,6 +61,18 @@ pub struct Work {
     pub(super) undo: Option<Undo>,
     /// The rows known to be in the database (loaded, or inserted by `flush`).
     pub(super) stored: Stored,
+    /// The written entities as they were before their first write (`None`: new), for the
+    /// tallies (`store::tallies`).
+    pub(super) before: Before,
+    /// What the flushed writes changed in the tallies, not yet stored (`flush_tallies`).
+    pub(super) tallies: super::tallies::Tallies,
+}
+
+#[derive(Default)]
+pub(super) struct Before {
+    pub(super) households: HashMap<HouseholdId, Option<Household>>,
+    pub(super) members: HashMap<MemberId, Option<Member>>,
+    pub(super) adoptions: HashMap<(MemberId, CampaignId), Option<Adoption>>,
 }
 
 #[derive(Default)]
@@ -331,6 +343,10 @@ impl Work {
             self.dirty_households.push(id);
         }
         let old = self.households.insert(id, Some(unit));
+        self.before
+            .households
+            .entry(id)
+            .or_insert_with(|| old.clone().flatten().map(|u| u.row));
         if let Some(u) = self.undo.as_mut() {
             u.households.push((id, old));
         }
@@ -342,6 +358,10 @@ impl Work {
             self.dirty_members.push(id);
         }
         let old = self.members.insert(id, Some(m));
+        self.before
+            .members
+            .entry(id)
+            .or_insert_with(|| old.clone().flatten());
         if let Some(u) = self.undo.as_mut() {
             u.members.push((id, old));
         }
@@ -353,6 +373,10 @@ impl Work {
             self.dirty_adoptions.push(key);
         }
         let old = self.adoptions.insert(key, Some(a));
+        self.before
+            .adoptions
+            .entry(key)
+            .or_insert_with(|| old.clone().flatten());
         if let Some(u) = self.undo.as_mut() {
             u.adoptions.push((key, old));
         }

@@ -447,6 +447,23 @@ impl TestApp {
         .unwrap()
     }
 
+    /// Fails if the report tallies that the write path keeps differ from a count of the rows
+    /// (`gocua tallies check`); answers how many villages they cover.
+    pub async fn assert_tallies(&self) -> usize {
+        let (wrong, villages) = self
+            .db(|conn| {
+                let wrong = gocua::store::tallies::check(conn).unwrap();
+                let n = gocua::store::tallies::read_all(conn)
+                    .unwrap()
+                    .villages
+                    .len();
+                (wrong, n)
+            })
+            .await;
+        assert!(wrong.is_empty(), "tallies differ from the rows: {wrong:#?}");
+        villages
+    }
+
     /// Number of rows in a table, read directly from the database.
     pub async fn count(&self, table: &'static str) -> i64 {
         self.number(format!("SELECT COUNT(*) AS n FROM {table}"))

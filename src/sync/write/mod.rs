@@ -350,6 +350,7 @@ impl Writes {
                 )?]),
             }
         }
+        self.work.flush_tallies(conn)?;
         Ok(out)
     }
 
