@@ -52,6 +52,14 @@ impl Application {
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             keys: TokenKeys::new(&secret),
+            logins: Arc::new(crate::throttle::LoginThrottle::new(
+                crate::throttle::Limits {
+                    free_failures: settings.login_free_failures,
+                    address_failures: settings.login_address_failures,
+                    max_delay: Duration::from_secs(settings.login_max_delay_seconds),
+                    window: Duration::from_secs(settings.login_window_seconds),
+                },
+            )),
             settings: Arc::new(settings),
         });
         let metrics = web::Data::new(Metrics::new());

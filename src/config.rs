@@ -38,6 +38,17 @@ pub struct Settings {
     /// Activity checks flag a visit less than this after the same canvasser's visit of
     /// another household (seconds).
     pub activity_min_gap_seconds: i64,
+    /// Failed logins of one account from one address before further attempts are spaced
+    /// out (1 s, 2 s, 4 s … up to `login_max_delay_seconds`; sooner: 429).
+    pub login_free_failures: u32,
+    /// Failed logins from one address, whatever the accounts, before the same.
+    pub login_address_failures: u32,
+    pub login_max_delay_seconds: u64,
+    /// A count of failed logins is forgotten this long after its last failure.
+    pub login_window_seconds: u64,
+    /// Addresses of reverse proxies in front of gocua: for a request from one of them, the
+    /// client's address is taken from `X-Forwarded-For` (login throttling).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for Settings {
@@ -59,6 +70,11 @@ impl Default for Settings {
             shutdown_seconds: 30,
             activity_max_distance_m: 300.0,
             activity_min_gap_seconds: 60,
+            login_free_failures: 5,
+            login_address_failures: 50,
+            login_max_delay_seconds: 900,
+            login_window_seconds: 900,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -82,6 +98,11 @@ pub const KEYS: &[&str] = &[
     "shutdown_seconds",
     "activity_max_distance_m",
     "activity_min_gap_seconds",
+    "login_free_failures",
+    "login_address_failures",
+    "login_max_delay_seconds",
+    "login_window_seconds",
+    "trusted_proxies",
 ];
 
 impl Settings {

@@ -27,6 +27,7 @@ pub enum Kind {
     PreconditionRequired,
     PayloadTooLarge,
     UnsupportedMediaType,
+    TooManyRequests,
     Unavailable,
     Internal,
 }
@@ -45,6 +46,7 @@ impl Kind {
             Kind::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             Kind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Kind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Kind::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -57,6 +59,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub detail: String,
     pub errors: Vec<FieldError>,
+    /// Seconds to wait before trying again (`Retry-After`), for a 429.
+    pub retry_after: Option<u64>,
     source: Option<anyhow::Error>,
 }
 
@@ -86,6 +90,7 @@ impl Clone for ApiError {
             code: self.code,
             detail: self.detail.clone(),
             errors: self.errors.clone(),
+            retry_after: self.retry_after,
             source: self.source.as_ref().map(|e| anyhow::anyhow!("{e:#}")),
         }
     }
@@ -98,7 +103,16 @@ impl ApiError {
             code,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
             source: None,
+        }
+    }
+
+    /// 429: wait `seconds` before trying again.
+    pub fn too_many(code: &'static str, detail: impl Into<String>, seconds: u64) -> Self {
+        ApiError {
+            retry_after: Some(seconds),
+            ..ApiError::new(Kind::TooManyRequests, code, detail)
         }
     }
 
@@ -215,6 +229,9 @@ impl ResponseError for ApiError {
         res.insert_header((header::CONTENT_TYPE, "application/problem+json"));
         if self.kind == Kind::Unavailable {
             res.insert_header((header::RETRY_AFTER, "5"));
+        }
+        if let Some(seconds) = self.retry_after {
+            res.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }
         if self.kind == Kind::Unauthorized {
             res.insert_header((header::WWW_AUTHENTICATE, "Bearer"));

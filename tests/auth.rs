@@ -249,3 +249,72 @@ async fn logout_and_deactivation_revoke_access() {
         .await
         .assert_problem(401, "user_inactive");
 }
+
+/// A login from a client address, as a proxy in front of gocua says (the server below trusts
+/// 127.0.0.1 as its proxy).
+async fn login_from(app: &TestApp, from: &str, username: &str, password: &str) -> common::Res {
+    app.request(
+        Method::POST,
+        "/api/v1/auth/login",
+        None,
+        Some(json!({"username": username, "password": password})),
+        &[("x-forwarded-for", from)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn guessing_is_spaced_out_per_address_and_the_real_user_still_logs_in() {
+    let app = TestApp::spawn_with(|s| {
+        s.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        s.login_free_failures = 3;
+        s.login_address_failures = 8;
+    })
+    .await;
+    app.admin().await;
+    let (attacker, user) = ("203.0.113.5", "198.51.100.7");
+    let sessions = app.count("sessions").await;
+    // A known and an unknown username answer alike, attempt by attempt.
+    for name in ["admin", "nobody"] {
+        for _ in 0..4 {
+            login_from(&app, attacker, name, "guess")
+                .await
+                .assert_problem(401, "invalid_credentials");
+        }
+        // Now even the right password waits, and is not looked at.
+        let r = login_from(&app, attacker, name, PASSWORD).await;
+        r.assert_problem(429, "too_many_attempts");
+        assert_eq!(r.headers["retry-after"], "1", "{:?}", r.headers);
+        assert!(r.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("try again in 1 s"));
+    }
+    assert_eq!(app.count("sessions").await, sessions, "nothing opened");
+    // The real user, elsewhere, is not held back.
+    let r = login_from(&app, user, "admin", PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    // From the attacker's address, the right password works once the wait is over.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let r = login_from(&app, attacker, "admin", PASSWORD).await;
+        if r.status == 200 {
+            break;
+        }
+        r.assert_problem(429, "too_many_attempts");
+        assert!(std::time::Instant::now() < deadline, "still refused");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.count("sessions").await, sessions + 2);
+    // One more failure from that address, on any account, is past its limit (8): spraying
+    // usernames is spaced out too, and other addresses are not.
+    login_from(&app, attacker, "x1", "guess")
+        .await
+        .assert_problem(401, "invalid_credentials");
+    login_from(&app, attacker, "x2", "guess")
+        .await
+        .assert_problem(429, "too_many_attempts");
+    login_from(&app, user, "x2", "guess")
+        .await
+        .assert_problem(401, "invalid_credentials");
+}

@@ -5,8 +5,10 @@ use crate::auth::{self as tokens, Claims, Role};
 use crate::domain::{SessionId, UserId};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::store::{self, scope::Principal, sessions::Refreshed};
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::time::Instant;
 use utoipa::ToSchema;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -83,18 +85,56 @@ fn bad_login() -> ApiError {
     ApiError::unauthorized("invalid_credentials", "wrong username or password")
 }
 
+/// The client's address: the peer's, or for a request from a trusted proxy the last address
+/// in `X-Forwarded-For` that is not one of the proxies.
+pub fn client_address(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
+    let peer = req.peer_addr()?.ip();
+    if !trusted.contains(&peer) {
+        return Some(peer);
+    }
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    Some(
+        forwarded
+            .into_iter()
+            .rev()
+            .find(|a| !trusted.contains(a))
+            .unwrap_or(peer),
+    )
+}
+
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, body = TokenResponse),
     (status = 401, description = "Wrong username or password, or account inactive", body = Problem),
+    (status = 429, description = "Too many failed logins for this account from this address, or from this address: try again after `Retry-After` seconds (docs/SECURITY.md)", body = Problem,
+        headers(("Retry-After" = u64, description = "Seconds to wait"))),
 ))]
 pub async fn login(
     state: web::Data<AppState>,
+    req: HttpRequest,
     body: web::Json<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
     let LoginRequest { username, password } = body.into_inner();
+    let from =
+        client_address(&req, &state.settings.trusted_proxies).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    if let Err(wait) = state.logins.check(&username, from, Instant::now()) {
+        // Rounded up: an attempt right after the wait is allowed.
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        return Err(ApiError::too_many(
+            "too_many_attempts",
+            format!("too many failed logins: try again in {seconds} s"),
+            seconds,
+        ));
+    }
+    let name = username.clone();
     let user = state
         .pool
-        .run(move |conn| store::users::by_username(conn, &username))
+        .run(move |conn| store::users::by_username(conn, &name))
         .await?;
     // Hash even for unknown users, so that timing does not tell which usernames exist.
     let hash = user
@@ -104,7 +144,11 @@ pub async fn login(
     let ok = web::block(move || tokens::verify_password(&password, &hash))
         .await
         .map_err(ApiError::internal)?;
-    let user = user.filter(|_| ok).ok_or_else(bad_login)?;
+    let Some(user) = user.filter(|_| ok) else {
+        state.logins.failed(&username, from, Instant::now());
+        return Err(bad_login());
+    };
+    state.logins.succeeded(&username, from);
     if !user.active {
         return Err(ApiError::unauthorized(
             "user_inactive",
@@ -192,4 +236,35 @@ pub async fn me(state: web::Data<AppState>, auth: Auth) -> ApiResult<HttpRespons
         })
         .await?;
     Ok(HttpResponse::Ok().json(me))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn the_client_address_comes_from_a_trusted_proxy_only() {
+        let req = |peer: &str, forwarded: &str| {
+            TestRequest::default()
+                .peer_addr(format!("{peer}:5000").parse().unwrap())
+                .insert_header(("x-forwarded-for", forwarded))
+                .to_http_request()
+        };
+        let proxy = [ip("10.0.0.2")];
+        // From anyone else, the header is the client's to make up: ignored.
+        let r = req("203.0.113.5", "198.51.100.7");
+        assert_eq!(client_address(&r, &proxy), Some(ip("203.0.113.5")));
+        // From the proxy: the last address it added, not one the client put before it.
+        let r = req("10.0.0.2", "1.2.3.4, 198.51.100.7");
+        assert_eq!(client_address(&r, &proxy), Some(ip("198.51.100.7")));
+        let r = req("10.0.0.2", "198.51.100.7, 10.0.0.2");
+        assert_eq!(client_address(&r, &proxy), Some(ip("198.51.100.7")));
+        let r = req("10.0.0.2", "not an address");
+        assert_eq!(client_address(&r, &proxy), Some(ip("10.0.0.2")));
+    }
 }

@@ -45,6 +45,7 @@ pub struct AppState {
     pub pool: Pool,
     pub keys: TokenKeys,
     pub settings: Arc<Settings>,
+    pub logins: Arc<crate::throttle::LoginThrottle>,
 }
 
 impl AppState {
