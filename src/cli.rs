@@ -5,6 +5,7 @@ use crate::app::{self, Application};
 use crate::auth::{self, Role};
 use crate::config::Settings;
 use crate::domain::AreaId;
+use crate::store::audit::{Action, Actor};
 use crate::{api, demo, importer, store, telemetry, with_conn};
 use clap::{Parser, Subcommand};
 use diesel::prelude::*;
@@ -294,9 +295,11 @@ fn add_user(
             for a in areas {
                 ids.push(resolve_area(conn, a)?);
             }
-            Ok::<_, crate::error::ApiError>(store::users::create(
-                conn, &username, full_name, &hash, role, &ids,
-            )?)
+            let user = store::users::create(conn, &username, full_name, &hash, role, &ids)?;
+            let action = Action::new("user_created", format!("user/{}", user.id.0))
+                .with(serde_json::json!({"username": user.username, "role": user.role, "area_ids": user.area_ids}));
+            store::audit::record(conn, &Actor::command_line(), &action)?;
+            Ok::<_, crate::error::ApiError>(user)
         })
         .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
     println!(
@@ -360,7 +363,14 @@ fn import_areas(settings: &Settings, file: Option<&std::path::Path>) -> anyhow::
     let mut pc = pool.get()?;
     let r = pc
         .conn()
-        .transaction(|conn| store::areas::import(conn, &units))
+        .transaction(|conn| {
+            let r = store::areas::import(conn, &units)?;
+            let action = Action::new("areas_imported", "areas").with(serde_json::json!({
+                "units": r.units, "inserted": r.inserted, "updated": r.updated, "file": name
+            }));
+            store::audit::record(conn, &Actor::command_line(), &action)?;
+            Ok::<_, store::error::Error>(r)
+        })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
         "{} units ({} provinces, {} districts, {} communes): {} inserted, {} updated, {} unchanged.",
@@ -392,7 +402,14 @@ fn reorganize(
     let mut pc = pool.get()?;
     let r = pc
         .conn()
-        .large_transaction(|conn| store::reorganize::reorganize(conn, &rows, &o))
+        .large_transaction(|conn| {
+            let report = store::reorganize::reorganize(conn, &rows, &o)?;
+            if !o.dry_run && report.already_applied_at.is_none() {
+                let action = crate::api::areas::reorganized(&o);
+                store::audit::record(conn, &Actor::command_line(), &action)?;
+            }
+            Ok::<_, store::error::Error>(report)
+        })
         .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -476,7 +493,13 @@ fn prune(settings: &Settings, days: i64) -> anyhow::Result<()> {
     let mut pc = pool.get()?;
     let n = pc
         .conn()
-        .transaction(|conn| crate::sync::pull::prune(conn, before))
+        .transaction(|conn| {
+            let n = crate::sync::pull::prune(conn, before)?;
+            let action = Action::new("sync_pruned", "changes")
+                .with(serde_json::json!({"days": days, "rows": n}));
+            store::audit::record(conn, &Actor::command_line(), &action)?;
+            Ok::<_, crate::error::ApiError>(n)
+        })
         .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
     println!("Pruned {n} change-log rows older than {days} days.");
     Ok(())
@@ -501,7 +524,13 @@ fn tallies(settings: &Settings, command: TalliesCommand) -> anyhow::Result<()> {
             println!("The tallies match the rows.");
         }
         TalliesCommand::Rebuild => {
-            let done = conn.large_transaction(store::tallies::rebuild)?;
+            let done = conn.large_transaction(|conn| {
+                let done = store::tallies::rebuild(conn)?;
+                let action = Action::new("tallies_rebuilt", "tallies")
+                    .with(serde_json::json!({"villages": done.villages, "rows": done.rows}));
+                store::audit::record(conn, &Actor::command_line(), &action)?;
+                Ok::<_, store::error::Error>(done)
+            })?;
             println!(
                 "Counted {} villages anew: {} tally rows written.",
                 done.villages, done.rows

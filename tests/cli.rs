@@ -256,6 +256,31 @@ async fn reorganize_from_the_command_line() {
     assert!(!ok && err.contains("line 3:"), "{err}");
     let (ok, _, err) = gocua(&db.url, &["areas", "reorganize", table_file], "");
     assert!(!ok && err.contains("--effective"), "{err}");
+    // The audit trail holds the import and the one reorganization applied, by the command
+    // line; the dry run, the repeats and the refused tables left nothing.
+    assert_eq!(
+        audited(&db),
+        [
+            ("areas_imported".into(), "cli".into()),
+            ("reorganization_applied".into(), "cli".into())
+        ]
+    );
+}
+
+/// The audit trail's (action, actor), oldest first.
+fn audited(db: &TestDb) -> Vec<(String, String)> {
+    let pool = db.pool();
+    let mut pc = pool.get().unwrap();
+    let f = gocua::store::audit::Filter::default();
+    let page = gocua::store::PageReq {
+        page: 1,
+        per_page: 500,
+    };
+    let (rows, _) = gocua::store::audit::list(&mut pc.conn(), &f, page, false).unwrap();
+    rows.into_iter()
+        .rev()
+        .map(|e| (e.action, e.actor))
+        .collect()
 }
 
 /// Runs SQL on the test database directly.
@@ -315,4 +340,14 @@ async fn report_tallies_are_built_for_an_older_database_checked_and_rebuilt() {
     );
     let (ok, out, err) = gocua(&db.url, &["tallies", "check"], "");
     assert!(ok && out.contains("match"), "{out}{err}");
+    assert_eq!(
+        audited(&db).last(),
+        Some(&("tallies_rebuilt".to_owned(), "cli".to_owned()))
+    );
+    let (ok, out, err) = gocua(&db.url, &["sync", "prune", "--days", "0"], "");
+    assert!(ok, "{out}{err}");
+    assert_eq!(
+        audited(&db).last(),
+        Some(&("sync_pruned".to_owned(), "cli".to_owned()))
+    );
 }

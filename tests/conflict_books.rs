@@ -262,6 +262,14 @@ async fn a_resolution_closes_the_other_conflicts_of_its_field_and_no_other() {
         (json!("open"), Value::Null),
         "another field"
     );
+    // The resolution is in the audit trail, once, about the household's village.
+    let trail = app.get("/api/v1/audit?action=conflict_resolved", &xa).await;
+    assert_eq!(trail.body["total"], 1, "{}", trail.text);
+    let e = &trail.body["items"][0];
+    assert_eq!(
+        (&e["actor"], &e["subject"], &e["area_id"]),
+        (&json!("xa"), &json!(format!("conflict/{id}")), &json!(w.v1))
+    );
     // The resolution is a new version that devices receive.
     let d = &mut devices[2];
     app.sync(d).await;

@@ -1,11 +1,12 @@
 //! The administrative tree: browse, create villages, import the official list.
 
 use super::contract;
-use super::{AppState, Auth, Deferred, Page, PageParams};
+use super::{AppState, Auth, Deferred, Origin, Page, PageParams};
 use crate::auth::Role;
 use crate::domain::AreaId;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::store::areas::{Area, AreaFilter, ImportReport};
+use crate::store::audit::{self, Action};
 use crate::store::map::PendingVillage;
 use crate::store::reorganize::{self, Applied, Options, Report, TargetToSet};
 use crate::store::scope::Principal;
@@ -13,6 +14,7 @@ use crate::{importer, store};
 use actix_web::{web, HttpResponse};
 use chrono::NaiveDate;
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 /// The official list is about 0.8 MB; allow some room.
@@ -133,6 +135,7 @@ pub async fn get(
 pub async fn create_village(
     state: web::Data<AppState>,
     auth: Auth,
+    origin: Origin,
     body: Deferred<web::Json<NewVillage>>,
 ) -> ApiResult<HttpResponse> {
     let area = state
@@ -140,8 +143,18 @@ pub async fn create_village(
             who.require_role(&[Role::Admin, Role::Supervisor])?;
             let v = body.get()?.into_inner();
             let id = v.id.unwrap_or_else(AreaId::random);
-            store::areas::create_village(conn, who, id, v.parent_id, &v.name, v.kind.as_deref())
-                .map_err(ApiError::from)
+            let village = store::areas::create_village(
+                conn,
+                who,
+                id,
+                v.parent_id,
+                &v.name,
+                v.kind.as_deref(),
+            )?;
+            let action = Action::new("village_created", format!("area/{}", village.id.0))
+                .in_area(village.id, &village.path);
+            audit::record(conn, &origin.of(who), &action)?;
+            Ok(village)
         })
         .await?;
     Ok(HttpResponse::Created().json(area))
@@ -157,6 +170,7 @@ pub async fn create_village(
 pub async fn import(
     state: web::Data<AppState>,
     auth: Auth,
+    origin: Origin,
     body: Deferred<web::Bytes>,
 ) -> ApiResult<HttpResponse> {
     state.require_role(&auth, &[Role::Admin]).await?;
@@ -165,7 +179,12 @@ pub async fn import(
     let report = state
         .as_user_tx(auth, move |conn, who| {
             who.require_role(&[Role::Admin])?;
-            store::areas::import(conn, &units).map_err(ApiError::from)
+            let report = store::areas::import(conn, &units)?;
+            let action = Action::new("areas_imported", "areas").with(json!({
+                "units": report.units, "inserted": report.inserted, "updated": report.updated
+            }));
+            audit::record(conn, &origin.of(who), &action)?;
+            Ok(report)
         })
         .await?;
     Ok(HttpResponse::Ok().json(report))
@@ -199,6 +218,7 @@ pub struct ReorganizeQuery {
 pub async fn reorganize(
     state: web::Data<AppState>,
     auth: Auth,
+    origin: Origin,
     q: web::Query<ReorganizeQuery>,
     body: Deferred<web::Bytes>,
 ) -> ApiResult<HttpResponse> {
@@ -228,7 +248,11 @@ pub async fn reorganize(
                     source,
                     by: Some(who.user_id),
                 };
-                reorganize::reorganize(conn, &rows, &o).map_err(ApiError::from)
+                let report = reorganize::reorganize(conn, &rows, &o)?;
+                if !o.dry_run && report.already_applied_at.is_none() {
+                    audit::record(conn, &origin.of(who), &reorganized(&o))?;
+                }
+                Ok::<_, ApiError>(report)
             })
         })
         .await?;
@@ -280,6 +304,7 @@ pub struct Placement {
 pub async fn place(
     state: web::Data<AppState>,
     auth: Auth,
+    origin: Origin,
     id: web::Path<AreaId>,
     body: Deferred<web::Json<Placement>>,
 ) -> ApiResult<HttpResponse> {
@@ -288,7 +313,12 @@ pub async fn place(
         .as_user_tx(auth, move |conn, who| {
             who.require_role(&[Role::Admin, Role::Supervisor])?;
             let p = body.get()?.into_inner();
-            store::map::place(conn, who, id, p.commune_id).map_err(ApiError::from)
+            let village = store::map::place(conn, who, id, p.commune_id)?;
+            let action = Action::new("village_placed", format!("area/{}", village.id.0))
+                .in_area(village.id, &village.path)
+                .with(json!({"commune_id": p.commune_id}));
+            audit::record(conn, &origin.of(who), &action)?;
+            Ok(village)
         })
         .await?;
     Ok(HttpResponse::Ok().json(area))
@@ -306,4 +336,10 @@ pub async fn targets_to_set(state: web::Data<AppState>, auth: Auth) -> ApiResult
         })
         .await?;
     Ok(HttpResponse::Ok().json(list))
+}
+
+/// The audit entry of an applied reorganization (here and on the command line).
+pub fn reorganized(o: &Options) -> Action {
+    Action::new("reorganization_applied", "areas")
+        .with(json!({"effective": o.effective, "source": o.source, "accept_unmatched": o.accept_unmatched}))
 }

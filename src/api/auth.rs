@@ -1,9 +1,10 @@
 //! Login, token refresh and logout.
 
-use super::{AppState, Auth};
+use super::{AppState, Auth, Origin};
 use crate::auth::{self as tokens, Claims, Role};
 use crate::domain::{SessionId, UserId};
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::store::audit::{self, Action, Actor};
 use crate::store::{self, scope::Principal, sessions::Refreshed};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
@@ -108,6 +109,14 @@ pub fn client_address(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
     )
 }
 
+/// Records an action in a transaction of its own.
+async fn record(state: &AppState, actor: Actor, action: Action) -> ApiResult<()> {
+    state
+        .pool
+        .tx(move |conn| audit::record(conn, &actor, &action).map_err(ApiError::from))
+        .await
+}
+
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest, responses(
     (status = 200, body = TokenResponse),
     (status = 401, description = "Wrong username or password, or account inactive", body = Problem),
@@ -117,14 +126,23 @@ pub fn client_address(req: &HttpRequest, trusted: &[IpAddr]) -> Option<IpAddr> {
 pub async fn login(
     state: web::Data<AppState>,
     req: HttpRequest,
+    origin: Origin,
     body: web::Json<LoginRequest>,
 ) -> ApiResult<HttpResponse> {
     let LoginRequest { username, password } = body.into_inner();
     let from =
         client_address(&req, &state.settings.trusted_proxies).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    // A failed login's actor is the name given, cut short.
+    let given: String = username.trim().chars().take(64).collect();
     if let Err(wait) = state.logins.check(&username, from, Instant::now()) {
         // Rounded up: an attempt right after the wait is allowed.
         let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        record(
+            &state,
+            origin.named(None, &given),
+            Action::new("login_throttled", ""),
+        )
+        .await?;
         return Err(ApiError::too_many(
             "too_many_attempts",
             format!("too many failed logins: try again in {seconds} s"),
@@ -146,6 +164,12 @@ pub async fn login(
         .map_err(ApiError::internal)?;
     let Some(user) = user.filter(|_| ok) else {
         state.logins.failed(&username, from, Instant::now());
+        record(
+            &state,
+            origin.named(None, &given),
+            Action::new("login_failed", ""),
+        )
+        .await?;
         return Err(bad_login());
     };
     state.logins.succeeded(&username, from);
@@ -158,9 +182,15 @@ pub async fn login(
     let role = Role::parse(&user.role).ok_or_else(bad_login)?;
     let days = state.settings.refresh_token_days;
     let uid = user.id;
+    let actor = origin.named(Some(uid), &user.username);
     let (session, refresh) = state
         .pool
-        .tx(move |conn| store::sessions::open(conn, uid, days))
+        .tx(move |conn| {
+            let opened = store::sessions::open(conn, uid, days)?;
+            let action = Action::new("login", format!("session/{}", opened.0 .0));
+            audit::record(conn, &actor, &action)?;
+            Ok::<_, ApiError>(opened)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(tokens_for(&state, uid, role, session, refresh)?))
 }
@@ -171,6 +201,7 @@ pub async fn login(
 ))]
 pub async fn refresh(
     state: web::Data<AppState>,
+    origin: Origin,
     body: web::Json<RefreshRequest>,
 ) -> ApiResult<HttpResponse> {
     let token = body.into_inner().refresh_token;
@@ -189,7 +220,12 @@ pub async fn refresh(
                     }
                     Role::parse(&u.role)
                 }
-                Refreshed::Reused => None,
+                Refreshed::Reused(session, user) => {
+                    let u = store::users::get(conn, *user)?;
+                    let action = Action::new("refresh_reused", format!("session/{}", session.0));
+                    audit::record(conn, &origin.named(Some(u.id), &u.username), &action)?;
+                    None
+                }
             };
             Ok((r, role))
         })

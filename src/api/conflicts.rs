@@ -1,10 +1,11 @@
 //! Conflict review for supervisors.
 
 use super::contract;
-use super::{AppState, Auth, Deferred, Page, PageParams, SUPERVISORS};
+use super::{AppState, Auth, Deferred, Origin, Page, PageParams, SUPERVISORS};
 use crate::domain::household::ConflictStatus;
 use crate::domain::{AreaId, ConflictId};
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::store::audit;
 use crate::store::conflicts::{self, Conflict};
 use crate::sync::resolve::{self, Action};
 use actix_web::{web, HttpResponse};
@@ -76,6 +77,7 @@ pub async fn list(
 pub async fn resolve(
     state: web::Data<AppState>,
     auth: Auth,
+    origin: Origin,
     id: web::Path<ConflictId>,
     body: Deferred<web::Json<Resolution>>,
 ) -> ApiResult<HttpResponse> {
@@ -86,10 +88,17 @@ pub async fn resolve(
             // The conflict's scope before the body.
             conflicts::get(conn, who, id)?;
             let Resolution { action, value } = body.get()?.into_inner();
+            let name = action.clone();
             let action = Action::parse(&action).ok_or_else(|| {
                 ApiError::invalid("action", "choice", "must be keep, take_other or set")
             })?;
-            resolve::resolve(conn, who, id, action, value)
+            let c = resolve::resolve(conn, who, id, action, value)?;
+            let village = crate::store::areas::get(conn, c.area_id)?;
+            let entry = audit::Action::new("conflict_resolved", format!("conflict/{}", id.0))
+                .in_area(village.id, &village.path)
+                .with(serde_json::json!({"action": name, "household_id": c.household_id}));
+            audit::record(conn, &origin.of(who), &entry)?;
+            Ok(c)
         })
         .await?;
     Ok(HttpResponse::Ok().json(c))

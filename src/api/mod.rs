@@ -1,6 +1,7 @@
 //! HTTP handlers, one file per resource. Thin: parse, authorize, call the store, map.
 
 pub mod areas;
+pub mod audit;
 pub mod auth;
 pub mod campaigns;
 pub mod conflicts;
@@ -99,6 +100,66 @@ impl AppState {
                 f(conn, &who)
             })
             .await
+    }
+}
+
+/// Where a request comes from, for the audit trail: the client's address (see
+/// `auth::client_address`) and the request's id.
+#[derive(Debug, Clone, Default)]
+pub struct Origin {
+    pub address: Option<String>,
+    pub request_id: Option<String>,
+    /// The path and query asked for, a search text (`q`) replaced by `…`.
+    pub target: String,
+}
+
+impl Origin {
+    /// The caller, as the audit trail names them.
+    pub fn of(&self, who: &Principal) -> crate::store::audit::Actor {
+        self.named(Some(who.user_id), &who.username)
+    }
+
+    pub fn named(
+        &self,
+        id: Option<crate::domain::UserId>,
+        name: &str,
+    ) -> crate::store::audit::Actor {
+        crate::store::audit::Actor {
+            id,
+            name: name.to_owned(),
+            address: self.address.clone(),
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+impl FromRequest for Origin {
+    type Error = ApiError;
+    type Future = Ready<Result<Origin, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let trusted = req
+            .app_data::<web::Data<AppState>>()
+            .map(|s| s.settings.trusted_proxies.clone())
+            .unwrap_or_default();
+        let query: Vec<String> = req
+            .query_string()
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once('=') {
+                Some(("q", _)) => "q=…".to_owned(),
+                _ => p.to_owned(),
+            })
+            .collect();
+        let target = match query.is_empty() {
+            true => req.path().to_owned(),
+            false => format!("{}?{}", req.path(), query.join("&")),
+        };
+        ready(Ok(Origin {
+            address: auth::client_address(req, &trusted).map(|a| a.to_string()),
+            request_id: crate::telemetry::request_id(),
+            target,
+        }))
     }
 }
 
@@ -259,6 +320,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     campaigns::configure(cfg);
     households::configure(cfg);
     reports::configure(cfg);
+    audit::configure(cfg);
 }
 
 struct BearerAuth;
@@ -298,6 +360,7 @@ impl Modify for BearerAuth {
         reports::priority_pending, reports::priority_pending_export,
         reports::unvisited, reports::unvisited_export, reports::revisit, reports::revisit_export,
         reports::households_export,
+        audit::list, audit::export,
     ),
     components(schemas(crate::error::Problem, FieldError, reports::ExportFormat)),
     tags(
@@ -309,6 +372,7 @@ impl Modify for BearerAuth {
         (name = "households", description = "Households, members, adoptions and visits"),
         (name = "sync", description = "Offline sync and conflict review (see docs/SYNC.md)"),
         (name = "reports", description = "Progress, trend, work lists, activity checks and their CSV/XLSX exports"),
+        (name = "audit", description = "The audit trail: who did what, when, from where (read only)"),
     )
 )]
 pub struct ApiDoc;

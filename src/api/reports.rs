@@ -3,7 +3,7 @@
 //! inside one read transaction.
 
 use super::households::HouseholdQuery;
-use super::{AppState, Auth, Deferred, Page, PageParams, ANYONE, SUPERVISORS};
+use super::{AppState, Auth, Deferred, Origin, Page, PageParams, ANYONE, SUPERVISORS};
 use crate::auth::Role;
 use crate::db::Conn;
 use crate::domain::{AreaId, CampaignId};
@@ -17,7 +17,7 @@ use crate::reports::trend::{self, Trend};
 use crate::reports::{local_date, Subject};
 use crate::store::households as hh;
 use crate::store::scope::Principal;
-use crate::store::{areas, campaigns, scope, PageReq};
+use crate::store::{areas, audit, campaigns, scope, PageReq};
 use actix_web::http::header;
 use actix_web::web::Bytes;
 use actix_web::{web, HttpResponse};
@@ -25,6 +25,7 @@ use chrono::NaiveDate;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use utoipa::{IntoParams, ToSchema};
@@ -201,6 +202,7 @@ where
 async fn export_subject<F>(
     state: &AppState,
     auth: Auth,
+    origin: Origin,
     format: ExportFormat,
     roles: &'static [Role],
     on: On,
@@ -209,7 +211,7 @@ async fn export_subject<F>(
 where
     F: FnOnce(&mut Conn<'_>, Subject) -> ApiResult<Export> + Send + 'static,
 {
-    stream(state, auth, format.into(), move |conn, who| {
+    stream(state, auth, origin, format.into(), move |conn, who| {
         who.require_role(roles)?;
         let s = Subject::resolve(conn, who, on.area, on.campaign, on.as_of)?;
         plan(conn, s)
@@ -245,6 +247,7 @@ pub async fn progress(
 pub async fn progress_export(
     state: web::Data<AppState>,
     auth: Auth,
+    origin: Origin,
     format: web::Path<ExportFormat>,
     q: web::Query<ReportQuery>,
 ) -> ApiResult<HttpResponse> {
@@ -252,6 +255,7 @@ pub async fn progress_export(
     export_subject(
         &state,
         auth,
+        origin,
         format.into_inner(),
         ANYONE,
         On::new(q.area, q.campaign, q.as_of),
@@ -300,6 +304,7 @@ pub async fn trend(
 pub async fn trend_export(
     state: web::Data<AppState>,
     auth: Auth,
+    origin: Origin,
     format: web::Path<ExportFormat>,
     q: web::Query<ReportQuery>,
 ) -> ApiResult<HttpResponse> {
@@ -307,6 +312,7 @@ pub async fn trend_export(
     export_subject(
         &state,
         auth,
+        origin,
         format.into_inner(),
         ANYONE,
         On::new(q.area, q.campaign, q.as_of),
@@ -365,6 +371,7 @@ pub async fn activity(
 pub async fn activity_export(
     state: web::Data<AppState>,
     auth: Auth,
+    origin: Origin,
     format: web::Path<ExportFormat>,
     q: Deferred<web::Query<ActivityQuery>>,
 ) -> ApiResult<HttpResponse> {
@@ -374,6 +381,7 @@ pub async fn activity_export(
     export_subject(
         &state,
         auth,
+        origin,
         format.into_inner(),
         SUPERVISORS,
         On::new(q.area, q.campaign, None),
@@ -419,6 +427,7 @@ pub async fn priority_pending(
 pub async fn priority_pending_export(
     state: web::Data<AppState>,
     auth: Auth,
+    origin: Origin,
     format: web::Path<ExportFormat>,
     q: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
@@ -426,6 +435,7 @@ pub async fn priority_pending_export(
     export_subject(
         &state,
         auth,
+        origin,
         format.into_inner(),
         ANYONE,
         On::new(q.area, q.campaign, None),
@@ -492,12 +502,14 @@ async fn to_visit(
 pub async fn unvisited_export(
     state: web::Data<AppState>,
     auth: Auth,
+    origin: Origin,
     format: web::Path<ExportFormat>,
     q: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
     to_visit_export(
         state,
         auth,
+        origin,
         format.into_inner(),
         q.into_inner(),
         List::Unvisited,
@@ -513,12 +525,14 @@ pub async fn unvisited_export(
 pub async fn revisit_export(
     state: web::Data<AppState>,
     auth: Auth,
+    origin: Origin,
     format: web::Path<ExportFormat>,
     q: web::Query<ListQuery>,
 ) -> ApiResult<HttpResponse> {
     to_visit_export(
         state,
         auth,
+        origin,
         format.into_inner(),
         q.into_inner(),
         List::Revisit,
@@ -529,6 +543,7 @@ pub async fn revisit_export(
 async fn to_visit_export(
     state: web::Data<AppState>,
     auth: Auth,
+    origin: Origin,
     format: ExportFormat,
     q: ListQuery,
     list: List,
@@ -536,6 +551,7 @@ async fn to_visit_export(
     export_subject(
         &state,
         auth,
+        origin,
         format,
         ANYONE,
         On::new(q.area, q.campaign, None),
@@ -567,6 +583,7 @@ async fn to_visit_export(
 pub async fn households_export(
     state: web::Data<AppState>,
     auth: Auth,
+    origin: Origin,
     format: web::Path<ExportFormat>,
     q: web::Query<HouseholdQuery>,
 ) -> ApiResult<HttpResponse> {
@@ -577,6 +594,7 @@ pub async fn households_export(
     stream(
         &state,
         auth,
+        origin,
         format.into_inner().into(),
         move |conn, who| {
             let area = match f.area {
@@ -615,6 +633,7 @@ pub async fn households_export(
             .into_iter()
             .map(|a| (a.id, a.name))
             .collect();
+            let area_ref = area.as_ref().map(|a| (a.id, a.path.clone()));
             let place = area.map_or_else(|| "Toàn bộ địa bàn được giao".to_string(), |a| a.name);
             let title = format!(
                 "Danh sách hộ gia đình — {place} — Chiến dịch: {} — Ngày xuất: {}",
@@ -625,6 +644,7 @@ pub async fn households_export(
             );
             let who = who.clone();
             Ok(Export {
+                area: area_ref,
                 filename: filename("ho-gia-dinh", &place),
                 title,
                 headers: HOUSEHOLD_HEADERS,
@@ -644,6 +664,24 @@ pub async fn households_export(
         },
     )
     .await
+}
+
+/// Counts the rows written through it.
+struct Counted {
+    inner: Box<dyn crate::reports::export::TableWriter>,
+    rows: Arc<AtomicU64>,
+}
+
+impl crate::reports::export::TableWriter for Counted {
+    fn row(&mut self, cells: &[crate::reports::export::Cell]) -> io::Result<()> {
+        self.inner.row(cells)?;
+        self.rows.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>) -> io::Result<()> {
+        self.inner.finish()
+    }
 }
 
 /// Sends what is written in chunks to the response; fails once the client is gone.
@@ -677,8 +715,16 @@ impl Write for ChunkWriter {
 type Started = Arc<Mutex<Option<oneshot::Sender<ApiResult<(String, Format)>>>>>;
 
 /// Runs `plan` for the caller in a read transaction; once it has decided the export (or
-/// refused it, answered as problem+json), streams the rows from the same transaction.
-async fn stream<F>(state: &AppState, auth: Auth, format: Format, plan: F) -> ApiResult<HttpResponse>
+/// refused it, answered as problem+json), streams the rows from the same transaction. An
+/// export that began is recorded in the audit trail when it ends, with its rows and whether
+/// it was complete.
+pub(crate) async fn stream<F>(
+    state: &AppState,
+    auth: Auth,
+    origin: Origin,
+    format: Format,
+    plan: F,
+) -> ApiResult<HttpResponse>
 where
     F: FnOnce(&mut Conn<'_>, &Principal) -> ApiResult<Export> + Send + 'static,
 {
@@ -689,12 +735,25 @@ where
     let claims = auth.0;
     let job_started = started.clone();
     let job_tx = tx.clone();
+    let began: Arc<Mutex<Option<(audit::Actor, audit::Action)>>> = Arc::default();
+    let job_began = began.clone();
+    let rows = Arc::new(AtomicU64::new(0));
+    let job_rows = rows.clone();
     actix_web::rt::spawn(async move {
         let result = pool
             .run(move |conn| {
                 conn.read_transaction(|conn| {
                     let who = Principal::load(conn, &claims)?;
                     let export = plan(conn, &who)?;
+                    let mut action = audit::Action::new("export", origin.target.clone()).with(
+                        serde_json::json!({"title": export.title, "format": format.extension()}),
+                    );
+                    if let Some((id, path)) = &export.area {
+                        action = action.in_area(*id, path);
+                    }
+                    if let Ok(mut b) = job_began.lock() {
+                        *b = Some((origin.of(&who), action));
+                    }
                     let start = job_started.lock().ok().and_then(|mut s| s.take());
                     if let Some(s) = start {
                         let _ = s.send(Ok((export.filename.clone(), format)));
@@ -703,13 +762,18 @@ where
                         buf: Vec::with_capacity(CHUNK),
                         tx: job_tx,
                     };
-                    let mut out = table_writer(format, &export.title, export.headers, sink)
+                    let out = table_writer(format, &export.title, export.headers, sink)
                         .map_err(export_failed)?;
-                    (export.rows)(conn, &mut *out)?;
-                    out.finish().map_err(export_failed)
+                    let mut out = Counted {
+                        inner: out,
+                        rows: job_rows,
+                    };
+                    (export.rows)(conn, &mut out)?;
+                    out.inner.finish().map_err(export_failed)
                 })
             })
             .await;
+        let complete = result.is_ok();
         if let Err(e) = result {
             let waiting = started.lock().ok().and_then(|mut s| s.take());
             match waiting {
@@ -722,6 +786,19 @@ where
                         .send(Err(io::Error::other("the export failed midway")))
                         .await;
                 }
+            }
+        }
+        let began = began.lock().ok().and_then(|mut b| b.take());
+        if let Some((actor, action)) = began {
+            let mut detail = action.detail.clone();
+            detail["rows"] = rows.load(Ordering::Relaxed).into();
+            detail["complete"] = complete.into();
+            let action = action.with(detail);
+            let recorded = pool
+                .tx(move |conn| audit::record(conn, &actor, &action).map_err(ApiError::from))
+                .await;
+            if let Err(e) = recorded {
+                tracing::error!(error = %e, "an export could not be recorded in the audit trail");
             }
         }
     });

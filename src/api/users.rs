@@ -1,13 +1,15 @@
 //! Users and their area assignments: admins only.
 
-use super::{AppState, Auth, Deferred, Page, PageParams, ADMIN};
+use super::{AppState, Auth, Deferred, Origin, Page, PageParams, ADMIN};
 use crate::auth::{self as tokens, Role};
 use crate::domain::fields::FieldError;
 use crate::domain::{AreaId, UserId};
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::store::audit::{self, Action};
 use crate::store::{self, users::User, users::UserChanges};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
+use serde_json::json;
 use utoipa::ToSchema;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -84,6 +86,7 @@ pub async fn list(
 pub async fn create(
     state: web::Data<AppState>,
     auth: Auth,
+    origin: Origin,
     body: Deferred<web::Json<NewUser>>,
 ) -> ApiResult<HttpResponse> {
     // The caller first: before the body and before time is spent on the hash.
@@ -107,9 +110,13 @@ pub async fn create(
     }
     let hash = hash(password).await?;
     let user = state
-        .as_user_tx(auth, move |conn, _| {
-            store::users::create(conn, &username, &full_name, &hash, role, &area_ids)
-                .map_err(ApiError::from)
+        .as_user_tx(auth, move |conn, who| {
+            let user = store::users::create(conn, &username, &full_name, &hash, role, &area_ids)?;
+            let action = Action::new("user_created", format!("user/{}", user.id.0)).with(
+                json!({"username": user.username, "role": user.role, "area_ids": user.area_ids}),
+            );
+            audit::record(conn, &origin.of(who), &action)?;
+            Ok(user)
         })
         .await?;
     Ok(HttpResponse::Created().json(user))
@@ -139,6 +146,7 @@ pub async fn get(
 pub async fn update(
     state: web::Data<AppState>,
     auth: Auth,
+    origin: Origin,
     id: web::Path<UserId>,
     body: Deferred<web::Json<UserPatch>>,
 ) -> ApiResult<HttpResponse> {
@@ -169,7 +177,32 @@ pub async fn update(
                     "you cannot deactivate or demote yourself",
                 ));
             }
-            store::users::update(conn, id, changes).map_err(ApiError::from)
+            let before = store::users::get(conn, id)?;
+            let mut detail = serde_json::Map::new();
+            if changes.role.is_some_and(|r| r.as_str() != before.role) {
+                detail.insert(
+                    "role".into(),
+                    json!({"from": before.role, "to": changes.role}),
+                );
+            }
+            if changes.active.is_some_and(|a| a != before.active) {
+                detail.insert("active".into(), json!(changes.active));
+            }
+            if changes.password_hash.is_some() {
+                detail.insert("password".into(), json!("set"));
+            }
+            if changes
+                .full_name
+                .as_ref()
+                .is_some_and(|n| *n != before.full_name)
+            {
+                detail.insert("full_name".into(), json!("changed"));
+            }
+            let user = store::users::update(conn, id, changes)?;
+            let action = Action::new("user_changed", format!("user/{}", id.0))
+                .with(serde_json::Value::Object(detail));
+            audit::record(conn, &origin.of(who), &action)?;
+            Ok(user)
         })
         .await?;
     Ok(HttpResponse::Ok().json(user))
@@ -180,6 +213,7 @@ pub async fn update(
 pub async fn set_areas(
     state: web::Data<AppState>,
     auth: Auth,
+    origin: Origin,
     id: web::Path<UserId>,
     body: Deferred<web::Json<AreaAssignments>>,
 ) -> ApiResult<HttpResponse> {
@@ -187,10 +221,14 @@ pub async fn set_areas(
     state.require_role(&auth, ADMIN).await?;
     let areas = body.get()?.into_inner().area_ids;
     let user = state
-        .as_user_tx(auth, move |conn, _| {
-            store::users::get(conn, id)?;
+        .as_user_tx(auth, move |conn, who| {
+            let before = store::users::get(conn, id)?;
             store::users::set_areas(conn, id, &areas)?;
-            store::users::get(conn, id).map_err(ApiError::from)
+            let user = store::users::get(conn, id)?;
+            let action = Action::new("user_areas_set", format!("user/{}", id.0))
+                .with(json!({"from": before.area_ids, "to": user.area_ids}));
+            audit::record(conn, &origin.of(who), &action)?;
+            Ok(user)
         })
         .await?;
     Ok(HttpResponse::Ok().json(user))

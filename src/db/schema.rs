@@ -353,6 +353,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    audit_log (id) {
+        id -> BigInt,
+        at -> Ts,
+        action -> Text,
+        actor_id -> Nullable<Uid>,
+        actor -> Text,
+        area_id -> Nullable<Uid>,
+        area_path -> Nullable<Text>,
+        subject -> Text,
+        detail -> Text,
+        address -> Nullable<Text>,
+        request_id -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(user_areas -> users (user_id));
 diesel::joinable!(conflicts -> households (household_id));
 diesel::joinable!(conflicts -> areas (area_id));
@@ -395,4 +413,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     tally_campaigns,
     tally_days,
     tally_state,
+    audit_log,
 );

@@ -242,6 +242,8 @@ pub type RowsFn = Box<dyn FnOnce(&mut Conn<'_>, &mut dyn TableWriter) -> ApiResu
 
 /// What an export writes: decided (and authorized) before the first byte is sent.
 pub struct Export {
+    /// The area it is about, and its path (the audit trail's scope).
+    pub area: Option<(crate::domain::AreaId, String)>,
     pub filename: String,
     pub title: String,
     pub headers: &'static [&'static str],
@@ -257,6 +259,7 @@ impl Export {
         rows: Vec<Vec<Cell>>,
     ) -> Export {
         Export {
+            area: Some((s.area.id, s.area.path.clone())),
             filename: filename(what, &s.area.name),
             title: s.title(what),
             headers,
@@ -275,6 +278,7 @@ impl Export {
         F: FnMut(&mut Conn<'_>, &Subject, PageReq) -> ApiResult<Vec<Vec<Cell>>> + Send + 'static,
     {
         Export {
+            area: Some((s.area.id, s.area.path.clone())),
             filename: filename(what, &s.area.name),
             title: s.title(what),
             headers,

@@ -6,6 +6,7 @@
 //! into answers (`error.rs`).
 
 pub mod areas;
+pub mod audit;
 pub mod campaigns;
 pub mod changes;
 pub mod conflicts;

@@ -43,8 +43,8 @@ fn issue_token(conn: &mut Conn<'_>, session: SessionId, now: Time) -> Result<Str
 pub enum Refreshed {
     /// The session, its user and the next refresh token.
     Rotated(SessionId, UserId, String),
-    /// The token had already been used: the session is now revoked.
-    Reused,
+    /// The token had already been used: the session (of this user) is now revoked.
+    Reused(SessionId, UserId),
 }
 
 /// Uses a refresh token. Call inside a transaction, and commit even on `Reused`.
@@ -85,7 +85,7 @@ pub fn refresh(conn: &mut Conn<'_>, token: &str) -> Result<Refreshed> {
     .execute(c))?;
     if used.is_some() || marked == 0 {
         revoke(conn, session, "refresh_token_reused")?;
-        return Ok(Refreshed::Reused);
+        return Ok(Refreshed::Reused(session, user));
     }
     let next = issue_token(conn, session, now)?;
     Ok(Refreshed::Rotated(session, user, next))
