@@ -51,7 +51,7 @@ impl Application {
         let blocking_threads = settings.pool_size.max(2) as usize;
         let state = web::Data::new(AppState {
             pool: pool.clone(),
-            keys: TokenKeys::new(&secret),
+            keys: TokenKeys::rotated(&secret, &settings.jwt_previous_secrets),
             logins: Arc::new(crate::throttle::LoginThrottle::new(
                 crate::throttle::Limits {
                     free_failures: settings.login_free_failures,

@@ -65,37 +65,72 @@ pub struct Claims {
     pub exp: i64,
 }
 
+/// The keys of access tokens: the current one signs, and the previous ones (a rotation's
+/// old keys, kept until their tokens have expired) still verify. Each token names its key
+/// in its header (`kid`: a hash of the key, which tells nothing of it).
 #[derive(Clone)]
 pub struct TokenKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    current: (String, EncodingKey),
+    decoding: Vec<(String, DecodingKey)>,
     validation: Validation,
+}
+
+/// A key's id: the first 8 bytes of SHA-256 over a label and the key, in hex.
+pub fn key_id(secret: &SecretString) -> String {
+    let digest = Sha256::digest(
+        [
+            b"gocua access token key ".as_slice(),
+            secret.expose_secret().as_bytes(),
+        ]
+        .concat(),
+    );
+    hex::encode(&digest[..8])
 }
 
 impl TokenKeys {
     pub fn new(secret: &SecretString) -> TokenKeys {
-        let bytes = secret.expose_secret().as_bytes();
+        TokenKeys::rotated(secret, &[])
+    }
+
+    /// Signs with `secret`; also accepts tokens signed with one of `previous`.
+    pub fn rotated(secret: &SecretString, previous: &[SecretString]) -> TokenKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 5;
         validation.set_required_spec_claims(&["exp", "sub", "iat"]);
+        let decoding = std::iter::once(secret)
+            .chain(previous)
+            .map(|s| {
+                let key = DecodingKey::from_secret(s.expose_secret().as_bytes());
+                (key_id(s), key)
+            })
+            .collect();
         TokenKeys {
-            encoding: EncodingKey::from_secret(bytes),
-            decoding: DecodingKey::from_secret(bytes),
+            current: (
+                key_id(secret),
+                EncodingKey::from_secret(secret.expose_secret().as_bytes()),
+            ),
+            decoding,
             validation,
         }
     }
 
     pub fn issue(&self, claims: &Claims) -> Result<String, anyhow::Error> {
-        Ok(encode(
-            &Header::new(Algorithm::HS256),
-            claims,
-            &self.encoding,
-        )?)
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.current.0.clone());
+        Ok(encode(&header, claims, &self.current.1)?)
     }
 
-    /// Only HS256 tokens signed with our key and not expired pass (`alg: none` does not).
+    /// Only HS256 tokens signed with one of our keys and not expired pass (`alg: none`
+    /// does not). A token without a key id (from before key ids) is checked with the
+    /// current key; one naming an unknown key fails.
     pub fn verify(&self, token: &str) -> Result<Claims, jsonwebtoken::errors::Error> {
-        decode::<Claims>(token, &self.decoding, &self.validation).map(|d| d.claims)
+        let kid = jsonwebtoken::decode_header(token)?.kid;
+        let key = match kid {
+            Some(kid) => self.decoding.iter().find(|(id, _)| *id == kid),
+            None => self.decoding.first(),
+        }
+        .ok_or(jsonwebtoken::errors::ErrorKind::InvalidSignature)?;
+        decode::<Claims>(token, &key.1, &self.validation).map(|d| d.claims)
     }
 }
 
@@ -128,5 +163,46 @@ mod tests {
         let h = hash_password("gocua-demo").unwrap();
         assert!(verify_password("gocua-demo", &h));
         assert!(!verify_password("gocua-demO", &h));
+    }
+
+    fn claims() -> Claims {
+        let now = chrono::Utc::now().timestamp();
+        Claims {
+            sub: UserId(uuid::Uuid::from_u128(1)),
+            role: Role::Admin,
+            sid: SessionId(uuid::Uuid::from_u128(2)),
+            iat: now,
+            exp: now + 60,
+        }
+    }
+
+    #[test]
+    fn a_rotated_key_still_verifies_its_tokens_and_a_dropped_one_does_not() {
+        let old = SecretString::from("an old key of thirty-two bytes or more");
+        let new = SecretString::from("a new key of thirty-two bytes or more!!");
+        let token = TokenKeys::new(&old).issue(&claims()).unwrap();
+        let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
+        assert_eq!((kid.len(), kid.clone()), (16, key_id(&old)));
+        assert!(!kid.contains("old"), "the id tells nothing of the key");
+        let rotated = TokenKeys::rotated(&new, std::slice::from_ref(&old));
+        assert_eq!(rotated.verify(&token).unwrap().sid, claims().sid);
+        let fresh = rotated.issue(&claims()).unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&fresh).unwrap().kid,
+            Some(key_id(&new))
+        );
+        // Once the old key is dropped, its tokens fail; the new one's pass.
+        let dropped = TokenKeys::new(&new);
+        assert!(dropped.verify(&token).is_err());
+        assert!(dropped.verify(&fresh).is_ok());
+        // A token without a key id is checked with the current key.
+        let bare = encode(
+            &Header::new(Algorithm::HS256),
+            &claims(),
+            &EncodingKey::from_secret(new.expose_secret().as_bytes()),
+        )
+        .unwrap();
+        assert!(dropped.verify(&bare).is_ok());
+        assert!(TokenKeys::new(&old).verify(&bare).is_err());
     }
 }

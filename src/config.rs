@@ -15,6 +15,9 @@ pub struct Settings {
     pub bind: String,
     /// HS256 key for access tokens; at least 32 bytes. Required unless in demo mode.
     pub jwt_secret: Option<SecretString>,
+    /// Keys that signed access tokens before `jwt_secret` replaced them: still accepted
+    /// until those tokens expire, never used to sign (docs/SECURITY.md).
+    pub jwt_previous_secrets: Vec<SecretString>,
     pub access_token_minutes: i64,
     /// When set, the access tokens' lifetime in seconds instead of minutes (short lifetimes
     /// for tests; strict deployments).
@@ -57,6 +60,7 @@ impl Default for Settings {
             database_url: "sqlite://gocua.db".into(),
             bind: "127.0.0.1:8080".into(),
             jwt_secret: None,
+            jwt_previous_secrets: Vec::new(),
             access_token_minutes: 15,
             access_token_seconds: None,
             refresh_token_days: 30,
@@ -85,6 +89,7 @@ pub const KEYS: &[&str] = &[
     "database_url",
     "bind",
     "jwt_secret",
+    "jwt_previous_secrets",
     "access_token_minutes",
     "access_token_seconds",
     "refresh_token_days",

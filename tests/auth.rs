@@ -318,3 +318,50 @@ async fn guessing_is_spaced_out_per_address_and_the_real_user_still_logs_in() {
         .await
         .assert_problem(401, "invalid_credentials");
 }
+
+#[tokio::test]
+async fn tokens_of_a_rotated_key_still_work_and_name_their_key() {
+    let new_key = "a new signing key of at least thirty-two bytes";
+    let app = TestApp::spawn_with(|s| {
+        s.jwt_secret = Some(new_key.into());
+        s.jwt_previous_secrets = vec![SECRET.into()];
+    })
+    .await;
+    let token = app.admin().await;
+    let header = jsonwebtoken::decode_header(&token).unwrap();
+    assert_eq!(
+        header.kid.as_deref(),
+        Some(gocua::auth::key_id(&new_key.into()).as_str())
+    );
+    // The same session's claims signed with the previous key, as a token issued before the
+    // rotation: accepted, whether it names its key or not.
+    let me = app.get("/api/v1/me", &token).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    let claims: serde_json::Value = {
+        use base64::Engine;
+        let payload = token.split('.').nth(1).unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    let sign = |key: &str, kid: Option<String>| {
+        let mut h = Header::default();
+        h.kid = kid;
+        encode(&h, &claims, &EncodingKey::from_secret(key.as_bytes())).unwrap()
+    };
+    let old_kid = Some(gocua::auth::key_id(&SECRET.into()));
+    let r = app.get("/api/v1/me", &sign(SECRET, old_kid.clone())).await;
+    assert_eq!(r.body["username"], "admin", "{}", r.text);
+    // Without a key id only the current key is tried.
+    let r = app.get("/api/v1/me", &sign(new_key, None)).await;
+    assert_eq!(r.body["username"], "admin", "{}", r.text);
+    app.get("/api/v1/me", &sign(SECRET, None))
+        .await
+        .assert_problem(401, "invalid_token");
+    // A key that was never ours fails, even naming one of our ids.
+    let forged = sign("some other key of thirty-two bytes!!", old_kid);
+    app.get("/api/v1/me", &forged)
+        .await
+        .assert_problem(401, "invalid_token");
+}
