@@ -346,8 +346,10 @@ async fn tokens_of_a_rotated_key_still_work_and_name_their_key() {
         serde_json::from_slice(&bytes).unwrap()
     };
     let sign = |key: &str, kid: Option<String>| {
-        let mut h = Header::default();
-        h.kid = kid;
+        let h = Header {
+            kid,
+            ..Header::default()
+        };
         encode(&h, &claims, &EncodingKey::from_secret(key.as_bytes())).unwrap()
     };
     let old_kid = Some(gocua::auth::key_id(&SECRET.into()));
