@@ -125,7 +125,11 @@ async fn each_action_leaves_one_entry_and_supervisors_read_their_areas_only() {
         .unwrap();
     assert_eq!(csv.status(), 200);
     let csv = csv.text().await.unwrap();
-    assert_eq!(csv.lines().count(), 2, "{csv}");
+    assert_eq!(
+        csv.lines().count(),
+        3,
+        "title, headers, one household: {csv}"
+    );
     // The export is recorded once its last row is sent: wait for it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     while !trail(&w).await.iter().any(|e| e.0 == "export") {
@@ -320,12 +324,16 @@ async fn each_action_leaves_one_entry_and_supervisors_read_their_areas_only() {
         .unwrap();
     let lines: Vec<&str> = csv.lines().collect();
     assert!(
-        lines[0].contains("Thời điểm") && lines[0].contains("Hành động"),
+        lines[0].contains("Nhật ký hoạt động") && lines[0].contains("CÓ DỮ LIỆU CÁ NHÂN"),
         "{csv}"
     );
-    assert_eq!(lines.len(), 3, "{csv}");
     assert!(
-        lines[1].contains("login_failed") && lines[1].contains("nobody"),
+        lines[1].contains("Thời điểm") && lines[1].contains("Hành động"),
+        "{csv}"
+    );
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert!(
+        lines[2].contains("login_failed") && lines[2].contains("nobody"),
         "{csv}"
     );
 }

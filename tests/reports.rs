@@ -1099,16 +1099,29 @@ async fn download(app: &TestApp, path: &str, token: &str, ext: &str) -> Vec<u8> 
     res.bytes().await.unwrap().to_vec()
 }
 
-/// CSV rows after checking the BOM: headers, then data.
+/// CSV rows after checking the BOM and the title row: headers, then data.
 fn csv_rows(bytes: &[u8]) -> (Vec<String>, Vec<Vec<String>>) {
-    assert_eq!(&bytes[..3], b"\xEF\xBB\xBF", "UTF-8 BOM");
-    let mut r = csv::Reader::from_reader(&bytes[3..]);
-    let headers = r.headers().unwrap().iter().map(str::to_owned).collect();
-    let rows = r
-        .records()
-        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
-        .collect();
+    let (_, headers, rows) = csv_table(bytes);
     (headers, rows)
+}
+
+/// CSV: the title (alone on the first row), the headers and the data rows.
+fn csv_table(bytes: &[u8]) -> (String, Vec<String>, Vec<Vec<String>>) {
+    assert_eq!(&bytes[..3], b"\xEF\xBB\xBF", "UTF-8 BOM");
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(&bytes[3..]);
+    let mut records = r.records().map(|r| {
+        r.unwrap()
+            .iter()
+            .map(str::to_owned)
+            .collect::<Vec<String>>()
+    });
+    let title = records.next().unwrap();
+    assert_eq!(title.len(), 1, "the title is alone on its row: {title:?}");
+    let headers = records.next().unwrap();
+    (title[0].clone(), headers, records.collect())
 }
 
 /// XLSX: the title, the headers (row 3) and the data rows, as text.
@@ -1220,7 +1233,11 @@ async fn exports_hold_the_same_figures_as_the_json() {
         "csv",
     )
     .await;
-    let (headers, data) = csv_rows(&csv);
+    let (title, headers, data) = csv_table(&csv);
+    assert!(
+        title.contains("Bluezone 2020") && !title.contains(gocua::reports::export::PERSONAL_DATA),
+        "figures only: {title}"
+    );
     assert_eq!(pick(&headers, &data), expect);
     let hoa_tham = data.iter().find(|r| r[0] == "06073").unwrap();
     assert_eq!(hoa_tham[2], "Xã", "levels in Vietnamese");
@@ -1282,7 +1299,7 @@ async fn exports_hold_the_same_figures_as_the_json() {
             assert_eq!(got, want, "{list}.{ext}");
         }
     }
-    // Priority categories and statuses in Vietnamese.
+    // Priority categories and statuses in Vietnamese; the title says it holds personal data.
     let csv = download(
         app,
         &s.path("/api/v1/lists/priority-pending.csv?"),
@@ -1290,7 +1307,12 @@ async fn exports_hold_the_same_figures_as_the_json() {
         "csv",
     )
     .await;
-    let (headers, rows) = csv_rows(&csv);
+    let (title, headers, rows) = csv_table(&csv);
+    assert!(
+        title.starts_with("Đối tượng ưu tiên chưa cài đặt — Huyện Bình Gia")
+            && title.ends_with(gocua::reports::export::PERSONAL_DATA),
+        "{title}"
+    );
     let cat = headers.iter().position(|h| h == "Đối tượng").unwrap();
     for r in &rows {
         assert!(
@@ -1369,7 +1391,11 @@ async fn exports_hold_the_same_figures_as_the_json() {
         let (headers, rows) = if ext == "csv" {
             csv_rows(&bytes)
         } else {
-            let (_, h, r) = xlsx_rows(bytes);
+            let (title, h, r) = xlsx_rows(bytes);
+            assert!(
+                title.ends_with(gocua::reports::export::PERSONAL_DATA),
+                "{title}"
+            );
             (h, r)
         };
         assert_eq!(headers[0], "Mã hộ");

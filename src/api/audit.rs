@@ -5,7 +5,7 @@ use super::reports::stream;
 use super::{AppState, Auth, Origin, Page, PageParams, SUPERVISORS};
 use crate::domain::Time;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::reports::export::{filename, page_through, Cell, Export, Format};
+use crate::reports::export::{filename, page_through, Cell, Export, Format, PERSONAL_DATA};
 use crate::reports::local_date;
 use crate::store::audit::{self, Entry, Filter};
 use crate::store::scope::Principal;
@@ -109,7 +109,7 @@ pub async fn export(
         who.require_role(SUPERVISORS)?;
         let f = q.filter(who);
         let title = format!(
-            "Nhật ký hoạt động — Ngày xuất: {}",
+            "Nhật ký hoạt động — Ngày xuất: {} — {PERSONAL_DATA}",
             local_date(&Time::now()).format("%d/%m/%Y")
         );
         Ok(Export {

@@ -9,7 +9,9 @@ use crate::db::Conn;
 use crate::domain::{AreaId, CampaignId};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::reports::activity::{self, Activity, Checks};
-use crate::reports::export::{export_failed, filename, page_through, table_writer, Export, Format};
+use crate::reports::export::{
+    export_failed, filename, page_through, table_writer, Export, Format, PERSONAL_DATA,
+};
 use crate::reports::layouts::*;
 use crate::reports::lists::{self, HouseholdToVisit, List, PriorityPerson};
 use crate::reports::progress::{self, Progress};
@@ -392,7 +394,8 @@ pub async fn activity_export(
                 "Kiểm tra hoạt động",
                 ACTIVITY_HEADERS,
                 a.rows.iter().map(activity_cells).collect(),
-            ))
+            )
+            .personal())
         },
     )
     .await
@@ -646,7 +649,7 @@ pub async fn households_export(
             Ok(Export {
                 area: area_ref,
                 filename: filename("ho-gia-dinh", &place),
-                title,
+                title: format!("{title} — {PERSONAL_DATA}"),
                 headers: HOUSEHOLD_HEADERS,
                 rows: Box::new(move |conn, out| {
                     page_through(conn, out, |conn, page| {

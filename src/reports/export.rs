@@ -122,6 +122,10 @@ pub fn label(code: &str) -> &str {
     }
 }
 
+/// The mark on the title row of an export that holds names, phones, addresses or health
+/// facts (docs/SECURITY.md).
+pub const PERSONAL_DATA: &str = "CÓ DỮ LIỆU CÁ NHÂN: chỉ dùng cho công việc, không chia sẻ";
+
 /// Receives the rows of a table, in order.
 pub trait TableWriter {
     fn row(&mut self, cells: &[Cell]) -> io::Result<()>;
@@ -137,7 +141,7 @@ pub fn table_writer<W: Write + Send + 'static>(
     out: W,
 ) -> io::Result<Box<dyn TableWriter>> {
     Ok(match format {
-        Format::Csv => Box::new(CsvTable::new(headers, out)?),
+        Format::Csv => Box::new(CsvTable::new(title, headers, out)?),
         Format::Xlsx => Box::new(XlsxTable::new(title, headers, out).map_err(xlsx_err)?),
     })
 }
@@ -147,9 +151,11 @@ struct CsvTable<W: Write> {
 }
 
 impl<W: Write> CsvTable<W> {
-    fn new(headers: &[&str], mut out: W) -> io::Result<Self> {
+    /// The title alone on the first row (as in XLSX), then the headers.
+    fn new(title: &str, headers: &[&str], mut out: W) -> io::Result<Self> {
         out.write_all(b"\xEF\xBB\xBF")?;
-        let mut out = csv::Writer::from_writer(out);
+        let mut out = csv::WriterBuilder::new().flexible(true).from_writer(out);
+        out.write_record([title])?;
         out.write_record(headers)?;
         Ok(CsvTable { out })
     }
@@ -272,7 +278,15 @@ impl Export {
         }
     }
 
-    /// A list of the subject read page by page.
+    /// Marks the title: the file holds personal data.
+    pub fn personal(self) -> Export {
+        Export {
+            title: format!("{} — {PERSONAL_DATA}", self.title),
+            ..self
+        }
+    }
+
+    /// A list of the subject's persons or households, read page by page: personal data.
     pub fn paged<F>(s: Subject, what: &str, headers: &'static [&'static str], mut page: F) -> Export
     where
         F: FnMut(&mut Conn<'_>, &Subject, PageReq) -> ApiResult<Vec<Vec<Cell>>> + Send + 'static,
@@ -284,6 +298,7 @@ impl Export {
             headers,
             rows: Box::new(move |conn, out| page_through(conn, out, |c, p| page(c, &s, p))),
         }
+        .personal()
     }
 }
 
