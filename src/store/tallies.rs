@@ -137,17 +137,22 @@ impl Parts {
         }
     }
 
-    /// A household written over `old` (`None`: new): its village or whether it is deleted
-    /// decide everything counted of it.
+    /// A household written over `old` (`None`: new). Its village or whether it is deleted
+    /// decide everything counted of it. A new household has no other counted rows but those
+    /// written with it, which bring their own parts.
     pub fn of_household(old: Option<&Household>, new: &Household) -> Parts {
         match old {
+            None => Parts {
+                homes: true,
+                ..Parts::default()
+            },
             Some(o)
                 if o.area_id == new.area_id
                     && o.deleted_at.is_some() == new.deleted_at.is_some() =>
             {
                 Parts::default()
             }
-            _ => Parts::ALL,
+            Some(_) => Parts::ALL,
         }
     }
 
