@@ -71,4 +71,17 @@ async fn many_devices_at_once_lose_nothing() {
         .await;
     assert_eq!(made, out.created as i64);
     app.assert_tallies().await;
+    // Syncs and the supervisors' reads leave nothing in the audit trail; making the load's
+    // users and their logins do.
+    let audited = app
+        .number(
+            "SELECT count(*) AS n FROM audit_log WHERE action NOT IN ('login', 'user_created')"
+                .into(),
+        )
+        .await;
+    assert_eq!(audited, 0);
+    let logins = app
+        .number("SELECT count(*) AS n FROM audit_log WHERE action = 'login'".into())
+        .await;
+    assert!(logins >= 8, "the canvassers' logins: {logins}");
 }
