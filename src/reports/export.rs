@@ -353,9 +353,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csv_starts_with_a_bom_and_quotes_what_needs_it() {
+    fn csv_starts_with_a_bom_and_its_title_and_quotes_what_needs_it() {
         let buf = SharedBuf::default();
-        let mut w = table_writer(Format::Csv, "t", &["Tên", "Số"], buf.clone()).unwrap();
+        let title = "Danh sách, xã A";
+        let mut w = table_writer(Format::Csv, title, &["Tên", "Số"], buf.clone()).unwrap();
         w.row(&["Nguyễn, Văn \"A\"".into(), Cell::Int(3)]).unwrap();
         w.row(&[Cell::Empty, Cell::Num(66.67)]).unwrap();
         w.finish().unwrap();
@@ -363,7 +364,7 @@ mod tests {
         assert_eq!(&bytes[..3], b"\xEF\xBB\xBF");
         assert_eq!(
             std::str::from_utf8(&bytes[3..]).unwrap(),
-            "Tên,Số\n\"Nguyễn, Văn \"\"A\"\"\",3\n,66.67\n"
+            "\"Danh sách, xã A\"\nTên,Số\n\"Nguyễn, Văn \"\"A\"\"\",3\n,66.67\n"
         );
     }
 
