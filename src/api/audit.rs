@@ -1,7 +1,7 @@
 //! The audit trail, read only: admins read every entry, supervisors those about their areas.
 //! Nothing in the API writes, changes or deletes an entry; the actions record themselves.
 
-use super::reports::stream;
+use super::stream::stream;
 use super::{AppState, Auth, Origin, Page, PageParams, SUPERVISORS};
 use crate::domain::Time;
 use crate::error::{ApiError, ApiResult, Problem};

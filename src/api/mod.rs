@@ -12,6 +12,7 @@ pub mod field;
 pub mod households;
 pub mod ops;
 pub mod reports;
+pub mod stream;
 pub mod sync;
 pub mod users;
 
