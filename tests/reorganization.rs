@@ -492,7 +492,8 @@ async fn villages_households_users_targets_and_devices_follow() {
         )
         .await;
     assert_eq!(csv.status, 200);
-    assert_eq!(csv.text.lines().count(), 1 + 8, "{}", csv.text);
+    // The title row, the headers, the households.
+    assert_eq!(csv.text.lines().count(), 1 + 1 + 8, "{}", csv.text);
     assert!(csv.text.contains("Thôn Nà Pàn (Hưng Đạo)"), "{}", csv.text);
 
     // The map of a day before: the report taken before, the same.
@@ -524,8 +525,9 @@ async fn villages_households_users_targets_and_devices_follow() {
             &w.admin,
         )
         .await;
-    // Units named as they were: the district and its 19 communes, Hưng Đạo among them.
-    assert_eq!(export.text.lines().count(), 1 + 1 + 19, "{}", export.text);
+    // Units named as they were: the district and its 19 communes, Hưng Đạo among them
+    // (after the title row and the headers).
+    assert_eq!(export.text.lines().count(), 1 + 1 + 1 + 19, "{}", export.text);
     assert!(export.text.contains(",Xã Hưng Đạo,"), "{}", export.text);
 
     // The device starts over, holds the same households, and its queued op lands.
