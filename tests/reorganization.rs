@@ -527,7 +527,12 @@ async fn villages_households_users_targets_and_devices_follow() {
         .await;
     // Units named as they were: the district and its 19 communes, Hưng Đạo among them
     // (after the title row and the headers).
-    assert_eq!(export.text.lines().count(), 1 + 1 + 1 + 19, "{}", export.text);
+    assert_eq!(
+        export.text.lines().count(),
+        1 + 1 + 1 + 19,
+        "{}",
+        export.text
+    );
     assert!(export.text.contains(",Xã Hưng Đạo,"), "{}", export.text);
 
     // The device starts over, holds the same households, and its queued op lands.
