@@ -317,6 +317,16 @@ async fn guessing_is_spaced_out_per_address_and_the_real_user_still_logs_in() {
     login_from(&app, user, "x2", "guess")
         .await
         .assert_problem(401, "invalid_credentials");
+    // The audit trail holds each failure and each refusal, from where they came.
+    let count = |action: &str, from: &str| {
+        format!(
+            "SELECT count(*) AS n FROM audit_log WHERE action = '{action}' AND address = '{from}'"
+        )
+    };
+    assert_eq!(app.number(count("login_failed", attacker)).await, 9);
+    assert_eq!(app.number(count("login_failed", user)).await, 1);
+    let refused = app.number(count("login_throttled", attacker)).await;
+    assert!(refused >= 3, "{refused}");
 }
 
 #[tokio::test]
