@@ -608,6 +608,26 @@ async fn villages_households_users_targets_and_devices_follow() {
     let list = app.get("/api/v1/households?per_page=100", &sup).await;
     assert_eq!(list.body["total"], b.split_households);
     w.app.assert_tallies().await;
+    // The audit trail holds the reorganization and the one placement that happened (the
+    // refused ones left nothing), by whom, about which village.
+    let entries = |action: &str| {
+        format!(
+            "SELECT count(*) AS n FROM audit_log a JOIN users u ON u.id = a.actor_id \
+             WHERE a.action = '{action}' AND a.actor = u.username AND u.username = '{}' \
+             AND (a.action <> 'village_placed' OR a.area_id = '{}')",
+            if action == "village_placed" {
+                "binhgiang"
+            } else {
+                "admin"
+            },
+            b.split_village
+        )
+    };
+    assert_eq!(app.number(entries("reorganization_applied")).await, 1);
+    assert_eq!(app.number(entries("village_placed")).await, 1);
+    let both = "SELECT count(*) AS n FROM audit_log \
+                WHERE action IN ('reorganization_applied', 'village_placed')";
+    assert_eq!(app.number(both.into()).await, 2, "no other such entry");
 }
 
 #[tokio::test]
