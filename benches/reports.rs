@@ -3,8 +3,9 @@
 //! bytes, and the heap the export needs).
 //!
 //! `cargo bench --locked --bench reports -- [sqlite|postgres|both] [--households N]
-//! [--villages-per-commune V] [--runs R] [--no-exports]` (default both, 50,000 households,
-//! 5 villages in each of the 19 communes, 5 timed runs after a warm-up, exports measured).
+//! [--villages-per-commune V] [--runs R] [--no-exports] [--anonymize]` (default both, 50,000
+//! households, 5 villages in each of the 19 communes, 5 timed runs after a warm-up, exports
+//! measured; `--anonymize` then times the anonymization of the whole campaign).
 //! The data is written straight into the tables (the sync benchmark measures writing);
 //! everything measured goes through HTTP. Figures are in docs/BENCHMARKS.md.
 
@@ -319,9 +320,55 @@ async fn bench(name: &str, url: &str) {
         let t = time_get(&c, &server, path, &huyen).await;
         println!("| {what} | {:.3} | {:.3} | {} |", t.median, t.min, t.bytes);
     }
-    if std::env::args().any(|a| a == "--no-exports") {
-        return;
+    if !std::env::args().any(|a| a == "--no-exports") {
+        exports(&c, &server, &q, &district, &huyen).await;
     }
+    if std::env::args().any(|a| a == "--anonymize") {
+        anonymize(&c, &server, &campaign, &admin, &q, &huyen).await;
+    }
+    drop(server);
+}
+
+/// Anonymizes the whole campaign (its retention ran out long ago) through the API: the dry
+/// run, then the run itself, and checks that the progress report is unchanged.
+async fn anonymize(
+    c: &reqwest::Client,
+    s: &Server,
+    campaign: &str,
+    admin: &str,
+    q: &str,
+    huyen: &str,
+) {
+    let progress = format!("/api/v1/reports/progress?{q}");
+    let before = get(c, s, &progress, huyen).await;
+    let path = format!("/api/v1/campaigns/{campaign}/anonymize");
+    let t = Instant::now();
+    let dry = post(c, s, &path, admin, json!({})).await;
+    let dry_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let done = post(c, s, &format!("{path}?apply=true"), admin, json!({})).await;
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(
+        get(c, s, &progress, huyen).await,
+        before,
+        "progress changed"
+    );
+    let n = done["households"].as_u64().unwrap();
+    println!("\n| anonymization of the campaign | seconds | households | members | visits | households/s |");
+    println!("|---|---|---|---|---|---|");
+    println!(
+        "| dry run | {dry_s:.2} | {} | {} | {} | |",
+        dry["households"], dry["members"], dry["visits"]
+    );
+    println!(
+        "| applied | {secs:.2} | {n} | {} | {} | {:.0} |",
+        done["members"],
+        done["visits"],
+        n as f64 / secs
+    );
+}
+
+async fn exports(c: &reqwest::Client, server: &Server, q: &str, district: &str, huyen: &str) {
     println!("\n| export (streamed) | seconds | bytes | peak heap above the start, MiB |");
     println!("|---|---|---|---|");
     for (what, path) in [
@@ -342,13 +389,12 @@ async fn bench(name: &str, url: &str) {
             format!("/api/v1/households.xlsx?area={district}"),
         ),
     ] {
-        let (secs, bytes, rise) = export(&c, &server, &path, &huyen).await;
+        let (secs, bytes, rise) = export(c, server, &path, huyen).await;
         println!(
             "| {what} | {secs:.2} | {bytes} | {:.1} |",
             rise as f64 / 1_048_576.0
         );
     }
-    drop(server);
 }
 
 fn main() {

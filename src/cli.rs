@@ -61,8 +61,42 @@ enum Command {
         #[command(subcommand)]
         command: TalliesCommand,
     },
+    /// Retention and erasure of personal data (docs/SECURITY.md).
+    Privacy {
+        #[command(subcommand)]
+        command: PrivacyCommand,
+    },
     /// Print the OpenAPI document.
     Openapi,
+}
+
+#[derive(Subcommand)]
+enum PrivacyCommand {
+    /// Anonymize the personal data of a campaign's households, once the campaign has ended
+    /// and GOCUA_RETENTION_DAYS have passed. Prints what it would do unless --apply.
+    Anonymize {
+        /// The campaign: its id or its name.
+        #[arg(long)]
+        campaign: String,
+        /// Write the change (without it, a dry run).
+        #[arg(long)]
+        apply: bool,
+    },
+    /// Erase one member's data, or a whole household's, on request. Prints what it would do
+    /// unless --apply.
+    Erase {
+        #[arg(
+            long,
+            required_unless_present = "household",
+            conflicts_with = "household"
+        )]
+        member: Option<uuid::Uuid>,
+        #[arg(long)]
+        household: Option<uuid::Uuid>,
+        /// Write the change (without it, a dry run).
+        #[arg(long)]
+        apply: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -203,6 +237,7 @@ pub fn main() -> ExitCode {
             command: SyncCommand::Prune { days },
         } => prune(&settings, days),
         Command::Tallies { command } => tallies(&settings, command),
+        Command::Privacy { command } => privacy(&settings, command),
         Command::Openapi => {
             print!("{}", api::openapi_json());
             Ok(())
@@ -534,6 +569,104 @@ fn tallies(settings: &Settings, command: TalliesCommand) -> anyhow::Result<()> {
             println!(
                 "Counted {} villages anew: {} tally rows written.",
                 done.villages, done.rows
+            );
+        }
+    }
+    Ok(())
+}
+
+fn privacy(settings: &Settings, command: PrivacyCommand) -> anyhow::Result<()> {
+    use crate::retention::{self, Erase};
+    let pool = app::connect(settings)?;
+    pool.migrate()?;
+    let mut pc = pool.get()?;
+    let mut conn = pc.conn();
+    let who = retention::command_line();
+    let failed = |e: crate::error::ApiError| anyhow::anyhow!("{}", e.detail);
+    match command {
+        PrivacyCommand::Anonymize { campaign, apply } => {
+            let id = match campaign.parse::<uuid::Uuid>() {
+                Ok(id) => crate::domain::CampaignId(id),
+                Err(_) => store::campaigns::list(&mut conn)?
+                    .into_iter()
+                    .find(|c| c.name == campaign)
+                    .map(|c| c.id)
+                    .ok_or_else(|| anyhow::anyhow!("no campaign named `{campaign}`"))?,
+            };
+            let days = settings.retention_days;
+            let (todo, mut r) = conn
+                .read_transaction(|conn| retention::plan(conn, id, days))
+                .map_err(failed)?;
+            let verb = match apply {
+                true => "Anonymized",
+                false => "Dry run, nothing written: would anonymize",
+            };
+            if apply {
+                r.dry_run = false;
+                let chunks: Vec<&[_]> = match todo.is_empty() {
+                    true => vec![&[]],
+                    false => todo.chunks(retention::CHUNK).collect(),
+                };
+                let (n, mut done) = (chunks.len(), 0);
+                for (i, chunk) in chunks.into_iter().enumerate() {
+                    conn.transaction(|conn| {
+                        retention::anonymize(conn, &who, chunk)?;
+                        if i + 1 == n {
+                            let action = crate::api::privacy::anonymized(&r);
+                            store::audit::record(conn, &Actor::command_line(), &action)?;
+                        }
+                        Ok::<_, crate::error::ApiError>(())
+                    })
+                    .map_err(failed)?;
+                    done += chunk.len();
+                    if n > 1 {
+                        eprintln!("  {done} of {} households", todo.len());
+                    }
+                }
+            }
+            println!(
+                "{verb} the personal data of {} households of `{}` ({} members, {} visits, {} conflicts); kept {} households of campaigns still within their retention; {} anonymized before.",
+                r.households, r.campaign, r.members, r.visits, r.conflicts, r.kept, r.already_anonymized
+            );
+        }
+        PrivacyCommand::Erase {
+            member,
+            household,
+            apply,
+        } => {
+            let target = match (member, household) {
+                (Some(m), _) => Erase::Member(crate::domain::MemberId(m)),
+                (None, Some(h)) => Erase::Household(crate::domain::HouseholdId(h)),
+                (None, None) => anyhow::bail!("name a --member or a --household"),
+            };
+            let r = conn
+                .transaction(|conn| {
+                    let (r, area, path) = retention::erase(conn, &who, target, apply)?;
+                    if apply {
+                        let action = crate::api::privacy::erased(&r, area, &path);
+                        store::audit::record(conn, &Actor::command_line(), &action)?;
+                    }
+                    Ok::<_, crate::error::ApiError>(r)
+                })
+                .map_err(failed)?;
+            let what = match r.member_id {
+                Some(m) => format!("member {m}"),
+                None => format!(
+                    "household {} ({} members, {} visits)",
+                    r.household_id, r.members, r.visits
+                ),
+            };
+            println!(
+                "{} the personal data of {what}; {} conflicts lose their values{}.",
+                match apply {
+                    true => "Erased",
+                    false => "Dry run, nothing written: would erase",
+                },
+                r.conflicts,
+                match r.head_of_household {
+                    true => "; the household's head name goes too",
+                    false => "",
+                }
             );
         }
     }

@@ -52,6 +52,9 @@ pub struct Settings {
     /// Addresses of reverse proxies in front of gocua: for a request from one of them, the
     /// client's address is taken from `X-Forwarded-For` (login throttling).
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Days after a campaign's last day before its personal data may be anonymized
+    /// (`gocua privacy anonymize`, docs/SECURITY.md).
+    pub retention_days: i64,
 }
 
 impl Default for Settings {
@@ -79,6 +82,7 @@ impl Default for Settings {
             login_max_delay_seconds: 900,
             login_window_seconds: 900,
             trusted_proxies: Vec::new(),
+            retention_days: 180,
         }
     }
 }
@@ -108,6 +112,7 @@ pub const KEYS: &[&str] = &[
     "login_max_delay_seconds",
     "login_window_seconds",
     "trusted_proxies",
+    "retention_days",
 ];
 
 impl Settings {

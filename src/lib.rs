@@ -1,6 +1,6 @@
 //! gocua: the backend of door-to-door canvassing campaigns.
 //!
-//! Data flows one way: `api -> sync | reports | store -> db`, with `domain` (pure rules, no
+//! Data flows one way: `api -> sync | reports | retention | store -> db`, with `domain` (pure rules, no
 //! I/O) used by all. The browser code that `api` serves lives beside it: the supervisors'
 //! dashboard in `src/web/`, the canvassers' field app in `src/field/`.
 
@@ -15,6 +15,7 @@ pub mod domain;
 pub mod error;
 pub mod importer;
 pub mod reports;
+pub mod retention;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

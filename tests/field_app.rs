@@ -641,3 +641,56 @@ async fn search_and_filters_show_what_the_server_lists() {
     }
     b.call("DELETE", "", Value::Null).await;
 }
+
+#[tokio::test]
+async fn a_person_erased_on_request_leaves_the_phone_at_its_next_sync() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(b) = Browser::start_with(&[PHONE]).await else {
+        return;
+    };
+    let f = Field::start(&[]);
+    log_in(&b, &f, "canbo").await;
+    let id = first_household(&b).await;
+    let admin = f.token("admin").await;
+    let household = f
+        .call("GET", &format!("/api/v1/households/{id}"), &admin, None)
+        .await;
+    let person = household["members"][0].clone();
+    let name = person["full_name"].as_str().unwrap().to_owned();
+    open_household(&b, &id).await;
+    let page = "return document.getElementById('household').innerText";
+    assert!(b.script(page).await.as_str().unwrap().contains(&name));
+
+    let path = format!(
+        "/api/v1/members/{}/erase?apply=true",
+        person["id"].as_str().unwrap()
+    );
+    let r = f.call("POST", &path, &admin, Some(json!({}))).await;
+    assert_eq!(r["_status"], 200, "{r}");
+    b.click("#sync").await;
+    let text = b
+        .wait_for(&format!(
+            "const c = document.querySelector('.member[data-id=\"{}\"] .name'); \
+             return c && c.textContent.startsWith('(đã ẩn danh)') && c.textContent",
+            person["id"].as_str().unwrap()
+        ))
+        .await;
+    let decade = person["birth_year"].as_i64().unwrap() / 10 * 10;
+    assert!(
+        text.as_str()
+            .unwrap()
+            .contains(&format!("thập niên {decade}")),
+        "{text}"
+    );
+    let stored = b
+        .script(&format!(
+            "return JSON.stringify(window.gocua.engine.view().households.get('{id}'))"
+        ))
+        .await;
+    assert!(
+        !stored.as_str().unwrap().contains(&name),
+        "the phone still holds {name}"
+    );
+    assert!(!b.script(page).await.as_str().unwrap().contains(&name));
+    b.call("DELETE", "", Value::Null).await;
+}

@@ -11,6 +11,7 @@ pub mod extract;
 pub mod field;
 pub mod households;
 pub mod ops;
+pub mod privacy;
 pub mod reports;
 pub mod stream;
 pub mod sync;
@@ -322,6 +323,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     households::configure(cfg);
     reports::configure(cfg);
     audit::configure(cfg);
+    privacy::configure(cfg);
 }
 
 struct BearerAuth;
@@ -362,6 +364,7 @@ impl Modify for BearerAuth {
         reports::unvisited, reports::unvisited_export, reports::revisit, reports::revisit_export,
         reports::households_export,
         audit::list, audit::export,
+        privacy::anonymize, privacy::erase_member, privacy::erase_household,
     ),
     components(schemas(crate::error::Problem, FieldError, reports::ExportFormat)),
     tags(
@@ -374,6 +377,7 @@ impl Modify for BearerAuth {
         (name = "sync", description = "Offline sync and conflict review (see docs/SYNC.md)"),
         (name = "reports", description = "Progress, trend, work lists, activity checks and their CSV/XLSX exports"),
         (name = "audit", description = "The audit trail: who did what, when, from where (read only)"),
+        (name = "privacy", description = "Retention and erasure of personal data (admin; see docs/SECURITY.md)"),
     )
 )]
 pub struct ApiDoc;

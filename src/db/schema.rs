@@ -167,6 +167,7 @@ diesel::table! {
         created_at -> Ts,
         updated_at -> Ts,
         deleted_at -> Nullable<Ts>,
+        anonymized_at -> Nullable<Ts>,
     }
 }
 
@@ -189,6 +190,8 @@ diesel::table! {
         created_at -> Ts,
         updated_at -> Ts,
         deleted_at -> Nullable<Ts>,
+        anonymized_at -> Nullable<Ts>,
+        birth_decade -> Nullable<Integer>,
     }
 }
 

@@ -33,6 +33,11 @@ const REJECTION = {
   out_of_scope: "Hộ này không thuộc địa bàn được giao cho bạn. Hãy liên hệ cán bộ giám sát.",
   not_found: "Không tìm thấy hộ hoặc nhân khẩu trên máy chủ. Hãy đồng bộ lại rồi kiểm tra.",
 };
+// A household or member whose personal data was removed (retention, erasure) has no name.
+const ANONYMIZED = "(đã ẩn danh)";
+const headName = (hh) => hh.head_name || ANONYMIZED;
+const memberName = (m) => m.full_name || ANONYMIZED;
+const born = (m) => (m.birth_year ? ` (${m.birth_year})` : m.birth_decade ? ` (sinh thập niên ${m.birth_decade})` : "");
 const rejectionText = (code) => REJECTION[code] ?? `Lỗi của ứng dụng (${code}). Hãy báo cho quản trị viên.`;
 
 let engine;
@@ -171,7 +176,7 @@ function renderAlerts() {
   }
   for (const r of engine.meta.rejections || []) {
     const hh = engine.view().households.get(r.household_id);
-    const what = hh ? `hộ ${hh.head_name}` : "một hộ";
+    const what = hh ? `hộ ${headName(hh)}` : "một hộ";
     const fields = (r.error?.fields || []).map((f) => `${label(f.field)}: ${f.message}`).join("; ");
     box.append(h("div", { class: "alert rejection", role: "alert", "data-code": r.error?.code },
       h("strong", {}, `Thay đổi ở ${what} không được ghi. `), rejectionText(r.error?.code),
@@ -286,7 +291,7 @@ function listView() {
     shown.slice(0, listLimit).map((hh) => {
       const f = householdFlags(hh, camp);
       return h("li", { "data-id": hh.id }, h("a", { href: `#/h/${hh.id}` },
-        h("span", { class: "name" }, hh.head_name),
+        h("span", { class: "name" }, headName(hh)),
         f.priorityPending ? h("span", { class: "badge warn" }, `${f.priorityPending} ưu tiên chưa cài`) : null,
         f.visited ? h("span", { class: "badge ok" }, "Đã thăm") : null,
         h("div", { class: "muted" }, `${hh.address} · ${hh.members.length} nhân khẩu`)));
@@ -376,7 +381,7 @@ function householdView(id) {
   const notices = (engine.meta.notices || []).filter((n) => n.household_id === id);
   return h("section", { id: "household", "data-id": id },
     h("a", { href: "#/" }, "← Danh sách"),
-    h("h1", {}, hh.head_name),
+    h("h1", {}, headName(hh)),
     h("p", {}, hh.address, hh.phone ? ` · ${hh.phone}` : ""),
     hh.notes ? h("p", { class: "muted" }, hh.notes) : null,
     notices.map((n) => noticeView(n, hh)),
@@ -390,7 +395,7 @@ function householdView(id) {
       `${when(v.visited_at)} · ${OUTCOME_LABEL[v.outcome] || v.outcome}`, v.notes ? ` · ${v.notes}` : "",
       v.lat != null ? h("span", { class: "muted" }, ` (${v.lat}, ${v.lon})`) : null)))),
     h("p", {}, h("button", { class: "danger", type: "button", onclick: () => {
-      if (confirm(`Xóa hộ ${hh.head_name}?`)) edit(() => engine.deleteHousehold(id)).then(() => { location.hash = "#/"; });
+      if (confirm(`Xóa hộ ${headName(hh)}?`)) edit(() => engine.deleteHousehold(id)).then(() => { location.hash = "#/"; });
     } }, "Xóa hộ")));
 }
 
@@ -428,7 +433,7 @@ function memberView(m, camp) {
   const status = engine.adoption(m.id, camp);
   const set = (name) => (ev) => edit(() => engine.updateMember(m.id, { [name]: ev.target.value }));
   return h("div", { class: "card member", "data-id": m.id },
-    h("div", { class: "name" }, m.full_name, m.birth_year ? h("span", { class: "muted" }, ` (${m.birth_year})`) : ""),
+    h("div", { class: "name" }, memberName(m), born(m) ? h("span", { class: "muted" }, born(m)) : ""),
     h("div", { class: "row" },
       h("select", { "aria-label": label("priority"), name: "priority", onchange: set("priority") },
         PRIORITIES.map((p) => h("option", { value: p, selected: (m.priority || "none") === p }, label(p)))),
@@ -441,7 +446,7 @@ function memberView(m, camp) {
       }, label(s)))) : null,
     details("Sửa / xóa", h("div", {}, memberForm(m.household_id, m),
       h("button", { class: "danger", type: "button", onclick: () => {
-        if (confirm(`Xóa nhân khẩu ${m.full_name}?`)) edit(() => engine.deleteMember(m.id));
+        if (confirm(`Xóa nhân khẩu ${memberName(m)}?`)) edit(() => engine.deleteMember(m.id));
       } }, "Xóa nhân khẩu"))));
 }
 

@@ -10,7 +10,7 @@ use crate::db::Conn;
 use crate::domain::household::{ConflictReason, ConflictStatus, Record, Resolution};
 use crate::domain::merge::Loss;
 use crate::domain::{
-    AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, Time, UserId,
+    AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, MemberId, Time, UserId,
 };
 use crate::with_conn;
 use diesel::prelude::*;
@@ -349,4 +349,48 @@ pub fn mark_resolved(
         ));
     }
     Ok(row(conn, id)?.into())
+}
+
+/// Takes the values that anonymization removed out of a household's conflicts: of all its
+/// records (`member` none), or of one member's, and of the household's `household_fields`.
+/// Answers how many conflicts changed.
+pub fn scrub(
+    conn: &mut Conn<'_>,
+    household: HouseholdId,
+    member: Option<MemberId>,
+    household_fields: &[&str],
+) -> Result<usize> {
+    use crate::domain::household::retention::{scrub_value, MEMBER_FIELDS};
+    let rows: Vec<ConflictRow> = with_conn!(conn, |c| conflicts::table
+        .filter(conflicts::household_id.eq(household))
+        .select(ConflictRow::as_select())
+        .load(c))?;
+    let mut changed = 0;
+    for r in rows {
+        let personal: &[&str] = match r.entity {
+            Record::Household => household_fields,
+            Record::Member if member.is_none_or(|m| m.0 == r.entity_id.0) => MEMBER_FIELDS,
+            // An adoption's edit of a deleted record can carry nothing personal but its
+            // status; a visit has no conflicts.
+            _ => &[],
+        };
+        let scrub = |text: &str| {
+            let v = serde_json::from_str(text).unwrap_or(Value::Null);
+            scrub_value(&r.field, personal, v).to_string()
+        };
+        let (kept, lost) = (scrub(&r.kept_value), scrub(&r.lost_value));
+        let resolved = r.resolved_value.as_deref().map(scrub);
+        if kept == r.kept_value && lost == r.lost_value && resolved == r.resolved_value {
+            continue;
+        }
+        with_conn!(conn, |c| diesel::update(conflicts::table.find(r.id))
+            .set((
+                conflicts::kept_value.eq(&kept),
+                conflicts::lost_value.eq(&lost),
+                conflicts::resolved_value.eq(&resolved),
+            ))
+            .execute(c))?;
+        changed += 1;
+    }
+    Ok(changed)
 }

@@ -41,6 +41,11 @@ impl Work {
             .drain(..)
             .filter_map(|id| self.visits.get(&id).cloned().flatten())
             .collect();
+        let changed_visits: Vec<Visit> = self
+            .changed_visits
+            .drain(..)
+            .filter_map(|id| self.visits.get(&id).cloned().flatten())
+            .collect();
         let chs = std::mem::take(&mut self.changes);
         let (homes, parts) = self.tallied(&hs, &ms, &ads, &vs);
         // Households that were stored before these writes: the others counted nothing.
@@ -65,6 +70,16 @@ impl Work {
             Conn::Sqlite(c) => write_sqlite(c, &mut self.stored, hs, ms, ads).map_err(exists)?,
         }
         insert_rows!(conn, visits::table, &vs[..]).map_err(exists)?;
+        // Only anonymization writes a stored visit again, and only its notes and position.
+        for v in &changed_visits {
+            crate::with_conn!(conn, |c| diesel::update(visits::table.find(v.id))
+                .set((
+                    visits::notes.eq(&v.notes),
+                    visits::lat.eq(v.lat),
+                    visits::lon.eq(v.lon),
+                ))
+                .execute(c))?;
+        }
         let now = Time::now();
         let rows: Vec<_> = chs.iter().map(|ch| ch.values(now)).collect();
         insert_rows!(conn, changes::table, &rows[..])?;
@@ -205,6 +220,7 @@ fn upsert_pg(
                 households::search_key.eq(excluded(households::search_key)),
                 households::updated_at.eq(excluded(households::updated_at)),
                 households::deleted_at.eq(excluded(households::deleted_at)),
+                households::anonymized_at.eq(excluded(households::anonymized_at)),
             ))
             .execute(c)?;
     }
@@ -226,6 +242,8 @@ fn upsert_pg(
                 members::search_key.eq(excluded(members::search_key)),
                 members::updated_at.eq(excluded(members::updated_at)),
                 members::deleted_at.eq(excluded(members::deleted_at)),
+                members::anonymized_at.eq(excluded(members::anonymized_at)),
+                members::birth_decade.eq(excluded(members::birth_decade)),
             ))
             .execute(c)?;
     }

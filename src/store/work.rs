@@ -40,7 +40,7 @@ pub(super) struct Undo {
     members: Saved<MemberId, Member>,
     adoptions: Saved<(MemberId, CampaignId), Adoption>,
     visits: Saved<VisitId, Visit>,
-    dirty: (usize, usize, usize, usize),
+    dirty: (usize, usize, usize, usize, usize),
     changes: usize,
 }
 
@@ -57,6 +57,8 @@ pub struct Work {
     pub(super) dirty_members: Vec<MemberId>,
     pub(super) dirty_adoptions: Vec<(MemberId, CampaignId)>,
     pub(super) new_visits: Vec<VisitId>,
+    /// Stored visits written again (anonymized).
+    pub(super) changed_visits: Vec<VisitId>,
     pub(super) changes: Vec<Change>,
     pub(super) undo: Option<Undo>,
     /// The rows known to be in the database (loaded, or inserted by `flush`).
@@ -307,6 +309,7 @@ impl Work {
                 self.dirty_members.len(),
                 self.dirty_adoptions.len(),
                 self.new_visits.len(),
+                self.changed_visits.len(),
             ),
             changes: self.changes.len(),
             ..Undo::default()
@@ -332,6 +335,7 @@ impl Work {
         self.dirty_members.truncate(u.dirty.1);
         self.dirty_adoptions.truncate(u.dirty.2);
         self.new_visits.truncate(u.dirty.3);
+        self.changed_visits.truncate(u.dirty.4);
         self.changes.truncate(u.changes);
     }
 
@@ -385,6 +389,18 @@ impl Work {
     pub fn put_visit(&mut self, v: Visit) {
         let id = v.id;
         self.new_visits.push(id);
+        let old = self.visits.insert(id, Some(v));
+        if let Some(u) = self.undo.as_mut() {
+            u.visits.push((id, old));
+        }
+    }
+
+    /// A stored visit written again (its notes and position emptied).
+    pub fn rewrite_visit(&mut self, v: Visit) {
+        let id = v.id;
+        if !self.changed_visits.contains(&id) && !self.new_visits.contains(&id) {
+            self.changed_visits.push(id);
+        }
         let old = self.visits.insert(id, Some(v));
         if let Some(u) = self.undo.as_mut() {
             u.visits.push((id, old));

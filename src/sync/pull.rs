@@ -480,12 +480,13 @@ pub fn pull(conn: &mut Conn<'_>, who: &Principal, req: &PullRequest) -> ApiResul
 
 fn household_data(h: &Household) -> Value {
     json!({"area_id": h.area_id, "address": h.address, "head_name": h.head_name, "phone": h.phone,
-        "lat": h.lat, "lon": h.lon, "notes": h.notes})
+        "lat": h.lat, "lon": h.lon, "notes": h.notes, "anonymized_at": h.anonymized_at})
 }
 
 fn member_data(m: &Member) -> Value {
     json!({"household_id": m.household_id, "full_name": m.full_name, "birth_year": m.birth_year, "sex": m.sex,
-        "phone": m.phone, "smartphone": m.smartphone, "priority": m.priority, "notes": m.notes})
+        "phone": m.phone, "smartphone": m.smartphone, "priority": m.priority, "notes": m.notes,
+        "birth_decade": m.birth_decade, "anonymized_at": m.anonymized_at})
 }
 
 fn adoption_data(a: &Adoption) -> Value {

@@ -16,6 +16,8 @@ const LABELS = {
   moved_away: "Đã chuyển đi", registered: "nhân khẩu", smartphone: "người có ĐTTM",
 };
 const label = (c) => LABELS[c] || c || "";
+// A household or person whose personal data was removed (retention, erasure) has no name.
+const ANONYMIZED = "(đã ẩn danh)";
 const num = (n) => (n === null || n === undefined ? "—" : Number(n).toLocaleString("vi-VN"));
 const pct = (n) => (n === null || n === undefined ? "—" : `${Number(n).toLocaleString("vi-VN")}%`);
 
@@ -294,18 +296,18 @@ async function trend(view) {
 const LISTS = {
   "priority-pending": {
     path: "/lists/priority-pending",
-    cols: [["Họ tên", (r) => r.full_name], ["Đối tượng", (r) => label(r.priority)],
+    cols: [["Họ tên", (r) => r.full_name || ANONYMIZED], ["Đối tượng", (r) => label(r.priority)],
       ["Trạng thái", (r) => label(r.status || "not_yet")], ["Điện thoại", (r) => r.phone || r.household_phone || ""],
       ["Địa chỉ", (r) => `${r.address} (${r.village})`], ["Lần thăm gần nhất", (r) => visit(r.last_visit)]],
   },
   unvisited: {
     path: "/lists/unvisited",
-    cols: [["Chủ hộ", (r) => r.head_name], ["Địa chỉ", (r) => r.address], ["Thôn", (r) => r.village],
+    cols: [["Chủ hộ", (r) => r.head_name || ANONYMIZED], ["Địa chỉ", (r) => r.address], ["Thôn", (r) => r.village],
       ["Nhân khẩu", (r) => r.members], ["Ưu tiên", (r) => r.priority_members]],
   },
   revisit: {
     path: "/lists/revisit",
-    cols: [["Chủ hộ", (r) => r.head_name], ["Địa chỉ", (r) => r.address], ["Thôn", (r) => r.village],
+    cols: [["Chủ hộ", (r) => r.head_name || ANONYMIZED], ["Địa chỉ", (r) => r.address], ["Thôn", (r) => r.village],
       ["Điện thoại", (r) => r.phone || ""], ["Lần thăm gần nhất", (r) => visit(r.last_visit)]],
   },
   activity: {

@@ -11,6 +11,7 @@
 
 mod error;
 pub mod records;
+pub mod retention;
 pub mod rules;
 mod values;
 

@@ -50,6 +50,9 @@ pub struct Household {
     pub created_at: Time,
     pub updated_at: Time,
     pub deleted_at: Option<Time>,
+    /// When its personal data was removed (`rules::anonymize_household`): a campaign's
+    /// retention ran out, or the household asked to be erased.
+    pub anonymized_at: Option<Time>,
 }
 
 #[derive(
@@ -78,6 +81,11 @@ pub struct Member {
     pub created_at: Time,
     pub updated_at: Time,
     pub deleted_at: Option<Time>,
+    /// When its personal data was removed (`rules::anonymize_member`).
+    pub anonymized_at: Option<Time>,
+    /// The first year of the decade of the birth year, kept in its place once the member is
+    /// anonymized (1987 → 1980).
+    pub birth_decade: Option<i32>,
 }
 
 #[derive(

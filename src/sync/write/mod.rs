@@ -9,7 +9,7 @@ use crate::db::Conn;
 use crate::domain::fields::Patch;
 use crate::domain::hlc::Hlc;
 use crate::domain::household::records::{Household, Member, NewHousehold, NewMember, Visit};
-use crate::domain::household::{ChangeOp, Error as Rule, Precondition, Record};
+use crate::domain::household::{retention, ChangeOp, Error as Rule, Precondition, Record};
 use crate::domain::merge::{Loss, Writer};
 use crate::domain::{
     AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, MemberId, VisitId,
@@ -105,6 +105,11 @@ pub enum Write<'a> {
     DeleteMember(MemberId),
     SetAdoption(MemberId, CampaignId, &'a Patch),
     RecordVisit(VisitId, &'a Patch),
+    /// Removes the personal data of a household, its members (deleted ones too) and its
+    /// visits (`domain::household::retention`).
+    AnonymizeHousehold(HouseholdId),
+    /// Removes one member's personal data, and the household's head name if it is theirs.
+    EraseMember(MemberId),
 }
 
 /// What a write did.
@@ -181,6 +186,14 @@ enum Book {
         edit: Value,
         by: String,
         hlc: String,
+    },
+    /// Anonymized records: their conflicts lose the removed values.
+    Scrub {
+        household: HouseholdId,
+        /// One member erased (else the whole household was anonymized).
+        member: Option<MemberId>,
+        /// The household fields emptied.
+        household_fields: &'static [&'static str],
     },
 }
 
@@ -335,6 +348,11 @@ impl Writes {
                     if open.contains(&origin.entity_id) {
                         conflicts::supersede(conn, &origin, &values, &seen)?;
                     }
+                    // What an anonymizing write overwrote is gone: it is not booked.
+                    let losses: Vec<_> = losses
+                        .into_iter()
+                        .filter(|l| l.kept_by != retention::WRITER)
+                        .collect();
                     if !losses.is_empty() {
                         open.insert(origin.entity_id);
                     }
@@ -348,6 +366,14 @@ impl Writes {
                 } => out.push(vec![conflicts::record_deleted(
                     conn, &origin, &edit, &by, &hlc,
                 )?]),
+                Book::Scrub {
+                    household,
+                    member,
+                    household_fields,
+                } => {
+                    conflicts::scrub(conn, household, member, household_fields)?;
+                    out.push(Vec::new());
+                }
             }
         }
         self.work.flush_tallies(conn)?;
@@ -443,14 +469,29 @@ impl Writes {
                 Some(c),
                 Some(p),
             ),
-            Write::CreateHousehold(..) | Write::CreateMember(..) | Write::RecordVisit(..) => {
-                return Ok(None)
-            }
+            Write::CreateHousehold(..)
+            | Write::CreateMember(..)
+            | Write::RecordVisit(..)
+            | Write::AnonymizeHousehold(..)
+            | Write::EraseMember(..) => return Ok(None),
         };
         let Some(household) = household else {
             return Ok(None);
         };
-        let Some(area) = self.work.unit_ref(conn, household)?.map(|u| u.row.area_id) else {
+        // The data of an edit made before the record was anonymized is dropped with it.
+        let member_gone = match record {
+            Record::Household => false,
+            _ => self
+                .work
+                .member(conn, MemberId(id))?
+                .is_some_and(|m| m.anonymized_at.is_some()),
+        };
+        let Some(area) = self
+            .work
+            .unit_ref(conn, household)?
+            .filter(|u| u.row.anonymized_at.is_none() && !member_gone)
+            .map(|u| u.row.area_id)
+        else {
             return Ok(None);
         };
         let edit = match (a.op, patch) {
@@ -485,6 +526,8 @@ impl Writes {
                 self.set_adoption(conn, who, a, member, campaign, patch)
             }
             Write::RecordVisit(id, patch) => self.record_visit(conn, who, id, patch),
+            Write::AnonymizeHousehold(id) => self.anonymize_household(conn, who, a, id),
+            Write::EraseMember(id) => self.erase_member(conn, who, a, id),
         }
     }
 }

@@ -9,7 +9,7 @@ use crate::domain::household::records::{
     VisitFields,
 };
 use crate::domain::household::rules::{self, Searched};
-use crate::domain::household::{ChangeOp, Error as Rule, Parent, Record};
+use crate::domain::household::{retention, ChangeOp, Error as Rule, Parent, Record};
 use crate::domain::{AreaId, CampaignId, EntityId, HouseholdId, MemberId, Time, VisitId};
 use crate::store::scope::Principal;
 use crate::store::work::Unit;
@@ -104,6 +104,7 @@ impl Writes {
             created_at: now,
             updated_at: now,
             deleted_at: None,
+            anonymized_at: None,
         };
         let area = row.area_id;
         self.work.put_household(Unit { row, path });
@@ -170,16 +171,12 @@ impl Writes {
         let children = self.work.children(conn, id)?;
         for m in children.members {
             if let Some(m) = self.work.member(conn, m)? {
-                let op = match m.deleted_at {
-                    Some(_) => ChangeOp::Delete,
-                    None => ChangeOp::Upsert,
-                };
                 self.work.push_change(change(
                     Record::Member,
                     EntityId(m.id.0),
                     id,
                     area,
-                    op,
+                    tombstone(m.deleted_at),
                     m.version,
                 ));
             }
@@ -273,6 +270,8 @@ impl Writes {
             created_at: now,
             updated_at: now,
             deleted_at: None,
+            anonymized_at: None,
+            birth_decade: None,
         });
         let wrote = Wrote::upsert(Record::Member, EntityId(id.0), (hid, area, version));
         Ok(self.finish(a, wrote, new.values.clone(), Vec::new()))
@@ -443,6 +442,163 @@ impl Writes {
             1,
         ));
         Ok(done(visit, true))
+    }
+}
+
+impl Writes {
+    /// Removes the personal data of a household unit, deleted records and visits included,
+    /// as one new version that syncs out like any edit: devices that hold the household
+    /// receive it emptied. Anonymizing it again changes nothing.
+    pub(super) fn anonymize_household(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        a: &Author,
+        id: HouseholdId,
+    ) -> WriteResult<Done> {
+        let mut u = self
+            .work
+            .unit(conn, id)?
+            .ok_or(Rule::NotFound("household"))?;
+        covers(who, &u.path)?;
+        let version = u.row.version + 1;
+        let write = a.writer.write(version);
+        let now = Time::now();
+        let area = u.row.area_id;
+        let children = self.work.children(conn, id)?;
+        for mid in children.members {
+            let Some(mut m) = self.work.member(conn, mid)? else {
+                continue;
+            };
+            retention::anonymize_member(&mut m, &write, now)?;
+            m.version = version;
+            m.updated_at = now;
+            let op = tombstone(m.deleted_at);
+            self.work.put_member(m);
+            self.work.push_change(change(
+                Record::Member,
+                EntityId(mid.0),
+                id,
+                area,
+                op,
+                version,
+            ));
+        }
+        for vid in children.visits {
+            let Some(mut v) = self.work.visit(conn, vid)? else {
+                continue;
+            };
+            retention::anonymize_visit(&mut v);
+            self.work.rewrite_visit(v);
+            self.work.push_change(change(
+                Record::Visit,
+                EntityId(vid.0),
+                id,
+                area,
+                ChangeOp::Upsert,
+                1,
+            ));
+        }
+        retention::anonymize_household(&mut u.row, &write, now)?;
+        let op = tombstone(u.row.deleted_at);
+        self.bump(u, version, now);
+        self.work.push_change(change(
+            Record::Household,
+            EntityId(id.0),
+            id,
+            area,
+            op,
+            version,
+        ));
+        Ok(self.scrubbed(id, area, version, None, retention::HOUSEHOLD_FIELDS))
+    }
+
+    /// Removes one member's personal data (deleted or not), and the household's head name
+    /// (and phone, if the same) when the member is its head.
+    pub(super) fn erase_member(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        a: &Author,
+        id: MemberId,
+    ) -> WriteResult<Done> {
+        let mut m = self
+            .work
+            .member(conn, id)?
+            .ok_or(Rule::NotFound("member"))?;
+        let mut u = self
+            .work
+            .unit(conn, m.household_id)?
+            .ok_or(Rule::NotFound("household"))?;
+        covers(who, &u.path)?;
+        let version = u.row.version + 1;
+        let write = a.writer.write(version);
+        let now = Time::now();
+        let (hid, area) = (u.row.id, u.row.area_id);
+        let head: &'static [&'static str] = match retention::heads(&u.row, &m) {
+            true => {
+                retention::forget_head(&mut u.row, &m, &write)?;
+                &["head_name", "phone"]
+            }
+            false => &[],
+        };
+        retention::anonymize_member(&mut m, &write, now)?;
+        m.version = version;
+        m.updated_at = now;
+        let op = tombstone(m.deleted_at);
+        self.work.put_member(m);
+        if !head.is_empty() {
+            self.work.push_change(change(
+                Record::Household,
+                EntityId(hid.0),
+                hid,
+                area,
+                tombstone(u.row.deleted_at),
+                version,
+            ));
+        }
+        self.bump(u, version, now);
+        self.work.push_change(change(
+            Record::Member,
+            EntityId(id.0),
+            hid,
+            area,
+            op,
+            version,
+        ));
+        Ok(self.scrubbed(hid, area, version, Some(id), head))
+    }
+
+    /// Books the scrub of the conflicts of what an anonymizing write emptied.
+    fn scrubbed(
+        &mut self,
+        household: HouseholdId,
+        area: AreaId,
+        version: i64,
+        member: Option<MemberId>,
+        household_fields: &'static [&'static str],
+    ) -> Done {
+        self.books.push(super::Book::Scrub {
+            household,
+            member,
+            household_fields,
+        });
+        Done {
+            household_id: household,
+            area_id: area,
+            household_version: Some(version),
+            merged: false,
+            visit: None,
+            book: Some(self.books.len() - 1),
+        }
+    }
+}
+
+/// The change a record's write logs: devices drop a deleted record, fetch a live one.
+fn tombstone(deleted_at: Option<Time>) -> ChangeOp {
+    match deleted_at {
+        Some(_) => ChangeOp::Delete,
+        None => ChangeOp::Upsert,
     }
 }
 

@@ -1,0 +1,3 @@
+ALTER TABLE members DROP COLUMN birth_decade;
+ALTER TABLE members DROP COLUMN anonymized_at;
+ALTER TABLE households DROP COLUMN anonymized_at;
