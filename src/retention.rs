@@ -97,42 +97,57 @@ fn day_start(d: NaiveDate) -> Time {
     Time(midnight - Duration::hours(LOCAL_OFFSET_HOURS))
 }
 
-/// The households of the campaigns `ids`: with a visit or a status in one, or registered
-/// during one.
-fn households_of(conn: &mut Conn<'_>, cs: &[Campaign]) -> ApiResult<BTreeSet<HouseholdId>> {
-    let ids: Vec<CampaignId> = cs.iter().map(|c| c.id).collect();
-    let mut out = BTreeSet::new();
-    if ids.is_empty() {
-        return Ok(out);
+/// The households of the campaigns `cs`: with a visit or a status in one, or registered
+/// during one. With `within` (a thousand ids at most), only those among them.
+fn households_of(
+    conn: &mut Conn<'_>,
+    cs: &[Campaign],
+    within: Option<&[HouseholdId]>,
+) -> ApiResult<BTreeSet<HouseholdId>> {
+    if cs.is_empty() {
+        return Ok(BTreeSet::new());
     }
-    let (visited, statused) = with_conn!(conn, |c| {
-        let v: Vec<HouseholdId> = visits::table
-            .filter(visits::campaign_id.eq_any(&ids))
+    let campaign_ids: Vec<CampaignId> = cs.iter().map(|c| c.id).collect();
+    let found = with_conn!(conn, |c| {
+        let mut visited = visits::table
+            .filter(visits::campaign_id.eq_any(&campaign_ids))
             .select(visits::household_id)
             .distinct()
-            .load(c)?;
-        let a: Vec<HouseholdId> = adoptions::table
-            .filter(adoptions::campaign_id.eq_any(&ids))
+            .into_boxed();
+        let mut statused = adoptions::table
+            .filter(adoptions::campaign_id.eq_any(&campaign_ids))
             .select(adoptions::household_id)
             .distinct()
-            .load(c)?;
-        Ok::<_, diesel::result::Error>((v, a))
+            .into_boxed();
+        if let Some(ids) = within {
+            visited = visited.filter(any_of(visits::household_id, ids));
+            statused = statused.filter(any_of(adoptions::household_id, ids));
+        }
+        let mut v: Vec<HouseholdId> = visited.load(c)?;
+        v.extend(statused.load::<HouseholdId>(c)?);
+        for camp in cs {
+            let (from, to) = period(camp);
+            let mut registered = households::table
+                .filter(households::created_at.ge(from))
+                .filter(households::created_at.lt(to))
+                .select(households::id)
+                .into_boxed();
+            if let Some(ids) = within {
+                registered = registered.filter(any_of(households::id, ids));
+            }
+            v.extend(registered.load::<HouseholdId>(c)?);
+        }
+        Ok::<_, diesel::result::Error>(v)
     })?;
-    out.extend(visited);
-    out.extend(statused);
-    for camp in cs {
-        let (from, to) = (
-            day_start(camp.starts_on),
-            day_start(camp.ends_on + Duration::days(1)),
-        );
-        let registered: Vec<HouseholdId> = with_conn!(conn, |c| households::table
-            .filter(households::created_at.ge(from))
-            .filter(households::created_at.lt(to))
-            .select(households::id)
-            .load(c))?;
-        out.extend(registered);
-    }
-    Ok(out)
+    Ok(found.into_iter().collect())
+}
+
+/// A campaign's days as instants: from its first day's start to the day after its last.
+fn period(camp: &Campaign) -> (Time, Time) {
+    (
+        day_start(camp.starts_on),
+        day_start(camp.ends_on + Duration::days(1)),
+    )
 }
 
 /// The members, visits and conflicts of these households.
@@ -187,22 +202,22 @@ pub fn plan(
         .into_iter()
         .filter(|c| c.id != campaign && from_day(c) > today)
         .collect();
-    let mine = households_of(conn, std::slice::from_ref(&camp))?;
-    let others = households_of(conn, &running)?;
-    let (kept, candidates): (Vec<HouseholdId>, Vec<HouseholdId>) =
-        mine.into_iter().partition(|h| others.contains(h));
-    let mut done = BTreeSet::new();
-    for chunk in candidates.chunks(1000) {
+    let mine: Vec<HouseholdId> = households_of(conn, std::slice::from_ref(&camp), None)?
+        .into_iter()
+        .collect();
+    let (mut kept, mut done) = (BTreeSet::new(), BTreeSet::new());
+    for chunk in mine.chunks(1000) {
+        kept.extend(households_of(conn, &running, Some(chunk))?);
         let ids: Vec<HouseholdId> = with_conn!(conn, |c| households::table
             .filter(any_of(households::id, chunk))
             .filter(households::anonymized_at.is_not_null())
             .select(households::id)
             .load(c))?;
-        done.extend(ids);
+        done.extend(ids.into_iter().filter(|h| !kept.contains(h)));
     }
-    let todo: Vec<HouseholdId> = candidates
+    let todo: Vec<HouseholdId> = mine
         .into_iter()
-        .filter(|h| !done.contains(h))
+        .filter(|h| !kept.contains(h) && !done.contains(h))
         .collect();
     let (members, visits, conflicts) = contents(conn, &todo)?;
     let report = CampaignReport {
@@ -225,7 +240,7 @@ pub fn plan(
 /// Anonymizes these households, in the caller's transaction.
 pub fn anonymize(conn: &mut Conn<'_>, who: &Principal, ids: &[HouseholdId]) -> ApiResult<()> {
     let mut writes = Writes::new();
-    writes.preload(conn, ids, &[], &[], &[])?;
+    writes.preload_whole(conn, ids)?;
     let a = author();
     for id in ids {
         writes

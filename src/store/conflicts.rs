@@ -351,32 +351,52 @@ pub fn mark_resolved(
     Ok(row(conn, id)?.into())
 }
 
-/// Takes the values that anonymization removed out of a household's conflicts: of all its
-/// records (`member` none), or of one member's, and of the household's `household_fields`.
-/// Answers how many conflicts changed.
-pub fn scrub(
-    conn: &mut Conn<'_>,
-    household: HouseholdId,
-    member: Option<MemberId>,
-    household_fields: &[&str],
-) -> Result<usize> {
-    use crate::domain::household::retention::{scrub_value, MEMBER_FIELDS};
+/// What anonymization emptied in one household: all its records (`member` none), or one
+/// member's; and the household's `household_fields`.
+#[derive(Debug, Clone, Copy)]
+pub struct Scrub {
+    pub household: HouseholdId,
+    pub member: Option<MemberId>,
+    pub household_fields: &'static [&'static str],
+}
+
+impl Scrub {
+    /// The fields of a conflict's record that this scrub removes.
+    fn fields(&self, r: &ConflictRow) -> &'static [&'static str] {
+        use crate::domain::household::retention::MEMBER_FIELDS;
+        if r.household_id != self.household {
+            return &[];
+        }
+        match r.entity {
+            Record::Household => self.household_fields,
+            Record::Member if self.member.is_none_or(|m| m.0 == r.entity_id.0) => MEMBER_FIELDS,
+            // An adoption's edit of a deleted record can carry nothing personal but its
+            // status; a visit has no conflicts.
+            _ => &[],
+        }
+    }
+}
+
+/// Takes the values that anonymization removed out of the conflicts of these households, in
+/// one read. Answers how many conflicts changed.
+pub fn scrub(conn: &mut Conn<'_>, scrubs: &[Scrub]) -> Result<usize> {
+    use crate::domain::household::retention::scrub_value;
+    if scrubs.is_empty() {
+        return Ok(0);
+    }
+    let households: Vec<HouseholdId> = scrubs.iter().map(|s| s.household).collect();
     let rows: Vec<ConflictRow> = with_conn!(conn, |c| conflicts::table
-        .filter(conflicts::household_id.eq(household))
+        .filter(any_of(conflicts::household_id, &households))
         .select(ConflictRow::as_select())
         .load(c))?;
     let mut changed = 0;
     for r in rows {
-        let personal: &[&str] = match r.entity {
-            Record::Household => household_fields,
-            Record::Member if member.is_none_or(|m| m.0 == r.entity_id.0) => MEMBER_FIELDS,
-            // An adoption's edit of a deleted record can carry nothing personal but its
-            // status; a visit has no conflicts.
-            _ => &[],
-        };
+        let mut personal: Vec<&str> = scrubs.iter().flat_map(|s| s.fields(&r)).copied().collect();
+        personal.sort_unstable();
+        personal.dedup();
         let scrub = |text: &str| {
             let v = serde_json::from_str(text).unwrap_or(Value::Null);
-            scrub_value(&r.field, personal, v).to_string()
+            scrub_value(&r.field, &personal, v).to_string()
         };
         let (kept, lost) = (scrub(&r.kept_value), scrub(&r.lost_value));
         let resolved = r.resolved_value.as_deref().map(scrub);

@@ -68,6 +68,8 @@ pub struct Work {
     pub(super) before: Before,
     /// What the flushed writes changed in the tallies, not yet stored (`flush_tallies`).
     pub(super) tallies: super::tallies::Tallies,
+    /// Households loaded with all their members, adoptions and visits (`preload_whole`).
+    pub(super) whole: HashSet<HouseholdId>,
 }
 
 #[derive(Default)]
@@ -158,6 +160,47 @@ impl Work {
         for (id, path, level) in found {
             self.areas.insert(id, Some((path, level)));
         }
+        Ok(())
+    }
+
+    /// Loads (and on PostgreSQL locks) households with all their members, adoptions and
+    /// visits, in four queries: a write that takes whole units (anonymization) then needs
+    /// no read per household.
+    pub fn preload_whole(&mut self, conn: &mut Conn<'_>, ids: &[HouseholdId]) -> Result<()> {
+        let ids: Vec<HouseholdId> = ids
+            .iter()
+            .copied()
+            .filter(|h| !self.households.contains_key(h))
+            .collect();
+        self.load_households(conn, &ids)?;
+        let (ms, ads, vs) = with_conn!(conn, |c| {
+            let ms: Vec<Member> = members::table
+                .filter(any_of(members::household_id, &ids))
+                .select(Member::as_select())
+                .load(c)?;
+            let ads: Vec<Adoption> = adoptions::table
+                .filter(any_of(adoptions::household_id, &ids))
+                .select(Adoption::as_select())
+                .load(c)?;
+            let vs: Vec<Visit> = visits::table
+                .filter(any_of(visits::household_id, &ids))
+                .select(Visit::as_select())
+                .load(c)?;
+            Ok::<_, diesel::result::Error>((ms, ads, vs))
+        })?;
+        for m in ms {
+            self.stored.members.insert(m.id);
+            self.members.entry(m.id).or_insert(Some(m));
+        }
+        for a in ads {
+            let key = (a.member_id, a.campaign_id);
+            self.stored.adoptions.insert(key);
+            self.adoptions.entry(key).or_insert(Some(a));
+        }
+        for v in vs {
+            self.visits.entry(v.id).or_insert(Some(v));
+        }
+        self.whole.extend(ids);
         Ok(())
     }
 
@@ -410,6 +453,10 @@ impl Work {
     /// The ids of a household's members, adoptions and visits: stored ones and those this
     /// work wrote and has not flushed yet.
     pub fn children(&mut self, conn: &mut Conn<'_>, id: HouseholdId) -> Result<Children> {
+        if self.whole.contains(&id) {
+            // All of them are in memory.
+            return Ok(self.children_in_memory(id, Children::default()));
+        }
         let (ms, ads, vs) = with_conn!(conn, |c| {
             let ms: Vec<MemberId> = members::table
                 .filter(members::household_id.eq(id))
@@ -425,11 +472,16 @@ impl Work {
                 .load(c)?;
             Ok::<_, diesel::result::Error>((ms, ads, vs))
         })?;
-        let mut out = Children {
+        let stored = Children {
             members: ms.into_iter().collect(),
             adoptions: ads.into_iter().collect(),
             visits: vs.into_iter().collect(),
         };
+        Ok(self.children_in_memory(id, stored))
+    }
+
+    /// `out` and the members, adoptions and visits of the household held in memory.
+    fn children_in_memory(&self, id: HouseholdId, mut out: Children) -> Children {
         out.members.extend(
             self.members
                 .values()
@@ -451,7 +503,7 @@ impl Work {
                 .filter(|v| v.household_id == id)
                 .map(|v| v.id),
         );
-        Ok(out)
+        out
     }
 }
 

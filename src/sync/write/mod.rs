@@ -249,6 +249,16 @@ impl Writes {
             .preload(conn, households, members, visits, areas)?)
     }
 
+    /// Loads (and on PostgreSQL locks) whole households: with all their members, adoptions
+    /// and visits (`Work::preload_whole`).
+    pub fn preload_whole(
+        &mut self,
+        conn: &mut Conn<'_>,
+        households: &[HouseholdId],
+    ) -> WriteResult<()> {
+        Ok(self.work.preload_whole(conn, households)?)
+    }
+
     pub fn household_exists(&mut self, conn: &mut Conn<'_>, id: HouseholdId) -> WriteResult<bool> {
         Ok(self.work.unit_ref(conn, id)?.is_some())
     }
@@ -336,6 +346,24 @@ impl Writes {
             .collect();
         self.work.flush(conn)?;
         let mut open = conflicts::entities_with_open(conn, &entities)?;
+        // The scrubs of anonymized records, in one pass over their households' conflicts.
+        let scrubs: Vec<conflicts::Scrub> = self
+            .books
+            .iter()
+            .filter_map(|b| match b {
+                Book::Scrub {
+                    household,
+                    member,
+                    household_fields,
+                } => Some(conflicts::Scrub {
+                    household: *household,
+                    member: *member,
+                    household_fields,
+                }),
+                _ => None,
+            })
+            .collect();
+        conflicts::scrub(conn, &scrubs)?;
         let mut out = Vec::with_capacity(self.books.len());
         for book in self.books {
             match book {
@@ -366,14 +394,8 @@ impl Writes {
                 } => out.push(vec![conflicts::record_deleted(
                     conn, &origin, &edit, &by, &hlc,
                 )?]),
-                Book::Scrub {
-                    household,
-                    member,
-                    household_fields,
-                } => {
-                    conflicts::scrub(conn, household, member, household_fields)?;
-                    out.push(Vec::new());
-                }
+                // Done above.
+                Book::Scrub { .. } => out.push(Vec::new()),
             }
         }
         self.work.flush_tallies(conn)?;

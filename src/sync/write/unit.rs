@@ -10,6 +10,7 @@ use crate::domain::household::records::{
 };
 use crate::domain::household::rules::{self, Searched};
 use crate::domain::household::{retention, ChangeOp, Error as Rule, Parent, Record};
+use crate::domain::merge::FieldMeta;
 use crate::domain::{AreaId, CampaignId, EntityId, HouseholdId, MemberId, Time, VisitId};
 use crate::store::scope::Principal;
 use crate::store::work::Unit;
@@ -38,14 +39,25 @@ impl Writes {
         who: &Principal,
         id: HouseholdId,
     ) -> WriteResult<(Unit, i64)> {
+        let (u, v) = self.any_next_version(conn, who, id)?;
+        if u.row.deleted_at.is_some() {
+            return Err(Rule::Deleted(Record::Household).into());
+        }
+        Ok((u, v))
+    }
+
+    /// The household the caller covers, deleted or not, with the unit's next version.
+    fn any_next_version(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        id: HouseholdId,
+    ) -> WriteResult<(Unit, i64)> {
         let u = self
             .work
             .unit(conn, id)?
             .ok_or(Rule::NotFound("household"))?;
         covers(who, &u.path)?;
-        if u.row.deleted_at.is_some() {
-            return Err(Rule::Deleted(Record::Household).into());
-        }
         let v = u.row.version + 1;
         Ok((u, v))
     }
@@ -456,33 +468,15 @@ impl Writes {
         a: &Author,
         id: HouseholdId,
     ) -> WriteResult<Done> {
-        let mut u = self
-            .work
-            .unit(conn, id)?
-            .ok_or(Rule::NotFound("household"))?;
-        covers(who, &u.path)?;
-        let version = u.row.version + 1;
+        let (mut u, version) = self.any_next_version(conn, who, id)?;
         let write = a.writer.write(version);
         let now = Time::now();
         let area = u.row.area_id;
         let children = self.work.children(conn, id)?;
         for mid in children.members {
-            let Some(mut m) = self.work.member(conn, mid)? else {
-                continue;
-            };
-            retention::anonymize_member(&mut m, &write, now)?;
-            m.version = version;
-            m.updated_at = now;
-            let op = tombstone(m.deleted_at);
-            self.work.put_member(m);
-            self.work.push_change(change(
-                Record::Member,
-                EntityId(mid.0),
-                id,
-                area,
-                op,
-                version,
-            ));
+            if let Some(m) = self.work.member(conn, mid)? {
+                self.put_anonymized(m, &write, (id, area, version), now)?;
+            }
         }
         for vid in children.visits {
             let Some(mut v) = self.work.visit(conn, vid)? else {
@@ -522,16 +516,11 @@ impl Writes {
         a: &Author,
         id: MemberId,
     ) -> WriteResult<Done> {
-        let mut m = self
+        let m = self
             .work
             .member(conn, id)?
             .ok_or(Rule::NotFound("member"))?;
-        let mut u = self
-            .work
-            .unit(conn, m.household_id)?
-            .ok_or(Rule::NotFound("household"))?;
-        covers(who, &u.path)?;
-        let version = u.row.version + 1;
+        let (mut u, version) = self.any_next_version(conn, who, m.household_id)?;
         let write = a.writer.write(version);
         let now = Time::now();
         let (hid, area) = (u.row.id, u.row.area_id);
@@ -542,11 +531,7 @@ impl Writes {
             }
             false => &[],
         };
-        retention::anonymize_member(&mut m, &write, now)?;
-        m.version = version;
-        m.updated_at = now;
-        let op = tombstone(m.deleted_at);
-        self.work.put_member(m);
+        self.put_anonymized(m, &write, (hid, area, version), now)?;
         if !head.is_empty() {
             self.work.push_change(change(
                 Record::Household,
@@ -558,15 +543,27 @@ impl Writes {
             ));
         }
         self.bump(u, version, now);
-        self.work.push_change(change(
-            Record::Member,
-            EntityId(id.0),
-            hid,
-            area,
-            op,
-            version,
-        ));
         Ok(self.scrubbed(hid, area, version, Some(id), head))
+    }
+
+    /// Stages a member emptied of its personal data at the unit's new version (`at`: the
+    /// household, its village and that version), and logs it.
+    fn put_anonymized(
+        &mut self,
+        mut m: Member,
+        write: &FieldMeta,
+        at: (HouseholdId, AreaId, i64),
+        now: Time,
+    ) -> WriteResult<()> {
+        let (household, area, version) = at;
+        retention::anonymize_member(&mut m, write, now)?;
+        m.version = version;
+        m.updated_at = now;
+        let (id, op) = (EntityId(m.id.0), tombstone(m.deleted_at));
+        self.work.put_member(m);
+        self.work
+            .push_change(change(Record::Member, id, household, area, op, version));
+        Ok(())
     }
 
     /// Books the scrub of the conflicts of what an anonymizing write emptied.
