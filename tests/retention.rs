@@ -384,8 +384,16 @@ async fn a_campaign_past_its_retention_is_anonymized_and_its_figures_stay() {
         a,
         json!({"head_name": "Lầu Văn Pủa", "notes": "Nhà sàn cạnh cối giã gạo"}),
     );
+    // Nor is an edit of the deleted member kept for review any more.
+    late.queue_op(
+        "member.upsert",
+        en,
+        a,
+        json!({"notes": "Đã chuyển xuống Lạng Sơn"}),
+    );
     app.sync(late).await;
     assert!(traces(app, A_VALUES).await.is_empty());
+    assert_eq!(app.count("conflicts").await, 2);
 
     // Again: nothing left to do.
     let r = app

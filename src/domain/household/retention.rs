@@ -75,8 +75,8 @@ pub fn anonymize_visit(v: &mut Visit) {
 /// Whether a household's head is this member: the same name, as searched (case and accents
 /// aside). Erasing the member then empties the household's head name too.
 pub fn heads(h: &Household, m: &Member) -> bool {
-    let name = member_search_key(&m.full_name);
-    !name.is_empty() && name == member_search_key(&h.head_name)
+    !m.full_name.trim().is_empty()
+        && member_search_key(&m.full_name) == member_search_key(&h.head_name)
 }
 
 /// Empties the household fields that name or reach one member: the head's name, and the
