@@ -1,5 +1,5 @@
 //! Subcommands: serve, migrate, user add, areas import, areas reorganize, demo seed, sync
-//! prune, tallies check and rebuild, openapi.
+//! prune, tallies check and rebuild, openapi, vocabulary.
 
 use crate::app::{self, Application};
 use crate::auth::{self, Role};
@@ -68,6 +68,8 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Print the value sets and their labels as the apps' module (src/field/vocabulary.js).
+    Vocabulary,
 }
 
 #[derive(Subcommand)]
@@ -242,6 +244,10 @@ pub fn main() -> ExitCode {
             print!("{}", api::openapi_json());
             Ok(())
         }
+        Command::Vocabulary => {
+            print!("{}", crate::domain::vocabulary::javascript());
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -254,7 +260,7 @@ pub fn main() -> ExitCode {
 
 async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
     let pool = app::connect(&settings)?;
-    pool.migrate()?;
+    crate::store::migrate(&pool)?;
     if demo {
         let p = pool.clone();
         let info = actix_web::web::block(move || demo::seed_pool(&p)).await??;
@@ -289,7 +295,7 @@ async fn serve(settings: Settings, demo: bool) -> anyhow::Result<()> {
 
 fn migrate(settings: &Settings) -> anyhow::Result<()> {
     let pool = app::connect(settings)?;
-    let done = pool.migrate()?;
+    let done = crate::store::migrate(&pool)?;
     if done.is_empty() {
         println!("No pending migrations.");
     }
@@ -321,7 +327,7 @@ fn add_user(
     store::users::check_password(&password).map_err(|m| anyhow::anyhow!("password: {m}"))?;
     let hash = auth::hash_password(&password)?;
     let pool = app::connect(settings)?;
-    pool.migrate()?;
+    crate::store::migrate(&pool)?;
     let mut pc = pool.get()?;
     let user = pc
         .conn()
@@ -334,9 +340,9 @@ fn add_user(
             let action = Action::new("user_created", format!("user/{}", user.id.0))
                 .with(serde_json::json!({"username": user.username, "role": user.role, "area_ids": user.area_ids}));
             store::audit::record(conn, &Actor::command_line(), &action)?;
-            Ok::<_, crate::error::ApiError>(user)
+            Ok::<_, store::error::Error>(user)
         })
-        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
         "Created {} ({}) with id {}",
         user.username, user.role, user.id
@@ -344,10 +350,7 @@ fn add_user(
     Ok(())
 }
 
-fn resolve_area(
-    conn: &mut crate::db::Conn<'_>,
-    key: &str,
-) -> Result<AreaId, crate::error::ApiError> {
+fn resolve_area(conn: &mut crate::db::Conn<'_>, key: &str) -> Result<AreaId, store::error::Error> {
     use crate::db::schema::areas;
     if let Ok(id) = key.parse::<AreaId>() {
         return Ok(id);
@@ -359,10 +362,11 @@ fn resolve_area(
         .load(c))?;
     match found.as_slice() {
         [id] => Ok(*id),
-        [] => Err(crate::error::ApiError::not_found(&format!(
-            "area with code {key}"
-        ))),
-        _ => Err(crate::error::ApiError::bad_request(
+        [] => Err(store::error::Error::unreadable(
+            "not_found",
+            format!("area with code {key} not found"),
+        )),
+        _ => Err(store::error::Error::unreadable(
             "ambiguous",
             format!("code {key} names several areas; use the id"),
         )),
@@ -394,7 +398,7 @@ fn import_areas(settings: &Settings, file: Option<&std::path::Path>) -> anyhow::
     )?;
     let units = importer::parse_units(&data).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let pool = app::connect(settings)?;
-    pool.migrate()?;
+    crate::store::migrate(&pool)?;
     let mut pc = pool.get()?;
     let r = pc
         .conn()
@@ -433,7 +437,7 @@ fn reorganize(
         importer::reorganization::parse(&data).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     o.source = name.clone();
     let pool = app::connect(settings)?;
-    pool.migrate()?;
+    crate::store::migrate(&pool)?;
     let mut pc = pool.get()?;
     let r = pc
         .conn()
@@ -523,26 +527,26 @@ fn reorganize(
 fn prune(settings: &Settings, days: i64) -> anyhow::Result<()> {
     anyhow::ensure!(days >= 0, "--days must be 0 or more");
     let pool = app::connect(settings)?;
-    pool.migrate()?;
+    crate::store::migrate(&pool)?;
     let before = crate::domain::Time(chrono::Utc::now() - chrono::Duration::days(days));
     let mut pc = pool.get()?;
     let n = pc
         .conn()
         .transaction(|conn| {
-            let n = crate::sync::pull::prune(conn, before)?;
+            let n = crate::store::changes::prune(conn, before)?;
             let action = Action::new("sync_pruned", "changes")
                 .with(serde_json::json!({"days": days, "rows": n}));
             store::audit::record(conn, &Actor::command_line(), &action)?;
-            Ok::<_, crate::error::ApiError>(n)
+            Ok::<_, store::error::Error>(n)
         })
-        .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("Pruned {n} change-log rows older than {days} days.");
     Ok(())
 }
 
 fn tallies(settings: &Settings, command: TalliesCommand) -> anyhow::Result<()> {
     let pool = app::connect(settings)?;
-    pool.migrate()?;
+    crate::store::migrate(&pool)?;
     let mut pc = pool.get()?;
     let mut conn = pc.conn();
     match command {
@@ -578,11 +582,11 @@ fn tallies(settings: &Settings, command: TalliesCommand) -> anyhow::Result<()> {
 fn privacy(settings: &Settings, command: PrivacyCommand) -> anyhow::Result<()> {
     use crate::retention::{self, Erase};
     let pool = app::connect(settings)?;
-    pool.migrate()?;
+    crate::store::migrate(&pool)?;
     let mut pc = pool.get()?;
     let mut conn = pc.conn();
     let who = retention::command_line();
-    let failed = |e: crate::error::ApiError| anyhow::anyhow!("{}", e.detail);
+    let failed = |e: retention::Error| anyhow::anyhow!("{e}");
     match command {
         PrivacyCommand::Anonymize { campaign, apply } => {
             let id = match campaign.parse::<uuid::Uuid>() {
@@ -615,7 +619,7 @@ fn privacy(settings: &Settings, command: PrivacyCommand) -> anyhow::Result<()> {
                             let action = crate::api::privacy::anonymized(&r);
                             store::audit::record(conn, &Actor::command_line(), &action)?;
                         }
-                        Ok::<_, crate::error::ApiError>(())
+                        Ok::<_, retention::Error>(())
                     })
                     .map_err(failed)?;
                     done += chunk.len();
@@ -646,7 +650,7 @@ fn privacy(settings: &Settings, command: PrivacyCommand) -> anyhow::Result<()> {
                         let action = crate::api::privacy::erased(&r, area, &path);
                         store::audit::record(conn, &Actor::command_line(), &action)?;
                     }
-                    Ok::<_, crate::error::ApiError>(r)
+                    Ok::<_, retention::Error>(r)
                 })
                 .map_err(failed)?;
             let what = match r.member_id {
@@ -675,7 +679,7 @@ fn privacy(settings: &Settings, command: PrivacyCommand) -> anyhow::Result<()> {
 
 fn seed(settings: &Settings) -> anyhow::Result<()> {
     let pool = app::connect(settings)?;
-    pool.migrate()?;
+    crate::store::migrate(&pool)?;
     match demo::seed_pool(&pool)? {
         Some(info) => println!(
             "Demo data seeded: {} households. Password: {}",

@@ -1,6 +1,6 @@
 //! The service's answer to every error, rendered as `application/problem+json`, and the one
-//! mapping of each layer's errors to it (the domain's rules, the household store, the write
-//! path).
+//! mapping of each layer's errors to it (the domain's rules, the store, the write path, sync,
+//! reports, retention and the demo).
 //!
 //! 4xx carry a message for the user; 5xx log the whole cause chain and answer a generic body.
 
@@ -8,7 +8,7 @@ use crate::db::RunError;
 use crate::domain::fields::FieldError;
 use crate::domain::{self, household};
 use crate::store::error as store;
-use crate::sync::write::WriteError;
+use crate::write;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
@@ -248,16 +248,7 @@ impl From<diesel::result::Error> for ApiError {
             E::DatabaseError(K::UniqueViolation, _) => {
                 ApiError::conflict("duplicate", "a record with the same key already exists")
             }
-            E::DatabaseError(K::ClosedConnection | K::UnableToSendCommand, _)
-            | E::DatabaseError(K::SerializationFailure, _) => ApiError::unavailable(e),
-            // SQLite answers "database is locked" when the busy timeout runs out; PostgreSQL
-            // breaks a deadlock by failing one transaction. Both are worth a retry.
-            E::DatabaseError(_, info)
-                if info.message().contains("locked")
-                    || info.message().contains("deadlock detected") =>
-            {
-                ApiError::unavailable(e)
-            }
+            _ if store::is_transient(&e) => ApiError::unavailable(e),
             _ => ApiError::internal(e),
         }
     }
@@ -266,27 +257,19 @@ impl From<diesel::result::Error> for ApiError {
 impl From<household::Error> for ApiError {
     fn from(e: household::Error) -> Self {
         use household::Error as E;
-        let detail = e.to_string();
-        match e {
-            E::NotFound(what) => ApiError::not_found(what),
-            E::OutOfScope => ApiError::out_of_scope(),
-            E::UnknownParent { field, parent } => {
-                let code = match parent {
-                    household::Parent::Household => "unknown_household",
-                    household::Parent::Campaign => "unknown_campaign",
-                };
-                ApiError::invalid(field, code, detail)
-            }
-            E::Deleted(_) => ApiError::conflict("deleted", detail),
-            E::Stale { .. } => ApiError::new(Kind::PreconditionFailed, "version_mismatch", detail),
-            E::IfMatchRequired { .. } => {
-                ApiError::new(Kind::PreconditionRequired, "if_match_required", detail)
-            }
-            E::Exists(_) => ApiError::conflict("exists", detail),
-            E::IdReused => ApiError::conflict("id_reused", detail),
-            E::NotAVillage => ApiError::invalid("area_id", "level", detail),
-            E::Invalid(errors) => ApiError::validation(errors),
-            E::Malformed(_) => ApiError::internal(e),
+        let kind = match &e {
+            E::NotFound(_) => Kind::NotFound,
+            E::OutOfScope => Kind::Forbidden,
+            E::UnknownParent { .. } | E::NotAVillage | E::Invalid(_) => Kind::Validation,
+            E::Deleted(_) | E::Exists(_) | E::IdReused => Kind::Conflict,
+            E::Stale { .. } => Kind::PreconditionFailed,
+            E::IfMatchRequired { .. } => Kind::PreconditionRequired,
+            E::Malformed(_) => return ApiError::internal(e),
+        };
+        let refusal = e.refusal();
+        ApiError {
+            errors: refusal.fields,
+            ..ApiError::new(kind, refusal.code, refusal.message)
         }
     }
 }
@@ -330,11 +313,59 @@ impl From<RunError> for ApiError {
     }
 }
 
-impl From<WriteError> for ApiError {
-    fn from(e: WriteError) -> Self {
+impl From<write::Error> for ApiError {
+    fn from(e: write::Error) -> Self {
         match e {
-            WriteError::Rule(e) => e.into(),
-            WriteError::Store(e) => e.into(),
+            write::Error::Rule(e) => e.into(),
+            write::Error::Domain(e) => e.into(),
+            write::Error::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::sync::Error> for ApiError {
+    fn from(e: crate::sync::Error) -> Self {
+        use crate::sync::Error as E;
+        let detail = e.to_string();
+        match e {
+            E::BadBatch(errors) => ApiError::validation(errors),
+            E::BadCursor => ApiError::bad_request("bad_cursor", detail),
+            E::NotYourDevice => ApiError::new(Kind::Forbidden, "device_not_yours", detail),
+            E::Write(e) => e.into(),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::reports::Error> for ApiError {
+    fn from(e: crate::reports::Error) -> Self {
+        use crate::reports::Error as E;
+        match e {
+            E::Store(e) => e.into(),
+            E::Export(e) => ApiError::internal(anyhow::Error::from(e).context("writing an export")),
+        }
+    }
+}
+
+impl From<crate::retention::Error> for ApiError {
+    fn from(e: crate::retention::Error) -> Self {
+        use crate::retention::Error as E;
+        let detail = e.to_string();
+        match e {
+            E::Running { .. } => ApiError::conflict("retention_running", detail),
+            E::Write(e) => e.into(),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::demo::Error> for ApiError {
+    fn from(e: crate::demo::Error) -> Self {
+        use crate::demo::Error as E;
+        match e {
+            E::Store(e) => e.into(),
+            E::Write(e) => e.into(),
+            E::Data(e) => ApiError::internal(e),
         }
     }
 }

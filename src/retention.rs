@@ -2,7 +2,7 @@
 //! period (`retention_days`) has run out, the personal data of its households is anonymized
 //! (`domain::household::retention` says what goes and what stays); one member, or one
 //! household, is erased on request at any time. Both write through the one write path
-//! (`sync::write`), so every change is a new version that devices receive at their next pull,
+//! (`write`), so every change is a new version that devices receive at their next pull,
 //! and the conflicts of those records lose the removed values. Both answer a dry run first:
 //! nothing is written unless asked to apply.
 //!
@@ -16,11 +16,11 @@ use crate::db::Conn;
 use crate::domain::household::Precondition;
 use crate::domain::ids::{local_date, LOCAL_OFFSET_HOURS};
 use crate::domain::{AreaId, CampaignId, EntityId, HouseholdId, MemberId, Time, UserId};
-use crate::error::{ApiError, ApiResult};
 use crate::store::campaigns::Campaign;
+use crate::store::error as store;
 use crate::store::scope::Principal;
-use crate::sync::write::{Author, Write, Writes};
 use crate::with_conn;
+use crate::write::{self, Context, Transaction, Write};
 use chrono::{Duration, NaiveDate};
 use diesel::dsl::count_star;
 use diesel::prelude::*;
@@ -83,8 +83,8 @@ pub fn command_line() -> Principal {
 }
 
 /// The author of anonymizing writes: they overwrite whatever any writer wrote before.
-fn author() -> Author<'static> {
-    Author::new(
+fn author() -> Context<'static> {
+    Context::new(
         crate::domain::household::retention::WRITER.into(),
         crate::domain::hlc::Hlc::at(chrono::Utc::now()),
         Precondition::Resolution,
@@ -103,7 +103,7 @@ fn households_of(
     conn: &mut Conn<'_>,
     cs: &[Campaign],
     within: Option<&[HouseholdId]>,
-) -> ApiResult<BTreeSet<HouseholdId>> {
+) -> Result<BTreeSet<HouseholdId>> {
     if cs.is_empty() {
         return Ok(BTreeSet::new());
     }
@@ -151,7 +151,7 @@ fn period(camp: &Campaign) -> (Time, Time) {
 }
 
 /// The members, visits and conflicts of these households.
-fn contents(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> ApiResult<(i64, i64, i64)> {
+fn contents(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> Result<(i64, i64, i64)> {
     let mut n = (0, 0, 0);
     for chunk in ids.chunks(1000) {
         let (m, v, c) = with_conn!(conn, |c| {
@@ -180,20 +180,17 @@ pub fn plan(
     conn: &mut Conn<'_>,
     campaign: CampaignId,
     retention_days: i64,
-) -> ApiResult<(Vec<HouseholdId>, CampaignReport)> {
+) -> Result<(Vec<HouseholdId>, CampaignReport)> {
     let camp = crate::store::campaigns::get(conn, campaign)?;
     let from_day = |c: &Campaign| c.ends_on + Duration::days(1 + retention_days);
     let anonymizable_from = from_day(&camp);
     let today = local_date(&Time::now());
     if today < anonymizable_from {
-        return Err(ApiError::conflict(
-            "retention_running",
-            format!(
-                "the campaign ended on {}: its personal data is kept for {retention_days} days, \
-                 and can be anonymized from {anonymizable_from}",
-                camp.ends_on
-            ),
-        ));
+        return Err(Error::Running {
+            ended_on: camp.ends_on,
+            retention_days,
+            from: anonymizable_from,
+        });
     }
     let all: Vec<Campaign> = with_conn!(conn, |c| campaigns::table
         .select(Campaign::as_select())
@@ -238,8 +235,8 @@ pub fn plan(
 }
 
 /// Anonymizes these households, in the caller's transaction.
-pub fn anonymize(conn: &mut Conn<'_>, who: &Principal, ids: &[HouseholdId]) -> ApiResult<()> {
-    let mut writes = Writes::new();
+pub fn anonymize(conn: &mut Conn<'_>, who: &Principal, ids: &[HouseholdId]) -> Result<()> {
+    let mut writes = Transaction::new();
     writes.preload_whole(conn, ids)?;
     let a = author();
     for id in ids {
@@ -259,8 +256,8 @@ pub fn erase(
     who: &Principal,
     target: Erase,
     apply: bool,
-) -> ApiResult<(ErasureReport, AreaId, String)> {
-    let mut writes = Writes::new();
+) -> Result<(ErasureReport, AreaId, String)> {
+    let mut writes = Transaction::new();
     let (household, member) = match target {
         Erase::Household(h) => (writes.household(conn, who, h)?, None),
         Erase::Member(m) => {
@@ -315,3 +312,46 @@ pub enum Erase {
     Household(HouseholdId),
     Member(MemberId),
 }
+
+/// What retention can run into besides the write path's and the store's failures.
+#[derive(Debug)]
+pub enum Error {
+    /// The campaign's retention period is not over: its data can be anonymized from `from`.
+    Running {
+        ended_on: NaiveDate,
+        retention_days: i64,
+        from: NaiveDate,
+    },
+    Write(write::Error),
+    Store(store::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Running {
+                ended_on,
+                retention_days,
+                from,
+            } => write!(
+                f,
+                "the campaign ended on {ended_on}: its personal data is kept for \
+                 {retention_days} days, and can be anonymized from {from}"
+            ),
+            Error::Write(e) => write!(f, "{e:?}"),
+            Error::Store(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<write::Error> for Error {
+    fn from(e: write::Error) -> Self {
+        Error::Write(e)
+    }
+}
+
+store::wraps_store_error!(Error, Error::Store);

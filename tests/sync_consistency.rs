@@ -14,7 +14,7 @@ use gocua::domain::household::records::HOUSEHOLD;
 use gocua::domain::household::Precondition;
 use gocua::store::households::NewHousehold;
 use gocua::store::scope::Principal;
-use gocua::sync::write::{Author, Write};
+use gocua::write::{Context, Write};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -52,7 +52,7 @@ fn open_transaction(
             role: gocua::auth::Role::Admin,
             area_paths: vec![],
         };
-        let author = Author::new(
+        let author = Context::new(
             "tx".into(),
             Hlc::at(chrono::Utc::now()),
             Precondition::IfMatch(None),
@@ -65,7 +65,7 @@ fn open_transaction(
         .unwrap();
         let new = NewHousehold::new(&p).unwrap();
         let write = Write::CreateHousehold(gocua::domain::HouseholdId(id), &new);
-        gocua::sync::write::one(&mut conn, &who, &author, write).unwrap();
+        gocua::write::one(&mut conn, &who, &author, write).unwrap();
         written_tx.send(()).unwrap();
         let end = if finish_rx.recv().unwrap() {
             "COMMIT"

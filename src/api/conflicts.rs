@@ -7,7 +7,7 @@ use crate::domain::{AreaId, ConflictId};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::store::audit;
 use crate::store::conflicts::{self, Conflict};
-use crate::sync::resolve::{self, Action};
+use crate::write::resolve::{self, Action};
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;

@@ -22,6 +22,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("app.js", JS, include_bytes!("../field/app.js")),
     ("sync.js", JS, include_bytes!("../field/sync.js")),
     ("text.js", JS, include_bytes!("../field/text.js")),
+    (
+        "vocabulary.js",
+        JS,
+        include_bytes!("../field/vocabulary.js"),
+    ),
     ("idbstore.js", JS, include_bytes!("../field/idbstore.js")),
     ("memstore.js", JS, include_bytes!("../field/memstore.js")),
     (

@@ -1,5 +1,5 @@
 //! Households, members, adoptions and visits over REST. Every write goes through the one
-//! write path of offline sync and resolutions (`sync::write`), conflict books included.
+//! write path of offline sync and resolutions (`write`), conflict books included.
 
 use super::contract;
 use super::{
@@ -19,7 +19,7 @@ use crate::store::households::{
     Visit,
 };
 use crate::store::scope::Principal;
-use crate::sync::write::{self, Author, Write};
+use crate::write::{self, Context, Write};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -49,7 +49,7 @@ fn edit(conn: &mut Conn<'_>, who: &Principal, read: Option<i64>, w: Write) -> Ap
     write::one(
         conn,
         who,
-        &Author::online(who, Precondition::IfMatch(read)),
+        &Context::online(who, Precondition::IfMatch(read)),
         w,
     )?;
     Ok(())
@@ -468,7 +468,10 @@ pub async fn create_visit(
     auth: Auth,
     body: Deferred<web::Json<Value>>,
 ) -> ApiResult<HttpResponse> {
-    let (visit, created) = state
+    let write::RecordedVisit {
+        visit,
+        new: created,
+    } = state
         .as_user_tx(auth, move |conn, who| {
             let body = body.get()?;
             named_parent_in_scope(conn, who, &body)?;
@@ -477,7 +480,7 @@ pub async fn create_visit(
             let done = write::one(
                 conn,
                 who,
-                &Author::online(who, Precondition::IfMatch(None)),
+                &Context::online(who, Precondition::IfMatch(None)),
                 Write::RecordVisit(id, &patch),
             )?;
             done.visit.ok_or_else(|| {

@@ -8,6 +8,7 @@ pub mod conflicts;
 pub mod contract;
 pub mod dashboard;
 pub mod extract;
+pub mod fallback;
 pub mod field;
 pub mod households;
 pub mod ops;

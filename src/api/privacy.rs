@@ -46,7 +46,7 @@ pub async fn anonymize(
     let days = state.settings.retention_days;
     let (todo, mut report) = state
         .as_user(Auth(auth.0.clone()), move |conn, _| {
-            conn.read_transaction(|conn| retention::plan(conn, id, days))
+            Ok(conn.read_transaction(|conn| retention::plan(conn, id, days))?)
         })
         .await?;
     if !apply {

@@ -178,7 +178,7 @@ async fn on_subject<T, F>(
     f: F,
 ) -> ApiResult<T>
 where
-    F: FnOnce(&mut Conn<'_>, &Subject) -> ApiResult<T> + Send + 'static,
+    F: FnOnce(&mut Conn<'_>, &Subject) -> crate::reports::Result<T> + Send + 'static,
     T: Send + 'static,
 {
     state
@@ -186,7 +186,7 @@ where
             who.require_role(roles)?;
             conn.read_transaction(|conn| {
                 let s = Subject::resolve(conn, who, on.area, on.campaign, on.as_of)?;
-                f(conn, &s)
+                Ok(f(conn, &s)?)
             })
         })
         .await

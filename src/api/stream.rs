@@ -119,7 +119,8 @@ where
                         rows: job_rows,
                     };
                     (export.rows)(conn, &mut out)?;
-                    out.inner.finish().map_err(export_failed)
+                    out.inner.finish().map_err(export_failed)?;
+                    Ok::<_, ApiError>(())
                 })
             })
             .await;

@@ -3,6 +3,7 @@
 use super::{AppState, Auth};
 use crate::domain::DeviceId;
 use crate::error::{ApiError, ApiResult, Kind, Problem};
+use crate::store::scope::Principal;
 use crate::sync::pull::{self, PullResponse};
 use crate::sync::push::{self, Batch, PushResponse};
 use actix_web::error::JsonPayloadError;
@@ -85,9 +86,12 @@ pub async fn push(
     let received = chrono::Utc::now();
     let batch = std::sync::Arc::new(Batch::parse(device_id, ops, received)?);
     let res = push::with_retries(|| {
-        let (batch, claims) = (batch.clone(), Auth(auth.0.clone()));
+        let (batch, claims) = (batch.clone(), auth.0.clone());
         // A batch only reads and writes the database: it may run again.
-        state.as_user_tx_rerunnable(claims, move |conn, who| push::push(conn, who, &batch))
+        state.pool.tx_rerunnable(move |conn| {
+            let who = Principal::load(conn, &claims)?;
+            push::push(conn, &who, &batch)
+        })
     })
     .await?;
     Ok(HttpResponse::Ok().json(res))

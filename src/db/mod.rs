@@ -363,6 +363,8 @@ impl Pool {
         (s.connections, s.idle_connections, max)
     }
 
+    /// Runs the pending migrations; answers their names. What the store derives from the
+    /// migrated tables (the report tallies) is built by `store::migrate`, which calls this.
     pub fn migrate(&self) -> Result<Vec<String>, DbError> {
         let mut pc = self.get()?;
         let done: Vec<String> = match &mut pc {
@@ -373,8 +375,6 @@ impl Pool {
         .iter()
         .map(|v| v.to_string())
         .collect();
-        crate::store::tallies::ensure_built(&mut pc.conn())
-            .map_err(|e| DbError::Migrate(format!("building the report tallies: {e}")))?;
         Ok(done)
     }
 

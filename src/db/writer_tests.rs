@@ -1,12 +1,41 @@
 //! Tests of the SQLite writer: group commits, savepoints, reruns, failures.
 
-use crate::db::{Conn, Pool};
-use crate::error::ApiError;
+use crate::db::{Conn, Pool, RunError};
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::Text;
 use diesel::{Connection, RunQueryDsl};
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
+
+/// Why a test's transaction failed, by the code the assertions compare.
+#[derive(Debug)]
+struct Failed {
+    code: &'static str,
+}
+
+impl Failed {
+    /// A transaction refused after it wrote (a rule of the caller's).
+    const REFUSED: Failed = Failed {
+        code: "validation_failed",
+    };
+}
+
+impl From<diesel::result::Error> for Failed {
+    fn from(_: diesel::result::Error) -> Self {
+        Failed { code: "database" }
+    }
+}
+
+impl From<RunError> for Failed {
+    fn from(e: RunError) -> Self {
+        match e {
+            RunError::Unavailable(_) => Failed {
+                code: "unavailable",
+            },
+            RunError::Internal(_) => Failed { code: "internal" },
+        }
+    }
+}
 
 #[derive(diesel::QueryableByName)]
 struct Row {
@@ -14,7 +43,7 @@ struct Row {
     name: String,
 }
 
-fn insert(conn: &mut Conn<'_>, name: &str) -> Result<(), ApiError> {
+fn insert(conn: &mut Conn<'_>, name: &str) -> Result<(), Failed> {
     let Conn::Sqlite(c) = conn else {
         unreachable!()
     };
@@ -39,7 +68,7 @@ async fn pool_with_names() -> (tempfile::TempDir, Pool) {
     pool.tx(|c| {
         let Conn::Sqlite(c) = c else { unreachable!() };
         c.batch_execute("CREATE TABLE t (name text NOT NULL)")?;
-        Ok::<_, ApiError>(())
+        Ok::<_, Failed>(())
     })
     .await
     .unwrap();
@@ -50,7 +79,7 @@ async fn pool_with_names() -> (tempfile::TempDir, Pool) {
 async fn names(pool: &Pool) -> Vec<Row> {
     pool.tx(|c| {
         let Conn::Sqlite(c) = c else { unreachable!() };
-        Ok::<_, ApiError>(diesel::sql_query("SELECT name FROM t ORDER BY rowid").load(*c)?)
+        Ok::<_, Failed>(diesel::sql_query("SELECT name FROM t ORDER BY rowid").load(*c)?)
     })
     .await
     .unwrap()
@@ -60,7 +89,7 @@ async fn names(pool: &Pool) -> Vec<Row> {
 async fn hold_writer(
     pool: &Pool,
 ) -> (
-    tokio::task::JoinHandle<Result<(), ApiError>>,
+    tokio::task::JoinHandle<Result<(), Failed>>,
     std::sync::mpsc::Sender<()>,
 ) {
     let (open, gate) = std::sync::mpsc::channel::<()>();
@@ -102,7 +131,7 @@ async fn rerunnable_transactions_run_again_when_one_of_their_group_fails() {
                     counted.fetch_add(1, Relaxed);
                     insert(c, &format!("{how} {round}.{i}"))?;
                     match how {
-                        "fails" => Err(ApiError::invalid("x", "bad", "refused after a write")),
+                        "fails" => Err(Failed::REFUSED),
                         _ => Ok(()),
                     }
                 })
@@ -160,7 +189,7 @@ async fn waiting_transactions_share_a_commit_and_fail_alone() {
             pool.tx(move |c| {
                 insert(c, &format!("{how} {i}"))?;
                 match how {
-                    "fails" => Err(ApiError::invalid("x", "bad", "refused after a write")),
+                    "fails" => Err(Failed::REFUSED),
                     "panics" => panic!("a bug after a write"),
                     _ => Ok(()),
                 }
@@ -205,7 +234,7 @@ async fn answers_and_pulls_wait_for_the_wal_sync() {
         pool.tx(move |c| {
             let Conn::Sqlite(c) = c else { unreachable!() };
             c.batch_execute(sql)?;
-            Ok::<_, ApiError>(())
+            Ok::<_, Failed>(())
         })
     };
     exec("CREATE TABLE changes (id integer PRIMARY KEY AUTOINCREMENT, note text)")
@@ -261,7 +290,7 @@ async fn the_writer_keeps_its_connection_only_while_busy() {
             diesel::sql_query("INSERT INTO t (name) VALUES (?)")
                 .bind::<diesel::sql_types::Text, _>(name)
                 .execute(*c)?;
-            Ok::<_, ApiError>(())
+            Ok::<_, Failed>(())
         })
     };
     add("Hoa").await.unwrap();
@@ -320,7 +349,7 @@ async fn the_checkpoint_thread_copies_commits_into_the_database_file() {
              WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 256)
              INSERT INTO t SELECT randomblob(1024) FROM n;",
         )?;
-        Ok::<_, ApiError>(())
+        Ok::<_, Failed>(())
     })
     .await
     .unwrap();

@@ -1,6 +1,6 @@
 //! Demo data: Bình Gia district (Lạng Sơn) with its 19 real communes, villages, the
 //! "Bluezone 2020" campaign and a few hundred households, written through the one write
-//! path of the API and sync (`sync::write`); then today's map: the July 2025
+//! path of the API and sync (`write`); then today's map: the July 2025
 //! reorganization turns the 19 communes into 8 communes of Lạng Sơn, villages and
 //! households following. Seeds only an empty database.
 
@@ -12,11 +12,11 @@ use crate::domain::hlc::Hlc;
 use crate::domain::household::records::{ADOPTION, HOUSEHOLD, MEMBER, VISIT};
 use crate::domain::household::Precondition;
 use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, VisitId};
-use crate::error::{ApiError, ApiResult};
+use crate::store::error as store;
 use crate::store::households::{NewHousehold, NewMember};
 use crate::store::scope::{assigned_paths, Principal};
 use crate::store::{areas, campaigns, users as user_store};
-use crate::sync::write::{self, Author, Write};
+use crate::write::{self, Context, Write};
 use crate::{importer, with_conn};
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use diesel::prelude::*;
@@ -89,11 +89,12 @@ pub struct DemoInfo {
     pub households: usize,
 }
 
-fn patch(entity: &crate::domain::fields::Entity, v: Value) -> ApiResult<Patch> {
-    Patch::parse(entity, &v, Mode::Create).map_err(ApiError::validation)
+fn patch(entity: &crate::domain::fields::Entity, v: Value) -> Result<Patch> {
+    Patch::parse(entity, &v, Mode::Create)
+        .map_err(|e| Error::Data(anyhow::anyhow!("demo data: {e:?}")))
 }
 
-fn principal(conn: &mut Conn<'_>, u: &user_store::User) -> ApiResult<Principal> {
+fn principal(conn: &mut Conn<'_>, u: &user_store::User) -> Result<Principal> {
     Ok(Principal {
         user_id: u.id,
         username: u.username.clone(),
@@ -102,7 +103,7 @@ fn principal(conn: &mut Conn<'_>, u: &user_store::User) -> ApiResult<Principal> 
     })
 }
 
-fn by_code(conn: &mut Conn<'_>, level: &str, code: &str) -> ApiResult<areas::Area> {
+fn by_code(conn: &mut Conn<'_>, level: &str, code: &str) -> Result<areas::Area> {
     let id: AreaId = with_conn!(conn, |c| crate::db::schema::areas::table
         .filter(crate::db::schema::areas::level.eq(level))
         .filter(crate::db::schema::areas::code.eq(code))
@@ -114,19 +115,19 @@ fn by_code(conn: &mut Conn<'_>, level: &str, code: &str) -> ApiResult<areas::Are
 
 /// Seeds the demo into an empty database (no users); returns `None` otherwise. Run it in one
 /// transaction. `password_hash` is the hash of `PASSWORD`.
-pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> ApiResult<Option<DemoInfo>> {
+pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> Result<Option<DemoInfo>> {
     let users_count: i64 = with_conn!(conn, |c| users::table.count().get_result(c))?;
     if users_count > 0 {
         return Ok(None);
     }
-    let units = importer::parse_units(BINH_GIA_CSV.as_bytes()).map_err(ApiError::internal)?;
+    let units = importer::parse_units(BINH_GIA_CSV.as_bytes()).map_err(Error::data)?;
     areas::import(conn, &units)?;
     let district = by_code(conn, "district", "181")?;
     let communes: Vec<areas::Area> = units
         .iter()
         .filter(|u| u.level == "commune")
         .map(|u| by_code(conn, "commune", &u.code))
-        .collect::<ApiResult<_>>()?;
+        .collect::<Result<_>>()?;
 
     let admin = user_store::create(
         conn,
@@ -160,7 +161,7 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> ApiResult<Option<DemoIn
         .find(|(c, _)| c.code.as_deref() == Some(HOA_THAM))
         .cloned();
     let (hoa_tham, ht_villages) =
-        hoa_tham.ok_or_else(|| ApiError::internal(anyhow::anyhow!("Hoa Thám missing")))?;
+        hoa_tham.ok_or_else(|| Error::Data(anyhow::anyhow!("Hoa Thám missing")))?;
     user_store::create(
         conn,
         "huyen",
@@ -214,7 +215,7 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> ApiResult<Option<DemoIn
             } else {
                 &admin_p
             };
-            let w = Author::new(who.writer(), Hlc::at(Utc::now()), NEW);
+            let w = Context::new(who.author(), Hlc::at(Utc::now()), NEW);
             for k in 0..(3 + rng.below(3)) {
                 households += 1;
                 let hid = HouseholdId::random();
@@ -299,7 +300,7 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> ApiResult<Option<DemoIn
                     continue;
                 }
                 // Statuses are recorded during the visit.
-                let at_visit = Author::new(who.writer(), Hlc::at(when), NEW);
+                let at_visit = Context::new(who.author(), Hlc::at(when), NEW);
                 for (mid, smartphone) in members {
                     let status = match (smartphone, rng.below(10)) {
                         ("no", _) => "no_smartphone",
@@ -352,11 +353,11 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> ApiResult<Option<DemoIn
 /// Applies the rows of the July 2025 table that concern Bình Gia, and does what an admin
 /// does next: the district's supervisor, whose district is gone, supervises the province;
 /// the province gets the district's target for the 2020 campaign.
-fn today_map(conn: &mut Conn<'_>, admin: &user_store::User) -> ApiResult<areas::Area> {
+fn today_map(conn: &mut Conn<'_>, admin: &user_store::User) -> Result<areas::Area> {
     use crate::importer::reorganization::{self, REORGANIZATION_2025};
     use crate::store::reorganize::{self as reorg, Options};
     let rows: Vec<reorganization::Row> = reorganization::parse(REORGANIZATION_2025)
-        .map_err(ApiError::internal)?
+        .map_err(Error::data)?
         .into_iter()
         .filter(|r| r.old_district_code.as_deref() == Some("181"))
         .collect();
@@ -393,3 +394,52 @@ pub fn seed_pool(pool: &crate::db::Pool) -> anyhow::Result<Option<DemoInfo>> {
     conn.transaction(|conn| seed(conn, &hash))
         .map_err(|e| anyhow::anyhow!("demo seed failed: {e:?}"))
 }
+
+/// What seeding the demo can run into: the store's or the write path's failures, or demo
+/// data that does not fit (a bug).
+#[derive(Debug)]
+pub enum Error {
+    Store(store::Error),
+    Write(write::Error),
+    Data(anyhow::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    fn data(e: impl Into<anyhow::Error>) -> Error {
+        Error::Data(e.into())
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Store(e) => e.fmt(f),
+            Error::Write(e) => write!(f, "{e:?}"),
+            Error::Data(e) => write!(f, "demo data: {e:#}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<write::Error> for Error {
+    fn from(e: write::Error) -> Self {
+        Error::Write(e)
+    }
+}
+
+impl From<crate::domain::household::Error> for Error {
+    fn from(e: crate::domain::household::Error) -> Self {
+        Error::Write(e.into())
+    }
+}
+
+impl From<crate::domain::Error> for Error {
+    fn from(e: crate::domain::Error) -> Self {
+        Error::Store(e.into())
+    }
+}
+
+store::wraps_store_error!(Error, Error::Store);

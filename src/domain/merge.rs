@@ -20,7 +20,7 @@ pub struct FieldMeta {
     /// fields of one write share one copy when decoded and merged.
     #[serde(deserialize_with = "shared_str")]
     pub hlc: Arc<str>,
-    /// Writer: a device id, or `user:<id>` for online edits.
+    /// Author: a device id, or `user:<id>` for online edits.
     #[serde(deserialize_with = "shared_str")]
     pub by: Arc<str>,
     /// Other writes of the same value, concurrent with this one (each with an empty `same`):
@@ -140,15 +140,15 @@ pub fn decode(stored: &str) -> Result<FieldMetas, serde_json::Error> {
 
 /// Who writes, when, and what version of the unit they had seen.
 #[derive(Debug, Clone)]
-pub struct Writer {
+pub struct Author {
     pub by: String,
     pub hlc: Hlc,
     pub base_version: i64,
 }
 
-impl Writer {
-    /// The meta of a field this writer writes at unit version `version`.
-    pub fn write(&self, version: i64) -> FieldMeta {
+impl Author {
+    /// The meta of a field this author writes at unit version `version`.
+    pub fn meta_at(&self, version: i64) -> FieldMeta {
         FieldMeta {
             v: version,
             hlc: self.hlc.to_string().into(),
@@ -174,19 +174,19 @@ pub struct Loss {
     pub visible: Option<(i64, i64)>,
 }
 
-/// Applies `patch` to `state` and `metas` as written by `writer` at `new_version`.
+/// Applies `patch` to `state` and `metas` as written by `author` at `new_version`.
 /// Returns the losing values of concurrent edits (whichever side lost).
 pub fn merge(
     state: &mut Map<String, Value>,
     metas: &mut FieldMetas,
     patch: &Map<String, Value>,
-    writer: &Writer,
+    author: &Author,
     new_version: i64,
 ) -> Vec<Loss> {
     let mut losses = Vec::new();
-    let this = writer.write(new_version);
-    // A write this writer had seen, or made itself earlier, is behind it.
-    let behind = |w: &FieldMeta| w.v <= writer.base_version || *w.by == *writer.by;
+    let this = author.meta_at(new_version);
+    // A write this author had seen, or made itself earlier, is behind it.
+    let behind = |w: &FieldMeta| w.v <= author.base_version || *w.by == *author.by;
     for (field, value) in patch {
         let current = state.get(field).cloned().unwrap_or(Value::Null);
         let Some(m) = metas.get_mut(field) else {
@@ -199,7 +199,7 @@ pub fn merge(
         let last = m.clone();
         let concurrent = !behind(&last);
         let wins = !concurrent
-            || (Some(writer.hlc), writer.by.as_str()) > (Hlc::parse(&last.hlc).ok(), &*last.by);
+            || (Some(author.hlc), author.by.as_str()) > (Hlc::parse(&last.hlc).ok(), &*last.by);
         if current == *value {
             same.retain(|w| !behind(w));
             // Nothing is lost: both writes stand behind the value, the later one as its last.
@@ -230,7 +230,7 @@ pub fn merge(
         if !wins {
             losses.push(loss((&current, &last), (value, &this), None));
             // This writer has moved on from any earlier write of the value.
-            same.retain(|w| *w.by != *writer.by);
+            same.retain(|w| *w.by != *author.by);
             m.same = same;
             continue;
         }
@@ -259,9 +259,9 @@ mod tests {
     fn create_metas_are_what_encode_gives() {
         let create = obj(json!({"sex": "male", "full_name": "Lò \"Páo\"", "notes": ""}));
         let (mut s, mut m) = (Map::new(), FieldMetas::new());
-        let writer = w("d1", 1000, 0);
-        merge(&mut s, &mut m, &create, &writer, 4);
-        let stored = CreateMetas::new(create.keys()).encode(&writer.write(4));
+        let author = w("d1", 1000, 0);
+        merge(&mut s, &mut m, &create, &author, 4);
+        let stored = CreateMetas::new(create.keys()).encode(&author.meta_at(4));
         assert_eq!(stored, encode(&m));
         assert_eq!(decode(&stored).unwrap(), m);
     }
@@ -300,8 +300,8 @@ mod tests {
         assert!(bad.to_string().contains("names write 0 of 0"), "{bad}");
     }
 
-    fn w(by: &str, ms: i64, base: i64) -> Writer {
-        Writer {
+    fn w(by: &str, ms: i64, base: i64) -> Author {
+        Author {
             by: by.into(),
             hlc: Hlc {
                 millis: ms,
@@ -363,7 +363,7 @@ mod tests {
     fn concurrent_edits_converge_in_any_order() {
         let a = (obj(json!({"head_name": "A"})), w("d1", 20, 1));
         let b = (obj(json!({"head_name": "B"})), w("d2", 10, 1));
-        let run = |first: &(Map<String, Value>, Writer), second: &(Map<String, Value>, Writer)| {
+        let run = |first: &(Map<String, Value>, Author), second: &(Map<String, Value>, Author)| {
             let mut s = obj(json!({"head_name": "X"}));
             let mut m = FieldMetas::new();
             m.insert(
@@ -389,7 +389,7 @@ mod tests {
 
     /// Applies `ops` in order to a phone field last written "x" by d0 at version 1; returns
     /// the state and the losses of the ops' writers.
-    fn replay(ops: &[&(Map<String, Value>, Writer)]) -> (Map<String, Value>, Vec<Loss>) {
+    fn replay(ops: &[&(Map<String, Value>, Author)]) -> (Map<String, Value>, Vec<Loss>) {
         let mut s = obj(json!({"phone": "x"}));
         let mut m = FieldMetas::new();
         merge(
@@ -400,8 +400,8 @@ mod tests {
             1,
         );
         let mut lost = Vec::new();
-        for (i, (patch, writer)) in ops.iter().enumerate() {
-            lost.extend(merge(&mut s, &mut m, patch, writer, 2 + i as i64));
+        for (i, (patch, author)) in ops.iter().enumerate() {
+            lost.extend(merge(&mut s, &mut m, patch, author, 2 + i as i64));
         }
         (s, lost)
     }

@@ -8,6 +8,7 @@ pub mod household;
 pub mod ids;
 pub mod merge;
 pub mod text;
+pub mod vocabulary;
 
 pub use error::Error;
 pub use ids::*;

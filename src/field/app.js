@@ -1,7 +1,8 @@
 // The canvassers' field app: the screens over the sync engine (sync.js). Everything the
 // user does is an op queued on the phone; sync sends it when there is a signal.
 
-import { Engine, LoginNeeded, OfflineError, ServerError, INSTALLED, OUTCOMES, PRIORITIES, REVISIT, STATUSES } from "./sync.js";
+import { Engine, LoginNeeded, OfflineError, ServerError } from "./sync.js";
+import { INSTALLED, REVISIT, VALUES, label as valueLabel } from "./vocabulary.js";
 import { IdbStore } from "./idbstore.js";
 import { MemoryStore } from "./memstore.js";
 import { matches, terms } from "./text.js";
@@ -10,21 +11,16 @@ const SYNC_EVERY_MS = 3 * 60 * 1000;
 const GPS_WAIT_MS = 5000;
 const PAGE = 100;
 
-const LABEL = {
-  not_yet: "Chưa cài", installed: "Đã cài", installed_with_help: "Đã cài (hỗ trợ)",
-  already_installed: "Đã có sẵn", refused: "Từ chối", no_smartphone: "Không có ĐTTM",
-  incompatible: "Máy không hỗ trợ", later: "Sẽ cài sau",
-  none: "Không ưu tiên", quarantine_centralized: "Cách ly tập trung",
-  quarantine_home: "Cách ly tại nhà", testing_required: "Phải xét nghiệm",
-  yes: "Có ĐTTM", no: "Không có ĐTTM", unknown: "Chưa rõ ĐTTM",
-  male: "Nam", female: "Nữ", other: "Khác",
-  met: "Gặp", not_home: "Vắng nhà", come_back_later: "Hẹn quay lại", moved_away: "Đã chuyển đi",
+// The fields' labels; the values' labels come with the value sets (vocabulary.js).
+const FIELD_LABEL = {
   head_name: "Tên chủ hộ", address: "Địa chỉ", phone: "Điện thoại", notes: "Ghi chú",
   full_name: "Họ tên", birth_year: "Năm sinh", sex: "Giới tính", smartphone: "Điện thoại thông minh",
-  priority: "Nhóm ưu tiên", status: "Trạng thái cài đặt", lat: "Vĩ độ", lon: "Kinh độ",
+  priority: "Nhóm ưu tiên", status: "Trạng thái cài đặt", outcome: "Kết quả", lat: "Vĩ độ", lon: "Kinh độ",
 };
-const OUTCOME_LABEL = { ...LABEL, refused: "Từ chối tiếp" };
-const label = (v) => LABEL[v] ?? v ?? "";
+const label = (field) => FIELD_LABEL[field] ?? field ?? "";
+// The value set of each field that takes one.
+const SET_OF = { sex: "sex", smartphone: "smartphone", priority: "priority", status: "adoption_status", outcome: "outcome" };
+const valueOf = (field, value) => valueLabel(SET_OF[field], value);
 
 /// What a rejected op means to the user, and what to do.
 const REJECTION = {
@@ -335,7 +331,7 @@ function field(name, { type = "text", value, options, required, inputmode } = {}
   const id = `f-${name}-${fieldIds}`;
   let input;
   if (options) {
-    input = h("select", { id, name }, options.map((o) => h("option", { value: o, selected: o === value }, label(o))));
+    input = h("select", { id, name }, options.map((o) => h("option", { value: o, selected: o === value }, valueOf(name, o))));
   } else if (type === "textarea") {
     input = h("textarea", { id, name, rows: 2 }, value ?? "");
   } else {
@@ -392,7 +388,7 @@ function householdView(id) {
     h("h2", {}, "Lượt thăm"),
     visitForm(id, camp),
     h("ul", { class: "list", id: "visits" }, hh.visits.map((v) => h("li", {}, h("div", { class: "visit" },
-      `${when(v.visited_at)} · ${OUTCOME_LABEL[v.outcome] || v.outcome}`, v.notes ? ` · ${v.notes}` : "",
+      `${when(v.visited_at)} · ${valueOf("outcome", v.outcome)}`, v.notes ? ` · ${v.notes}` : "",
       v.lat != null ? h("span", { class: "muted" }, ` (${v.lat}, ${v.lon})`) : null)))),
     h("p", {}, h("button", { class: "danger", type: "button", onclick: () => {
       if (confirm(`Xóa hộ ${headName(hh)}?`)) edit(() => engine.deleteHousehold(id)).then(() => { location.hash = "#/"; });
@@ -436,14 +432,14 @@ function memberView(m, camp) {
     h("div", { class: "name" }, memberName(m), born(m) ? h("span", { class: "muted" }, born(m)) : ""),
     h("div", { class: "row" },
       h("select", { "aria-label": label("priority"), name: "priority", onchange: set("priority") },
-        PRIORITIES.map((p) => h("option", { value: p, selected: (m.priority || "none") === p }, label(p)))),
+        VALUES.priority.map((p) => h("option", { value: p, selected: (m.priority || "none") === p }, valueOf("priority", p)))),
       h("select", { "aria-label": label("smartphone"), name: "smartphone", onchange: set("smartphone") },
-        ["yes", "no", "unknown"].map((p) => h("option", { value: p, selected: (m.smartphone || "unknown") === p }, label(p))))),
+        VALUES.smartphone.map((p) => h("option", { value: p, selected: (m.smartphone || "unknown") === p }, valueOf("smartphone", p))))),
     camp ? h("div", { class: "statuses", role: "group", "aria-label": label("status") },
-      STATUSES.map((s) => h("button", {
+      VALUES.adoption_status.map((s) => h("button", {
         type: "button", "data-status": s, "aria-pressed": String(status === s),
         onclick: () => edit(() => engine.setAdoption(m.id, camp, s)),
-      }, label(s)))) : null,
+      }, valueOf("status", s)))) : null,
     details("Sửa / xóa", h("div", {}, memberForm(m.household_id, m),
       h("button", { class: "danger", type: "button", onclick: () => {
         if (confirm(`Xóa nhân khẩu ${memberName(m)}?`)) edit(() => engine.deleteMember(m.id));
@@ -455,10 +451,10 @@ function memberForm(householdId, m) {
   const form = h("form", { class: "stack member-form" },
     field("full_name", { value: m?.full_name, required: true }),
     field("birth_year", { type: "number", value: m?.birth_year, inputmode: "numeric" }),
-    field("sex", { options: ["", "male", "female", "other"], value: m?.sex ?? "" }),
+    field("sex", { options: ["", ...VALUES.sex], value: m?.sex ?? "" }),
     field("phone", { type: "tel", value: m?.phone }),
-    field("smartphone", { options: ["unknown", "yes", "no"], value: m?.smartphone ?? "unknown" }),
-    field("priority", { options: PRIORITIES, value: m?.priority ?? "none" }),
+    field("smartphone", { options: VALUES.smartphone, value: m?.smartphone ?? "unknown" }),
+    field("priority", { options: VALUES.priority, value: m?.priority ?? "none" }),
     field("notes", { type: "textarea", value: m?.notes }),
     h("button", { type: "submit" }, m ? "Lưu" : "Thêm nhân khẩu"));
   form.addEventListener("submit", (ev) => {
@@ -477,9 +473,8 @@ function memberForm(householdId, m) {
 function visitForm(householdId, camp) {
   const state = h("p", { class: "muted", id: "gps" });
   const form = h("form", { class: "stack", id: "visit" },
-    field("outcome", { options: OUTCOMES }), field("notes", { type: "textarea" }),
+    field("outcome", { options: VALUES.outcome }), field("notes", { type: "textarea" }),
     h("button", { type: "submit", disabled: !camp }, "Ghi nhận lượt thăm"), state);
-  form.elements.outcome.querySelectorAll("option").forEach((o) => { o.textContent = OUTCOME_LABEL[o.value]; });
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const outcome = form.elements.outcome.value;

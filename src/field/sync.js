@@ -5,15 +5,6 @@
 
 import { searchKey } from "./text.js";
 
-export const STATUSES = [
-  "not_yet", "installed", "installed_with_help", "already_installed",
-  "refused", "no_smartphone", "incompatible", "later",
-];
-export const INSTALLED = ["installed", "installed_with_help", "already_installed"];
-export const PRIORITIES = ["none", "quarantine_centralized", "quarantine_home", "testing_required"];
-export const OUTCOMES = ["met", "not_home", "refused", "come_back_later", "moved_away"];
-export const REVISIT = ["not_home", "come_back_later"];
-
 /// Ops per push (the server takes up to 500) and bytes per push (it takes up to 4 MiB).
 const BATCH_OPS = 100;
 const BATCH_BYTES = 1 << 20;

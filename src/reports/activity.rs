@@ -1,12 +1,13 @@
 //! Activity checks per canvasser and day: how much was done, and visits that are hard to
 //! believe (recorded far from the household, or of different households too close in time).
 
+use super::Result;
 use super::{local_date, Subject, SubjectRef, LOCAL_OFFSET_HOURS};
 use crate::db::schema::{adoptions, areas, households, members, users, visits};
 use crate::db::Conn;
 use crate::domain::household::AdoptionStatus;
+use crate::domain::vocabulary::ActivityCheck;
 use crate::domain::{HouseholdId, Time, UserId, VisitId};
-use crate::error::ApiResult;
 use crate::with_conn;
 use chrono::{Duration, NaiveDate, NaiveTime};
 use diesel::prelude::*;
@@ -114,7 +115,7 @@ fn median(mut xs: Vec<f64>) -> Option<f64> {
     })
 }
 
-pub fn activity(conn: &mut Conn<'_>, s: &Subject, checks: Checks) -> ApiResult<Activity> {
+pub fn activity(conn: &mut Conn<'_>, s: &Subject, checks: Checks) -> Result<Activity> {
     let pattern = s.subtree();
     let campaign = s.campaign.id;
     let from = checks.from.map(day_start);
@@ -193,14 +194,24 @@ pub fn activity(conn: &mut Conn<'_>, s: &Subject, checks: Checks) -> ApiResult<A
                 if let (Some(a), Some(b), Some(c), Some(d)) = (v.4, v.5, v.6, v.7) {
                     let m = distance_m(a, b, c, d);
                     if m > checks.max_distance_m {
-                        flags.push(flag("far_from_household", v, Some(round2(m)), None));
+                        flags.push(flag(
+                            ActivityCheck::FarFromHousehold.as_str(),
+                            v,
+                            Some(round2(m)),
+                            None,
+                        ));
                     }
                 }
                 if let Some(prev) = i.checked_sub(1).map(|j| vs[j]) {
                     let ms = (v.3 .0 - prev.3 .0).num_milliseconds();
                     gaps.push(ms as f64 / 60_000.0);
                     if prev.2 != v.2 && ms < checks.min_gap_seconds * 1000 {
-                        let mut f = flag("too_soon_after_previous", v, None, Some(prev.2));
+                        let mut f = flag(
+                            ActivityCheck::TooSoonAfterPrevious.as_str(),
+                            v,
+                            None,
+                            Some(prev.2),
+                        );
                         f.seconds_since_previous = Some(ms as f64 / 1000.0);
                         flags.push(f);
                     }
@@ -221,11 +232,11 @@ pub fn activity(conn: &mut Conn<'_>, s: &Subject, checks: Checks) -> ApiResult<A
                 median_minutes_between_visits: median(gaps).map(round2),
                 far_visits: flags
                     .iter()
-                    .filter(|f| f.kind == "far_from_household")
+                    .filter(|f| f.kind == ActivityCheck::FarFromHousehold.as_str())
                     .count() as i64,
                 too_soon_visits: flags
                     .iter()
-                    .filter(|f| f.kind == "too_soon_after_previous")
+                    .filter(|f| f.kind == ActivityCheck::TooSoonAfterPrevious.as_str())
                     .count() as i64,
                 flags,
             }

@@ -4,9 +4,9 @@
 //! file and the archive is assembled at the end). An `Export` is what one export writes,
 //! decided before the first byte.
 
+use super::{Error, Result};
 use crate::db::Conn;
 use crate::domain::{text, Time};
-use crate::error::{ApiError, ApiResult};
 use crate::reports::{local_date, Subject};
 use crate::store::PageReq;
 use chrono::NaiveDate;
@@ -79,46 +79,6 @@ impl From<Time> for Cell {
     fn from(t: Time) -> Cell {
         let local = t.0 + chrono::Duration::hours(super::LOCAL_OFFSET_HOURS);
         Cell::Text(local.format("%d/%m/%Y %H:%M").to_string())
-    }
-}
-
-/// The Vietnamese label of a stored code (statuses, categories, outcomes, levels).
-pub fn label(code: &str) -> &str {
-    match code {
-        "province" => "Tỉnh",
-        "district" => "Huyện",
-        "commune" => "Xã",
-        "village" => "Thôn",
-        "none" => "Không",
-        "quarantine_centralized" => "Cách ly tập trung",
-        "quarantine_home" => "Cách ly tại nhà",
-        "testing_required" => "Phải xét nghiệm",
-        "not_yet" => "Chưa cài",
-        "installed" => "Đã cài",
-        "installed_with_help" => "Đã cài (có hỗ trợ)",
-        "already_installed" => "Đã có sẵn",
-        "refused" => "Từ chối",
-        "no_smartphone" => "Không có điện thoại thông minh",
-        "incompatible" => "Máy không tương thích",
-        "later" => "Sẽ cài sau",
-        "met" => "Gặp",
-        "not_home" => "Vắng nhà",
-        "come_back_later" => "Hẹn quay lại",
-        "moved_away" => "Đã chuyển đi",
-        "registered" => "Nhân khẩu đăng ký",
-        "smartphone" => "Người có điện thoại thông minh",
-        "rate_registered" => "Tỷ lệ trên nhân khẩu",
-        "rate_smartphone" => "Tỷ lệ trên người có điện thoại thông minh",
-        "count" => "Số lượng",
-        "far_from_household" => "Xa nhà",
-        "too_soon_after_previous" => "Quá gần lần thăm trước",
-        "yes" => "Có",
-        "no" => "Không",
-        "unknown" => "Không rõ",
-        "male" => "Nam",
-        "female" => "Nữ",
-        "other" => "Khác",
-        other => other,
     }
 }
 
@@ -244,7 +204,7 @@ impl<W: Write + Send> TableWriter for XlsxTable<W> {
     }
 }
 
-pub type RowsFn = Box<dyn FnOnce(&mut Conn<'_>, &mut dyn TableWriter) -> ApiResult<()> + Send>;
+pub type RowsFn = Box<dyn FnOnce(&mut Conn<'_>, &mut dyn TableWriter) -> Result<()> + Send>;
 
 /// What an export writes: decided (and authorized) before the first byte is sent.
 pub struct Export {
@@ -289,7 +249,7 @@ impl Export {
     /// A list of the subject's persons or households, read page by page: personal data.
     pub fn paged<F>(s: Subject, what: &str, headers: &'static [&'static str], mut page: F) -> Export
     where
-        F: FnMut(&mut Conn<'_>, &Subject, PageReq) -> ApiResult<Vec<Vec<Cell>>> + Send + 'static,
+        F: FnMut(&mut Conn<'_>, &Subject, PageReq) -> Result<Vec<Vec<Cell>>> + Send + 'static,
     {
         Export {
             area: Some((s.area.id, s.area.path.clone())),
@@ -307,9 +267,9 @@ impl Export {
 const EXPORT_PAGE: i64 = 5_000;
 
 /// Reads pages until one comes back short.
-pub fn page_through<F>(conn: &mut Conn<'_>, out: &mut dyn TableWriter, mut page: F) -> ApiResult<()>
+pub fn page_through<F>(conn: &mut Conn<'_>, out: &mut dyn TableWriter, mut page: F) -> Result<()>
 where
-    F: FnMut(&mut Conn<'_>, PageReq) -> ApiResult<Vec<Vec<Cell>>>,
+    F: FnMut(&mut Conn<'_>, PageReq) -> Result<Vec<Vec<Cell>>>,
 {
     let per_page = EXPORT_PAGE;
     for n in 1.. {
@@ -324,8 +284,8 @@ where
     Ok(())
 }
 
-pub fn export_failed(e: io::Error) -> ApiError {
-    ApiError::internal(anyhow::Error::from(e).context("writing an export"))
+pub fn export_failed(e: io::Error) -> Error {
+    Error::Export(e)
 }
 
 /// `tien-do_hoa-tham_2026-11-27.csv`: ASCII, so that every browser keeps it.

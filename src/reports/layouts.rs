@@ -1,8 +1,10 @@
 //! What each export's table holds: its Vietnamese column headers and how a row of a report
 //! or list becomes cells.
 
+use crate::domain::household::{AdoptionStatus, Outcome, Priority};
+use crate::domain::vocabulary::{label, AreaLevel, Denominator, TargetKind};
 use crate::reports::activity::ActivityRow;
-use crate::reports::export::{label, Cell};
+use crate::reports::export::Cell;
 use crate::reports::lists::{HouseholdToVisit, PriorityPerson};
 use crate::reports::progress::{NotYetAssigned, ProgressRow};
 use crate::store::households::HouseholdItem;
@@ -33,15 +35,18 @@ pub fn progress_cells(r: &ProgressRow) -> Vec<Cell> {
     vec![
         r.code.clone().into(),
         r.name.clone().into(),
-        label(&r.level).into(),
+        label(AreaLevel::SET, &r.level).into(),
         r.households.into(),
         r.households_visited.into(),
         r.persons.into(),
         r.smartphone_owners.into(),
         r.installed.into(),
-        label(&r.denominator).into(),
+        label(Denominator::SET, &r.denominator).into(),
         r.rate.into(),
-        r.target.as_ref().map(|t| label(&t.kind)).into(),
+        r.target
+            .as_ref()
+            .map(|t| label(TargetKind::SET, &t.kind))
+            .into(),
         r.target.as_ref().map(|t| t.value).into(),
         r.target_installs.into(),
         r.remaining.into(),
@@ -117,16 +122,23 @@ pub const PRIORITY_HEADERS: &[&str] = &[
 pub fn priority_cells(p: &PriorityPerson) -> Vec<Cell> {
     vec![
         p.full_name.clone().into(),
-        label(&p.priority).into(),
+        label(Priority::SET, &p.priority).into(),
         p.birth_year.map(i64::from).into(),
         p.phone.clone().into(),
-        label(p.status.as_deref().unwrap_or("not_yet")).into(),
+        label(
+            AdoptionStatus::SET,
+            p.status.as_deref().unwrap_or("not_yet"),
+        )
+        .into(),
         p.head_name.clone().into(),
         p.address.clone().into(),
         p.village.clone().into(),
         p.household_phone.clone().into(),
         p.last_visit.as_ref().map(|v| v.visited_at).into(),
-        p.last_visit.as_ref().map(|v| label(&v.outcome)).into(),
+        p.last_visit
+            .as_ref()
+            .map(|v| label(Outcome::SET, &v.outcome))
+            .into(),
     ]
 }
 
@@ -150,7 +162,10 @@ pub fn to_visit_cells(h: &HouseholdToVisit) -> Vec<Cell> {
         h.members.into(),
         h.priority_members.into(),
         h.last_visit.as_ref().map(|v| v.visited_at).into(),
-        h.last_visit.as_ref().map(|v| label(&v.outcome)).into(),
+        h.last_visit
+            .as_ref()
+            .map(|v| label(Outcome::SET, &v.outcome))
+            .into(),
     ]
 }
 

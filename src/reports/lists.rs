@@ -1,13 +1,13 @@
 //! Work lists of an area's subtree for a campaign: priority persons not yet installed,
 //! households never visited, and households to visit again.
 
+use super::Result;
 use super::Subject;
 use crate::db::any::any_of;
 use crate::db::schema::{adoptions, areas, households, members, visits};
 use crate::db::Conn;
 use crate::domain::household::{AdoptionStatus, Outcome, Priority};
 use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, Time, VisitId};
-use crate::error::ApiResult;
 use crate::store::PageReq;
 use crate::with_conn;
 use diesel::dsl::{exists, not};
@@ -93,7 +93,7 @@ pub fn priority_pending(
     s: &Subject,
     page: PageReq,
     with_total: bool,
-) -> ApiResult<(Vec<PriorityPerson>, Option<i64>)> {
+) -> Result<(Vec<PriorityPerson>, Option<i64>)> {
     let pattern = s.subtree();
     let campaign = s.campaign.id;
     let villages = villages_of(conn, s, List::PriorityPending)?;
@@ -179,7 +179,7 @@ pub fn households_to_visit(
     list: List,
     page: PageReq,
     with_total: bool,
-) -> ApiResult<(Vec<HouseholdToVisit>, Option<i64>)> {
+) -> Result<(Vec<HouseholdToVisit>, Option<i64>)> {
     let pattern = s.subtree();
     let campaign = s.campaign.id;
     let revisit = list == List::Revisit;
@@ -282,11 +282,7 @@ pub fn households_to_visit(
 /// The areas of the subtree by name, as the database sorts them (the lists' first key), with
 /// how many rows of `list` each holds, from the tallies (`store::tallies`); areas holding
 /// none are left out.
-fn villages_of(
-    conn: &mut Conn<'_>,
-    s: &Subject,
-    list: List,
-) -> ApiResult<Vec<(AreaId, String, i64)>> {
+fn villages_of(conn: &mut Conn<'_>, s: &Subject, list: List) -> Result<Vec<(AreaId, String, i64)>> {
     let pattern = s.subtree();
     let areas: Vec<(AreaId, String)> = with_conn!(conn, |c| areas::table
         .filter(areas::path.like(&pattern))
@@ -341,7 +337,7 @@ fn last_visits(
     conn: &mut Conn<'_>,
     campaign: CampaignId,
     ids: &[HouseholdId],
-) -> ApiResult<HashMap<HouseholdId, LastVisit>> {
+) -> Result<HashMap<HouseholdId, LastVisit>> {
     let rows: Vec<(HouseholdId, VisitId, Time, String)> = with_conn!(conn, |c| visits::table
         .filter(visits::household_id.eq_any(ids))
         .filter(visits::campaign_id.eq(campaign))

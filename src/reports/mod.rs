@@ -3,6 +3,7 @@
 //! households, members, adoptions and visits; nothing here is stored or editable.
 
 pub mod activity;
+pub mod error;
 pub mod export;
 pub mod layouts;
 pub mod lists;
@@ -11,11 +12,11 @@ pub mod trend;
 
 use crate::db::Conn;
 use crate::domain::{AreaId, CampaignId, Time};
-use crate::error::{ApiError, ApiResult};
 use crate::store::areas::{self, Area};
 use crate::store::campaigns::{self, Campaign};
 use crate::store::scope::Principal;
 use chrono::NaiveDate;
+pub use error::{Error, Result};
 use serde::Serialize;
 
 pub use crate::domain::{local_date, LOCAL_OFFSET_HOURS};
@@ -49,7 +50,7 @@ impl Subject {
         area: Option<AreaId>,
         campaign: CampaignId,
         as_of: Option<NaiveDate>,
-    ) -> ApiResult<Subject> {
+    ) -> Result<Subject> {
         let campaign = campaigns::get(conn, campaign)?;
         let area = match area {
             Some(a) => a,
@@ -59,13 +60,13 @@ impl Subject {
         match as_of {
             Some(day) => {
                 if !areas::in_effect(&area, day) {
-                    return Err(ApiError::invalid(
+                    return Err(Error::invalid(
                         "as_of",
                         "not_in_effect",
                         format!("{} was not in effect on {day}", area.name),
                     ));
                 }
-                if !crate::store::scope::covers_history(conn, who, &area)? {
+                if !crate::store::scope::covers_history(conn, who, &area.path)? {
                     return Err(crate::store::error::Error::out_of_scope().into());
                 }
             }
@@ -108,11 +109,11 @@ impl Subject {
     }
 }
 
-fn default_area(conn: &mut Conn<'_>, who: &Principal) -> ApiResult<AreaId> {
+fn default_area(conn: &mut Conn<'_>, who: &Principal) -> Result<AreaId> {
     let assigned = crate::store::users::area_ids(conn, who.user_id)?;
     match assigned.as_slice() {
         [one] => Ok(*one),
-        _ => Err(ApiError::invalid(
+        _ => Err(Error::invalid(
             "area",
             "required",
             "name the area (you are assigned none or several)",

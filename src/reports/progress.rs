@@ -1,11 +1,12 @@
 //! Progress against plan: one row for the area and one per child area (province >
 //! districts, district > communes, commune > villages).
 
+use super::Result;
 use super::{ranks, Subject, SubjectRef};
 use crate::db::schema::{areas, targets};
 use crate::db::Conn;
+use crate::domain::vocabulary::{Denominator, TargetKind};
 use crate::domain::{AreaId, CampaignId};
-use crate::error::ApiResult;
 use crate::with_conn;
 use diesel::prelude::*;
 use serde::Serialize;
@@ -116,7 +117,7 @@ pub(crate) struct Rollup {
 }
 
 impl Rollup {
-    pub fn load(conn: &mut Conn<'_>, s: &Subject) -> ApiResult<Rollup> {
+    pub fn load(conn: &mut Conn<'_>, s: &Subject) -> Result<Rollup> {
         use crate::store::areas::Area;
         let parent = s.area.id;
         let (children, all): (Vec<Area>, Vec<(AreaId, String)>) = match s.as_of {
@@ -173,7 +174,7 @@ pub fn tally(
     conn: &mut Conn<'_>,
     areas: &[AreaId],
     campaign: CampaignId,
-) -> ApiResult<HashMap<AreaId, Tally>> {
+) -> Result<HashMap<AreaId, Tally>> {
     let stored = crate::store::tallies::read(conn, areas, Some(campaign), false)?;
     let mut t: HashMap<AreaId, Tally> = HashMap::new();
     for (a, v) in stored.villages {
@@ -197,7 +198,7 @@ fn targets_of(
     conn: &mut Conn<'_>,
     campaign: CampaignId,
     ids: &[AreaId],
-) -> ApiResult<HashMap<AreaId, TargetRef>> {
+) -> Result<HashMap<AreaId, TargetRef>> {
     let rows: Vec<(AreaId, String, f64)> = with_conn!(conn, |c| targets::table
         .filter(targets::campaign_id.eq(campaign))
         .filter(targets::area_id.eq_any(ids))
@@ -209,7 +210,7 @@ fn targets_of(
         .collect())
 }
 
-pub fn progress(conn: &mut Conn<'_>, s: &Subject) -> ApiResult<Progress> {
+pub fn progress(conn: &mut Conn<'_>, s: &Subject) -> Result<Progress> {
     let rollup = Rollup::load(conn, s)?;
     let villages = tally(conn, &rollup.subtree, s.campaign.id)?;
     let mut whole = Tally::default();
@@ -278,7 +279,7 @@ fn not_yet_assigned(
     conn: &mut Conn<'_>,
     subtree: &[AreaId],
     campaign: CampaignId,
-) -> ApiResult<Option<NotYetAssigned>> {
+) -> Result<Option<NotYetAssigned>> {
     use crate::db::schema::village_candidates;
     let mut villages: Vec<AreaId> = Vec::new();
     for chunk in subtree.chunks(5000) {
@@ -306,11 +307,11 @@ fn not_yet_assigned(
     }))
 }
 
-/// `smartphone` for smartphone-rate targets, else `registered`.
-fn denominator(kind: Option<&str>) -> &'static str {
-    match kind {
-        Some("rate_smartphone") => "smartphone",
-        _ => "registered",
+/// Persons with a smartphone for smartphone-rate targets, else every registered person.
+fn denominator(kind: Option<&str>) -> Denominator {
+    match kind.and_then(TargetKind::parse) {
+        Some(TargetKind::RateSmartphone) => Denominator::Smartphone,
+        _ => Denominator::Registered,
     }
 }
 
@@ -320,13 +321,13 @@ pub(crate) fn percent(part: i64, whole: i64) -> Option<f64> {
 
 fn row(a: &crate::store::areas::Area, t: &Tally, target: Option<(TargetRef, bool)>) -> ProgressRow {
     let denominator = denominator(target.as_ref().map(|(t, _)| t.kind.as_str()));
-    let base = if denominator == "smartphone" {
+    let base = if denominator == Denominator::Smartphone {
         t.smartphone
     } else {
         t.persons
     };
     let target_installs = target.as_ref().map(|(g, _)| match g.kind.as_str() {
-        "count" => g.value.ceil() as i64,
+        k if k == TargetKind::Count.as_str() => g.value.ceil() as i64,
         _ => (g.value * base as f64 / 100.0 - 1e-9).ceil() as i64,
     });
     ProgressRow {

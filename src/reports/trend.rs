@@ -2,10 +2,10 @@
 //! campaign's dates.
 
 use super::progress::{percent, tally, Rollup, Tally};
+use super::Result;
 use super::{Subject, SubjectRef};
 use crate::db::Conn;
 use crate::domain::AreaId;
-use crate::error::ApiResult;
 use chrono::NaiveDate;
 use serde::Serialize;
 
@@ -34,7 +34,7 @@ pub struct Trend {
 
 /// Counts every person whose current status is an install, on the day it was recorded.
 /// Records before the campaign's start count on its first day, after its end on its last.
-pub fn trend(conn: &mut Conn<'_>, s: &Subject) -> ApiResult<Trend> {
+pub fn trend(conn: &mut Conn<'_>, s: &Subject) -> Result<Trend> {
     let rollup = Rollup::load(conn, s)?;
     let campaign = s.campaign.id;
     let (start, end) = (s.campaign.starts_on, s.campaign.ends_on);

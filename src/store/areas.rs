@@ -12,7 +12,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
 
-pub const LEVELS: &[&str] = &["province", "district", "commune", "village"];
+pub const LEVELS: &[&str] = crate::domain::vocabulary::AreaLevel::NAMES;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = areas)]

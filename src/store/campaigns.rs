@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use serde::Serialize;
 
-pub const TARGET_KINDS: &[&str] = &["rate_registered", "rate_smartphone", "count"];
+pub const TARGET_KINDS: &[&str] = crate::domain::vocabulary::TargetKind::NAMES;
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
 #[diesel(table_name = campaigns)]

@@ -75,6 +75,35 @@ impl Error {
     }
 }
 
+impl Error {
+    /// Whether the same work may succeed when its transaction runs again (a lost connection,
+    /// a busy or deadlocked database, a raced create).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Database(e) => is_transient(e),
+            Error::Raced(_) | Error::Run(RunError::Unavailable(_)) => true,
+            Error::Domain(_) | Error::Corrupt(_) | Error::Run(RunError::Internal(_)) => false,
+        }
+    }
+}
+
+/// Whether a failed statement may succeed when its transaction runs again.
+pub fn is_transient(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind as K, Error as E};
+    match e {
+        E::DatabaseError(
+            K::ClosedConnection | K::UnableToSendCommand | K::SerializationFailure,
+            _,
+        ) => true,
+        // SQLite answers "database is locked" when the busy timeout runs out; PostgreSQL
+        // breaks a deadlock by failing one transaction. Both are worth a retry.
+        E::DatabaseError(_, info) => {
+            info.message().contains("locked") || info.message().contains("deadlock detected")
+        }
+        _ => false,
+    }
+}
+
 impl From<domain::Error> for Error {
     fn from(e: domain::Error) -> Self {
         Error::Domain(e)
@@ -119,3 +148,28 @@ impl std::error::Error for Error {
         }
     }
 }
+
+/// Implements `From` the store's error, and from the database failures it wraps, for the
+/// error of a layer above the store whose variant `$variant` holds a `store::Error`.
+macro_rules! wraps_store_error {
+    ($error:ty, $variant:path) => {
+        impl From<$crate::store::error::Error> for $error {
+            fn from(e: $crate::store::error::Error) -> Self {
+                $variant(e)
+            }
+        }
+
+        impl From<diesel::result::Error> for $error {
+            fn from(e: diesel::result::Error) -> Self {
+                $variant(e.into())
+            }
+        }
+
+        impl From<$crate::db::RunError> for $error {
+            fn from(e: $crate::db::RunError) -> Self {
+                $variant(e.into())
+            }
+        }
+    };
+}
+pub(crate) use wraps_store_error;

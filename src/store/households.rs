@@ -1,5 +1,5 @@
 //! Reads of the household unit (household, members, adoptions) and its visits, whose records
-//! live in `domain::household::records`. Writes go through `sync::write` alone, over
+//! live in `domain::household::records`. Writes go through `write` alone, over
 //! `store::work`.
 
 use super::error::{Error, Result};

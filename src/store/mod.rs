@@ -1,6 +1,6 @@
 //! Rows, loaders and flushes, one file per aggregate; for the household also the identity
 //! map of a transaction's writes (`work.rs`) and its flush (`flush.rs`), which the one write
-//! path (`sync::write`) runs the domain rules over. Functions take `&mut Conn` so that
+//! path (`write`) runs the domain rules over. Functions take `&mut Conn` so that
 //! callers can compose them inside one transaction. They answer `store::error::Error` (a
 //! domain refusal or a database failure) and know nothing of HTTP: only `api` turns errors
 //! into answers (`error.rs`).
@@ -22,8 +22,19 @@ pub mod tallies;
 pub mod users;
 pub mod work;
 
-use crate::db::Conn;
+use crate::db::{Conn, DbError, Pool};
 use error::Result;
+
+/// Brings a database up to date: runs the pending migrations (answering their names), then
+/// builds what the store derives from the tables when an older database lacks it (the
+/// report tallies, `tallies::ensure_built`). Every start and `gocua migrate` call it.
+pub fn migrate(pool: &Pool) -> std::result::Result<Vec<String>, DbError> {
+    let done = pool.migrate()?;
+    let mut pc = pool.get()?;
+    tallies::ensure_built(&mut pc.conn())
+        .map_err(|e| DbError::Migrate(format!("building the report tallies: {e}")))?;
+    Ok(done)
+}
 
 /// A list query's page, and its total when asked: `run(conn, true)` counts the matching
 /// rows, `run(conn, false)` reads the page.

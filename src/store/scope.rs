@@ -98,7 +98,7 @@ impl Principal {
     }
 
     /// The writer name of online edits in field versions.
-    pub fn writer(&self) -> String {
+    pub fn author(&self) -> String {
         format!("user:{}", self.user_id)
     }
 
@@ -212,18 +212,13 @@ pub fn history_prefixes(conn: &mut Conn<'_>, who: &Principal) -> Result<Option<V
     Ok(Some(out))
 }
 
-/// Whether the caller may read `area` on an earlier map: it is in their areas, or under a
-/// retired unit whose every successor is (`history_prefixes`).
-pub fn covers_history(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    area: &super::areas::Area,
-) -> Result<bool> {
-    if who.covers(&area.path) {
+/// Whether the caller may read the area at `path` on an earlier map: it is in their areas,
+/// or under a retired area whose every successor is (`history_prefixes`).
+pub fn covers_history(conn: &mut Conn<'_>, who: &Principal, path: &str) -> Result<bool> {
+    if who.covers(path) {
         return Ok(true);
     }
-    Ok(history_prefixes(conn, who)?
-        .is_none_or(|h| h.iter().any(|p| area::in_subtree(&area.path, p))))
+    Ok(history_prefixes(conn, who)?.is_none_or(|h| h.iter().any(|p| area::in_subtree(path, p))))
 }
 
 /// The last move of a village into or out of the caller's areas (none for an admin, whose

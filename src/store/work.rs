@@ -1,6 +1,6 @@
 //! The identity map of a transaction's writes to household units: the rows that a batch of
 //! writes touches, loaded in a few queries (existing households locked in id order on
-//! PostgreSQL), held in memory while `sync::write` applies the domain rules to them, and
+//! PostgreSQL), held in memory while `write` applies the domain rules to them, and
 //! written back by `flush` (`store/flush.rs`). A write that fails is undone in memory alone
 //! (`begin`/`rollback`), so a batch needs no savepoints. No business rule lives here.
 

@@ -1,7 +1,7 @@
 //! `POST /sync/push`: each (device, seq) takes effect exactly once, in order, and a replay
 //! answers the stored result.
 
-use super::write::{Author, Done, FromOp, Refused, Write, WriteError, Writes};
+use super::{Error, Result};
 use crate::db::Conn;
 use crate::domain::fields::{self, FieldError, Mode, Patch};
 use crate::domain::hlc::Hlc;
@@ -10,11 +10,12 @@ use crate::domain::household::{ChangeOp, Error as Rule, OpKind, Record};
 use crate::domain::{
     AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, MemberId, VisitId,
 };
-use crate::error::{ApiError, ApiResult};
 use crate::store::changes::{self, Change};
 use crate::store::devices;
+use crate::store::error as store;
 use crate::store::households::{NewHousehold, NewMember};
 use crate::store::scope::Principal;
+use crate::write::{self, BookEntry, Context, Done, FromOp, Refused, Transaction, Write};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -128,10 +129,10 @@ pub struct PushResponse {
 
 /// Runs a batch (`attempt`: one transaction), trying it again after a deadlock or a busy
 /// database, up to four more times with a growing pause; other errors are final.
-pub async fn with_retries<T, F, Fut>(mut attempt: F) -> ApiResult<T>
+pub async fn with_retries<T, F, Fut>(mut attempt: F) -> Result<T>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = ApiResult<T>>,
+    Fut: std::future::Future<Output = Result<T>>,
 {
     let mut tries = 0;
     loop {
@@ -206,7 +207,7 @@ fn not_prepared() -> Rule {
 }
 
 impl Batch {
-    pub fn parse(device: Uuid, ops: Vec<Value>, received: DateTime<Utc>) -> ApiResult<Batch> {
+    pub fn parse(device: Uuid, ops: Vec<Value>, received: DateTime<Utc>) -> Result<Batch> {
         let mut out: Vec<BatchOp> = Vec::with_capacity(ops.len());
         for (i, v) in ops.into_iter().enumerate() {
             let seq = v
@@ -215,15 +216,15 @@ impl Batch {
                 .and_then(fields::integer)
                 .filter(|s| *s >= 1)
                 .ok_or_else(|| {
-                    ApiError::invalid(
-                        &format!("ops[{i}].seq"),
+                    Error::bad_batch(
+                        format!("ops[{i}].seq"),
                         "required",
                         "every op needs an integer seq of 1 or more",
                     )
                 })?;
             if out.last().is_some_and(|prev| prev.seq >= seq) {
-                return Err(ApiError::invalid(
-                    &format!("ops[{i}].seq"),
+                return Err(Error::bad_batch(
+                    format!("ops[{i}].seq"),
                     "order",
                     "seqs must increase within a batch",
                 ));
@@ -261,9 +262,9 @@ impl Batch {
 }
 
 /// Applies a batch in the caller's transaction: every op in memory through the one write
-/// path (`sync::write`), then one commit that writes the rows and the conflict books in op
+/// path (`write`), then one commit that writes the rows and the conflict books in op
 /// order.
-pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> ApiResult<PushResponse> {
+pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> Result<PushResponse> {
     let (start, mut max_skew) = devices::claim(conn, batch.device, who.user_id)?;
     let replayed: Vec<i64> = batch
         .ops
@@ -272,12 +273,12 @@ pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> ApiResult<Pu
         .filter(|s| *s <= start)
         .collect();
     let stored = devices::stored_ops(conn, batch.device, &replayed)?;
-    let mut writes = Writes::new();
-    preload(conn, &mut writes, batch, start)?;
+    let mut tx = Transaction::new();
+    preload(conn, &mut tx, batch, start)?;
     let mut last_seq = start;
     let mut results = Vec::with_capacity(batch.ops.len());
-    // (index in results, op hash, its entry in the conflict books), seqs start + 1 onwards
-    let mut consumed: Vec<(usize, String, Option<usize>)> = Vec::new();
+    // The ops of seqs start + 1 onwards.
+    let mut consumed: Vec<Consumed> = Vec::new();
     let mut gap = false;
     for o in &batch.ops {
         let (seq, op_id) = (o.seq, o.op_id);
@@ -287,7 +288,7 @@ pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> ApiResult<Pu
             results.push(match stored.get(&seq) {
                 // The hash covers the whole op, its op_id included.
                 Some(s) if s.op_hash == o.hash => {
-                    serde_json::from_value(s.result.clone()).map_err(ApiError::internal)?
+                    serde_json::from_value(s.result.clone()).map_err(store::Error::corrupt)?
                 }
                 _ => OpResult::rejected(
                     seq,
@@ -300,9 +301,13 @@ pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> ApiResult<Pu
             gap = true;
             results.push(OpResult::new(seq, op_id, "gap"));
         } else {
-            let (result, skew, book) = apply(conn, &mut writes, who, batch.device, o)?;
+            let (result, skew, book) = apply(conn, &mut tx, who, batch.device, o)?;
             max_skew = max_skew.max(skew);
-            consumed.push((results.len(), o.hash.clone(), book));
+            consumed.push(Consumed {
+                result: results.len(),
+                hash: o.hash.clone(),
+                book,
+            });
             last_seq = seq;
             results.push(result);
         }
@@ -310,15 +315,15 @@ pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> ApiResult<Pu
     if last_seq == start {
         return Ok(PushResponse { results, last_seq });
     }
-    let mut books = writes.commit(conn)?;
+    let mut booked = tx.commit(conn)?;
     let mut ops = Vec::with_capacity(consumed.len());
-    for (i, op_hash, book) in consumed {
-        let result = &mut results[i];
-        if let Some(b) = book {
-            result.conflict_ids = std::mem::take(&mut books[b]);
+    for c in consumed {
+        let result = &mut results[c.result];
+        if let Some(entry) = c.book {
+            result.conflict_ids = booked.take(entry);
         }
-        let result = serde_json::to_string(&*result).map_err(ApiError::internal)?;
-        ops.push((op_hash, result));
+        let result = serde_json::to_string(&*result).map_err(store::Error::corrupt)?;
+        ops.push((c.hash, result));
     }
     devices::store_batch(conn, batch.device, start + 1, &ops)?;
     devices::set_last_seq(conn, batch.device, last_seq, max_skew)?;
@@ -338,8 +343,16 @@ pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> ApiResult<Pu
     Ok(PushResponse { results, last_seq })
 }
 
+/// An op this batch consumed: its result's place in the answer, its hash, and its entry in
+/// the conflict books.
+struct Consumed {
+    result: usize,
+    hash: String,
+    book: Option<BookEntry>,
+}
+
 /// Loads what the new ops of a batch name, in a few queries.
-fn preload(conn: &mut Conn<'_>, writes: &mut Writes, batch: &Batch, start: i64) -> ApiResult<()> {
+fn preload(conn: &mut Conn<'_>, tx: &mut Transaction, batch: &Batch, start: i64) -> Result<()> {
     let (mut hs, mut ms, mut vs, mut areas) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for o in batch.ops.iter().filter(|o| o.seq > start) {
         let Ok(op) = &o.op else {
@@ -369,7 +382,7 @@ fn preload(conn: &mut Conn<'_>, writes: &mut Writes, batch: &Batch, start: i64) 
     vs.dedup();
     areas.sort();
     areas.dedup();
-    Ok(writes.preload(conn, &hs, &ms, &vs, &areas)?)
+    Ok(tx.preload(conn, &hs, &ms, &vs, &areas)?)
 }
 
 /// Applies one op through the write path. Permanent failures become `rejected` results (the
@@ -378,11 +391,11 @@ fn preload(conn: &mut Conn<'_>, writes: &mut Writes, batch: &Batch, start: i64) 
 /// the conflict books.
 fn apply(
     conn: &mut Conn<'_>,
-    writes: &mut Writes,
+    tx: &mut Transaction,
     who: &Principal,
     device: DeviceId,
     o: &BatchOp,
-) -> ApiResult<(OpResult, i64, Option<usize>)> {
+) -> Result<(OpResult, i64, Option<BookEntry>)> {
     let (seq, op_id) = (o.seq, o.op_id);
     let invalid = |message: String| {
         Ok((
@@ -412,8 +425,8 @@ fn apply(
         seq,
         data: &op.data,
     };
-    let author = Author::device(hlc, op.base_version, from);
-    match apply_kind(conn, writes, who, kind, op, &o.new, &author) {
+    let ctx = Context::device(hlc, op.base_version, from);
+    match apply_kind(conn, tx, who, kind, op, &o.new, &ctx) {
         Ok(done) => {
             let mut result = OpResult::new(seq, op_id, "applied");
             result.household_version = done.household_version;
@@ -423,14 +436,14 @@ fn apply(
             Ok((result, skew, done.book))
         }
         Err(Refused {
-            error: WriteError::Rule(rule),
+            error: write::Error::Rule(rule),
             book,
         }) if !matches!(rule, Rule::Malformed(_)) => {
-            let e = ApiError::from(rule);
-            let mut result = OpResult::rejected(seq, op_id, e.code, e.detail.clone());
+            let refusal = rule.refusal();
+            let mut result = OpResult::rejected(seq, op_id, refusal.code, refusal.message);
             if let Some(err) = result.error.as_mut() {
-                err.fields = e
-                    .errors
+                err.fields = refusal
+                    .fields
                     .into_iter()
                     .map(|f| OpFieldError {
                         field: f.field,
@@ -464,7 +477,7 @@ fn require_household_id(op: &Op) -> Result<HouseholdId, Rule> {
 }
 
 /// What a refused op's `Refused` is made of when no write was tried.
-fn refused(e: impl Into<WriteError>) -> Refused {
+fn refused(e: impl Into<write::Error>) -> Refused {
     Refused {
         error: e.into(),
         book: None,
@@ -487,12 +500,12 @@ fn nothing(household: HouseholdId, area: AreaId) -> Done {
 /// changes nothing; a member's or visit's household may come with the op.
 fn apply_kind(
     conn: &mut Conn<'_>,
-    writes: &mut Writes,
+    tx: &mut Transaction,
     who: &Principal,
     kind: OpKind,
     op: &Op,
     new: &New,
-    a: &Author,
+    ctx: &Context,
 ) -> Result<Done, Refused> {
     let id = op.entity_id;
     match kind {
@@ -508,25 +521,25 @@ fn apply_kind(
             let New::Household(create, update) = new else {
                 return Err(refused(not_prepared()));
             };
-            if writes.household_exists(conn, hid).map_err(refused)? {
+            if tx.household_exists(conn, hid).map_err(refused)? {
                 let update = update.as_ref().map_err(|e| refused(e.clone()))?;
-                writes.apply(conn, who, a, Write::UpdateHousehold(hid, update))
+                tx.apply(conn, who, ctx, Write::UpdateHousehold(hid, update))
             } else {
                 let create = create.as_ref().map_err(|e| refused(e.clone()))?;
-                writes.apply(conn, who, a, Write::CreateHousehold(hid, create))
+                tx.apply(conn, who, ctx, Write::CreateHousehold(hid, create))
             }
         }
         OpKind::HouseholdDelete => {
             let hid = HouseholdId(id);
-            let h = writes.household(conn, who, hid).map_err(refused)?;
+            let h = tx.household(conn, who, hid).map_err(refused)?;
             if h.deleted_at.is_some() {
                 return Ok(nothing(h.id, h.area_id));
             }
-            writes.apply(conn, who, a, Write::DeleteHousehold(hid))
+            tx.apply(conn, who, ctx, Write::DeleteHousehold(hid))
         }
         OpKind::MemberUpsert => {
             let mid = MemberId(id);
-            match writes.member_household(conn, mid).map_err(refused)? {
+            match tx.member_household(conn, mid).map_err(refused)? {
                 Some(current) => {
                     let mut data = op.data.clone();
                     // A device may resend the household it already had: that is no change.
@@ -538,27 +551,25 @@ fn apply_kind(
                         data.remove("household_id");
                     }
                     let p = patch(&MEMBER, &data, Mode::Update).map_err(refused)?;
-                    writes.apply(conn, who, a, Write::UpdateMember(mid, &p))
+                    tx.apply(conn, who, ctx, Write::UpdateMember(mid, &p))
                 }
                 None => {
                     let New::Member(new) = new else {
                         return Err(refused(not_prepared()));
                     };
                     let new = new.as_ref().map_err(|e| refused(e.clone()))?;
-                    writes.apply(conn, who, a, Write::CreateMember(mid, new))
+                    tx.apply(conn, who, ctx, Write::CreateMember(mid, new))
                 }
             }
         }
         OpKind::MemberDelete => {
             let mid = MemberId(id);
-            let m = writes.member(conn, who, mid).map_err(refused)?;
+            let m = tx.member(conn, who, mid).map_err(refused)?;
             if m.deleted_at.is_some() {
-                let h = writes
-                    .household(conn, who, m.household_id)
-                    .map_err(refused)?;
+                let h = tx.household(conn, who, m.household_id).map_err(refused)?;
                 return Ok(nothing(h.id, h.area_id));
             }
-            writes.apply(conn, who, a, Write::DeleteMember(mid))
+            tx.apply(conn, who, ctx, Write::DeleteMember(mid))
         }
         OpKind::AdoptionSet => {
             let mut data = op.data.clone();
@@ -573,7 +584,12 @@ fn apply_kind(
                     )]))
                 })?;
             let p = patch(&ADOPTION, &data, Mode::Create).map_err(refused)?;
-            writes.apply(conn, who, a, Write::SetAdoption(MemberId(id), campaign, &p))
+            tx.apply(
+                conn,
+                who,
+                ctx,
+                Write::SetAdoption(MemberId(id), campaign, &p),
+            )
         }
         OpKind::VisitRecord => {
             let mut data = op.data.clone();
@@ -582,7 +598,7 @@ fn apply_kind(
                 data.insert("household_id".into(), Value::String(household.to_string()));
             }
             let p = patch(&VISIT, &data, Mode::Create).map_err(refused)?;
-            writes.apply(conn, who, a, Write::RecordVisit(VisitId(id), &p))
+            tx.apply(conn, who, ctx, Write::RecordVisit(VisitId(id), &p))
         }
     }
 }

@@ -1,21 +1,13 @@
 // The supervisors' dashboard: plain JavaScript over the gocua API, no outside resources.
-"use strict";
+import { label } from "/field/vocabulary.js";
 
 const API = "/api/v1";
 const $ = (id) => document.getElementById(id);
 // `view` counts views: an answer that arrives after the user moved on is dropped.
 const state = { campaign: null, trail: [], role: null, view: 0 };
 
-const LABELS = {
-  province: "Tỉnh", district: "Huyện", commune: "Xã", village: "Thôn",
-  quarantine_centralized: "Cách ly tập trung", quarantine_home: "Cách ly tại nhà",
-  testing_required: "Phải xét nghiệm", not_yet: "Chưa cài", installed: "Đã cài",
-  installed_with_help: "Đã cài (có hỗ trợ)", already_installed: "Đã có sẵn", refused: "Từ chối",
-  no_smartphone: "Không có điện thoại thông minh", incompatible: "Máy không tương thích",
-  later: "Sẽ cài sau", met: "Gặp", not_home: "Vắng nhà", come_back_later: "Hẹn quay lại",
-  moved_away: "Đã chuyển đi", registered: "nhân khẩu", smartphone: "người có ĐTTM",
-};
-const label = (c) => LABELS[c] || c || "";
+// A value's label inside a sentence (labels start with a capital).
+const lower = (text) => text.charAt(0).toLowerCase() + text.slice(1);
 // A household or person whose personal data was removed (retention, erasure) has no name.
 const ANONYMIZED = "(đã ẩn danh)";
 const num = (n) => (n === null || n === undefined ? "—" : Number(n).toLocaleString("vi-VN"));
@@ -140,7 +132,7 @@ function choose(areas) {
   $("crumbs").replaceChildren();
   $("choose-list").replaceChildren(...areas.map((a) =>
     el("li", {}, el("a", { href: "#", onclick: (e) => { e.preventDefault(); state.trail = [a]; show(); } },
-      `${label(a.level)}: ${a.name}`))));
+      `${label("area_level", a.level)}: ${a.name}`))));
 }
 
 const current = () => state.trail[state.trail.length - 1];
@@ -190,7 +182,7 @@ async function show() {
       el("h2", {}, `${a.name} — ${p.subject.campaign_name}`),
       bar(a),
       el("div", { class: "figures" },
-        figure(pct(a.rate), `đã cài trên ${label(a.denominator)}`),
+        figure(pct(a.rate), `đã cài trên ${lower(label("denominator", a.denominator))}`),
         figure(a.target ? (a.target.kind === "count" ? num(a.target.value) : pct(a.target.value)) : "—", "chỉ tiêu"),
         figure(num(a.remaining), "lượt cài còn thiếu"),
         figure(`${num(a.installed)} / ${num(a.denominator_value)}`, "người đã cài"),
@@ -207,7 +199,7 @@ async function show() {
         onclick: drill ? () => { state.trail.push({ id: c.area_id, name: c.name, level: c.level }); show(); } : null,
       },
       el("span", { class: "rank", title: "Xếp hạng" }, c.rank ?? "—"),
-      el("span", { class: "name" }, c.name, el("small", {}, `${num(c.installed)} / ${num(c.denominator_value)} ${label(c.denominator)}`)),
+      el("span", { class: "name" }, c.name, el("small", {}, `${num(c.installed)} / ${num(c.denominator_value)} ${lower(label("denominator", c.denominator))}`)),
       bar(c),
       el("span", { class: c.priority_pending ? "priority" : "priority none" },
         c.priority_pending ? `${num(c.priority_pending)} ưu tiên chưa cài` : "Ưu tiên: đủ"));
@@ -296,8 +288,8 @@ async function trend(view) {
 const LISTS = {
   "priority-pending": {
     path: "/lists/priority-pending",
-    cols: [["Họ tên", (r) => r.full_name || ANONYMIZED], ["Đối tượng", (r) => label(r.priority)],
-      ["Trạng thái", (r) => label(r.status || "not_yet")], ["Điện thoại", (r) => r.phone || r.household_phone || ""],
+    cols: [["Họ tên", (r) => r.full_name || ANONYMIZED], ["Đối tượng", (r) => label("priority", r.priority)],
+      ["Trạng thái", (r) => label("adoption_status", r.status || "not_yet")], ["Điện thoại", (r) => r.phone || r.household_phone || ""],
       ["Địa chỉ", (r) => `${r.address} (${r.village})`], ["Lần thăm gần nhất", (r) => visit(r.last_visit)]],
   },
   unvisited: {
@@ -323,7 +315,7 @@ const LISTS = {
 function visit(v) {
   if (!v) return "";
   const d = new Date(v.visited_at);
-  return `${d.toLocaleString("vi-VN", { timeZone: "Asia/Ho_Chi_Minh" })} — ${label(v.outcome)}`;
+  return `${d.toLocaleString("vi-VN", { timeZone: "Asia/Ho_Chi_Minh" })} — ${label("outcome", v.outcome)}`;
 }
 
 async function openList(name, view = state.view) {

@@ -78,7 +78,7 @@ fn pg_template() -> &'static str {
                 std::time::Duration::from_secs(10),
             )
             .unwrap();
-            pool.migrate().unwrap();
+            gocua::store::migrate(&pool).unwrap();
             drop(pool);
         }
         admin

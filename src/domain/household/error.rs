@@ -71,3 +71,61 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+/// A refusal as the writer is told it, by an HTTP answer or a pushed op's result alike: a
+/// stable code, a message, and the bad fields for the refusals that name fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub code: &'static str,
+    pub message: String,
+    pub fields: Vec<FieldError>,
+}
+
+impl Refusal {
+    fn new(code: &'static str, message: String) -> Refusal {
+        Refusal {
+            code,
+            message,
+            fields: Vec::new(),
+        }
+    }
+
+    /// Bad fields: the code is `validation_failed` and the message names them.
+    pub fn invalid(fields: Vec<FieldError>) -> Refusal {
+        let names: Vec<_> = fields.iter().map(|e| e.field.as_str()).collect();
+        Refusal {
+            code: "validation_failed",
+            message: format!("invalid fields: {}", names.join(", ")),
+            fields,
+        }
+    }
+}
+
+impl Error {
+    /// How the writer is told of it (`Malformed` is not the writer's: `internal`).
+    pub fn refusal(&self) -> Refusal {
+        let message = self.to_string();
+        let field = |field: &str, code: &'static str| {
+            Refusal::invalid(vec![FieldError::new(field, code, message.clone())])
+        };
+        match self {
+            Error::NotFound(_) => Refusal::new("not_found", message),
+            Error::OutOfScope => Refusal::new("out_of_scope", message),
+            Error::UnknownParent { field: f, parent } => field(
+                f,
+                match parent {
+                    Parent::Household => "unknown_household",
+                    Parent::Campaign => "unknown_campaign",
+                },
+            ),
+            Error::Deleted(_) => Refusal::new("deleted", message),
+            Error::Stale { .. } => Refusal::new("version_mismatch", message),
+            Error::IfMatchRequired { .. } => Refusal::new("if_match_required", message),
+            Error::Exists(_) => Refusal::new("exists", message),
+            Error::IdReused => Refusal::new("id_reused", message),
+            Error::NotAVillage => field("area_id", "level"),
+            Error::Invalid(errors) => Refusal::invalid(errors.clone()),
+            Error::Malformed(_) => Refusal::new("internal", "an internal error occurred".into()),
+        }
+    }
+}

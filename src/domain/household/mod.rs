@@ -6,7 +6,7 @@
 //! priorities, outcomes), what a write requires
 //! (`Precondition`), what can go wrong (`Error`), and the rules (`rules`: preconditions,
 //! the field merge of an update, an adoption's status, search keys). `store` loads and writes
-//! the rows; `sync::write`, the one write path of REST edits, pushed batches and conflict
+//! the rows; `write`, the one write path of REST edits, pushed batches and conflict
 //! resolutions, runs these rules over them and keeps the conflict books.
 
 mod error;
@@ -15,7 +15,7 @@ pub mod retention;
 pub mod rules;
 mod values;
 
-pub use error::{Error, Parent};
+pub use error::{Error, Parent, Refusal};
 pub use values::{
     AdoptionStatus, ConflictReason, ConflictStatus, Outcome, Priority, Resolution, Sex, Smartphone,
 };

@@ -1,7 +1,8 @@
 //! The records of a household unit and its visits. Each field is declared once, in
 //! `record_fields!`: its name, Rust type, what it accepts (the entities `HOUSEHOLD`, `MEMBER`,
 //! `ADOPTION`, `VISIT` that the validator and the request schemas read) and whether an update
-//! merges it (after `;`). The record structs add what the server keeps (ids, versions,
+//! merges it (after `;`), and which server-kept fields devices receive besides (`sent with`:
+//! `rules::DeviceState`, the pull's `data`). The record structs add what the server keeps (ids, versions,
 //! times); their diesel derives only name the table, and `store` reads and writes the rows.
 
 use super::rules::{self, record_fields, NewRecord, Searched};
@@ -115,7 +116,7 @@ record_fields!(Household => HouseholdFields, HOUSEHOLD = "household" {
     lat: Option<f64> = field(LAT),
     lon: Option<f64> = field(LON),
     notes: String = defaulted(NOTES, ""),
-});
+} sent with [anonymized_at]);
 // A member's household is immutable.
 record_fields!(Member => MemberFields, MEMBER = "member" {
     household_id: HouseholdId = fixed(Kind::Id);
@@ -126,11 +127,11 @@ record_fields!(Member => MemberFields, MEMBER = "member" {
     smartphone: Smartphone = defaulted(Kind::Choice(Smartphone::NAMES), "unknown"),
     priority: Priority = defaulted(Kind::Choice(Priority::NAMES), "none"),
     notes: String = defaulted(NOTES, ""),
-});
+} sent with [birth_decade, anonymized_at]);
 // Set through `rules::set_status`, which merges the status.
 record_fields!(Adoption => AdoptionFields, ADOPTION = "adoption" {
     status: AdoptionStatus = required(Kind::Choice(AdoptionStatus::NAMES));
-});
+} sent with [member_id, campaign_id]);
 // Visits are facts: nothing of them merges.
 record_fields!(Visit => VisitFields, VISIT = "visit" {
     household_id: HouseholdId = fixed(Kind::Id),
@@ -140,7 +141,7 @@ record_fields!(Visit => VisitFields, VISIT = "visit" {
     notes: String = defaulted(NOTES, ""),
     lat: Option<f64> = field(LAT),
     lon: Option<f64> = field(LON);
-});
+} sent with [canvasser_id]);
 
 impl Searched for HouseholdFields {
     const NAMES: &'static [&'static str] = &["head_name", "address"];

@@ -1,6 +1,6 @@
 //! What anonymization removes from a household unit, with no database. A campaign's personal
 //! data is anonymized once its retention period has run out, and one person's (or one
-//! household's) on request (`crate::retention` decides which units; `sync::write` writes
+//! household's) on request (`crate::retention` decides which units; `write` writes
 //! them). Names, addresses, phones, notes and positions go; a member's birth year becomes
 //! the decade it falls in; statuses (smartphone, priority, sex, installs) and visit outcomes
 //! stay, so that every report figure stays true.

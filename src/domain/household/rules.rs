@@ -4,7 +4,7 @@
 
 use super::{AdoptionStatus, Error};
 use crate::domain::fields::Patch;
-use crate::domain::merge::{self, CreateMetas, FieldMetas, Loss, Writer};
+use crate::domain::merge::{self, Author, CreateMetas, FieldMetas, Loss};
 use crate::domain::{text, Time, UserId};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -41,7 +41,7 @@ macro_rules! record_fields {
     ($record:ty => $fields:ident, $entity:ident = $ename:literal {
         $($fixed:ident: $ft:ty = $fc:ident($($fa:expr),*)),* ;
         $($name:ident: $t:ty = $c:ident($($a:expr),*)),* $(,)?
-    }) => {
+    } $(sent with [$($extra:ident),* $(,)?])?) => {
         #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
         pub struct $fields {
             $(pub $fixed: $ft,)*
@@ -55,6 +55,16 @@ macro_rules! record_fields {
                 $($crate::domain::fields::$c(stringify!($name), $($a),*),)*
             ],
         };
+
+        impl $crate::domain::household::rules::DeviceState for $record {
+            fn device_state(&self) -> serde_json::Value {
+                let mut state = serde_json::Map::new();
+                $(state.insert(stringify!($fixed).into(), serde_json::to_value(&self.$fixed).unwrap_or_default());)*
+                $(state.insert(stringify!($name).into(), serde_json::to_value(&self.$name).unwrap_or_default());)*
+                $($(state.insert(stringify!($extra).into(), serde_json::to_value(&self.$extra).unwrap_or_default());)*)?
+                serde_json::Value::Object(state)
+            }
+        }
 
         impl $crate::domain::household::rules::Fields for $record {
             fn get(
@@ -89,6 +99,13 @@ macro_rules! record_fields {
 }
 pub(crate) use record_fields;
 
+/// A record's state as devices receive it in a pull: its declared fields and the server-kept
+/// ones `record_fields!` names after `sent with`, so that a field declared once reaches the
+/// devices.
+pub trait DeviceState {
+    fn device_state(&self) -> serde_json::Value;
+}
+
 /// What merging an update into a record gave.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Merged {
@@ -100,18 +117,18 @@ pub struct Merged {
     pub metas: String,
 }
 
-/// Merges `patch` into `record`, whose stored field metas are `metas`, as `writer` writing
+/// Merges `patch` into `record`, whose stored field metas are `metas`, as `author` writing
 /// unit version `version`: the fields that win are set on the record.
 pub fn merge_into<R: Fields>(
     record: &mut R,
     metas: &str,
     patch: &Patch,
-    writer: &Writer,
+    author: &Author,
     version: i64,
 ) -> Result<Merged, Error> {
     let mut state = record.state(patch)?;
     let mut m = merge::decode(metas).map_err(malformed)?;
-    let losses = merge::merge(&mut state, &mut m, patch.fields(), writer, version);
+    let losses = merge::merge(&mut state, &mut m, patch.fields(), author, version);
     for (field, value) in &state {
         record.set(field, value.clone())?;
     }
@@ -133,11 +150,11 @@ pub struct Status {
 }
 
 /// Sets an adoption's status (`patch`: `{status}`) over the existing one, if any (with its
-/// stored metas), as `writer` (user `user`) at unit version `version`.
+/// stored metas), as `author` (user `user`) at unit version `version`.
 pub fn set_status(
     existing: Option<(&Status, &str)>,
     patch: &Patch,
-    writer: &Writer,
+    author: &Author,
     user: UserId,
     version: i64,
 ) -> Result<(Status, Merged), Error> {
@@ -148,7 +165,7 @@ pub fn set_status(
         ),
         None => (Map::new(), FieldMetas::new()),
     };
-    let losses = merge::merge(&mut state, &mut m, patch.fields(), writer, version);
+    let losses = merge::merge(&mut state, &mut m, patch.fields(), author, version);
     let values = patch
         .fields()
         .keys()
@@ -160,10 +177,10 @@ pub fn set_status(
     };
     let wrote = m
         .get("status")
-        .is_some_and(|f| *f.by == *writer.by && *f.hlc == *writer.hlc.to_string());
+        .is_some_and(|f| *f.by == *author.by && *f.hlc == *author.hlc.to_string());
     let (recorded_at, recorded_by) = match existing {
         Some((s, _)) if !wrote => (s.recorded_at, s.recorded_by),
-        _ => (Time(writer.hlc.wall()), user),
+        _ => (Time(author.hlc.wall()), user),
     };
     Ok((
         Status {
@@ -243,11 +260,11 @@ mod tests {
         phone: Option<String> = field(Kind::Phone),
     });
 
-    fn writer(by: &str, minute: u32, base: i64) -> Writer {
+    fn author(by: &str, minute: u32, base: i64) -> Author {
         let at = chrono::DateTime::parse_from_rfc3339(&format!("2020-08-21T03:{minute:02}:00Z"))
             .unwrap()
             .with_timezone(&chrono::Utc);
-        Writer {
+        Author {
             by: by.into(),
             hlc: Hlc::at(at),
             base_version: base,
@@ -281,7 +298,7 @@ mod tests {
             &mut card,
             "{}",
             &patch(json!({"notes": "a", "phone": "0912345678"})),
-            &writer("d1", 0, 0),
+            &author("d1", 0, 0),
             1,
         )
         .unwrap();
@@ -292,7 +309,7 @@ mod tests {
             &mut card,
             &created.metas,
             &patch(json!({"notes": "c"})),
-            &writer("d3", 5, 1),
+            &author("d3", 5, 1),
             2,
         )
         .unwrap();
@@ -300,7 +317,7 @@ mod tests {
             &mut card,
             &later.metas,
             &patch(json!({"notes": "b"})),
-            &writer("d2", 3, 1),
+            &author("d2", 3, 1),
             3,
         )
         .unwrap();
@@ -319,7 +336,7 @@ mod tests {
             &mut card,
             &earlier.metas,
             &patch(json!({"notes": "d"})),
-            &writer("d2", 1, 3),
+            &author("d2", 1, 3),
             4,
         )
         .unwrap();
@@ -337,12 +354,12 @@ mod tests {
         };
         let p = patch(json!({"head_name": "x"}));
         assert!(matches!(
-            merge_into(&mut card, "{}", &p, &writer("d1", 0, 0), 1),
+            merge_into(&mut card, "{}", &p, &author("d1", 0, 0), 1),
             Err(Error::Malformed(m)) if m.contains("head_name")
         ));
         let p = patch(json!({"notes": "x"}));
         assert!(matches!(
-            merge_into(&mut card, "not json", &p, &writer("d1", 0, 0), 1),
+            merge_into(&mut card, "not json", &p, &author("d1", 0, 0), 1),
             Err(Error::Malformed(_))
         ));
     }
@@ -364,15 +381,15 @@ mod tests {
             UserId(uuid::Uuid::from_u128(2)),
         );
         let (first, m1) =
-            set_status(None, &status("installed"), &writer("d1", 10, 0), a, 1).unwrap();
+            set_status(None, &status("installed"), &author("d1", 10, 0), a, 1).unwrap();
         assert_eq!(first.status, AdoptionStatus::Installed);
         assert_eq!(first.recorded_by, a);
-        assert_eq!(first.recorded_at, Time(writer("d1", 10, 0).hlc.wall()));
+        assert_eq!(first.recorded_at, Time(author("d1", 10, 0).hlc.wall()));
         // A concurrent, earlier "refused" loses: nothing about the status changes.
         let (second, m2) = set_status(
             Some((&first, &m1.metas)),
             &status("refused"),
-            &writer("d2", 5, 0),
+            &author("d2", 5, 0),
             b,
             2,
         )
@@ -384,7 +401,7 @@ mod tests {
         let (third, m3) = set_status(
             Some((&second, &m2.metas)),
             &status("later"),
-            &writer("d2", 20, 2),
+            &author("d2", 20, 2),
             b,
             3,
         )
@@ -394,7 +411,7 @@ mod tests {
             (third.status, third.recorded_by),
             (AdoptionStatus::Later, b)
         );
-        assert_eq!(third.recorded_at, Time(writer("d2", 20, 2).hlc.wall()));
+        assert_eq!(third.recorded_at, Time(author("d2", 20, 2).hlc.wall()));
     }
 
     #[test]

@@ -1,131 +1,94 @@
 //! The closed sets of values of a unit's fields, as typed enums: a person's sex, smartphone,
-//! priority, an adoption's status and a visit's outcome; and those of its conflict books. Each is stored and sent as its
-//! snake_case name; the validator (`domain::fields`) and the OpenAPI document list the same
-//! names. The diesel derives only name the SQL type (text); the conversions live in
-//! `db::sql`.
+//! priority, an adoption's status and a visit's outcome; and those of its conflict books.
+//! Each is stored and sent as its snake_case name, and carries its Vietnamese label
+//! (`domain::vocabulary`); the validator (`domain::fields`) and the OpenAPI document list
+//! the same names. The diesel derives only name the SQL type (text); the conversions live
+//! in `db::sql`.
 
+use crate::domain::vocabulary::choice;
+#[cfg(test)]
 use std::fmt;
 
-/// Declares an enum of named values with its names in order (`NAMES`), `as_str` and `parse`.
-macro_rules! choice {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),* $(,)? }) => {
-        $(#[$doc])*
-        #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize,
-            serde::Deserialize, diesel::AsExpression, diesel::FromSqlRow, utoipa::ToSchema,
-        )]
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name {
-            $($(#[$vdoc])* $variant,)*
-        }
-
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),*];
-            pub const NAMES: &'static [&'static str] = &[$($text),*];
-
-            pub const fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)*
-                }
-            }
-
-            pub fn parse(s: &str) -> Option<$name> {
-                match s {
-                    $($text => Some($name::$variant),)*
-                    _ => None,
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-choice!(Sex {
-    Male = "male",
-    Female = "female",
-    Other = "other",
+choice!(Sex as "sex" {
+    Male = "male" => "Nam",
+    Female = "female" => "Nữ",
+    Other = "other" => "Khác",
 });
 
 choice!(
     /// Whether the person has a smartphone that could run the app.
-    Smartphone {
-        Yes = "yes",
-        No = "no",
-        Unknown = "unknown",
+    Smartphone as "smartphone" {
+        Yes = "yes" => "Có ĐTTM",
+        No = "no" => "Không có ĐTTM",
+        Unknown = "unknown" => "Chưa rõ ĐTTM",
     }
 );
 
 choice!(
     /// Why a person must be reached first (people in quarantine or awaiting tests).
-    Priority {
+    Priority as "priority" {
         /// No priority.
-        None = "none",
-        QuarantineCentralized = "quarantine_centralized",
-        QuarantineHome = "quarantine_home",
-        TestingRequired = "testing_required",
+        None = "none" => "Không ưu tiên",
+        QuarantineCentralized = "quarantine_centralized" => "Cách ly tập trung",
+        QuarantineHome = "quarantine_home" => "Cách ly tại nhà",
+        TestingRequired = "testing_required" => "Phải xét nghiệm",
     }
 );
 
 choice!(
     /// Where a person stands with the campaign's app.
-    AdoptionStatus {
-        NotYet = "not_yet",
-        Installed = "installed",
-        InstalledWithHelp = "installed_with_help",
-        AlreadyInstalled = "already_installed",
-        Refused = "refused",
-        NoSmartphone = "no_smartphone",
-        Incompatible = "incompatible",
-        Later = "later",
+    AdoptionStatus as "adoption_status" {
+        NotYet = "not_yet" => "Chưa cài",
+        Installed = "installed" => "Đã cài",
+        InstalledWithHelp = "installed_with_help" => "Đã cài (có hỗ trợ)",
+        AlreadyInstalled = "already_installed" => "Đã có sẵn",
+        Refused = "refused" => "Từ chối cài",
+        NoSmartphone = "no_smartphone" => "Không có ĐTTM",
+        Incompatible = "incompatible" => "Máy không tương thích",
+        Later = "later" => "Sẽ cài sau",
     }
 );
 
 choice!(
     /// What a visit found.
-    Outcome {
-        Met = "met",
-        NotHome = "not_home",
-        Refused = "refused",
-        ComeBackLater = "come_back_later",
-        MovedAway = "moved_away",
+    Outcome as "outcome" {
+        Met = "met" => "Gặp",
+        NotHome = "not_home" => "Vắng nhà",
+        Refused = "refused" => "Từ chối tiếp",
+        ComeBackLater = "come_back_later" => "Hẹn quay lại",
+        MovedAway = "moved_away" => "Đã chuyển đi",
     }
 );
 
 choice!(
     /// Whether a conflict awaits review.
-    ConflictStatus {
-        Open = "open",
-        Resolved = "resolved",
+    ConflictStatus as "conflict_status" {
+        Open = "open" => "Chờ xem xét",
+        Resolved = "resolved" => "Đã xử lý",
     }
 );
 
 choice!(
     /// Why a conflict was recorded.
-    ConflictReason {
+    ConflictReason as "conflict_reason" {
         /// A value lost to a concurrent write of the same field.
-        ConcurrentEdit = "concurrent_edit",
+        ConcurrentEdit = "concurrent_edit" => "Sửa cùng lúc",
         /// An edit of a deleted record, kept and not applied.
-        Deleted = "deleted",
+        Deleted = "deleted" => "Sửa bản ghi đã xóa",
     }
 );
 
 choice!(
     /// How a conflict was closed.
-    Resolution {
+    Resolution as "resolution" {
         /// The current value was kept.
-        Keep = "keep",
+        Keep = "keep" => "Giữ giá trị hiện tại",
         /// The losing value was written.
-        TakeOther = "take_other",
+        TakeOther = "take_other" => "Lấy giá trị kia",
         /// Another value was written.
-        Set = "set",
+        Set = "set" => "Nhập giá trị khác",
         /// A later write made it moot.
-        Superseded = "superseded",
+        Superseded = "superseded" => "Bị thay bởi lần ghi sau",
     }
 );
 

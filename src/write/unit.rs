@@ -1,7 +1,9 @@
-//! Each write to a unit, as `Writes` runs it: the scope and precondition checks, the domain
+//! Each write to a unit, as `Transaction` runs it: the scope and precondition checks, the domain
 //! rules, and the rows and change-log entries staged on the identity map.
 
-use super::{change, Author, Done, WriteError, WriteResult, Writes, Wrote};
+use super::{
+    change, BookEntry, Context, Done, Error, RecordedVisit, Result, Transaction, UnitAt, Written,
+};
 use crate::db::Conn;
 use crate::domain::fields::Patch;
 use crate::domain::household::records::{
@@ -16,14 +18,9 @@ use crate::store::scope::Principal;
 use crate::store::work::Unit;
 use serde_json::{Map, Value};
 
-impl Writes {
+impl Transaction {
     /// The village's path, if the caller covers it; households live in villages only.
-    fn village(
-        &mut self,
-        conn: &mut Conn<'_>,
-        who: &Principal,
-        area: AreaId,
-    ) -> WriteResult<String> {
+    fn village(&mut self, conn: &mut Conn<'_>, who: &Principal, area: AreaId) -> Result<String> {
         let (path, level) = self.work.area(conn, area)?.ok_or(Rule::NotFound("area"))?;
         covers(who, &path)?;
         if level != "village" {
@@ -38,7 +35,7 @@ impl Writes {
         conn: &mut Conn<'_>,
         who: &Principal,
         id: HouseholdId,
-    ) -> WriteResult<(Unit, i64)> {
+    ) -> Result<(Unit, i64)> {
         let (u, v) = self.any_next_version(conn, who, id)?;
         if u.row.deleted_at.is_some() {
             return Err(Rule::Deleted(Record::Household).into());
@@ -52,7 +49,7 @@ impl Writes {
         conn: &mut Conn<'_>,
         who: &Principal,
         id: HouseholdId,
-    ) -> WriteResult<(Unit, i64)> {
+    ) -> Result<(Unit, i64)> {
         let u = self
             .work
             .unit(conn, id)?
@@ -74,7 +71,7 @@ impl Writes {
         conn: &mut Conn<'_>,
         who: &Principal,
         id: MemberId,
-    ) -> WriteResult<(Unit, Member, i64)> {
+    ) -> Result<(Unit, Member, i64)> {
         let m = self
             .work
             .member(conn, id)?
@@ -90,10 +87,10 @@ impl Writes {
         &mut self,
         conn: &mut Conn<'_>,
         who: &Principal,
-        a: &Author,
+        ctx: &Context,
         id: HouseholdId,
         new: &NewHousehold,
-    ) -> WriteResult<Done> {
+    ) -> Result<Done> {
         let f = &new.fields;
         let path = self.village(conn, who, f.area_id)?;
         if self.work.unit_ref(conn, id)?.is_some() {
@@ -111,7 +108,7 @@ impl Writes {
             lon: f.lon,
             notes: f.notes.clone(),
             version: 1,
-            field_meta: new.metas.encode(&a.writer.write(1)),
+            field_meta: new.metas.encode(&ctx.author.meta_at(1)),
             created_by: who.user_id,
             created_at: now,
             updated_at: now,
@@ -120,20 +117,28 @@ impl Writes {
         };
         let area = row.area_id;
         self.work.put_household(Unit { row, path });
-        let wrote = Wrote::upsert(Record::Household, EntityId(id.0), (id, area, 1));
-        Ok(self.finish(a, wrote, new.values.clone(), Vec::new()))
+        let wrote = Written::upsert(
+            Record::Household,
+            EntityId(id.0),
+            UnitAt {
+                household: id,
+                area,
+                version: 1,
+            },
+        );
+        Ok(self.finish(ctx, wrote, new.values.clone(), Vec::new()))
     }
 
     pub(super) fn update_household(
         &mut self,
         conn: &mut Conn<'_>,
         who: &Principal,
-        a: &Author,
+        ctx: &Context,
         id: HouseholdId,
         patch: &Patch,
-    ) -> WriteResult<Done> {
+    ) -> Result<Done> {
         let (mut u, version) = self.next_version(conn, who, id)?;
-        a.pre.check(Some(u.row.version))?;
+        ctx.pre.check(Some(u.row.version))?;
         let mut new_path = None;
         if let Some(area) = patch.get("area_id").and_then(Value::as_str) {
             let area: AreaId = area.parse().map_err(rules::malformed)?;
@@ -141,7 +146,7 @@ impl Writes {
         }
         let old_area = u.row.area_id;
         let metas = std::mem::take(&mut u.row.field_meta);
-        let merged = rules::merge_into(&mut u.row, &metas, patch, &a.writer, version)?;
+        let merged = rules::merge_into(&mut u.row, &metas, patch, &ctx.author, version)?;
         if u.row.area_id != old_area {
             u.path = new_path.unwrap_or(u.path);
         }
@@ -159,14 +164,24 @@ impl Writes {
             self.work.push_change(change(
                 Record::Household,
                 eid,
-                id,
-                old_area,
+                UnitAt {
+                    household: id,
+                    area: old_area,
+                    version,
+                },
                 ChangeOp::Delete,
-                version,
             ));
         }
-        let wrote = Wrote::upsert(Record::Household, eid, (id, area, version));
-        let done = self.finish(a, wrote, merged.values, merged.losses);
+        let wrote = Written::upsert(
+            Record::Household,
+            eid,
+            UnitAt {
+                household: id,
+                area,
+                version,
+            },
+        );
+        let done = self.finish(ctx, wrote, merged.values, merged.losses);
         if moved {
             self.rerecord_children(conn, id, area)?;
         }
@@ -179,17 +194,19 @@ impl Writes {
         conn: &mut Conn<'_>,
         id: HouseholdId,
         area: AreaId,
-    ) -> WriteResult<()> {
+    ) -> Result<()> {
         let children = self.work.children(conn, id)?;
         for m in children.members {
             if let Some(m) = self.work.member(conn, m)? {
                 self.work.push_change(change(
                     Record::Member,
                     EntityId(m.id.0),
-                    id,
-                    area,
+                    UnitAt {
+                        household: id,
+                        area,
+                        version: m.version,
+                    },
                     tombstone(m.deleted_at),
-                    m.version,
                 ));
             }
         }
@@ -202,10 +219,12 @@ impl Writes {
                     self.work.push_change(change(
                         Record::Adoption,
                         eid,
-                        id,
-                        area,
+                        UnitAt {
+                            household: id,
+                            area,
+                            version: ad.version,
+                        },
                         ChangeOp::Upsert,
-                        ad.version,
                     ));
                 }
             }
@@ -214,10 +233,12 @@ impl Writes {
             self.work.push_change(change(
                 Record::Visit,
                 EntityId(v.0),
-                id,
-                area,
+                UnitAt {
+                    household: id,
+                    area,
+                    version: 1,
+                },
                 ChangeOp::Upsert,
-                1,
             ));
         }
         Ok(())
@@ -228,30 +249,38 @@ impl Writes {
         &mut self,
         conn: &mut Conn<'_>,
         who: &Principal,
-        a: &Author,
+        ctx: &Context,
         id: HouseholdId,
-    ) -> WriteResult<Done> {
+    ) -> Result<Done> {
         let (mut u, version) = self.next_version(conn, who, id)?;
-        a.pre.check(Some(u.row.version))?;
+        ctx.pre.check(Some(u.row.version))?;
         let now = Time::now();
         u.row.deleted_at = Some(now);
         let area = u.row.area_id;
         self.bump(u, version, now);
-        let wrote = Wrote::delete(Record::Household, EntityId(id.0), (id, area, version));
-        Ok(self.finish(a, wrote, Map::new(), Vec::new()))
+        let wrote = Written::delete(
+            Record::Household,
+            EntityId(id.0),
+            UnitAt {
+                household: id,
+                area,
+                version,
+            },
+        );
+        Ok(self.finish(ctx, wrote, Map::new(), Vec::new()))
     }
 
     pub(super) fn create_member(
         &mut self,
         conn: &mut Conn<'_>,
         who: &Principal,
-        a: &Author,
+        ctx: &Context,
         id: MemberId,
         new: &NewMember,
-    ) -> WriteResult<Done> {
+    ) -> Result<Done> {
         let f = &new.fields;
         let (u, version) = match self.next_version(conn, who, f.household_id) {
-            Err(WriteError::Rule(Rule::NotFound(_))) => {
+            Err(Error::Rule(Rule::NotFound(_))) => {
                 return Err(Rule::UnknownParent {
                     field: "household_id",
                     parent: Parent::Household,
@@ -278,29 +307,37 @@ impl Writes {
             priority: f.priority,
             notes: f.notes.clone(),
             version,
-            field_meta: new.metas.encode(&a.writer.write(version)),
+            field_meta: new.metas.encode(&ctx.author.meta_at(version)),
             created_at: now,
             updated_at: now,
             deleted_at: None,
             anonymized_at: None,
             birth_decade: None,
         });
-        let wrote = Wrote::upsert(Record::Member, EntityId(id.0), (hid, area, version));
-        Ok(self.finish(a, wrote, new.values.clone(), Vec::new()))
+        let wrote = Written::upsert(
+            Record::Member,
+            EntityId(id.0),
+            UnitAt {
+                household: hid,
+                area,
+                version,
+            },
+        );
+        Ok(self.finish(ctx, wrote, new.values.clone(), Vec::new()))
     }
 
     pub(super) fn update_member(
         &mut self,
         conn: &mut Conn<'_>,
         who: &Principal,
-        a: &Author,
+        ctx: &Context,
         id: MemberId,
         patch: &Patch,
-    ) -> WriteResult<Done> {
+    ) -> Result<Done> {
         let (u, mut cur, version) = self.live_member(conn, who, id)?;
-        a.pre.check(Some(cur.version))?;
+        ctx.pre.check(Some(cur.version))?;
         let metas = std::mem::take(&mut cur.field_meta);
-        let merged = rules::merge_into(&mut cur, &metas, patch, &a.writer, version)?;
+        let merged = rules::merge_into(&mut cur, &metas, patch, &ctx.author, version)?;
         let now = Time::now();
         if MemberFields::renames(patch) {
             cur.search_key = rules::member_search_key(&cur.full_name);
@@ -311,19 +348,27 @@ impl Writes {
         let (hid, area) = (u.row.id, u.row.area_id);
         self.bump(u, version, now);
         self.work.put_member(cur);
-        let wrote = Wrote::upsert(Record::Member, EntityId(id.0), (hid, area, version));
-        Ok(self.finish(a, wrote, merged.values, merged.losses))
+        let wrote = Written::upsert(
+            Record::Member,
+            EntityId(id.0),
+            UnitAt {
+                household: hid,
+                area,
+                version,
+            },
+        );
+        Ok(self.finish(ctx, wrote, merged.values, merged.losses))
     }
 
     pub(super) fn delete_member(
         &mut self,
         conn: &mut Conn<'_>,
         who: &Principal,
-        a: &Author,
+        ctx: &Context,
         id: MemberId,
-    ) -> WriteResult<Done> {
+    ) -> Result<Done> {
         let (u, mut cur, version) = self.live_member(conn, who, id)?;
-        a.pre.check(Some(cur.version))?;
+        ctx.pre.check(Some(cur.version))?;
         let now = Time::now();
         cur.deleted_at = Some(now);
         cur.version = version;
@@ -331,25 +376,33 @@ impl Writes {
         let (hid, area) = (u.row.id, u.row.area_id);
         self.bump(u, version, now);
         self.work.put_member(cur);
-        let wrote = Wrote::delete(Record::Member, EntityId(id.0), (hid, area, version));
-        Ok(self.finish(a, wrote, Map::new(), Vec::new()))
+        let wrote = Written::delete(
+            Record::Member,
+            EntityId(id.0),
+            UnitAt {
+                household: hid,
+                area,
+                version,
+            },
+        );
+        Ok(self.finish(ctx, wrote, Map::new(), Vec::new()))
     }
 
     pub(super) fn set_adoption(
         &mut self,
         conn: &mut Conn<'_>,
         who: &Principal,
-        a: &Author,
+        ctx: &Context,
         member: MemberId,
         campaign: CampaignId,
         patch: &Patch,
-    ) -> WriteResult<Done> {
+    ) -> Result<Done> {
         if !self.work.campaign_exists(conn, campaign)? {
             return Err(Rule::NotFound("campaign").into());
         }
         let (u, _, version) = self.live_member(conn, who, member)?;
         let existing = self.work.adoption(conn, (member, campaign))?;
-        a.pre.check(existing.as_ref().map(|e| e.version))?;
+        ctx.pre.check(existing.as_ref().map(|e| e.version))?;
         let before = existing.as_ref().map(|e| {
             (
                 rules::Status {
@@ -363,7 +416,7 @@ impl Writes {
         let (status, merged) = rules::set_status(
             before.as_ref().map(|(s, m)| (s, *m)),
             patch,
-            &a.writer,
+            &ctx.author,
             who.user_id,
             version,
         )?;
@@ -380,9 +433,17 @@ impl Writes {
             version,
             field_meta: merged.metas,
         });
-        let wrote = Wrote::upsert(Record::Adoption, EntityId(member.0), (hid, area, version))
-            .in_campaign(campaign);
-        Ok(self.finish(a, wrote, merged.values, merged.losses))
+        let wrote = Written::upsert(
+            Record::Adoption,
+            EntityId(member.0),
+            UnitAt {
+                household: hid,
+                area,
+                version,
+            },
+        )
+        .in_campaign(campaign);
+        Ok(self.finish(ctx, wrote, merged.values, merged.losses))
     }
 
     /// Records a visit. Visits are facts: resending the same visit answers it unchanged;
@@ -393,7 +454,7 @@ impl Writes {
         who: &Principal,
         id: VisitId,
         patch: &Patch,
-    ) -> WriteResult<Done> {
+    ) -> Result<Done> {
         let f: VisitFields = serde_json::from_value(Value::Object(patch.fields().clone()))
             .map_err(rules::malformed)?;
         let u = self
@@ -412,12 +473,12 @@ impl Writes {
             .into());
         }
         let (household_id, area_id) = (u.row.id, u.row.area_id);
-        let done = |visit, created| Done {
+        let done = |visit, new| Done {
             household_id,
             area_id,
             household_version: None,
             merged: false,
-            visit: Some((visit, created)),
+            visit: Some(RecordedVisit { visit, new }),
             book: None,
         };
         let visit = Visit {
@@ -448,16 +509,18 @@ impl Writes {
         self.work.push_change(change(
             Record::Visit,
             EntityId(id.0),
-            household_id,
-            area_id,
+            UnitAt {
+                household: household_id,
+                area: area_id,
+                version: 1,
+            },
             ChangeOp::Upsert,
-            1,
         ));
         Ok(done(visit, true))
     }
 }
 
-impl Writes {
+impl Transaction {
     /// Removes the personal data of a household unit, deleted records and visits included,
     /// as one new version that syncs out like any edit: devices that hold the household
     /// receive it emptied. Anonymizing it again changes nothing.
@@ -465,17 +528,26 @@ impl Writes {
         &mut self,
         conn: &mut Conn<'_>,
         who: &Principal,
-        a: &Author,
+        ctx: &Context,
         id: HouseholdId,
-    ) -> WriteResult<Done> {
+    ) -> Result<Done> {
         let (mut u, version) = self.any_next_version(conn, who, id)?;
-        let write = a.writer.write(version);
+        let write = ctx.author.meta_at(version);
         let now = Time::now();
         let area = u.row.area_id;
         let children = self.work.children(conn, id)?;
         for mid in children.members {
             if let Some(m) = self.work.member(conn, mid)? {
-                self.put_anonymized(m, &write, (id, area, version), now)?;
+                self.put_anonymized(
+                    m,
+                    &write,
+                    UnitAt {
+                        household: id,
+                        area,
+                        version,
+                    },
+                    now,
+                )?;
             }
         }
         for vid in children.visits {
@@ -487,10 +559,12 @@ impl Writes {
             self.work.push_change(change(
                 Record::Visit,
                 EntityId(vid.0),
-                id,
-                area,
+                UnitAt {
+                    household: id,
+                    area,
+                    version: 1,
+                },
                 ChangeOp::Upsert,
-                1,
             ));
         }
         retention::anonymize_household(&mut u.row, &write, now)?;
@@ -499,10 +573,12 @@ impl Writes {
         self.work.push_change(change(
             Record::Household,
             EntityId(id.0),
-            id,
-            area,
+            UnitAt {
+                household: id,
+                area,
+                version,
+            },
             op,
-            version,
         ));
         Ok(self.scrubbed(id, area, version, None, retention::HOUSEHOLD_FIELDS))
     }
@@ -513,15 +589,15 @@ impl Writes {
         &mut self,
         conn: &mut Conn<'_>,
         who: &Principal,
-        a: &Author,
+        ctx: &Context,
         id: MemberId,
-    ) -> WriteResult<Done> {
+    ) -> Result<Done> {
         let m = self
             .work
             .member(conn, id)?
             .ok_or(Rule::NotFound("member"))?;
         let (mut u, version) = self.any_next_version(conn, who, m.household_id)?;
-        let write = a.writer.write(version);
+        let write = ctx.author.meta_at(version);
         let now = Time::now();
         let (hid, area) = (u.row.id, u.row.area_id);
         let head: &'static [&'static str] = match retention::heads(&u.row, &m) {
@@ -531,15 +607,26 @@ impl Writes {
             }
             false => &[],
         };
-        self.put_anonymized(m, &write, (hid, area, version), now)?;
+        self.put_anonymized(
+            m,
+            &write,
+            UnitAt {
+                household: hid,
+                area,
+                version,
+            },
+            now,
+        )?;
         if !head.is_empty() {
             self.work.push_change(change(
                 Record::Household,
                 EntityId(hid.0),
-                hid,
-                area,
+                UnitAt {
+                    household: hid,
+                    area,
+                    version,
+                },
                 tombstone(u.row.deleted_at),
-                version,
             ));
         }
         self.bump(u, version, now);
@@ -552,17 +639,15 @@ impl Writes {
         &mut self,
         mut m: Member,
         write: &FieldMeta,
-        at: (HouseholdId, AreaId, i64),
+        at: UnitAt,
         now: Time,
-    ) -> WriteResult<()> {
-        let (household, area, version) = at;
+    ) -> Result<()> {
         retention::anonymize_member(&mut m, write, now)?;
-        m.version = version;
+        m.version = at.version;
         m.updated_at = now;
         let (id, op) = (EntityId(m.id.0), tombstone(m.deleted_at));
         self.work.put_member(m);
-        self.work
-            .push_change(change(Record::Member, id, household, area, op, version));
+        self.work.push_change(change(Record::Member, id, at, op));
         Ok(())
     }
 
@@ -586,7 +671,7 @@ impl Writes {
             household_version: Some(version),
             merged: false,
             visit: None,
-            book: Some(self.books.len() - 1),
+            book: Some(BookEntry(self.books.len() - 1)),
         }
     }
 }

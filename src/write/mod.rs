@@ -1,5 +1,5 @@
 //! The one write path of household units. REST edits, pushed batches and conflict
-//! resolutions all change households, members, adoptions and visits through `Writes`: it
+//! resolutions all change households, members, adoptions and visits through `Transaction`: it
 //! loads what a write names (`store::work`), checks scope and precondition, runs the domain
 //! rules (`domain::household`), and at `commit` flushes the rows and keeps the conflict
 //! books: the values that lost are recorded, an edit of a deleted record is kept for review,
@@ -10,9 +10,9 @@ use crate::domain::fields::Patch;
 use crate::domain::hlc::Hlc;
 use crate::domain::household::records::{Household, Member, NewHousehold, NewMember, Visit};
 use crate::domain::household::{retention, ChangeOp, Error as Rule, Precondition, Record};
-use crate::domain::merge::{Loss, Writer};
+use crate::domain::merge::{Author, Loss};
 use crate::domain::{
-    AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, MemberId, VisitId,
+    self, AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, MemberId, VisitId,
 };
 use crate::store::changes::Change;
 use crate::store::conflicts::{self, Origin, Seen};
@@ -23,37 +23,46 @@ use serde_json::{Map, Value};
 
 /// Why a write did not happen.
 #[derive(Debug)]
-pub enum WriteError {
-    /// A rule refused it: the writer's to fix (or, `Malformed`, a bug).
+pub enum Error {
+    /// A rule of the household refused it: the writer's to fix (or, `Malformed`, a bug).
     Rule(Rule),
+    /// Another rule of the domain refused it (a resolution of a closed conflict).
+    Domain(domain::Error),
     /// The database failed.
     Store(store::Error),
 }
 
-pub type WriteResult<T> = Result<T, WriteError>;
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl From<Rule> for WriteError {
+impl From<Rule> for Error {
     fn from(e: Rule) -> Self {
-        WriteError::Rule(e)
+        Error::Rule(e)
     }
 }
 
-impl From<store::Error> for WriteError {
+impl From<domain::Error> for Error {
+    fn from(e: domain::Error) -> Self {
+        Error::Domain(e)
+    }
+}
+
+impl From<store::Error> for Error {
     fn from(e: store::Error) -> Self {
-        WriteError::Store(e)
+        Error::Store(e)
     }
 }
 
-impl From<diesel::result::Error> for WriteError {
+impl From<diesel::result::Error> for Error {
     fn from(e: diesel::result::Error) -> Self {
-        WriteError::Store(e.into())
+        Error::Store(e.into())
     }
 }
 
-/// Who writes, when, having seen what; and for a device's op, which op.
+/// What a write is made in: its author (who, at what clock, having seen which version), its
+/// precondition, and for a device's op, which op.
 #[derive(Debug, Clone)]
-pub struct Author<'a> {
-    pub writer: Writer,
+pub struct Context<'a> {
+    pub author: Author,
     pub pre: Precondition,
     pub op: Option<FromOp<'a>>,
 }
@@ -67,10 +76,10 @@ pub struct FromOp<'a> {
     pub data: &'a Map<String, Value>,
 }
 
-impl Author<'_> {
-    pub fn new(by: String, hlc: Hlc, pre: Precondition) -> Author<'static> {
-        Author {
-            writer: Writer {
+impl Context<'_> {
+    pub fn new(by: String, hlc: Hlc, pre: Precondition) -> Context<'static> {
+        Context {
+            author: Author {
                 by,
                 hlc,
                 base_version: pre.base(),
@@ -81,15 +90,15 @@ impl Author<'_> {
     }
 
     /// A person writing online, now: a REST edit or a resolution.
-    pub fn online(who: &Principal, pre: Precondition) -> Author<'static> {
-        Author::new(who.writer(), Hlc::at(chrono::Utc::now()), pre)
+    pub fn online(who: &Principal, pre: Precondition) -> Context<'static> {
+        Context::new(who.author(), Hlc::at(chrono::Utc::now()), pre)
     }
 
     /// A device's queued op, written at its (clamped) clock, having seen unit version `base`.
-    pub fn device(hlc: Hlc, base: i64, op: FromOp<'_>) -> Author<'_> {
-        Author {
+    pub fn device(hlc: Hlc, base: i64, op: FromOp<'_>) -> Context<'_> {
+        Context {
             op: Some(op),
-            ..Author::new(op.device.to_string(), hlc, Precondition::Device { base })
+            ..Context::new(op.device.to_string(), hlc, Precondition::Device { base })
         }
     }
 }
@@ -122,33 +131,66 @@ pub struct Done {
     pub household_version: Option<i64>,
     /// Whether a value of this write's author lost to a concurrent write.
     pub merged: bool,
-    /// The visit recorded, and whether it is new (a resend answers the first one).
-    pub visit: Option<(Visit, bool)>,
+    /// The visit recorded, for a visit.
+    pub visit: Option<RecordedVisit>,
     /// Its entry in the conflict books: `commit` answers the conflicts recorded for it.
-    pub book: Option<usize>,
+    pub book: Option<BookEntry>,
+}
+
+/// A visit as recorded, and whether this write recorded it (a resend answers the first one).
+#[derive(Debug, Clone)]
+pub struct RecordedVisit {
+    pub visit: Visit,
+    pub new: bool,
+}
+
+/// A write's entry in a transaction's conflict books.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BookEntry(usize);
+
+/// The conflicts a transaction's commit recorded, by book entry.
+#[derive(Debug, Default)]
+pub struct Booked(Vec<Vec<ConflictId>>);
+
+impl Booked {
+    /// Takes the conflicts recorded for one entry (each entry is taken once).
+    pub fn take(&mut self, entry: BookEntry) -> Vec<ConflictId> {
+        self.0
+            .get_mut(entry.0)
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+}
+
+/// Where a unit stands after a write: its household, the household's village and the unit's
+/// version.
+#[derive(Debug, Clone, Copy)]
+struct UnitAt {
+    household: HouseholdId,
+    area: AreaId,
+    version: i64,
 }
 
 /// A write that did not happen, and its entry in the books if it was kept for review (an
 /// edit of a deleted record).
 #[derive(Debug)]
 pub struct Refused {
-    pub error: WriteError,
-    pub book: Option<usize>,
+    pub error: Error,
+    pub book: Option<BookEntry>,
 }
 
 /// The record a write changed, and where the unit stands after it.
-struct Wrote {
+struct Written {
     record: Record,
     id: EntityId,
     campaign: Option<CampaignId>,
-    /// The household, its village and the unit's new version.
-    at: (HouseholdId, AreaId, i64),
+    at: UnitAt,
     op: ChangeOp,
 }
 
-impl Wrote {
-    fn upsert(record: Record, id: EntityId, at: (HouseholdId, AreaId, i64)) -> Wrote {
-        Wrote {
+impl Written {
+    fn upsert(record: Record, id: EntityId, at: UnitAt) -> Written {
+        Written {
             record,
             id,
             campaign: None,
@@ -157,15 +199,15 @@ impl Wrote {
         }
     }
 
-    fn delete(record: Record, id: EntityId, at: (HouseholdId, AreaId, i64)) -> Wrote {
-        Wrote {
+    fn delete(record: Record, id: EntityId, at: UnitAt) -> Written {
+        Written {
             op: ChangeOp::Delete,
-            ..Wrote::upsert(record, id, at)
+            ..Written::upsert(record, id, at)
         }
     }
 
-    fn in_campaign(self, campaign: CampaignId) -> Wrote {
-        Wrote {
+    fn in_campaign(self, campaign: CampaignId) -> Written {
+        Written {
             campaign: Some(campaign),
             ..self
         }
@@ -197,42 +239,37 @@ enum Book {
     },
 }
 
-/// A transaction's writes to household units: apply them one by one, then `commit`.
+/// The writes to household units of one database transaction: `apply` them one by one, then
+/// `commit` once.
 #[derive(Default)]
-pub struct Writes {
+pub struct Transaction {
     work: Work,
     books: Vec<Book>,
 }
 
 /// One write in the caller's transaction: applied, written and booked.
-pub fn one(conn: &mut Conn<'_>, who: &Principal, a: &Author, write: Write) -> WriteResult<Done> {
-    let mut writes = Writes::new();
-    let done = writes.apply(conn, who, a, write).map_err(|r| r.error)?;
-    writes.commit(conn)?;
+pub fn one(conn: &mut Conn<'_>, who: &Principal, ctx: &Context, write: Write) -> Result<Done> {
+    let mut tx = Transaction::new();
+    let done = tx.apply(conn, who, ctx, write).map_err(|r| r.error)?;
+    tx.commit(conn)?;
     Ok(done)
 }
 
-fn change(
-    record: Record,
-    id: EntityId,
-    h: HouseholdId,
-    area: AreaId,
-    op: ChangeOp,
-    version: i64,
-) -> Change {
+/// The change-log entry of a record's write, at `at` (the record's own version there).
+fn change(record: Record, id: EntityId, at: UnitAt, op: ChangeOp) -> Change {
     Change {
         entity: record.as_str(),
         entity_id: id,
-        household_id: Some(h),
-        area_id: Some(area),
+        household_id: Some(at.household),
+        area_id: Some(at.area),
         op: op.as_str(),
-        version,
+        version: at.version,
     }
 }
 
-impl Writes {
-    pub fn new() -> Writes {
-        Writes::default()
+impl Transaction {
+    pub fn new() -> Transaction {
+        Transaction::default()
     }
 
     /// Loads (and on PostgreSQL locks) what a batch names, in a few queries.
@@ -243,7 +280,7 @@ impl Writes {
         members: &[MemberId],
         visits: &[VisitId],
         areas: &[AreaId],
-    ) -> WriteResult<()> {
+    ) -> Result<()> {
         Ok(self
             .work
             .preload(conn, households, members, visits, areas)?)
@@ -251,15 +288,11 @@ impl Writes {
 
     /// Loads (and on PostgreSQL locks) whole households: with all their members, adoptions
     /// and visits (`Work::preload_whole`).
-    pub fn preload_whole(
-        &mut self,
-        conn: &mut Conn<'_>,
-        households: &[HouseholdId],
-    ) -> WriteResult<()> {
+    pub fn preload_whole(&mut self, conn: &mut Conn<'_>, households: &[HouseholdId]) -> Result<()> {
         Ok(self.work.preload_whole(conn, households)?)
     }
 
-    pub fn household_exists(&mut self, conn: &mut Conn<'_>, id: HouseholdId) -> WriteResult<bool> {
+    pub fn household_exists(&mut self, conn: &mut Conn<'_>, id: HouseholdId) -> Result<bool> {
         Ok(self.work.unit_ref(conn, id)?.is_some())
     }
 
@@ -268,7 +301,7 @@ impl Writes {
         &mut self,
         conn: &mut Conn<'_>,
         id: MemberId,
-    ) -> WriteResult<Option<HouseholdId>> {
+    ) -> Result<Option<HouseholdId>> {
         Ok(self.work.member(conn, id)?.map(|m| m.household_id))
     }
 
@@ -278,7 +311,7 @@ impl Writes {
         conn: &mut Conn<'_>,
         who: &Principal,
         id: HouseholdId,
-    ) -> WriteResult<Household> {
+    ) -> Result<Household> {
         let u = self
             .work
             .unit(conn, id)?
@@ -288,12 +321,7 @@ impl Writes {
     }
 
     /// The member if the caller may see its household (deleted ones included).
-    pub fn member(
-        &mut self,
-        conn: &mut Conn<'_>,
-        who: &Principal,
-        id: MemberId,
-    ) -> WriteResult<Member> {
+    pub fn member(&mut self, conn: &mut Conn<'_>, who: &Principal, id: MemberId) -> Result<Member> {
         let m = self
             .work
             .member(conn, id)?
@@ -308,19 +336,19 @@ impl Writes {
         &mut self,
         conn: &mut Conn<'_>,
         who: &Principal,
-        a: &Author,
+        ctx: &Context,
         write: Write,
     ) -> Result<Done, Refused> {
         self.work.begin();
         let books = self.books.len();
-        let error = match self.run(conn, who, a, write) {
+        let error = match self.run(conn, who, ctx, write) {
             Ok(done) => return Ok(done),
             Err(e) => e,
         };
         self.work.rollback();
         self.books.truncate(books);
         let book = match &error {
-            WriteError::Rule(Rule::Deleted(_)) => match self.book_deleted(conn, a, write) {
+            Error::Rule(Rule::Deleted(_)) => match self.book_deleted(conn, ctx, write) {
                 Ok(book) => book,
                 Err(error) => return Err(Refused { error, book: None }),
             },
@@ -331,7 +359,7 @@ impl Writes {
 
     /// Writes everything, then keeps the books in write order, now that the rows they point
     /// at are written. Answers the conflicts recorded for each book entry.
-    pub fn commit(mut self, conn: &mut Conn<'_>) -> WriteResult<Vec<Vec<ConflictId>>> {
+    pub fn commit(mut self, conn: &mut Conn<'_>) -> Result<Booked> {
         // Only entities stored before these writes can have open conflicts (an adoption's
         // entity is its member).
         let entities: Vec<EntityId> = self
@@ -399,11 +427,11 @@ impl Writes {
             }
         }
         self.work.flush_tallies(conn)?;
-        Ok(out)
+        Ok(Booked(out))
     }
 
     fn origin(
-        a: &Author,
+        ctx: &Context,
         record: Record,
         entity_id: EntityId,
         household: HouseholdId,
@@ -416,8 +444,8 @@ impl Writes {
             entity: record,
             entity_id,
             campaign_id: campaign,
-            device_id: a.op.map(|o| o.device),
-            seq: a.op.map(|o| o.seq),
+            device_id: ctx.op.map(|o| o.device),
+            seq: ctx.op.map(|o| o.seq),
         }
     }
 
@@ -425,26 +453,29 @@ impl Writes {
     /// ends. Answers what the write did.
     fn finish(
         &mut self,
-        a: &Author,
-        w: Wrote,
+        ctx: &Context,
+        w: Written,
         values: Map<String, Value>,
         losses: Vec<Loss>,
     ) -> Done {
-        let (household, area, version) = w.at;
-        self.work
-            .push_change(change(w.record, w.id, household, area, w.op, version));
-        let merged = losses.iter().any(|l| l.lost_by == a.writer.by);
-        let seen = if a.pre.saw_open_losses() {
+        let UnitAt {
+            household,
+            area,
+            version,
+        } = w.at;
+        self.work.push_change(change(w.record, w.id, w.at, w.op));
+        let merged = losses.iter().any(|l| l.lost_by == ctx.author.by);
+        let seen = if ctx.pre.saw_open_losses() {
             Seen::Everything
         } else {
             Seen::Base {
-                by: a.writer.by.clone(),
-                hlc: a.writer.hlc.to_string(),
-                base: a.writer.base_version,
+                by: ctx.author.by.clone(),
+                hlc: ctx.author.hlc.to_string(),
+                base: ctx.author.base_version,
             }
         };
         self.books.push(Book::Losses {
-            origin: Self::origin(a, w.record, w.id, household, area, w.campaign),
+            origin: Self::origin(ctx, w.record, w.id, household, area, w.campaign),
             values,
             losses,
             seen,
@@ -455,7 +486,7 @@ impl Writes {
             household_version: Some(version),
             merged,
             visit: None,
-            book: Some(self.books.len() - 1),
+            book: Some(BookEntry(self.books.len() - 1)),
         }
     }
 
@@ -464,9 +495,9 @@ impl Writes {
     fn book_deleted(
         &mut self,
         conn: &mut Conn<'_>,
-        a: &Author,
+        ctx: &Context,
         write: Write,
-    ) -> WriteResult<Option<usize>> {
+    ) -> Result<Option<BookEntry>> {
         let (record, id, household, campaign, patch) = match write {
             Write::UpdateHousehold(h, p) => (Record::Household, h.0, Some(h), None, Some(p)),
             Write::DeleteHousehold(h) => (Record::Household, h.0, Some(h), None, None),
@@ -516,42 +547,43 @@ impl Writes {
         else {
             return Ok(None);
         };
-        let edit = match (a.op, patch) {
+        let edit = match (ctx.op, patch) {
             (Some(op), _) => Value::Object(op.data.clone()),
             (None, Some(p)) => Value::Object(p.fields().clone()),
             (None, None) => Value::Object(Map::new()),
         };
         self.books.push(Book::Deleted {
-            origin: Self::origin(a, record, EntityId(id), household, area, campaign),
+            origin: Self::origin(ctx, record, EntityId(id), household, area, campaign),
             edit,
-            by: a.writer.by.clone(),
-            hlc: a.writer.hlc.to_string(),
+            by: ctx.author.by.clone(),
+            hlc: ctx.author.hlc.to_string(),
         });
-        Ok(Some(self.books.len() - 1))
+        Ok(Some(BookEntry(self.books.len() - 1)))
     }
 
     fn run(
         &mut self,
         conn: &mut Conn<'_>,
         who: &Principal,
-        a: &Author,
+        ctx: &Context,
         write: Write,
-    ) -> WriteResult<Done> {
+    ) -> Result<Done> {
         match write {
-            Write::CreateHousehold(id, new) => self.create_household(conn, who, a, id, new),
-            Write::UpdateHousehold(id, patch) => self.update_household(conn, who, a, id, patch),
-            Write::DeleteHousehold(id) => self.delete_household(conn, who, a, id),
-            Write::CreateMember(id, new) => self.create_member(conn, who, a, id, new),
-            Write::UpdateMember(id, patch) => self.update_member(conn, who, a, id, patch),
-            Write::DeleteMember(id) => self.delete_member(conn, who, a, id),
+            Write::CreateHousehold(id, new) => self.create_household(conn, who, ctx, id, new),
+            Write::UpdateHousehold(id, patch) => self.update_household(conn, who, ctx, id, patch),
+            Write::DeleteHousehold(id) => self.delete_household(conn, who, ctx, id),
+            Write::CreateMember(id, new) => self.create_member(conn, who, ctx, id, new),
+            Write::UpdateMember(id, patch) => self.update_member(conn, who, ctx, id, patch),
+            Write::DeleteMember(id) => self.delete_member(conn, who, ctx, id),
             Write::SetAdoption(member, campaign, patch) => {
-                self.set_adoption(conn, who, a, member, campaign, patch)
+                self.set_adoption(conn, who, ctx, member, campaign, patch)
             }
             Write::RecordVisit(id, patch) => self.record_visit(conn, who, id, patch),
-            Write::AnonymizeHousehold(id) => self.anonymize_household(conn, who, a, id),
-            Write::EraseMember(id) => self.erase_member(conn, who, a, id),
+            Write::AnonymizeHousehold(id) => self.anonymize_household(conn, who, ctx, id),
+            Write::EraseMember(id) => self.erase_member(conn, who, ctx, id),
         }
     }
 }
 
+pub mod resolve;
 mod unit;

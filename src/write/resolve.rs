@@ -1,14 +1,14 @@
 //! Conflict resolution: a supervisor keeps the current value, takes the losing one, or enters
 //! a value. The resolution is written as a new version that syncs out like any edit.
 
-use super::write::{self, Author, Write};
+use super::{self as write, Context, Result, Write};
 use crate::db::Conn;
 use crate::domain::fields::{Mode, Patch};
 use crate::domain::household::records::{ADOPTION, HOUSEHOLD, MEMBER};
 use crate::domain::household::{ConflictStatus, Precondition, Record, Resolution};
-use crate::domain::{CampaignId, ConflictId, MemberId};
-use crate::error::{ApiError, ApiResult};
+use crate::domain::{self, CampaignId, ConflictId, MemberId};
 use crate::store::conflicts::{self, Conflict};
+use crate::store::error as store;
 use crate::store::households as hh;
 use crate::store::scope::Principal;
 use serde_json::{Map, Value};
@@ -46,22 +46,24 @@ pub fn resolve(
     id: ConflictId,
     action: Action,
     value: Option<Value>,
-) -> ApiResult<Conflict> {
+) -> Result<Conflict> {
     let c = conflicts::get(conn, who, id)?;
     if c.status != ConflictStatus::Open {
-        return Err(ApiError::conflict(
-            "already_resolved",
-            "this conflict is already resolved",
-        ));
+        return Err(domain::Error::Conflict {
+            code: "already_resolved",
+            detail: "this conflict is already resolved".into(),
+        }
+        .into());
     }
     if c.field == "*" {
         // An edit of a deleted record: the deletion stands.
         if action != Action::Keep {
-            return Err(ApiError::invalid(
+            return Err(domain::Error::invalid(
                 "action",
                 "choice",
                 "an edit of a deleted record can only be dismissed (keep)",
-            ));
+            )
+            .into());
         }
         return Ok(conflicts::mark_resolved(
             conn,
@@ -75,14 +77,13 @@ pub fn resolve(
     let chosen = match action {
         Action::Keep => current,
         Action::TakeOther => serde_json::from_str(&c.lost_value).unwrap_or(Value::Null),
-        Action::Set => {
-            value.ok_or_else(|| ApiError::invalid("value", "required", "`set` needs a value"))?
-        }
+        Action::Set => value
+            .ok_or_else(|| domain::Error::invalid("value", "required", "`set` needs a value"))?,
     };
     let mut data = Map::new();
     data.insert(c.field.clone(), chosen.clone());
     let bad = |e: Vec<crate::domain::fields::FieldError>| {
-        ApiError::validation(
+        domain::Error::Invalid(
             e.into_iter()
                 .map(|mut f| {
                     f.field = "value".into();
@@ -96,7 +97,7 @@ pub fn resolve(
         Record::Member => (&MEMBER, Mode::Update),
         Record::Adoption => (&ADOPTION, Mode::Create),
         Record::Visit => {
-            return Err(ApiError::internal(anyhow::anyhow!("a conflict on a visit")));
+            return Err(store::Error::corrupt(anyhow::anyhow!("a conflict on a visit")).into());
         }
     };
     let p = Patch::parse_map(entity, &data, &[], mode).map_err(bad)?;
@@ -106,7 +107,7 @@ pub fn resolve(
         Record::Member => Write::UpdateMember(member, &p),
         _ => {
             let campaign: CampaignId = c.campaign_id.ok_or_else(|| {
-                ApiError::internal(anyhow::anyhow!("adoption conflict without campaign"))
+                store::Error::corrupt(anyhow::anyhow!("adoption conflict without campaign"))
             })?;
             Write::SetAdoption(member, campaign, &p)
         }
@@ -117,7 +118,7 @@ pub fn resolve(
     write::one(
         conn,
         who,
-        &Author::online(who, Precondition::Resolution),
+        &Context::online(who, Precondition::Resolution),
         write,
     )?;
     Ok(resolved)
@@ -127,7 +128,7 @@ fn current_value(
     conn: &mut Conn<'_>,
     who: &Principal,
     c: &conflicts::ConflictRow,
-) -> ApiResult<Value> {
+) -> Result<Value> {
     let state = match c.entity {
         Record::Household => serde_json::to_value(hh::get_household(conn, who, c.household_id)?),
         Record::Member => serde_json::to_value(hh::get_member(conn, who, MemberId(c.entity_id.0))?),
@@ -136,6 +137,6 @@ fn current_value(
             serde_json::to_value(hh::get_adoption(conn, MemberId(c.entity_id.0), campaign)?)
         }
     }
-    .map_err(ApiError::internal)?;
+    .map_err(store::Error::corrupt)?;
     Ok(state.get(&c.field).cloned().unwrap_or(Value::Null))
 }

@@ -1,0 +1,67 @@
+//! The snapshot phase: the current households of the caller's scope, a page at a time, each
+//! whole (household, live members, their adoptions, visits).
+
+use super::ChangeOut;
+use crate::db::Conn;
+use crate::domain::household::Record;
+use crate::domain::{AreaId, HouseholdId, MemberId};
+use crate::store::households::{bulk, Household};
+use crate::sync::Result;
+
+/// A page of the snapshot: the households after `after` in id order, whole.
+pub struct Page {
+    pub changes: Vec<ChangeOut>,
+    /// The last household sent, where the next page starts.
+    pub last: Option<HouseholdId>,
+    /// Whether the snapshot is all sent.
+    pub done: bool,
+}
+
+/// Up to `limit` households after `after`, in the areas `areas` (all when `None`).
+pub fn page(
+    conn: &mut Conn<'_>,
+    areas: Option<&[AreaId]>,
+    after: Option<HouseholdId>,
+    limit: i64,
+) -> Result<Page> {
+    let hs = bulk::live_households_after(conn, areas, after, limit)?;
+    let done = (hs.len() as i64) < limit;
+    let last = hs.last().map(|h| h.id).or(after);
+    Ok(Page {
+        changes: unit_states(conn, hs)?,
+        last,
+        done,
+    })
+}
+
+/// Whole units (household, live members, their adoptions, visits).
+fn unit_states(conn: &mut Conn<'_>, hs: Vec<Household>) -> Result<Vec<ChangeOut>> {
+    let ids: Vec<HouseholdId> = hs.iter().map(|h| h.id).collect();
+    let ms = bulk::members_of(conn, &ids)?;
+    let mids: Vec<MemberId> = ms.iter().map(|m| m.id).collect();
+    let ads = bulk::adoptions_of_members(conn, &mids)?;
+    let vs = bulk::visits_of(conn, &ids)?;
+    let mut out = Vec::with_capacity(hs.len() + ms.len() + ads.len() + vs.len());
+    out.extend(
+        hs.iter()
+            .map(|h| ChangeOut::upsert(Record::Household, h.id.0, h.id, h.version, h)),
+    );
+    out.extend(
+        ms.iter()
+            .map(|m| ChangeOut::upsert(Record::Member, m.id.0, m.household_id, m.version, m)),
+    );
+    out.extend(ads.iter().map(|a| {
+        ChangeOut::upsert(
+            Record::Adoption,
+            a.member_id.0,
+            a.household_id,
+            a.version,
+            a,
+        )
+    }));
+    out.extend(
+        vs.iter()
+            .map(|v| ChangeOut::upsert(Record::Visit, v.id.0, v.household_id, 1, v)),
+    );
+    Ok(out)
+}
