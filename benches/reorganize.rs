@@ -72,7 +72,7 @@ fn run(url: &str, args: &[&str]) -> (f64, f64, String) {
 fn seed(url: &str, households: usize) {
     // A plain connection (the schema is migrated by `gocua migrate`): nothing of it is left
     // open when the command runs.
-    let units = gocua::importer::parse_units(gocua::importer::OFFICIAL_UNITS).unwrap();
+    let units = gocua::importer::parse_areas(gocua::importer::OFFICIAL_UNITS).unwrap();
     let mut pg;
     let mut lite;
     let mut conn = match url.strip_prefix("sqlite://") {

@@ -13,11 +13,12 @@
 mod support;
 
 use diesel::connection::SimpleConnection;
+use gocua::rng::Rng;
 use serde_json::json;
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-use support::{admin_with_binh_gia, get, login, post, put, start, Rng, Server, PASSWORD};
+use support::{admin_with_binh_gia, get, login, post, put, start, Server, PASSWORD};
 use uuid::Uuid;
 
 const MEMBERS_PER_HOUSEHOLD: usize = 4;

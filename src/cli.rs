@@ -396,7 +396,7 @@ fn import_areas(settings: &Settings, file: Option<&std::path::Path>) -> anyhow::
         importer::OFFICIAL_UNITS,
         importer::OFFICIAL_UNITS_NAME,
     )?;
-    let units = importer::parse_units(&data).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+    let units = importer::parse_areas(&data).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
     let pool = app::connect(settings)?;
     crate::store::migrate(&pool)?;
     let mut pc = pool.get()?;

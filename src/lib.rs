@@ -16,6 +16,7 @@ pub mod error;
 pub mod importer;
 pub mod reports;
 pub mod retention;
+pub mod rng;
 pub mod store;
 pub mod sync;
 pub mod telemetry;

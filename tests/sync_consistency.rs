@@ -12,6 +12,7 @@ use gocua::domain::fields::{Mode, Patch};
 use gocua::domain::hlc::Hlc;
 use gocua::domain::household::records::HOUSEHOLD;
 use gocua::domain::household::Precondition;
+use gocua::rng::Rng;
 use gocua::store::households::NewHousehold;
 use gocua::store::scope::Principal;
 use gocua::write::{Context, Write};
@@ -219,24 +220,6 @@ async fn a_late_commit_is_not_skipped_and_rollbacks_never_appear() {
     assert_eq!(positions, sorted, "the cursor never moves backwards");
 }
 
-/// A small deterministic generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
 const ROUNDS: i64 = 12;
 const V1: &str = "0b6a6a2e-0000-4000-8000-000000000001";
 const V2: &str = "0b6a6a2e-0000-4000-8000-000000000002";
@@ -305,7 +288,7 @@ async fn run(scenario: u64, link: u64) -> Outcome {
     let mut counter = 0u64;
     let mut uuid = |s: &mut Rng| {
         counter += 1;
-        Uuid::from_u64_pair(s.next(), counter)
+        Uuid::from_u64_pair(s.next_u64(), counter)
     };
     let start = chrono::DateTime::parse_from_rfc3339("2020-08-21T03:00:00Z")
         .unwrap()

@@ -53,7 +53,7 @@ pub struct AreaQuery {
     pub code: Option<String>,
     /// Name search, ignoring diacritics and case.
     pub q: Option<String>,
-    /// The map of that day (`2020-12-31`): units in effect then, villages where they were.
+    /// The map of that day (`2020-12-31`): areas in effect then, villages where they were.
     /// Default: today's map.
     #[param(value_type = Option<String>, format = Date)]
     pub as_of: Option<NaiveDate>,
@@ -174,7 +174,7 @@ pub async fn import(
     body: Deferred<web::Bytes>,
 ) -> ApiResult<HttpResponse> {
     state.require_role(&auth, &[Role::Admin]).await?;
-    let units = importer::parse_units(&body.get()?)
+    let units = importer::parse_areas(&body.get()?)
         .map_err(|e| ApiError::bad_request("bad_unit_list", e.to_string()))?;
     let report = state
         .as_user_tx(auth, move |conn, who| {

@@ -19,7 +19,7 @@ use crate::store::households::{
     Visit,
 };
 use crate::store::scope::Principal;
-use crate::write::{self, Context, Write};
+use crate::write::{self, Context, Transaction, Write};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -275,18 +275,19 @@ pub async fn update(
     let expected = require_if_match(&req);
     let d = state
         .as_user_tx(auth, move |conn, who| {
-            hh::get_household(conn, who, id)?;
+            // The household is read once: here, into the write's identity map (locked on
+            // PostgreSQL), where the write finds it and the answer takes it as written.
+            let mut tx = Transaction::new();
+            tx.household(conn, who, id)?;
             let body = body.get()?;
             no_id(&body)?;
             let patch = parse(&HOUSEHOLD, &body, Mode::Update)?;
-            let expected = expected?;
-            edit(
-                conn,
-                who,
-                Some(expected),
-                Write::UpdateHousehold(id, &patch),
-            )?;
-            hh::household_detail(conn, who, id).map_err(ApiError::from)
+            let ctx = Context::online(who, Precondition::IfMatch(Some(expected?)));
+            tx.apply(conn, who, &ctx, Write::UpdateHousehold(id, &patch))
+                .map_err(|r| r.error)?;
+            let written = tx.household(conn, who, id)?;
+            tx.commit(conn)?;
+            hh::detail_of(conn, written).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok()

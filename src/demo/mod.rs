@@ -12,6 +12,7 @@ use crate::domain::hlc::Hlc;
 use crate::domain::household::records::{ADOPTION, HOUSEHOLD, MEMBER, VISIT};
 use crate::domain::household::Precondition;
 use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, VisitId};
+use crate::rng::Rng;
 use crate::store::error as store;
 use crate::store::households::{NewHousehold, NewMember};
 use crate::store::scope::{assigned_paths, Principal};
@@ -57,27 +58,6 @@ const FEMALE: &[&str] = &[
     "Hoa", "Lan", "Mai", "Thảo", "Hương", "Nga", "Duyên", "Yến", "Ánh", "Đào",
 ];
 
-/// A small deterministic generator, so that every demo database is the same.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
 pub struct DemoLogin {
     pub username: &'static str,
     pub role: Role,
@@ -120,7 +100,7 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> Result<Option<DemoInfo>
     if users_count > 0 {
         return Ok(None);
     }
-    let units = importer::parse_units(BINH_GIA_CSV.as_bytes()).map_err(Error::data)?;
+    let units = importer::parse_areas(BINH_GIA_CSV.as_bytes()).map_err(Error::data)?;
     areas::import(conn, &units)?;
     let district = by_code(conn, "district", "181")?;
     let communes: Vec<areas::Area> = units

@@ -1,4 +1,4 @@
-//! Reads the official GSO unit list (`units-2025-01-04.csv` format) as it is published:
+//! Reads the official GSO area list (`areas-2025-01-04.csv` format) as it is published:
 //! a header row, stray and doubled spaces in names, districts listed without communes.
 
 pub mod reorganization;
@@ -6,19 +6,19 @@ pub mod reorganization;
 use crate::domain::text::squash_spaces;
 use std::collections::HashMap;
 
-/// The official list of 2025-01-04 (`data/vn-admin-units/`), built in so that a deployment
+/// The official list of 2025-01-04 (`data/vn-admin-areas/`), built in so that a deployment
 /// can import it with no file at hand.
 pub const OFFICIAL_UNITS: &[u8] = include_bytes!("../../data/vn-admin-units/units-2025-01-04.csv");
 pub const OFFICIAL_UNITS_NAME: &str = "units-2025-01-04.csv (built in)";
 
-/// One unit of an official list.
+/// One area of an official list.
 #[derive(Debug, Clone, PartialEq)]
-pub struct OfficialUnit {
+pub struct OfficialArea {
     pub level: &'static str,
     pub code: String,
     pub name: String,
     pub kind: Option<String>,
-    /// Code of the parent unit (one level up), none for provinces.
+    /// Code of the parent area (one level up), none for provinces.
     pub parent_code: Option<String>,
 }
 
@@ -68,10 +68,10 @@ fn csv_reader(data: &[u8]) -> csv::Reader<&[u8]> {
         .from_reader(data)
 }
 
-/// Parses the list into units, parents before children, each unit once. Columns: province
+/// Parses the list into areas, parents before children, each area once. Columns: province
 /// name, province code, district name, district code, commune name, commune code, level,
 /// English name. Rows whose province code is not two digits (headers) are skipped.
-pub fn parse_units(data: &[u8]) -> Result<Vec<OfficialUnit>, ImportError> {
+pub fn parse_areas(data: &[u8]) -> Result<Vec<OfficialArea>, ImportError> {
     let mut reader = csv_reader(data);
     let mut units = Vec::new();
     let mut seen: HashMap<(&'static str, String), (String, Option<String>)> = HashMap::new();
@@ -114,7 +114,7 @@ pub fn parse_units(data: &[u8]) -> Result<Vec<OfficialUnit>, ImportError> {
                 Some(_) => Ok(()),
                 None => {
                     seen.insert((level, code.clone()), (name.clone(), parent.clone()));
-                    units.push(OfficialUnit {
+                    units.push(OfficialArea {
                         level,
                         code,
                         name,
@@ -173,7 +173,7 @@ mod tests {
         let csv = "Tỉnh Thành Phố,Mã TP,Quận Huyện,Mã QH,Phường Xã,Mã PX,Cấp,Tên Tiếng Anh\n\
                    Tỉnh Lạng Sơn,20,Huyện Bình Gia,181,Xã  Hoa Thám ,06073,Xã,\n\
                    Tỉnh Quảng Trị,45,Huyện Cồn Cỏ,471,,,Huyện,\n";
-        let units = parse_units(csv.as_bytes()).unwrap();
+        let units = parse_areas(csv.as_bytes()).unwrap();
         let names: Vec<_> = units.iter().map(|u| (u.level, u.name.as_str())).collect();
         assert_eq!(
             names,
@@ -192,6 +192,6 @@ mod tests {
     #[test]
     fn reports_bad_codes_with_line() {
         let csv = "Tỉnh Lạng Sơn,20,Huyện Bình Gia,181,Xã Hoa Thám,6073,Xã,\n";
-        assert_eq!(parse_units(csv.as_bytes()).unwrap_err().line, 1);
+        assert_eq!(parse_areas(csv.as_bytes()).unwrap_err().line, 1);
     }
 }

@@ -1,5 +1,5 @@
 //! Reads the official conversion table of the July 2025 reorganization
-//! (`reorganization-2025-07-01.csv`) as it is published, and works out what it does to a unit
+//! (`reorganization-2025-07-01.csv`) as it is published, and works out what it does to an area
 //! list of the old map: which new provinces and communes there are, which old communes went
 //! whole into one new commune, which were split, and which codes match nothing.
 //!
@@ -13,11 +13,11 @@ use super::ImportError;
 use crate::domain::text::squash_spaces;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The table of 2025-07-01 (`data/vn-admin-units/`), built in.
+/// The table of 2025-07-01 (`data/vn-admin-areas/`), built in.
 pub const REORGANIZATION_2025: &[u8] =
     include_bytes!("../../data/vn-admin-units/reorganization-2025-07-01.csv");
 
-/// How an old unit went into a new commune, as the row's note says.
+/// How an old area went into a new commune, as the row's note says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Link {
     /// All of it: merged whole (`Nhập toàn bộ`), kept (`Giữ nguyên`), renamed (`Đổi tên`),
@@ -88,7 +88,7 @@ impl Link {
     }
 }
 
-/// One (new commune, old unit) row of the table.
+/// One (new commune, old area) row of the table.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// Its line in the file (1-based).
@@ -97,7 +97,7 @@ pub struct Row {
     pub province_name: String,
     pub commune_code: String,
     pub commune_name: String,
-    /// The old commune's code; `None` where the old unit is a whole district (a special
+    /// The old commune's code; `None` where the old area is a whole district (a special
     /// zone) or an area with no code.
     pub old_code: Option<String>,
     pub old_name: String,
@@ -190,7 +190,7 @@ pub fn parse(data: &[u8]) -> Result<Vec<Row>, ImportError> {
     Ok(rows)
 }
 
-/// What the table does to the communes of a unit list of the old map.
+/// What the table does to the communes of an area list of the old map.
 #[derive(Debug, Default, PartialEq)]
 pub struct Plan {
     /// New provinces: code → name.
@@ -201,15 +201,15 @@ pub struct Plan {
     pub whole: BTreeMap<String, String>,
     /// Old communes split (at least one part): old code → the new communes they feed.
     pub split: BTreeMap<String, BTreeSet<String>>,
-    /// Old district codes made whole into a new unit (special zones): old code → new code.
+    /// Old district codes made whole into a new area (special zones): old code → new code.
     pub whole_districts: BTreeMap<String, String>,
-    /// Rows naming no old unit at all (no old code, no district): their lines.
+    /// Rows naming no old area at all (no old code, no district): their lines.
     pub no_old_unit: Vec<u64>,
     /// Old codes of the table that the list does not have: code → first line.
     pub unknown_old: BTreeMap<String, u64>,
     /// Communes of the list that the table never names.
     pub untouched: BTreeSet<String>,
-    /// New commune codes that an old commune of the list already has, naming another unit
+    /// New commune codes that an old commune of the list already has, naming another area
     /// (the new commune took the code of one of its old ones).
     pub reused_codes: usize,
 }
@@ -351,12 +351,12 @@ mod tests {
             BTreeSet::from(["06073".to_owned(), "06079".to_owned()])
         );
         assert_eq!(p.unknown_old, BTreeMap::from([("99999".to_owned(), 7)]));
-        // 06079 names no old unit in this table, though the new commune took its code.
+        // 06079 names no old area in this table, though the new commune took its code.
         assert_eq!(
             p.untouched,
             BTreeSet::from(["06079".to_owned(), "06085".to_owned()])
         );
-        // 06079 names another unit in the old list; 06073 is the same commune.
+        // 06079 names another area in the old list; 06073 is the same commune.
         assert_eq!(p.reused_codes, 1);
     }
 
@@ -379,7 +379,7 @@ mod tests {
     /// again from the files' cells, the plain way.
     #[test]
     fn the_real_table_over_the_january_list() {
-        let units = super::super::parse_units(super::super::OFFICIAL_UNITS).unwrap();
+        let units = super::super::parse_areas(super::super::OFFICIAL_UNITS).unwrap();
         let old: BTreeMap<String, String> = units
             .iter()
             .filter(|u| u.level == "commune")

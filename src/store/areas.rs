@@ -23,7 +23,7 @@ pub struct Area {
     pub name: String,
     /// `province`, `district`, `commune` or `village`.
     pub level: String,
-    /// The unit's type as published: Tỉnh, Thành phố, Huyện, Quận, Xã, Phường, Thị trấn, Thôn…
+    /// The area's type as published: Tỉnh, Thành phố, Huyện, Quận, Xã, Phường, Thị trấn, Thôn…
     pub kind: Option<String>,
     pub parent_id: Option<AreaId>,
     #[serde(skip)]
@@ -34,7 +34,7 @@ pub struct Area {
     pub successor_id: Option<AreaId>,
     pub created_at: Time,
     pub updated_at: Time,
-    /// The day the unit took effect (none: before gocua knew of it).
+    /// The day the area took effect (none: before gocua knew of it).
     pub valid_from: Option<NaiveDate>,
     /// The day it was retired: it was in effect until the day before.
     pub valid_to: Option<NaiveDate>,
@@ -42,7 +42,7 @@ pub struct Area {
 
 #[derive(Insertable)]
 #[diesel(table_name = areas)]
-struct NewArea<'a> {
+struct AreaRow<'a> {
     id: AreaId,
     code: Option<&'a str>,
     name: &'a str,
@@ -107,7 +107,7 @@ pub fn list(
     let roots_only =
         f.parent.is_none() && f.code.is_none() && terms.is_empty() && f.level.is_none();
     // Each bound is a path prefix; a row must match one of them. On an earlier map, retired
-    // units that became the caller's are theirs to read too.
+    // areas that became the caller's are theirs to read too.
     let mut bounds: Option<Vec<String>> = who.prefixes().map(<[String]>::to_vec);
     if let (Some(b), Some(_)) = (bounds.as_mut(), f.as_of) {
         b.extend(super::scope::history_prefixes(conn, who)?.unwrap_or_default());
@@ -158,7 +158,7 @@ pub fn list(
                         .filter(areas::valid_from.is_null().or(areas::valid_from.le(day)))
                         .filter(areas::valid_to.is_null().or(areas::valid_to.gt(day)));
                 }
-                // Today's map, unless browsing what is under a given unit.
+                // Today's map, unless browsing what is under a given area.
                 None if f.parent.is_none() => q = q.filter(areas::retired_at.is_null()),
                 None => {}
             }
@@ -226,7 +226,7 @@ pub fn create_village(
         return Err(Error::invalid("name", "length", "1 to 200 characters"));
     }
     let now = Time::now();
-    let row = NewArea {
+    let row = AreaRow {
         id,
         code: None,
         name: &name,
@@ -254,7 +254,7 @@ pub fn create_village(
     }
 }
 
-pub use crate::importer::OfficialUnit;
+pub use crate::importer::OfficialArea;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ImportReport {
@@ -267,9 +267,9 @@ pub struct ImportReport {
     pub communes: usize,
 }
 
-/// Loads official units (parents before children), inserting new ones and updating changed
+/// Loads official areas (parents before children), inserting new ones and updating changed
 /// names or parents. Importing the same list twice changes nothing the second time.
-pub fn import(conn: &mut Conn<'_>, units: &[OfficialUnit]) -> Result<ImportReport> {
+pub fn import(conn: &mut Conn<'_>, units: &[OfficialArea]) -> Result<ImportReport> {
     use crate::db::schema::reorganizations;
     let reorganized: Option<NaiveDate> = with_conn!(conn, |c| reorganizations::table
         .select(reorganizations::effective)
@@ -303,7 +303,7 @@ pub fn import(conn: &mut Conn<'_>, units: &[OfficialUnit]) -> Result<ImportRepor
         ..Default::default()
     };
     let now = Time::now();
-    let mut inserts: Vec<(AreaId, &OfficialUnit, Option<AreaId>, String)> = Vec::new();
+    let mut inserts: Vec<(AreaId, &OfficialArea, Option<AreaId>, String)> = Vec::new();
     for u in units {
         match u.level {
             "province" => report.provinces += 1,
@@ -357,9 +357,9 @@ pub fn import(conn: &mut Conn<'_>, units: &[OfficialUnit]) -> Result<ImportRepor
             }
         }
     }
-    let rows: Vec<NewUnit> = inserts
+    let rows: Vec<NewArea> = inserts
         .into_iter()
-        .map(|(id, u, parent_id, path)| NewUnit {
+        .map(|(id, u, parent_id, path)| NewArea {
             id,
             code: Some(u.code.clone()),
             name: u.name.clone(),
@@ -371,7 +371,7 @@ pub fn import(conn: &mut Conn<'_>, units: &[OfficialUnit]) -> Result<ImportRepor
         })
         .collect();
     // Parents come before children in `rows`, so chunked inserts keep foreign keys valid.
-    insert_units(conn, &rows, now)?;
+    insert_areas(conn, &rows, now)?;
     Ok(report)
 }
 
@@ -400,18 +400,18 @@ fn move_subtree(conn: &mut Conn<'_>, old: &str, new: &str) -> Result<()> {
     Ok(())
 }
 
-/// A unit as reports and lists name it.
+/// An area as reports and lists name it.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
-pub struct UnitRef {
+pub struct AreaRef {
     pub id: AreaId,
     pub code: Option<String>,
     pub name: String,
     pub level: String,
 }
 
-impl UnitRef {
-    pub fn of(a: &Area) -> UnitRef {
-        UnitRef {
+impl AreaRef {
+    pub fn of(a: &Area) -> AreaRef {
+        AreaRef {
             id: a.id,
             code: a.code.clone(),
             name: a.name.clone(),
@@ -420,7 +420,7 @@ impl UnitRef {
     }
 }
 
-/// Whether the unit was in effect on `day`.
+/// Whether the area was in effect on `day`.
 pub fn in_effect(a: &Area, day: NaiveDate) -> bool {
     a.valid_from.is_none_or(|f| f <= day) && a.valid_to.is_none_or(|t| t > day)
 }
@@ -435,8 +435,8 @@ pub fn bare_name(name: &str) -> &str {
     name
 }
 
-/// A unit of a new map, in effect from `valid_from`.
-pub struct NewUnit {
+/// An area of a new map, in effect from `valid_from`.
+pub struct NewArea {
     pub id: AreaId,
     pub code: Option<String>,
     pub name: String,
@@ -447,8 +447,8 @@ pub struct NewUnit {
     pub valid_from: Option<NaiveDate>,
 }
 
-/// Inserts units, parents before children.
-pub fn insert_units(conn: &mut Conn<'_>, units: &[NewUnit], now: Time) -> Result<()> {
+/// Inserts areas, parents before children.
+pub fn insert_areas(conn: &mut Conn<'_>, units: &[NewArea], now: Time) -> Result<()> {
     #[derive(Insertable)]
     #[diesel(table_name = areas)]
     struct Row<'a> {
@@ -488,7 +488,7 @@ pub fn insert_units(conn: &mut Conn<'_>, units: &[NewUnit], now: Time) -> Result
     Ok(())
 }
 
-/// The subtree of `root` on the map of `day`: units in effect that day, and villages where
+/// The subtree of `root` on the map of `day`: areas in effect that day, and villages where
 /// they were that day (under the parent, with the path and name they had).
 pub fn subtree_as_of(conn: &mut Conn<'_>, root: &Area, day: NaiveDate) -> Result<Vec<Area>> {
     use crate::db::schema::area_moves;

@@ -106,9 +106,15 @@ pub fn household_detail(
     id: HouseholdId,
 ) -> Result<HouseholdDetail> {
     let household = get_household(conn, who, id)?;
+    detail_of(conn, household)
+}
+
+/// The detail of a household already read (and its caller's scope checked).
+pub fn detail_of(conn: &mut Conn<'_>, household: Household) -> Result<HouseholdDetail> {
     if household.deleted_at.is_some() {
         return Err(Error::deleted("household"));
     }
+    let id = household.id;
     let (ms, ads, recent_visits) = with_conn!(conn, |c| {
         let ms: Vec<Member> = members::table
             .filter(members::household_id.eq(id))

@@ -2,7 +2,7 @@
 //! stay; where they were is kept for the map of earlier days, `areas::subtree_as_of`), and
 //! the villages of split communes waiting for a person to place them.
 
-use super::areas::{bare_name, by_ids, get, Area, UnitRef};
+use super::areas::{bare_name, by_ids, get, Area, AreaRef};
 use super::error::{Error, Result};
 use super::scope::Principal;
 use crate::db::schema::areas;
@@ -142,11 +142,11 @@ pub fn move_villages(
 /// A village whose commune was split, waiting for a person to place it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PendingVillage {
-    pub village: UnitRef,
+    pub village: AreaRef,
     /// The retired commune it is still under.
-    pub commune: UnitRef,
+    pub commune: AreaRef,
     /// The new communes it may go to (an admin may place it anywhere).
-    pub candidates: Vec<UnitRef>,
+    pub candidates: Vec<AreaRef>,
     /// Live households in it.
     pub households: i64,
 }
@@ -210,9 +210,9 @@ pub fn pending(conn: &mut Conn<'_>, who: &Principal) -> Result<Vec<PendingVillag
             let visible = who.covers(&v.path) || candidates.iter().any(|c| who.covers(&c.path));
             visible.then(|| PendingVillage {
                 households: homes.get(&v.id).copied().unwrap_or(0),
-                commune: UnitRef::of(commune),
-                candidates: candidates.into_iter().map(UnitRef::of).collect(),
-                village: UnitRef::of(&v),
+                commune: AreaRef::of(commune),
+                candidates: candidates.into_iter().map(AreaRef::of).collect(),
+                village: AreaRef::of(&v),
             })
         })
         .collect();

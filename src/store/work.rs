@@ -22,6 +22,13 @@ pub struct Unit {
     pub path: String,
 }
 
+/// An area as a write checks it: its path (whose subtree a caller covers) and its level.
+#[derive(Debug, Clone)]
+pub struct AreaPlace {
+    pub path: String,
+    pub level: String,
+}
+
 /// The ids of a household's members, adoptions and visits.
 #[derive(Debug, Default)]
 pub struct Children {
@@ -40,8 +47,18 @@ pub(super) struct Undo {
     members: Saved<MemberId, Member>,
     adoptions: Saved<(MemberId, CampaignId), Adoption>,
     visits: Saved<VisitId, Visit>,
-    dirty: (usize, usize, usize, usize, usize),
+    written: Written,
     changes: usize,
+}
+
+/// How many entities were written before an operation: the lists it may lengthen.
+#[derive(Default)]
+struct Written {
+    households: usize,
+    members: usize,
+    adoptions: usize,
+    new_visits: usize,
+    changed_visits: usize,
 }
 
 #[derive(Default)]
@@ -50,7 +67,7 @@ pub struct Work {
     pub(super) members: HashMap<MemberId, Option<Member>>,
     pub(super) adoptions: HashMap<(MemberId, CampaignId), Option<Adoption>>,
     pub(super) visits: HashMap<VisitId, Option<Visit>>,
-    pub(super) areas: HashMap<AreaId, Option<(String, String)>>,
+    pub(super) areas: HashMap<AreaId, Option<AreaPlace>>,
     pub(super) campaigns: HashMap<CampaignId, bool>,
     /// Written entities, in first-write order.
     pub(super) dirty_households: Vec<HouseholdId>,
@@ -158,7 +175,7 @@ impl Work {
             self.areas.entry(*id).or_insert(None);
         }
         for (id, path, level) in found {
-            self.areas.insert(id, Some((path, level)));
+            self.areas.insert(id, Some(AreaPlace { path, level }));
         }
         Ok(())
     }
@@ -294,13 +311,14 @@ impl Work {
         Ok(self.visits.get(&id).cloned().flatten())
     }
 
-    pub fn area(&mut self, conn: &mut Conn<'_>, id: AreaId) -> Result<Option<(String, String)>> {
+    pub fn area(&mut self, conn: &mut Conn<'_>, id: AreaId) -> Result<Option<AreaPlace>> {
         if let std::collections::hash_map::Entry::Vacant(e) = self.areas.entry(id) {
-            e.insert(with_conn!(conn, |c| areas::table
+            let found: Option<(String, String)> = with_conn!(conn, |c| areas::table
                 .find(id)
                 .select((areas::path, areas::level))
                 .first(c)
-                .optional())?);
+                .optional())?;
+            e.insert(found.map(|(path, level)| AreaPlace { path, level }));
         }
         Ok(self.areas.get(&id).cloned().flatten())
     }
@@ -347,13 +365,13 @@ impl Work {
     /// Starts an operation that `rollback` can undo.
     pub fn begin(&mut self) {
         self.undo = Some(Undo {
-            dirty: (
-                self.dirty_households.len(),
-                self.dirty_members.len(),
-                self.dirty_adoptions.len(),
-                self.new_visits.len(),
-                self.changed_visits.len(),
-            ),
+            written: Written {
+                households: self.dirty_households.len(),
+                members: self.dirty_members.len(),
+                adoptions: self.dirty_adoptions.len(),
+                new_visits: self.new_visits.len(),
+                changed_visits: self.changed_visits.len(),
+            },
             changes: self.changes.len(),
             ..Undo::default()
         });
@@ -374,11 +392,11 @@ impl Work {
         for (id, v) in u.visits.into_iter().rev() {
             restore(&mut self.visits, id, v);
         }
-        self.dirty_households.truncate(u.dirty.0);
-        self.dirty_members.truncate(u.dirty.1);
-        self.dirty_adoptions.truncate(u.dirty.2);
-        self.new_visits.truncate(u.dirty.3);
-        self.changed_visits.truncate(u.dirty.4);
+        self.dirty_households.truncate(u.written.households);
+        self.dirty_members.truncate(u.written.members);
+        self.dirty_adoptions.truncate(u.written.adoptions);
+        self.new_visits.truncate(u.written.new_visits);
+        self.changed_visits.truncate(u.written.changed_visits);
         self.changes.truncate(u.changes);
     }
 

@@ -13,6 +13,7 @@ use crate::domain::household::records::{
 use crate::domain::household::rules::{self, Searched};
 use crate::domain::household::{retention, ChangeOp, Error as Rule, Parent, Record};
 use crate::domain::merge::FieldMeta;
+use crate::domain::vocabulary::AreaLevel;
 use crate::domain::{AreaId, CampaignId, EntityId, HouseholdId, MemberId, Time, VisitId};
 use crate::store::scope::Principal;
 use crate::store::work::Unit;
@@ -21,12 +22,12 @@ use serde_json::{Map, Value};
 impl Transaction {
     /// The village's path, if the caller covers it; households live in villages only.
     fn village(&mut self, conn: &mut Conn<'_>, who: &Principal, area: AreaId) -> Result<String> {
-        let (path, level) = self.work.area(conn, area)?.ok_or(Rule::NotFound("area"))?;
-        covers(who, &path)?;
-        if level != "village" {
+        let place = self.work.area(conn, area)?.ok_or(Rule::NotFound("area"))?;
+        covers(who, &place.path)?;
+        if place.level != AreaLevel::Village.as_str() {
             return Err(Rule::NotAVillage.into());
         }
-        Ok(path)
+        Ok(place.path)
     }
 
     /// The live household the caller covers, with the unit's next version.

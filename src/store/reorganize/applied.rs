@@ -1,11 +1,11 @@
 //! What the reorganizations applied left to read: each with its report, and the targets of
-//! retired units that supervisors have to set again.
+//! retired areas that supervisors have to set again.
 
 use super::{Report, TargetToSet};
 use crate::db::schema::{area_links, areas as areas_t, campaigns, reorganizations, targets};
 use crate::db::Conn;
 use crate::domain::{AreaId, CampaignId, Time, UserId};
-use crate::store::areas::{self, Area, UnitRef};
+use crate::store::areas::{self, Area, AreaRef};
 use crate::store::error::{Error, Result};
 use crate::with_conn;
 use chrono::NaiveDate;
@@ -53,10 +53,10 @@ pub fn list(conn: &mut Conn<'_>) -> Result<Vec<Applied>> {
         .collect()
 }
 
-/// A target as `retired_targets` reads it: campaign, its name, unit, kind, value.
+/// A target as `retired_targets` reads it: campaign, its name, area, kind, value.
 type SetTarget = (CampaignId, String, AreaId, String, f64);
 
-/// The targets set on retired units.
+/// The targets set on retired areas.
 pub(super) fn retired_targets(conn: &mut Conn<'_>) -> Result<Vec<SetTarget>> {
     Ok(with_conn!(conn, |c| targets::table
         .inner_join(campaigns::table)
@@ -73,7 +73,7 @@ pub(super) fn retired_targets(conn: &mut Conn<'_>) -> Result<Vec<SetTarget>> {
         .load(c))?)
 }
 
-/// Targets of retired units that the caller has to set again: those with a successor in the
+/// Targets of retired areas that the caller has to set again: those with a successor in the
 /// caller's areas (any, for an admin) that has no target of its own in that campaign yet.
 pub fn targets_to_set(
     conn: &mut Conn<'_>,
@@ -102,18 +102,18 @@ pub fn targets_to_set(
     .collect();
     let mut out = Vec::new();
     for (campaign, name, area, kind, value) in set {
-        let successors: Vec<UnitRef> = links
+        let successors: Vec<AreaRef> = links
             .iter()
             .filter(|l| l.0 == area)
             .filter_map(|l| units.get(&l.1))
             .filter(|u| who.covers(&u.path) && !has.contains(&(campaign, u.id)))
-            .map(UnitRef::of)
+            .map(AreaRef::of)
             .collect();
         if let (false, Some(a)) = (successors.is_empty(), units.get(&area)) {
             out.push(TargetToSet {
                 campaign_id: campaign,
                 campaign_name: name,
-                area: UnitRef::of(a),
+                area: AreaRef::of(a),
                 kind,
                 value,
                 successors,

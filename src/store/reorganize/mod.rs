@@ -1,12 +1,12 @@
-//! Applies a conversion table (the July 2025 reorganization) to the unit tree in one
+//! Applies a conversion table (the July 2025 reorganization) to the area tree in one
 //! transaction: the old provinces it names, with their districts and communes, are retired on
 //! the effective day; the new provinces and communes take effect that day, linked from the
-//! units they replace (whole, part or rename); villages of communes that went whole move
+//! areas they replace (whole, part or rename); villages of communes that went whole move
 //! under their new commune, keeping their ids and so their households; villages of split
-//! communes wait for a person to place them; assignments follow a unit that went whole.
+//! communes wait for a person to place them; assignments follow an area that went whole.
 //! A table is applied once (its digest is kept); a dry run does everything and rolls back.
 
-use super::areas::{self, Area, UnitRef};
+use super::areas::{self, Area, AreaRef};
 use super::error::{Error, Result};
 use super::map;
 use crate::db::schema::{
@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 mod applied;
+mod follow;
 mod plan;
 mod report;
 use applied::retired_targets;
@@ -118,7 +119,7 @@ pub fn reorganize(conn: &mut Conn<'_>, rows: &[Row], o: &Options) -> Result<Repo
 }
 
 /// Applies the table in the caller's transaction, phase by phase: the plan, made from the
-/// current map alone (`Plan::make`), then the reorganization's record, the retired units, the
+/// current map alone (`Plan::make`), then the reorganization's record, the retired areas, the
 /// new ones, their links, the villages, the assignments and targets, and the report.
 fn apply(conn: &mut Conn<'_>, rows: &[Row], o: &Options, digest: &str) -> Result<Report> {
     let now = Time::now();
@@ -127,9 +128,9 @@ fn apply(conn: &mut Conn<'_>, rows: &[Row], o: &Options, digest: &str) -> Result
     let mut plan = Plan::make(rows, &map, o)?;
     let reorganization = record(conn, o, digest, now)?;
     plan.report.reorganization_id = Some(reorganization.0);
-    // Retire first: a new unit may take the code of one it replaces.
+    // Retire first: a new area may take the code of one it replaces.
     retire(conn, &plan, o, now)?;
-    areas::insert_units(conn, &plan.fresh, now)?;
+    areas::insert_areas(conn, &plan.fresh, now)?;
     link(conn, &plan, reorganization, now)?;
     place_villages(conn, &mut plan, &map, o, reorganization, now)?;
     follow_assignments(conn, &mut plan, &map)?;
@@ -169,7 +170,7 @@ fn record(conn: &mut Conn<'_>, o: &Options, digest: &str, now: Time) -> Result<A
     Ok(id)
 }
 
-/// Ends every unit of the old map of the named provinces on the day.
+/// Ends every area of the old map of the named provinces on the day.
 fn retire(conn: &mut Conn<'_>, plan: &Plan<'_>, o: &Options, now: Time) -> Result<()> {
     let ids: Vec<AreaId> = plan.retired.iter().map(|a| a.id).collect();
     for chunk in ids.chunks(5000) {
@@ -234,7 +235,7 @@ fn place_villages(
             .order((areas_t::path, areas_t::name))
             .load(c))?);
     }
-    let placed = plan::place_villages(plan, current, &villages, o);
+    let placed = follow::place_villages(plan, current, &villages, o);
     let report = &mut plan.report;
     report.villages_renamed = placed.renamed;
     report.villages_moved = placed.moves.len();
@@ -271,25 +272,25 @@ fn place_villages(
     Ok(())
 }
 
-/// Moves the assignments to units that went whole to their successors; lists the others.
+/// Moves the assignments to areas that went whole to their successors; lists the others.
 fn follow_assignments(
     conn: &mut Conn<'_>,
     plan: &mut Plan<'_>,
     current: &CurrentMap<'_>,
 ) -> Result<()> {
-    let assigned: Vec<plan::Assignment> = with_conn!(conn, |c| user_areas::table
+    let assigned: Vec<follow::Assignment> = with_conn!(conn, |c| user_areas::table
         .inner_join(users::table)
         .select((user_areas::user_id, user_areas::area_id, users::username))
         .order((users::username, user_areas::area_id))
         .load::<(UserId, AreaId, String)>(c))?
     .into_iter()
-    .map(|(user, area, username)| plan::Assignment {
+    .map(|(user, area, username)| follow::Assignment {
         user,
         area,
         username,
     })
     .collect();
-    let following = plan::follow_assignments(plan, current, &assigned);
+    let following = follow::follow_assignments(plan, current, &assigned);
     for (user, area) in &following.removed {
         with_conn!(conn, |c| diesel::delete(
             user_areas::table
@@ -308,7 +309,7 @@ fn follow_assignments(
     Ok(())
 }
 
-/// Lists the targets set on retired units, for the new units' supervisors to set again.
+/// Lists the targets set on retired areas, for the new areas' supervisors to set again.
 fn list_targets(conn: &mut Conn<'_>, plan: &mut Plan<'_>, current: &CurrentMap<'_>) -> Result<()> {
     for (campaign, name, area, kind, value) in retired_targets(conn)? {
         if plan.retired_ids.contains(&area) {
@@ -316,7 +317,7 @@ fn list_targets(conn: &mut Conn<'_>, plan: &mut Plan<'_>, current: &CurrentMap<'
             plan.report.targets_to_set.push(TargetToSet {
                 campaign_id: campaign,
                 campaign_name: name,
-                area: UnitRef::of(current.by_id[&area]),
+                area: AreaRef::of(current.by_id[&area]),
                 kind,
                 value,
                 successors,

@@ -1,21 +1,18 @@
-//! What applying a conversion table does, worked out without the database: the rows read
-//! against the current map (`Plan::make`: the new units, the retired ones, the links and
-//! the successors), the villages' places (`place_villages`) and the assignments that
-//! follow (`follow_assignments`). `apply` (in `mod.rs`) loads what these read and writes
-//! what they decide, phase by phase.
+//! What applying a conversion table does to the map, worked out without the database: the
+//! rows read against the current map (`Plan::make`: the new areas, the retired ones, the
+//! links and the successors). What follows from it (villages, assignments) is in `follow`;
+//! `apply` (in `mod.rs`) loads what these read and writes what they decide, phase by phase.
 
-use super::report::{
-    AssignmentToDecide, NameVariant, ProvinceMismatch, Report, Unmatched, VillageRenamed,
-};
+use super::report::{NameVariant, ProvinceMismatch, Report, Unmatched};
 use super::Options;
 use crate::domain::vocabulary::AreaLevel;
-use crate::domain::{text, AreaId, UserId};
+use crate::domain::{text, AreaId};
 use crate::importer::reorganization::{Link, Row, Whole};
-use crate::store::areas::{self, Area, NewUnit, UnitRef};
+use crate::store::areas::{Area, AreaRef, NewArea};
 use crate::store::error::{Error, Result};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-/// The kinds of link from a retired unit to a successor.
+/// The kinds of link from a retired area to a successor.
 pub const WHOLE: &str = "whole";
 pub const RENAME: &str = "rename";
 pub const PART: &str = "part";
@@ -42,29 +39,29 @@ fn kind_of(name: &str, kinds: &[&str]) -> Option<String> {
 
 /// The current map's provinces, districts and communes, found by id and by (level, code).
 pub struct CurrentMap<'a> {
-    pub units: &'a [Area],
+    pub areas: &'a [Area],
     pub by_id: HashMap<AreaId, &'a Area>,
     by_code: HashMap<(&'a str, &'a str), &'a Area>,
 }
 
 impl<'a> CurrentMap<'a> {
-    pub fn new(units: &'a [Area]) -> CurrentMap<'a> {
+    pub fn new(areas: &'a [Area]) -> CurrentMap<'a> {
         CurrentMap {
-            units,
-            by_id: units.iter().map(|a| (a.id, a)).collect(),
-            by_code: units
+            areas,
+            by_id: areas.iter().map(|a| (a.id, a)).collect(),
+            by_code: areas
                 .iter()
                 .filter_map(|a| Some(((a.level.as_str(), a.code.as_deref()?), a)))
                 .collect(),
         }
     }
 
-    /// The current unit of a level with a code.
+    /// The current area of a level with a code.
     fn by_code(&self, level: AreaLevel, code: &str) -> Option<&'a Area> {
         self.by_code.get(&(level.as_str(), code)).copied()
     }
 
-    /// The unit's province: the first id of its path.
+    /// The area's province: the first id of its path.
     pub fn province_of(a: &Area) -> Option<AreaId> {
         a.path
             .split('/')
@@ -74,7 +71,7 @@ impl<'a> CurrentMap<'a> {
     }
 }
 
-/// A new unit the rows name: its name, its province's code (communes), and its first line.
+/// A new area the rows name: its name, its province's code (communes), and its first line.
 struct Named<'a> {
     name: &'a str,
     province: &'a str,
@@ -85,13 +82,13 @@ struct Named<'a> {
 struct Reading<'a> {
     new_provinces: BTreeMap<&'a str, Named<'a>>,
     new_communes: BTreeMap<&'a str, Named<'a>>,
-    /// Old unit -> new commune code -> kinds of link the rows give.
+    /// Old area -> new commune code -> kinds of link the rows give.
     links: BTreeMap<AreaId, BTreeMap<&'a str, BTreeSet<&'static str>>>,
     touched_provinces: BTreeSet<AreaId>,
     named: HashSet<AreaId>,
 }
 
-/// A link from a retired unit to a new one.
+/// A link from a retired area to a new one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkRow {
     pub from: AreaId,
@@ -100,28 +97,28 @@ pub struct LinkRow {
     pub note: String,
 }
 
-/// Where each retired unit went: the new units and the kind of link to each.
+/// Where each retired area went: the new areas and the kind of link to each.
 pub type Successors = BTreeMap<AreaId, BTreeMap<AreaId, &'static str>>;
 
 /// What a table does to the map of provinces, districts and communes.
 pub struct Plan<'a> {
     /// The report so far: what the rows say and what the plan decided.
     pub report: Report,
-    /// Every unit under the provinces the table names: it ends on the day.
+    /// Every area under the provinces the table names: it ends on the day.
     pub retired: Vec<&'a Area>,
     pub retired_ids: HashSet<AreaId>,
     /// The new provinces, then the new communes.
-    pub fresh: Vec<NewUnit>,
+    pub fresh: Vec<NewArea>,
     pub links: Vec<LinkRow>,
-    /// Every retired unit's successors, and the one successor of each that went whole.
+    /// Every retired area's successors, and the one successor of each that went whole.
     pub went_to: Successors,
     pub successor: Vec<(AreaId, AreaId)>,
 }
 
 impl<'a> Plan<'a> {
     /// Reads every row against the current map and decides what the table does, or refuses
-    /// the table (an inconsistent row, an unknown old province, codes that name no unit
-    /// unless `accept_unmatched`, a new code of a unit that stays).
+    /// the table (an inconsistent row, an unknown old province, codes that name no area
+    /// unless `accept_unmatched`, a new code of an area that stays).
     pub fn make(rows: &[Row], map: &CurrentMap<'a>, o: &Options) -> Result<Plan<'a>> {
         let mut report = Report {
             effective: Some(o.effective),
@@ -136,7 +133,7 @@ impl<'a> Plan<'a> {
         }
         let retired = retire(map, &reading, &mut report)?;
         let retired_ids: HashSet<AreaId> = retired.iter().map(|a| a.id).collect();
-        let (fresh, commune_ids) = new_units(&reading, o);
+        let (fresh, commune_ids) = new_areas(&reading, o);
         report.provinces_created = reading.new_provinces.len();
         report.communes_created = reading.new_communes.len();
         let went_to = successors(map, &reading, &retired, &commune_ids, &fresh);
@@ -183,9 +180,9 @@ impl<'a> Plan<'a> {
             .collect()
     }
 
-    /// The new units a retired one went to, as the report names them.
-    pub fn successor_refs(&self, area: &AreaId) -> Vec<UnitRef> {
-        let new_by_id: HashMap<AreaId, &NewUnit> = self.fresh.iter().map(|u| (u.id, u)).collect();
+    /// The new areas a retired one went to, as the report names them.
+    pub fn successor_refs(&self, area: &AreaId) -> Vec<AreaRef> {
+        let new_by_id: HashMap<AreaId, &NewArea> = self.fresh.iter().map(|u| (u.id, u)).collect();
         self.went_to
             .get(area)
             .into_iter()
@@ -196,8 +193,8 @@ impl<'a> Plan<'a> {
     }
 }
 
-fn new_ref(u: &NewUnit) -> UnitRef {
-    UnitRef {
+pub(super) fn new_ref(u: &NewArea) -> AreaRef {
+    AreaRef {
         id: u.id,
         code: u.code.clone(),
         name: u.name.clone(),
@@ -205,8 +202,8 @@ fn new_ref(u: &NewUnit) -> UnitRef {
     }
 }
 
-/// Reads every row against the current map: the new units it names (consistently), and
-/// the old unit it links from; rows with no old code, or one the map lacks, are listed.
+/// Reads every row against the current map: the new areas it names (consistently), and
+/// the old area it links from; rows with no old code, or one the map lacks, are listed.
 fn read<'a>(rows: &'a [Row], map: &CurrentMap<'_>, report: &mut Report) -> Result<Reading<'a>> {
     let mut r_ = Reading {
         new_provinces: BTreeMap::new(),
@@ -326,7 +323,7 @@ fn read<'a>(rows: &'a [Row], map: &CurrentMap<'_>, report: &mut Report) -> Resul
             report.province_mismatches.push(ProvinceMismatch {
                 line: r.line,
                 cell: r.old_province.clone(),
-                tree: UnitRef::of(tree),
+                tree: AreaRef::of(tree),
             });
         }
         r_.touched_provinces.insert(province);
@@ -341,7 +338,7 @@ fn read<'a>(rows: &'a [Row], map: &CurrentMap<'_>, report: &mut Report) -> Resul
     Ok(r_)
 }
 
-/// The refusal of a table with rows whose old code names no unit.
+/// The refusal of a table with rows whose old code names no area.
 fn unmatched(rows: &[Unmatched]) -> Error {
     let first = &rows[0];
     let lines: Vec<String> = rows.iter().take(20).map(|u| u.line.to_string()).collect();
@@ -361,15 +358,15 @@ fn unmatched(rows: &[Unmatched]) -> Error {
     )
 }
 
-/// The old map of the provinces the table names: every unit under them ends on the day. A
-/// new code must not be the code of a unit that stays.
+/// The old map of the provinces the table names: every area under them ends on the day. A
+/// new code must not be the code of an area that stays.
 fn retire<'a>(
     map: &CurrentMap<'a>,
     reading: &Reading<'_>,
     report: &mut Report,
 ) -> Result<Vec<&'a Area>> {
     let retired: Vec<&Area> = map
-        .units
+        .areas
         .iter()
         .filter(|a| {
             CurrentMap::province_of(a).is_some_and(|p| reading.touched_provinces.contains(&p))
@@ -384,15 +381,15 @@ fn retire<'a>(
         }
     }
     report.provinces_kept = map
-        .units
+        .areas
         .iter()
         .filter(|a| a.level == AreaLevel::Province.as_str() && !retired_ids.contains(&a.id))
-        .map(UnitRef::of)
+        .map(AreaRef::of)
         .collect();
     report.not_in_table = retired
         .iter()
         .filter(|a| a.level == AreaLevel::Commune.as_str() && !reading.named.contains(&a.id))
-        .map(|a| UnitRef::of(a))
+        .map(|a| AreaRef::of(a))
         .collect();
     for (code, p) in &reading.new_provinces {
         if map
@@ -428,14 +425,14 @@ fn retire<'a>(
 
 /// The new provinces and communes, in effect from the day; and each new commune's id by
 /// its code.
-fn new_units<'a>(reading: &Reading<'a>, o: &Options) -> (Vec<NewUnit>, HashMap<&'a str, AreaId>) {
+fn new_areas<'a>(reading: &Reading<'a>, o: &Options) -> (Vec<NewArea>, HashMap<&'a str, AreaId>) {
     let mut province_ids: HashMap<&str, (AreaId, String)> = HashMap::new();
-    let mut fresh: Vec<NewUnit> = Vec::new();
+    let mut fresh: Vec<NewArea> = Vec::new();
     for (code, p) in &reading.new_provinces {
         let id = AreaId::random();
         let path = format!("/{id}/");
         province_ids.insert(code, (id, path.clone()));
-        fresh.push(NewUnit {
+        fresh.push(NewArea {
             id,
             code: Some(code.to_string()),
             name: p.name.to_string(),
@@ -451,7 +448,7 @@ fn new_units<'a>(reading: &Reading<'a>, o: &Options) -> (Vec<NewUnit>, HashMap<&
         let id = AreaId::random();
         let (pid, ppath) = &province_ids[c.province];
         commune_ids.insert(code, id);
-        fresh.push(NewUnit {
+        fresh.push(NewArea {
             id,
             code: Some(code.to_string()),
             name: c.name.to_string(),
@@ -465,15 +462,15 @@ fn new_units<'a>(reading: &Reading<'a>, o: &Options) -> (Vec<NewUnit>, HashMap<&
     (fresh, commune_ids)
 }
 
-/// Where each retired unit went. A commune named by several rows going to one new commune
+/// Where each retired area went. A commune named by several rows going to one new commune
 /// went whole only if every row says so; one going to several went in parts. A district or
-/// province goes to what its communes went to: whole if all of it went whole into one unit.
+/// province goes to what its communes went to: whole if all of it went whole into one area.
 fn successors(
     map: &CurrentMap<'_>,
     reading: &Reading<'_>,
     retired: &[&Area],
     commune_ids: &HashMap<&str, AreaId>,
-    fresh: &[NewUnit],
+    fresh: &[NewArea],
 ) -> Successors {
     let mut out: Successors = BTreeMap::new();
     for (from, into) in &reading.links {
@@ -542,7 +539,7 @@ fn successors(
     out
 }
 
-/// The note of the row behind each (old unit, new commune) link.
+/// The note of the row behind each (old area, new commune) link.
 fn notes(
     rows: &[Row],
     map: &CurrentMap<'_>,
@@ -563,154 +560,70 @@ fn notes(
         .collect()
 }
 
-/// Where the villages of the retired communes go.
-#[derive(Default)]
-pub struct VillagePlan {
-    pub moves: Vec<crate::store::map::Move>,
-    /// Villages that wait for a person, with the new communes they may go to.
-    pub candidates: Vec<(AreaId, AreaId)>,
-    pub renamed: Vec<VillageRenamed>,
-    pub moved: HashSet<AreaId>,
-    pub pending: HashSet<AreaId>,
-}
-
-/// Each village follows its old commune where that went whole (a commune the table does
-/// not name goes where its district went whole), or waits, with the units its commune (or
-/// district) went to as candidates. Where two villages of one name meet, the one of the
-/// commune that gave the new commune its code keeps the name, then the one of the lowest old
-/// code: the same outcome on every run.
-pub fn place_villages(
-    plan: &Plan<'_>,
-    map: &CurrentMap<'_>,
-    villages: &[Area],
-    o: &Options,
-) -> VillagePlan {
-    let successor: HashMap<AreaId, AreaId> = plan.successor.iter().copied().collect();
-    let new_by_id: HashMap<AreaId, &NewUnit> = plan.fresh.iter().map(|u| (u.id, u)).collect();
-    let mut placed: Vec<(&Area, &Area, Option<AreaId>)> = villages
-        .iter()
-        .filter_map(|v| {
-            let commune = *map.by_id.get(&v.parent_id?)?;
-            let district = commune.parent_id;
-            let target = successor.get(&commune.id).copied().or_else(|| {
-                (!plan.went_to.contains_key(&commune.id))
-                    .then(|| district.and_then(|d| successor.get(&d).copied()))
-                    .flatten()
-            });
-            Some((v, commune, target))
-        })
-        .collect();
-    placed.sort_by_key(|(v, commune, target)| {
-        let gave_code =
-            target.and_then(|t| new_by_id.get(&t)).map(|t| &t.code) == Some(&commune.code);
-        (!gave_code, commune.code.clone(), v.name.clone(), v.id)
-    });
-    let mut taken: HashSet<(AreaId, String)> = HashSet::new();
-    let mut out = VillagePlan::default();
-    for (v, commune, target) in placed {
-        match target {
-            Some(to) => {
-                let to = new_by_id[&to];
-                let mut name = v.name.clone();
-                if taken.contains(&(to.id, name.clone())) {
-                    name = format!("{} ({})", v.name, areas::bare_name(&commune.name));
-                    let mut n = 2;
-                    while taken.contains(&(to.id, name.clone())) {
-                        name = format!("{} ({}) {n}", v.name, areas::bare_name(&commune.name));
-                        n += 1;
-                    }
-                    out.renamed.push(VillageRenamed {
-                        village_id: v.id,
-                        from: v.name.clone(),
-                        to: name.clone(),
-                        commune: new_ref(to),
-                    });
-                }
-                taken.insert((to.id, name.clone()));
-                out.moves.push(crate::store::map::Move {
-                    village: v.clone(),
-                    to: to.id,
-                    to_path: to.path.clone(),
-                    name,
-                    effective: o.effective,
-                });
-                out.moved.insert(v.id);
-            }
-            None => {
-                let from_commune = plan.went_to.get(&commune.id);
-                let from_district = commune.parent_id.and_then(|d| plan.went_to.get(&d));
-                for to in from_commune
-                    .or(from_district)
-                    .into_iter()
-                    .flat_map(|m| m.keys())
-                {
-                    out.candidates.push((v.id, *to));
-                }
-                out.pending.insert(v.id);
-            }
-        }
-    }
-    out
-}
-
-/// A user's assignment to an area.
-pub struct Assignment {
-    pub user: UserId,
-    pub area: AreaId,
-    pub username: String,
-}
-
-/// What becomes of the assignments to retired units.
-#[derive(Default)]
-pub struct Following {
-    /// Assignments to remove: (user, retired area).
-    pub removed: Vec<(UserId, AreaId)>,
-    /// Assignments to add: (user, successor), each once.
-    pub added: Vec<(UserId, AreaId)>,
-    pub followed: usize,
-    pub to_decide: Vec<AssignmentToDecide>,
-}
-
-/// An assignment to a unit that went whole moves to its successor (once, should two of the
-/// user's units have gone into one); the others wait for an admin.
-pub fn follow_assignments(
-    plan: &Plan<'_>,
-    map: &CurrentMap<'_>,
-    assigned: &[Assignment],
-) -> Following {
-    let successor: HashMap<AreaId, AreaId> = plan.successor.iter().copied().collect();
-    let mut has: HashSet<(UserId, AreaId)> = assigned.iter().map(|a| (a.user, a.area)).collect();
-    let mut out = Following::default();
-    for a in assigned
-        .iter()
-        .filter(|a| plan.retired_ids.contains(&a.area))
-    {
-        match successor.get(&a.area) {
-            Some(to) => {
-                out.removed.push((a.user, a.area));
-                if has.insert((a.user, *to)) {
-                    out.added.push((a.user, *to));
-                }
-                out.followed += 1;
-            }
-            None => out.to_decide.push(AssignmentToDecide {
-                user_id: a.user,
-                username: a.username.clone(),
-                area: UnitRef::of(map.by_id[&a.area]),
-                successors: plan.successor_refs(&a.area),
-            }),
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use super::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn a_district_whose_communes_merge_is_retired_and_linked_in_parts() {
+        let (rows, areas) = binh_gia();
+        let map = CurrentMap::new(&areas);
+        let plan = Plan::make(&rows, &map, &options()).unwrap();
+        let communes = areas.iter().filter(|u| u.level == "commune").count();
+        assert_eq!(plan.report.retired.provinces, 1);
+        assert_eq!(plan.report.retired.districts, 1);
+        assert_eq!(plan.report.retired.communes, communes);
+        assert_eq!(plan.retired.len(), communes + 2);
+        let new_communes: BTreeSet<&str> = rows.iter().map(|r| r.commune_code.as_str()).collect();
+        assert_eq!(plan.report.communes_created, new_communes.len());
+        assert_eq!(plan.report.provinces_created, 1);
+        assert!(new_communes.len() < communes, "communes merged");
+        // Every old commune links to a new one; the district to several, in parts.
+        for u in areas.iter().filter(|u| u.level == "commune") {
+            assert!(
+                plan.went_to.contains_key(&u.id),
+                "{} has a successor",
+                u.name
+            );
+        }
+        let district = areas.iter().find(|u| u.level == "district").unwrap();
+        assert!(plan.went_to[&district.id].values().all(|k| *k == PART));
+        assert_eq!(
+            plan.links.len(),
+            plan.report.links.whole + plan.report.links.part + plan.report.links.rename
+        );
+        // The province went whole into the new one.
+        let province = areas.iter().find(|u| u.level == "province").unwrap();
+        assert_eq!(
+            plan.went_to[&province.id].values().collect::<Vec<_>>(),
+            [&WHOLE]
+        );
+    }
+
+    #[test]
+    fn a_row_naming_an_unknown_province_refuses_the_table() {
+        let (mut rows, areas) = binh_gia();
+        rows[0].old_province_code = Some("99".into());
+        let map = CurrentMap::new(&areas);
+        let Err(Error::Domain(crate::domain::Error::Unreadable { code, detail })) =
+            Plan::make(&rows, &map, &options())
+        else {
+            panic!("refused")
+        };
+        assert_eq!(code, "unknown_province");
+        assert!(detail.starts_with(&format!("line {}: ", rows[0].line)));
+    }
+}
+
+/// A small old map and the 2025 table's rows over it, for the plan's tests.
+#[cfg(test)]
+pub(super) mod fixtures {
     use super::*;
     use crate::importer::reorganization::{self, REORGANIZATION_2025};
     use chrono::NaiveDate;
 
-    fn unit(id: AreaId, level: &str, code: &str, name: &str, parent: Option<&Area>) -> Area {
+    pub fn area(id: AreaId, level: &str, code: &str, name: &str, parent: Option<&Area>) -> Area {
         let path = match parent {
             Some(p) => format!("{}{id}/", p.path),
             None => format!("/{id}/"),
@@ -734,7 +647,7 @@ mod tests {
         }
     }
 
-    fn options() -> Options {
+    pub fn options() -> Options {
         Options {
             effective: NaiveDate::from_ymd_opt(2025, 7, 1).unwrap(),
             dry_run: true,
@@ -746,14 +659,14 @@ mod tests {
 
     /// Bình Gia's rows of the 2025 table over its old map: Lạng Sơn, the district and the
     /// communes the rows name.
-    fn binh_gia() -> (Vec<Row>, Vec<Area>) {
+    pub fn binh_gia() -> (Vec<Row>, Vec<Area>) {
         let rows: Vec<Row> = reorganization::parse(REORGANIZATION_2025)
             .unwrap()
             .into_iter()
             .filter(|r| r.old_district_code.as_deref() == Some("181"))
             .collect();
-        let province = unit(AreaId::random(), "province", "20", "Tỉnh Lạng Sơn", None);
-        let district = unit(
+        let province = area(AreaId::random(), "province", "20", "Tỉnh Lạng Sơn", None);
+        let district = area(
             AreaId::random(),
             "district",
             "181",
@@ -761,11 +674,11 @@ mod tests {
             Some(&province),
         );
         let mut seen = HashSet::new();
-        let mut units = vec![province.clone(), district.clone()];
+        let mut areas = vec![province.clone(), district.clone()];
         for r in &rows {
             if let Some(code) = &r.old_code {
                 if seen.insert(code.clone()) {
-                    units.push(unit(
+                    areas.push(area(
                         AreaId::random(),
                         "commune",
                         code,
@@ -775,118 +688,6 @@ mod tests {
                 }
             }
         }
-        (rows, units)
-    }
-
-    #[test]
-    fn a_district_whose_communes_merge_is_retired_and_linked_in_parts() {
-        let (rows, units) = binh_gia();
-        let map = CurrentMap::new(&units);
-        let plan = Plan::make(&rows, &map, &options()).unwrap();
-        let communes = units.iter().filter(|u| u.level == "commune").count();
-        assert_eq!(plan.report.retired.provinces, 1);
-        assert_eq!(plan.report.retired.districts, 1);
-        assert_eq!(plan.report.retired.communes, communes);
-        assert_eq!(plan.retired.len(), communes + 2);
-        let new_communes: BTreeSet<&str> = rows.iter().map(|r| r.commune_code.as_str()).collect();
-        assert_eq!(plan.report.communes_created, new_communes.len());
-        assert_eq!(plan.report.provinces_created, 1);
-        assert!(new_communes.len() < communes, "communes merged");
-        // Every old commune links to a new one; the district to several, in parts.
-        for u in units.iter().filter(|u| u.level == "commune") {
-            assert!(
-                plan.went_to.contains_key(&u.id),
-                "{} has a successor",
-                u.name
-            );
-        }
-        let district = units.iter().find(|u| u.level == "district").unwrap();
-        assert!(plan.went_to[&district.id].values().all(|k| *k == PART));
-        assert_eq!(
-            plan.links.len(),
-            plan.report.links.whole + plan.report.links.part + plan.report.links.rename
-        );
-        // The province went whole into the new one.
-        let province = units.iter().find(|u| u.level == "province").unwrap();
-        assert_eq!(
-            plan.went_to[&province.id].values().collect::<Vec<_>>(),
-            [&WHOLE]
-        );
-    }
-
-    #[test]
-    fn villages_follow_a_commune_that_went_whole_and_meet_by_name() {
-        let (rows, units) = binh_gia();
-        let map = CurrentMap::new(&units);
-        let plan = Plan::make(&rows, &map, &options()).unwrap();
-        // Two old communes that went whole into one new commune, a village "Nà Pàn" in each.
-        let whole: Vec<&Area> = units
-            .iter()
-            .filter(|u| plan.successor.iter().any(|(f, _)| *f == u.id) && u.level == "commune")
-            .collect();
-        let by_target = |a: &Area| plan.successor.iter().find(|(f, _)| *f == a.id).unwrap().1;
-        let (a, b) = whole
-            .iter()
-            .flat_map(|a| whole.iter().map(move |b| (*a, *b)))
-            .find(|(a, b)| a.id != b.id && by_target(a) == by_target(b))
-            .expect("two communes merged whole");
-        let villages = vec![
-            unit(AreaId::random(), "village", "", "Nà Pàn", Some(a)),
-            unit(AreaId::random(), "village", "", "Nà Pàn", Some(b)),
-        ];
-        let out = place_villages(&plan, &map, &villages, &options());
-        assert_eq!(out.moves.len(), 2);
-        assert!(out.pending.is_empty() && out.candidates.is_empty());
-        let names: BTreeSet<&str> = out.moves.iter().map(|m| m.name.as_str()).collect();
-        assert_eq!(
-            names.len(),
-            2,
-            "one keeps the name, the other is told apart"
-        );
-        assert!(names.contains("Nà Pàn"));
-        assert_eq!(out.renamed.len(), 1);
-    }
-
-    #[test]
-    fn a_row_naming_an_unknown_province_refuses_the_table() {
-        let (mut rows, units) = binh_gia();
-        rows[0].old_province_code = Some("99".into());
-        let map = CurrentMap::new(&units);
-        let Err(Error::Domain(crate::domain::Error::Unreadable { code, detail })) =
-            Plan::make(&rows, &map, &options())
-        else {
-            panic!("refused")
-        };
-        assert_eq!(code, "unknown_province");
-        assert!(detail.starts_with(&format!("line {}: ", rows[0].line)));
-    }
-
-    #[test]
-    fn an_assignment_follows_a_unit_that_went_whole_once() {
-        let (rows, units) = binh_gia();
-        let map = CurrentMap::new(&units);
-        let plan = Plan::make(&rows, &map, &options()).unwrap();
-        let district = units.iter().find(|u| u.level == "district").unwrap();
-        let province = units.iter().find(|u| u.level == "province").unwrap();
-        let user = UserId(uuid::Uuid::new_v4());
-        let assigned = [
-            Assignment {
-                user,
-                area: province.id,
-                username: "huyen".into(),
-            },
-            Assignment {
-                user,
-                area: district.id,
-                username: "huyen".into(),
-            },
-        ];
-        let f = follow_assignments(&plan, &map, &assigned);
-        assert_eq!(f.followed, 1);
-        assert_eq!(f.removed, [(user, province.id)]);
-        assert_eq!(f.added.len(), 1);
-        assert_eq!(f.to_decide.len(), 1);
-        assert_eq!(f.to_decide[0].area.id, district.id);
-        assert!(!f.to_decide[0].successors.is_empty());
+        (rows, areas)
     }
 }

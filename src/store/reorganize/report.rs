@@ -2,7 +2,7 @@
 //! the run keeps, and `GET /areas/reorganizations` answers.
 
 use crate::domain::{AreaId, CampaignId, Time, UserId};
-use crate::store::areas::UnitRef;
+use crate::store::areas::AreaRef;
 use chrono::NaiveDate;
 use serde::Serialize;
 use uuid::Uuid;
@@ -23,10 +23,10 @@ pub struct Report {
     pub provinces_created: usize,
     pub communes_created: usize,
     pub retired: Retired,
-    /// Links from retired units to their successors, by kind.
+    /// Links from retired areas to their successors, by kind.
     pub links: LinkCounts,
-    /// New communes that kept the code of an old commune which is another unit (the old
-    /// unit keeps the code for its period).
+    /// New communes that kept the code of an old commune which is another area (the old
+    /// area keeps the code for its period).
     pub codes_reused: usize,
     pub villages_moved: usize,
     /// Villages renamed on moving because their new commune already had one of that name.
@@ -35,26 +35,26 @@ pub struct Report {
     pub villages_pending: usize,
     pub households_moved: i64,
     pub households_pending: i64,
-    /// Assignments moved to the successor of a unit that went whole.
+    /// Assignments moved to the successor of an area that went whole.
     pub assignments_followed: usize,
-    /// Assignments to retired units with no single successor: an admin decides.
+    /// Assignments to retired areas with no single successor: an admin decides.
     pub assignments_to_decide: Vec<AssignmentToDecide>,
-    /// Targets set on retired units: the new units' supervisors set them again.
+    /// Targets set on retired areas: the new areas' supervisors set them again.
     pub targets_to_set: Vec<TargetToSet>,
-    /// Rows whose old code names no unit of the current map (left out of the links).
+    /// Rows whose old code names no area of the current map (left out of the links).
     pub unmatched: Vec<Unmatched>,
     /// Rows naming an old area with no code (left out of the links).
     pub without_code: Vec<Unmatched>,
     /// Communes of the retired provinces that no row names (retired with no successor;
     /// their villages wait, with the new communes of their district as candidates).
-    pub not_in_table: Vec<UnitRef>,
+    pub not_in_table: Vec<AreaRef>,
     /// Rows spelling a new commune's name another way than its first row (only the place of
     /// a tone mark or the like): the first spelling is kept.
     pub name_variants: Vec<NameVariant>,
     /// Rows whose old province cell disagrees with the tree (the tree is followed).
     pub province_mismatches: Vec<ProvinceMismatch>,
     /// Provinces of the current map that the table does not touch.
-    pub provinces_kept: Vec<UnitRef>,
+    pub provinces_kept: Vec<AreaRef>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -76,26 +76,26 @@ pub struct VillageRenamed {
     pub village_id: AreaId,
     pub from: String,
     pub to: String,
-    pub commune: UnitRef,
+    pub commune: AreaRef,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct AssignmentToDecide {
     pub user_id: UserId,
     pub username: String,
-    pub area: UnitRef,
-    /// The units it went into.
-    pub successors: Vec<UnitRef>,
+    pub area: AreaRef,
+    /// The areas it went into.
+    pub successors: Vec<AreaRef>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct TargetToSet {
     pub campaign_id: CampaignId,
     pub campaign_name: String,
-    pub area: UnitRef,
+    pub area: AreaRef,
     pub kind: String,
     pub value: f64,
-    pub successors: Vec<UnitRef>,
+    pub successors: Vec<AreaRef>,
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]
@@ -122,6 +122,6 @@ pub struct ProvinceMismatch {
     pub line: u64,
     /// The old province as the row writes it.
     pub cell: String,
-    /// The province the old unit is in.
-    pub tree: UnitRef,
+    /// The province the old area is in.
+    pub tree: AreaRef,
 }
