@@ -139,6 +139,14 @@ async fn dashboard_shows_the_district_and_drills_into_a_commune() {
         .script("return document.getElementById('crumbs').textContent")
         .await;
     assert_eq!(crumbs, "Tỉnh Lạng Sơn›Xã Hoa Thám");
+    // The list holds the villages and nothing else (no stray text where no row waits).
+    let stray = b
+        .script(
+            "return Array.from(document.getElementById('areas').childNodes)\
+             .filter(n => n.nodeType !== 1 || !n.classList.contains('area-row')).length",
+        )
+        .await;
+    assert_eq!(stray, 0);
     // The trend and the list follow: Hoa Thám's, not the district's arriving late.
     b.wait_for(&format!(
         "return document.getElementById('trend').dataset.area === '{hoa_tham}' \

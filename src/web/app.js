@@ -203,12 +203,12 @@ async function show() {
       bar(c),
       el("span", { class: c.priority_pending ? "priority" : "priority none" },
         c.priority_pending ? `${num(c.priority_pending)} ưu tiên chưa cài` : "Ưu tiên: đủ"));
-    }), waiting ? el("li", { class: "area-row unassigned", id: "unassigned" },
+    }), ...(waiting ? [el("li", { class: "area-row unassigned", id: "unassigned" },
       el("span", { class: "rank" }, "—"),
       el("span", { class: "name" }, "Chưa xếp", el("small", {}, `${num(waiting.villages)} thôn chờ xếp về xã mới`)),
       el("span", {}, `${num(waiting.households)} hộ, ${num(waiting.installed)} / ${num(waiting.persons)} người đã cài (không tính vào các dòng trên)`),
       el("span", { class: waiting.priority_total - waiting.priority_installed ? "priority" : "priority none" },
-        `${num(waiting.priority_total - waiting.priority_installed)} ưu tiên chưa cài`)) : null);
+        `${num(waiting.priority_total - waiting.priority_installed)} ưu tiên chưa cài`))] : []));
     $("report").hidden = false;
     trend(view);
     openList(state.list || "priority-pending", view);
