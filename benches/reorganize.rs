@@ -11,63 +11,15 @@
 
 #[path = "support/mod.rs"]
 mod support;
+use support::run;
 
 use diesel::connection::SimpleConnection;
 use diesel::Connection;
-use std::process::Command;
+
 use std::time::Instant;
 use uuid::Uuid;
 
 const VILLAGES_PER_COMMUNE: usize = 5;
-
-fn households_wanted() -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == "--households")
-        .and_then(|i| args.get(i + 1))
-        .map(|n| n.parse().expect("--households N"))
-        .unwrap_or(500_000)
-}
-
-/// The peak resident memory of a child so far (VmHWM), in MiB; polled while it runs.
-fn peak_rss_mib(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
-}
-
-/// Runs the command to its end: seconds, peak resident MiB, and what it printed.
-fn run(url: &str, args: &[&str]) -> (f64, f64, String) {
-    let t = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_gocua"))
-        .args(args)
-        .env("GOCUA_DATABASE_URL", url)
-        .env("GOCUA_LOG_LEVEL", "warn")
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut peak: f64 = 0.0;
-    loop {
-        if let Some(p) = peak_rss_mib(child.id()) {
-            peak = peak.max(p);
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let out = child.wait_with_output().unwrap();
-    let secs = t.elapsed().as_secs_f64();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{args:?}: {text}");
-    (secs, peak, text)
-}
 
 fn seed(url: &str, households: usize) {
     // A plain connection (the schema is migrated by `gocua migrate`): nothing of it is left
@@ -204,7 +156,7 @@ fn seed(url: &str, households: usize) {
 }
 
 fn main() {
-    let households = households_wanted();
+    let households = support::number_arg("--households", 500_000);
     support::run_on_backends("gocua_bench_reorganize", |name, url| async move {
         run(&url, &["migrate"]);
         let t = Instant::now();

@@ -79,6 +79,11 @@ pub struct Problem {
     /// when reporting a problem.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// A refused household import's report (`register_refused`): every error and warning
+    /// with its line and column.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub report: Option<serde_json::Value>,
 }
 
 /// A copy keeps the cause's message chain (not its type): pushed batches keep the errors of
@@ -196,6 +201,7 @@ impl ApiError {
             code: self.code.to_owned(),
             errors: self.errors.clone(),
             request_id: crate::telemetry::request_id(),
+            report: None,
         }
     }
 }
@@ -353,6 +359,19 @@ impl From<crate::retention::Error> for ApiError {
         let detail = e.to_string();
         match e {
             E::Running { .. } => ApiError::conflict("retention_running", detail),
+            E::Write(e) => e.into(),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::register::Error> for ApiError {
+    fn from(e: crate::register::Error) -> Self {
+        use crate::register::Error as E;
+        let detail = e.to_string();
+        match e {
+            E::File(f) => ApiError::bad_request(f.code, detail),
+            E::Refused(_) => ApiError::new(Kind::Validation, "register_refused", detail),
             E::Write(e) => e.into(),
             E::Store(e) => e.into(),
         }

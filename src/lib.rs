@@ -14,6 +14,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod importer;
+pub mod register;
 pub mod reports;
 pub mod retention;
 pub mod rng;

@@ -203,3 +203,56 @@ pub async fn put(c: &reqwest::Client, s: &Server, path: &str, token: &str, body:
     )
     .await
 }
+
+/// The peak resident memory of a child so far (VmHWM), in MiB; polled while it runs.
+pub fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Runs the command to its end: seconds, peak resident MiB, and what it printed.
+pub fn run(url: &str, args: &[&str]) -> (f64, f64, String) {
+    let t = std::time::Instant::now();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gocua"))
+        .args(args)
+        .env("GOCUA_DATABASE_URL", url)
+        .env("GOCUA_LOG_LEVEL", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut peak: f64 = 0.0;
+    loop {
+        if let Some(p) = peak_rss_mib(child.id()) {
+            peak = peak.max(p);
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let out = child.wait_with_output().unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{args:?}: {text}");
+    (secs, peak, text)
+}
+
+/// The number after `name` on the command line (`--households 1000`), or `default`.
+pub fn number_arg(name: &str, default: usize) -> usize {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(|n| {
+            n.parse()
+                .unwrap_or_else(|_| panic!("{name} takes a number"))
+        })
+        .unwrap_or(default)
+}

@@ -13,6 +13,7 @@ pub mod field;
 pub mod households;
 pub mod ops;
 pub mod privacy;
+pub mod register;
 pub mod reports;
 pub mod stream;
 pub mod sync;
@@ -321,6 +322,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     users::configure(cfg);
     areas::configure(cfg);
     campaigns::configure(cfg);
+    register::configure(cfg);
     households::configure(cfg);
     reports::configure(cfg);
     audit::configure(cfg);
@@ -366,6 +368,7 @@ impl Modify for BearerAuth {
         reports::households_export,
         audit::list, audit::export,
         privacy::anonymize, privacy::erase_member, privacy::erase_household,
+        register::import, register::template,
     ),
     components(schemas(crate::error::Problem, FieldError, reports::ExportFormat)),
     tags(

@@ -168,6 +168,7 @@ diesel::table! {
         updated_at -> Ts,
         deleted_at -> Nullable<Ts>,
         anonymized_at -> Nullable<Ts>,
+        external_id -> Nullable<Text>,
     }
 }
 
@@ -192,6 +193,7 @@ diesel::table! {
         deleted_at -> Nullable<Ts>,
         anonymized_at -> Nullable<Ts>,
         birth_decade -> Nullable<Integer>,
+        external_id -> Nullable<Text>,
     }
 }
 

@@ -1,12 +1,13 @@
-//! Reads the official GSO area list (`areas-2025-01-04.csv` format) as it is published:
+//! Reads the official GSO area list (`units-2025-01-04.csv` format) as it is published:
 //! a header row, stray and doubled spaces in names, districts listed without communes.
 
+pub mod register;
 pub mod reorganization;
 
 use crate::domain::text::squash_spaces;
 use std::collections::HashMap;
 
-/// The official list of 2025-01-04 (`data/vn-admin-areas/`), built in so that a deployment
+/// The official list of 2025-01-04 (`data/vn-admin-units/`), built in so that a deployment
 /// can import it with no file at hand.
 pub const OFFICIAL_UNITS: &[u8] = include_bytes!("../../data/vn-admin-units/units-2025-01-04.csv");
 pub const OFFICIAL_UNITS_NAME: &str = "units-2025-01-04.csv (built in)";

@@ -13,7 +13,7 @@ use super::ImportError;
 use crate::domain::text::squash_spaces;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The table of 2025-07-01 (`data/vn-admin-areas/`), built in.
+/// The table of 2025-07-01 (`data/vn-admin-units/`), built in.
 pub const REORGANIZATION_2025: &[u8] =
     include_bytes!("../../data/vn-admin-units/reorganization-2025-07-01.csv");
 

@@ -169,30 +169,34 @@ pub fn to_visit_cells(h: &HouseholdToVisit) -> Vec<Cell> {
     ]
 }
 
+/// The household list's columns: the register's (docs/IMPORT.md) first, so that an export
+/// opens in the household import as it is; gocua's own id last.
 pub const HOUSEHOLD_HEADERS: &[&str] = &[
     "Mã hộ",
     "Thôn",
-    "Địa chỉ",
     "Chủ hộ",
-    "Điện thoại",
+    "Địa chỉ",
+    "Điện thoại hộ",
     "Số nhân khẩu",
     "Vĩ độ",
     "Kinh độ",
     "Ghi chú",
+    "Mã gocua",
 ];
 
 /// A household of the list export, its village named.
 pub fn household_cells(i: &HouseholdItem, village: Option<String>) -> Vec<Cell> {
     let h = &i.household;
     vec![
-        h.id.0.to_string().into(),
+        h.external_id.clone().into(),
         village.into(),
-        h.address.clone().into(),
         h.head_name.clone().into(),
+        h.address.clone().into(),
         h.phone.clone().into(),
         i.member_count.into(),
         h.lat.into(),
         h.lon.into(),
         h.notes.clone().into(),
+        h.id.0.to_string().into(),
     ]
 }

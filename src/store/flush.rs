@@ -221,6 +221,7 @@ fn upsert_pg(
                 households::updated_at.eq(excluded(households::updated_at)),
                 households::deleted_at.eq(excluded(households::deleted_at)),
                 households::anonymized_at.eq(excluded(households::anonymized_at)),
+                households::external_id.eq(excluded(households::external_id)),
             ))
             .execute(c)?;
     }
@@ -244,6 +245,7 @@ fn upsert_pg(
                 members::deleted_at.eq(excluded(members::deleted_at)),
                 members::anonymized_at.eq(excluded(members::anonymized_at)),
                 members::birth_decade.eq(excluded(members::birth_decade)),
+                members::external_id.eq(excluded(members::external_id)),
             ))
             .execute(c)?;
     }

@@ -18,6 +18,7 @@ use crate::with_conn;
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 use serde::Serialize;
+use std::collections::HashMap;
 
 // Their changesets set every updatable column, `None` as NULL (`treat_none_as_null`).
 impl FixedShape for Household {}
@@ -343,6 +344,36 @@ pub mod bulk {
                 .limit(limit)
                 .load(c)
         })?)
+    }
+
+    /// Every household of the villages `areas`, deleted ones included, with its live
+    /// members, in batches of villages.
+    pub fn whole_in_areas(
+        conn: &mut Conn<'_>,
+        areas: &[AreaId],
+    ) -> Result<Vec<(Household, Vec<Member>)>> {
+        let mut hs: Vec<Household> = Vec::new();
+        for chunk in areas.chunks(500) {
+            hs.extend(with_conn!(conn, |c| households::table
+                .filter(households::area_id.eq_any(chunk))
+                .select(Household::as_select())
+                .order(households::id)
+                .load(c))?);
+        }
+        let ids: Vec<HouseholdId> = hs.iter().map(|h| h.id).collect();
+        let mut members: HashMap<HouseholdId, Vec<Member>> = HashMap::new();
+        for chunk in ids.chunks(5000) {
+            for m in members_of(conn, chunk)? {
+                members.entry(m.household_id).or_default().push(m);
+            }
+        }
+        Ok(hs
+            .into_iter()
+            .map(|h| {
+                let ms = members.remove(&h.id).unwrap_or_default();
+                (h, ms)
+            })
+            .collect())
     }
 
     pub fn members(conn: &mut Conn<'_>, ids: &[MemberId]) -> Result<Vec<Member>> {

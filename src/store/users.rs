@@ -255,3 +255,21 @@ pub fn set_areas(conn: &mut Conn<'_>, id: UserId, area_ids: &[AreaId]) -> Result
     })?;
     Ok(())
 }
+
+/// The first active admin, as the command line writes under their name (the records it
+/// creates name who registered them).
+pub fn first_admin(conn: &mut Conn<'_>) -> Result<Option<super::scope::Principal>> {
+    let found: Option<(UserId, String)> = with_conn!(conn, |c| users::table
+        .filter(users::role.eq(Role::Admin.as_str()))
+        .filter(users::active.eq(true))
+        .order((users::created_at, users::id))
+        .select((users::id, users::username))
+        .first(c)
+        .optional())?;
+    Ok(found.map(|(user_id, username)| super::scope::Principal {
+        user_id,
+        username,
+        role: Role::Admin,
+        area_paths: Vec::new(),
+    }))
+}

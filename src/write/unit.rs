@@ -115,6 +115,7 @@ impl Transaction {
             updated_at: now,
             deleted_at: None,
             anonymized_at: None,
+            external_id: f.external_id.clone(),
         };
         let area = row.area_id;
         self.work.put_household(Unit { row, path });
@@ -314,6 +315,7 @@ impl Transaction {
             deleted_at: None,
             anonymized_at: None,
             birth_decade: None,
+            external_id: f.external_id.clone(),
         });
         let wrote = Written::upsert(
             Record::Member,

@@ -21,6 +21,8 @@ const LON: Kind = Kind::Float {
     max: 180.0,
 };
 const NOTES: Kind = Kind::Text { max: 2000 };
+/// An id in the commune's register (`Mã hộ`, `Mã nhân khẩu`).
+const EXTERNAL_ID: Kind = Kind::Text { max: 40 };
 
 #[derive(
     Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize, utoipa::ToSchema,
@@ -54,6 +56,8 @@ pub struct Household {
     /// When its personal data was removed (`rules::anonymize_household`): a campaign's
     /// retention ran out, or the household asked to be erased.
     pub anonymized_at: Option<Time>,
+    /// Its id in the commune's household register (`Mã hộ`), unique within the commune.
+    pub external_id: Option<String>,
 }
 
 #[derive(
@@ -87,6 +91,8 @@ pub struct Member {
     /// The first year of the decade of the birth year, kept in its place once the member is
     /// anonymized (1987 → 1980).
     pub birth_decade: Option<i32>,
+    /// Their id in the commune's household register (`Mã nhân khẩu`), when it has one.
+    pub external_id: Option<String>,
 }
 
 #[derive(
@@ -116,6 +122,7 @@ record_fields!(Household => HouseholdFields, HOUSEHOLD = "household" {
     lat: Option<f64> = field(LAT),
     lon: Option<f64> = field(LON),
     notes: String = defaulted(NOTES, ""),
+    external_id: Option<String> = field(EXTERNAL_ID),
 } sent with [anonymized_at]);
 // A member's household is immutable.
 record_fields!(Member => MemberFields, MEMBER = "member" {
@@ -127,6 +134,7 @@ record_fields!(Member => MemberFields, MEMBER = "member" {
     smartphone: Smartphone = defaulted(Kind::Choice(Smartphone::NAMES), "unknown"),
     priority: Priority = defaulted(Kind::Choice(Priority::NAMES), "none"),
     notes: String = defaulted(NOTES, ""),
+    external_id: Option<String> = field(EXTERNAL_ID),
 } sent with [birth_decade, anonymized_at]);
 // Set through `rules::set_status`, which merges the status.
 record_fields!(Adoption => AdoptionFields, ADOPTION = "adoption" {

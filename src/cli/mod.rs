@@ -1,5 +1,7 @@
 //! Subcommands: serve, migrate, user add, areas import, areas reorganize, demo seed, sync
-//! prune, tallies check and rebuild, openapi, vocabulary.
+//! prune, tallies check and rebuild, households import, privacy, openapi, vocabulary.
+
+mod households;
 
 use crate::app::{self, Application};
 use crate::auth::{self, Role};
@@ -60,6 +62,11 @@ enum Command {
     Tallies {
         #[command(subcommand)]
         command: TalliesCommand,
+    },
+    /// Households: import the commune's register (docs/IMPORT.md).
+    Households {
+        #[command(subcommand)]
+        command: households::HouseholdsCommand,
     },
     /// Retention and erasure of personal data (docs/SECURITY.md).
     Privacy {
@@ -240,6 +247,7 @@ pub fn main() -> ExitCode {
         } => prune(&settings, days),
         Command::Tallies { command } => tallies(&settings, command),
         Command::Privacy { command } => privacy(&settings, command),
+        Command::Households { command } => households::run(&settings, command),
         Command::Openapi => {
             print!("{}", api::openapi_json());
             Ok(())
