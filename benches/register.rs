@@ -78,7 +78,10 @@ fn rows(households: usize, prefix: &str) -> Vec<[String; 11]> {
 }
 
 fn write_csv(path: &std::path::Path, rows: &[[String; 11]]) {
-    let mut w = csv::Writer::from_path(path).unwrap();
+    let mut w = csv::WriterBuilder::new()
+        .flexible(true)
+        .from_path(path)
+        .unwrap();
     w.write_record(["DANH SÁCH HỘ GIA ĐÌNH"]).unwrap();
     w.write_record(HEADERS).unwrap();
     for r in rows {

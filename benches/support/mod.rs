@@ -227,20 +227,26 @@ pub fn run(url: &str, args: &[&str]) -> (f64, f64, String) {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Its output is read as it comes: a child writing more than a pipe holds would wait.
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut out).unwrap();
+        out
+    });
     let mut peak: f64 = 0.0;
-    loop {
+    let status = loop {
         if let Some(p) = peak_rss_mib(child.id()) {
             peak = peak.max(p);
         }
-        if child.try_wait().unwrap().is_some() {
-            break;
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let out = child.wait_with_output().unwrap();
+    };
     let secs = t.elapsed().as_secs_f64();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{args:?}: {text}");
+    let text = String::from_utf8_lossy(&reader.join().unwrap()).into_owned();
+    assert!(status.success(), "{args:?}: {text}");
     (secs, peak, text)
 }
 

@@ -114,16 +114,16 @@ pub async fn import(
             .content_type("application/problem+json")
             .json(answer));
     }
-    let mut report = prepared.report.clone();
-    if o.dry_run || prepared.plans.is_empty() {
-        return Ok(HttpResponse::Ok().json(report));
+    if o.dry_run || prepared.plans().is_empty() {
+        return Ok(HttpResponse::Ok().json(prepared.report));
     }
     let audit_action = prepared.audit();
     let chunks: Vec<Vec<_>> = prepared
-        .plans
+        .plans()
         .chunks(register::CHUNK)
         .map(<[_]>::to_vec)
         .collect();
+    let mut report = prepared.report;
     let last = chunks.len() - 1;
     for (i, chunk) in chunks.into_iter().enumerate() {
         let (origin, action) = (origin.clone(), audit_action.clone());

@@ -67,10 +67,10 @@ pub(super) fn run(settings: &Settings, command: HouseholdsCommand) -> anyhow::Re
     let prepared = conn
         .read_transaction(|conn| register::prepare(conn, &who, &data, &o))
         .map_err(failed)?;
-    let mut report = prepared.report.clone();
     let refused = prepared.refused(&o);
-    if !refused && !dry_run && !prepared.plans.is_empty() {
-        let chunks: Vec<_> = prepared.plans.chunks(register::CHUNK).collect();
+    let mut written = false;
+    if !refused && !dry_run && !prepared.plans().is_empty() {
+        let chunks: Vec<_> = prepared.plans().chunks(register::CHUNK).collect();
         let (n, mut done) = (chunks.len(), 0);
         for (i, chunk) in chunks.into_iter().enumerate() {
             conn.transaction(|conn| {
@@ -83,13 +83,17 @@ pub(super) fn run(settings: &Settings, command: HouseholdsCommand) -> anyhow::Re
             .map_err(failed)?;
             done += chunk.len();
             if n > 1 {
-                eprintln!("  {done} of {} households", prepared.plans.len());
+                eprintln!("  {done} of {} households", prepared.plans().len());
             }
         }
-        report.written = true;
+        written = true;
     }
+    let mut report = prepared.report;
+    report.written = written;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        std::io::Write::write_all(&mut out, b"\n")?;
     } else {
         print_report(&report, refused);
     }

@@ -136,14 +136,18 @@ impl From<Rule> for Error {
 
 store::wraps_store_error!(Error, Error::Store);
 
-/// A file read and planned: the report, and the households to write.
+/// A file read and planned: the report, whose `items` are the households to write.
 pub struct Prepared {
     pub report: Report,
     pub commune: Option<Area>,
-    pub plans: Vec<HouseholdPlan>,
 }
 
 impl Prepared {
+    /// The households to write, with their persons.
+    pub fn plans(&self) -> &[HouseholdPlan] {
+        &self.report.items
+    }
+
     /// Whether the plans may be written: no error, or errors skipped.
     pub fn refused(&self, o: &Options) -> bool {
         !self.report.errors.is_empty() && !o.skip_errors
@@ -167,7 +171,8 @@ impl Prepared {
 /// transaction.
 pub fn prepare(conn: &mut Conn<'_>, who: &Principal, data: &[u8], o: &Options) -> Result<Prepared> {
     let rows = sheet::read(data, o.sheet.as_deref()).map_err(Error::File)?;
-    let register = file::parse(&rows, o.commune.is_some());
+    let mut register = file::parse(&rows, o.commune.is_some());
+    drop(rows);
     let mut report = Report {
         dry_run: o.dry_run,
         ignored_columns: register.columns.ignored.clone(),
@@ -181,7 +186,6 @@ pub fn prepare(conn: &mut Conn<'_>, who: &Principal, data: &[u8], o: &Options) -
             return Ok(Prepared {
                 report,
                 commune: None,
-                plans: Vec::new(),
             })
         }
     };
@@ -197,7 +201,7 @@ pub fn prepare(conn: &mut Conn<'_>, who: &Principal, data: &[u8], o: &Options) -
         errors,
         warnings,
         bad,
-    } = plan::plan(&register, &villages, &stored, &|path| who.covers(path));
+    } = plan::plan(&mut register, &villages, &stored, &|path| who.covers(path));
     report.errors.extend(errors);
     report.warnings.extend(warnings);
     report.errors.sort_by_key(|e| e.line);
@@ -228,14 +232,14 @@ pub fn prepare(conn: &mut Conn<'_>, who: &Principal, data: &[u8], o: &Options) -
             report.persons.add(p.action);
         }
     }
-    report.items = households.iter().filter(|h| h.writes()).cloned().collect();
+    drop(stored);
+    report.items = households
+        .into_iter()
+        .filter(HouseholdPlan::writes)
+        .collect();
     Ok(Prepared {
         report,
         commune: Some(commune),
-        plans: households
-            .into_iter()
-            .filter(HouseholdPlan::writes)
-            .collect(),
     })
 }
 

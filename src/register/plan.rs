@@ -89,7 +89,7 @@ pub struct Planned {
 /// Plans every household of the file against the commune's villages and households.
 /// `in_scope` says whether the caller covers a village's path.
 pub fn plan(
-    register: &file::Register,
+    register: &mut file::Register,
     villages: &[Village],
     stored: &[Stored],
     in_scope: &dyn Fn(&str) -> bool,
@@ -102,7 +102,7 @@ pub fn plan(
         .collect();
     let mut taken: HashSet<HouseholdId> = HashSet::new();
     let mut out = Planned::default();
-    for (i, h) in register.households.iter().enumerate() {
+    for (i, h) in register.households.iter_mut().enumerate() {
         if h.bad {
             out.bad.insert(i);
             continue;
@@ -166,21 +166,24 @@ fn fields(values: &Map<String, Value>) -> Vec<String> {
     values.keys().cloned().collect()
 }
 
-fn create(h: &file::Household, village: &Village) -> HouseholdPlan {
+/// A household the commune does not hold yet: its values are taken from the file's (they
+/// are not needed there again).
+fn create(h: &mut file::Household, village: &Village) -> HouseholdPlan {
     let household_id = HouseholdId(uuid::Uuid::new_v4());
-    let mut values = h.values.clone();
+    let mut values = std::mem::take(&mut h.values);
     values.insert("area_id".into(), village.id.to_string().into());
     values.insert("external_id".into(), h.code.clone().into());
     let persons = h
         .persons
-        .iter()
+        .iter_mut()
         .map(|p| {
-            let mut v = p.values.clone();
+            let full_name = p.name().to_owned();
+            let mut v = std::mem::take(&mut p.values);
             if let Some(code) = &p.code {
                 v.insert("external_id".into(), code.clone().into());
             }
             v.insert("household_id".into(), household_id.to_string().into());
-            person(p, Action::Create, MemberId(uuid::Uuid::new_v4()), v)
+            person(p.line, full_name, Action::Create, MemberId(uuid::Uuid::new_v4()), v)
         })
         .collect();
     HouseholdPlan {
@@ -196,14 +199,15 @@ fn create(h: &file::Household, village: &Village) -> HouseholdPlan {
 }
 
 fn person(
-    p: &file::Person,
+    line: u64,
+    full_name: String,
     action: Action,
     id: MemberId,
     values: Map<String, Value>,
 ) -> PersonPlan {
     PersonPlan {
-        line: p.line,
-        full_name: p.name().to_owned(),
+        line,
+        full_name,
         action: match (action, values.is_empty()) {
             (Action::Create, _) => Action::Create,
             (_, true) => Action::Unchanged,
@@ -287,11 +291,12 @@ fn persons(h: &file::Household, s: &Stored, fill_only: bool) -> Vec<PersonPlan> 
                         true => empty_fields(m, &values),
                         false => changed(m, &values),
                     };
-                    person(p, Action::Update, m.id, v)
+                    person(p.line, p.name().to_owned(), Action::Update, m.id, v)
                 }
                 None => {
                     values.insert("household_id".into(), s.household.id.to_string().into());
-                    person(p, Action::Create, MemberId(uuid::Uuid::new_v4()), values)
+                    let id = MemberId(uuid::Uuid::new_v4());
+                    person(p.line, p.name().to_owned(), Action::Create, id, values)
                 }
             }
         })

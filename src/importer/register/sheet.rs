@@ -156,13 +156,20 @@ fn read_xlsx(data: &[u8], sheet: Option<&str>) -> Result<Vec<Row>, FileError> {
             .cloned()
             .ok_or_else(|| FileError::new(None, "empty_file", "the workbook has no sheet"))?,
     };
-    let range = book.worksheet_range(&name).map_err(unreadable)?;
-    let formulas = book.worksheet_formula(&name).map_err(unreadable)?;
-    let is_formula = |row: u32, col: u32| {
-        formulas
-            .get_value((row, col))
-            .is_some_and(|f| !f.is_empty())
+    // The cells a formula computes, by position (the formulas' range holds a string for
+    // every cell of the sheet: it is let go before the cells are read).
+    let formulas: std::collections::HashSet<(u32, u32)> = {
+        let range = book.worksheet_formula(&name).map_err(unreadable)?;
+        let (top, left) = range.start().unwrap_or((0, 0));
+        range
+            .cells()
+            .filter(|(_, _, f)| !f.is_empty())
+            .map(|(r, c, _)| (top + r as u32, left + c as u32))
+            .collect()
     };
+    let range = book.worksheet_range(&name).map_err(unreadable)?;
+    drop(book);
+    let is_formula = |row: u32, col: u32| formulas.contains(&(row, col));
     let Some((top, left)) = range.start() else {
         return Err(FileError::new(None, "empty_file", "the sheet is empty"));
     };
