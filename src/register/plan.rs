@@ -183,7 +183,13 @@ fn create(h: &mut file::Household, village: &Village) -> HouseholdPlan {
                 v.insert("external_id".into(), code.clone().into());
             }
             v.insert("household_id".into(), household_id.to_string().into());
-            person(p.line, full_name, Action::Create, MemberId(uuid::Uuid::new_v4()), v)
+            person(
+                p.line,
+                full_name,
+                Action::Create,
+                MemberId(uuid::Uuid::new_v4()),
+                v,
+            )
         })
         .collect();
     HouseholdPlan {
