@@ -149,6 +149,11 @@ async fn a_register_is_checked_imported_and_found_again() {
     assert_eq!(again.body["households"]["unchanged"], 3);
     assert_eq!(again.body["persons"]["unchanged"], 4);
     assert_eq!(again.body["written"], false);
+    assert_eq!(
+        again.body["items"].as_array().unwrap().len(),
+        3,
+        "each household is listed"
+    );
     assert_eq!(app.count("changes").await, changes);
     assert_eq!(app.count("households").await, 3);
 
@@ -157,10 +162,21 @@ async fn a_register_is_checked_imported_and_found_again() {
     let one = csv(app, &w.admin, "commune=06073", &changed).await;
     assert_eq!(one.status, 200, "{}", one.text);
     assert_eq!(one.body["households"]["update"], 1);
+    let item = |r: &common::Res, code: &str| {
+        r.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["code"] == code)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(item(&one, "KH-01")["action"], "update");
     assert_eq!(
-        one.body["items"][0]["fields"],
+        item(&one, "KH-01")["fields"],
         serde_json::json!(["address"])
     );
+    assert_eq!(item(&one, "NP-01")["action"], "unchanged");
     assert_eq!(app.count("changes").await, changes + 1);
     let kh = households(&w, &w.v2).await;
     assert_eq!(

@@ -114,15 +114,14 @@ pub async fn import(
             .content_type("application/problem+json")
             .json(answer));
     }
-    if o.dry_run || prepared.plans().is_empty() {
+    let chunks = match o.dry_run {
+        true => Vec::new(),
+        false => prepared.chunks(),
+    };
+    if chunks.is_empty() {
         return Ok(HttpResponse::Ok().json(prepared.report));
     }
     let audit_action = prepared.audit();
-    let chunks: Vec<Vec<_>> = prepared
-        .plans()
-        .chunks(register::CHUNK)
-        .map(<[_]>::to_vec)
-        .collect();
     let mut report = prepared.report;
     let last = chunks.len() - 1;
     for (i, chunk) in chunks.into_iter().enumerate() {

@@ -69,12 +69,16 @@ pub(super) fn run(settings: &Settings, command: HouseholdsCommand) -> anyhow::Re
         .map_err(failed)?;
     let refused = prepared.refused(&o);
     let mut written = false;
-    if !refused && !dry_run && !prepared.plans().is_empty() {
-        let chunks: Vec<_> = prepared.plans().chunks(register::CHUNK).collect();
+    let chunks = match refused || dry_run {
+        true => Vec::new(),
+        false => prepared.chunks(),
+    };
+    let total: usize = chunks.iter().map(Vec::len).sum();
+    if !chunks.is_empty() {
         let (n, mut done) = (chunks.len(), 0);
         for (i, chunk) in chunks.into_iter().enumerate() {
             conn.transaction(|conn| {
-                register::write(conn, &who, chunk)?;
+                register::write(conn, &who, &chunk)?;
                 if i + 1 == n {
                     audit::record(conn, &Actor::command_line(), &prepared.audit())?;
                 }
@@ -83,7 +87,7 @@ pub(super) fn run(settings: &Settings, command: HouseholdsCommand) -> anyhow::Re
             .map_err(failed)?;
             done += chunk.len();
             if n > 1 {
-                eprintln!("  {done} of {} households", prepared.plans().len());
+                eprintln!("  {done} of {total} households");
             }
         }
         written = true;

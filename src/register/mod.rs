@@ -79,7 +79,8 @@ pub struct Report {
     pub missing_from_file: usize,
     /// Households of the file left out for their errors (`skip_errors`), by `Mã hộ`.
     pub skipped: Vec<String>,
-    /// Every household that is written, with its persons.
+    /// Every household of the file (but those left out for their errors), with its persons,
+    /// and what the import does to each.
     pub items: Vec<HouseholdPlan>,
     pub errors: Vec<Problem>,
     pub warnings: Vec<Problem>,
@@ -136,16 +137,20 @@ impl From<Rule> for Error {
 
 store::wraps_store_error!(Error, Error::Store);
 
-/// A file read and planned: the report, whose `items` are the households to write.
+/// A file read and planned: the report, whose `items` hold every household of the file.
 pub struct Prepared {
     pub report: Report,
     pub commune: Option<Area>,
 }
 
 impl Prepared {
-    /// The households to write, with their persons.
-    pub fn plans(&self) -> &[HouseholdPlan] {
-        &self.report.items
+    /// The households to write, with their persons, in chunks of `CHUNK`.
+    pub fn chunks(&self) -> Vec<Vec<HouseholdPlan>> {
+        let writes: Vec<&HouseholdPlan> = self.report.items.iter().filter(|p| p.writes()).collect();
+        writes
+            .chunks(CHUNK)
+            .map(|c| c.iter().map(|p| (*p).clone()).collect())
+            .collect()
     }
 
     /// Whether the plans may be written: no error, or errors skipped.
@@ -233,10 +238,7 @@ pub fn prepare(conn: &mut Conn<'_>, who: &Principal, data: &[u8], o: &Options) -
         }
     }
     drop(stored);
-    report.items = households
-        .into_iter()
-        .filter(HouseholdPlan::writes)
-        .collect();
+    report.items = households;
     Ok(Prepared {
         report,
         commune: Some(commune),
