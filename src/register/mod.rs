@@ -48,6 +48,7 @@ pub struct Options {
 
 /// How many households or persons each action takes.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = RegisterCounts)]
 pub struct Counts {
     pub create: usize,
     pub update: usize,
@@ -68,6 +69,7 @@ impl Counts {
 
 /// What an import did, or (a dry run, or a file with errors) would do.
 #[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
+#[schema(as = RegisterReport)]
 pub struct Report {
     pub dry_run: bool,
     /// Whether this run wrote anything.

@@ -30,6 +30,7 @@ pub struct Stored {
 /// What the import does to a household or a person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = RegisterAction)]
 pub enum Action {
     Create,
     Update,

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 
 /// A problem of the file, where the user finds it.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = RegisterProblem)]
 pub struct Problem {
     /// The file's line, or the sheet's row number as Excel shows it.
     pub line: u64,
