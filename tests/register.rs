@@ -410,6 +410,16 @@ async fn bad_registers_are_refused_with_their_line_and_column() {
         (400, "empty_file", None, None),
     )
     .await;
+    // A file with no register in it is refused whatever `skip_errors` says.
+    refused(
+        &w,
+        &w.admin,
+        "commune=06073&skip_errors=true",
+        c(file.replace("MÃ HỘ", "Số hộ")),
+        "text/csv",
+        (422, "no_header", Some(1), Some("Mã hộ")),
+    )
+    .await;
     refused(
         &w,
         &w.admin,

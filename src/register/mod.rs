@@ -155,9 +155,17 @@ impl Prepared {
             .collect()
     }
 
-    /// Whether the plans may be written: no error, or errors skipped.
+    /// Whether nothing may be written: an error, unless errors are skipped; and whatever
+    /// `skip_errors` says, a file that cannot be read as a register at all (no header, a
+    /// missing column, no commune) or has no household without errors.
     pub fn refused(&self, o: &Options) -> bool {
-        !self.report.errors.is_empty() && !o.skip_errors
+        const WHOLE_FILE: &[&str] = &["no_header", "missing_column", "repeated_column"];
+        let errors = &self.report.errors;
+        !errors.is_empty()
+            && (!o.skip_errors
+                || self.commune.is_none()
+                || self.report.items.is_empty()
+                || errors.iter().any(|e| WHOLE_FILE.contains(&e.code)))
     }
 
     /// The audit trail's entry of the written import.
@@ -264,7 +272,19 @@ fn commune(
         (Some(c), _) => (c.clone(), None),
         (None, _) => match cells.clone().next() {
             Some(c) => (c.value.clone(), Some(c.line)),
-            None => return Ok(None),
+            None => {
+                if register.columns.has(Column::Commune) {
+                    errors.push(Problem {
+                        line: register.columns.line,
+                        column: Some(Column::Commune.header()),
+                        code: "required",
+                        message: "no row names the commune: fill the `Xã` column, or name \
+                                  the commune with the import"
+                            .into(),
+                    });
+                }
+                return Ok(None);
+            }
         },
     };
     let mut found = find_commune(conn, who, &name)?;
