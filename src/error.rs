@@ -371,7 +371,6 @@ impl From<crate::register::Error> for ApiError {
         let detail = e.to_string();
         match e {
             E::File(f) => ApiError::bad_request(f.code, detail),
-            E::Refused(_) => ApiError::new(Kind::Validation, "register_refused", detail),
             E::Write(e) => e.into(),
             E::Store(e) => e.into(),
         }

@@ -410,6 +410,16 @@ async fn bad_registers_are_refused_with_their_line_and_column() {
         (400, "empty_file", None, None),
     )
     .await;
+    // A `Xã` column that no row fills, and no commune named with the import.
+    refused(
+        &w,
+        &w.admin,
+        "skip_errors=true",
+        c("Mã hộ,Thôn,Xã,Chủ hộ,Địa chỉ\nH1,Nà Pàn,,Lò Văn A,Số 1\n".to_owned()),
+        "text/csv",
+        (422, "required", Some(1), Some("Xã")),
+    )
+    .await;
     // A file with no register in it is refused whatever `skip_errors` says.
     refused(
         &w,

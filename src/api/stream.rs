@@ -5,7 +5,7 @@
 use super::{AppState, Auth, Origin};
 use crate::db::Conn;
 use crate::error::{ApiError, ApiResult};
-use crate::reports::export::{export_failed, table_writer, Cell, Export, Format, TableWriter};
+use crate::reports::export::{table_writer, Cell, Export, Format, TableWriter};
 use crate::store::audit;
 use crate::store::scope::Principal;
 use actix_web::http::header;
@@ -113,13 +113,13 @@ where
                         tx: job_tx,
                     };
                     let out = table_writer(format, &export.title, export.headers, sink)
-                        .map_err(export_failed)?;
+                        .map_err(crate::reports::Error::from)?;
                     let mut out = Counted {
                         inner: out,
                         rows: job_rows,
                     };
                     (export.rows)(conn, &mut out)?;
-                    out.inner.finish().map_err(export_failed)?;
+                    out.inner.finish().map_err(crate::reports::Error::from)?;
                     Ok::<_, ApiError>(())
                 })
             })

@@ -95,8 +95,6 @@ pub struct Report {
 pub enum Error {
     /// The file is no register at all (empty, binary, not UTF-8, no such sheet).
     File(FileError),
-    /// The file has errors, and `skip_errors` was not asked: nothing was written.
-    Refused(Box<Report>),
     Write(write::Error),
     Store(store::Error),
 }
@@ -110,13 +108,6 @@ impl std::fmt::Display for Error {
                 Some(line) => write!(f, "line {line}: {}", e.message),
                 None => f.write_str(&e.message),
             },
-            Error::Refused(r) => write!(
-                f,
-                "the file has {} errors; nothing was written (the first: line {}: {})",
-                r.errors.len(),
-                r.errors.first().map_or(0, |e| e.line),
-                r.errors.first().map_or("", |e| e.message.as_str())
-            ),
             Error::Write(e) => write!(f, "{e:?}"),
             Error::Store(e) => e.fmt(f),
         }
@@ -195,17 +186,29 @@ pub fn prepare(conn: &mut Conn<'_>, who: &Principal, data: &[u8], o: &Options) -
         warnings: register.warnings.clone(),
         ..Report::default()
     };
-    let commune = match commune(conn, who, &register, o, &mut report.errors)? {
-        Some(c) => c,
-        None => {
-            return Ok(Prepared {
-                report,
-                commune: None,
-            })
-        }
+    let Some(Named { commune, line }) = commune(conn, who, &register, o, &mut report.errors)?
+    else {
+        return Ok(Prepared {
+            report,
+            commune: None,
+        });
     };
-    report.commune = Some(AreaRef::of(&commune));
     let villages = villages(conn, &commune)?;
+    // A supervisor imports for the villages of their areas: the commune, or some of its
+    // villages, must be theirs.
+    if !who.covers(&commune.path) && !villages.iter().any(|v| who.covers(&v.path)) {
+        report.errors.push(Problem {
+            line,
+            column: Some(Column::Commune.header()),
+            code: "out_of_scope",
+            message: format!("{} is outside your assigned areas", commune.name),
+        });
+        return Ok(Prepared {
+            report,
+            commune: None,
+        });
+    }
+    report.commune = Some(AreaRef::of(&commune));
     let ids: Vec<AreaId> = villages.iter().map(|v| v.id).collect();
     let stored: Vec<Stored> = bulk::whole_in_areas(conn, &ids)?
         .into_iter()
@@ -255,6 +258,13 @@ pub fn prepare(conn: &mut Conn<'_>, who: &Principal, data: &[u8], o: &Options) -
     })
 }
 
+/// The commune a file is about, and the line that names it (the header's, when the import
+/// names it).
+struct Named {
+    commune: Area,
+    line: u64,
+}
+
 /// The commune the file is about: the one the import names, else the one of the file's
 /// `Xã` cells (all of them must name it). A problem is reported when none is found.
 fn commune(
@@ -263,14 +273,14 @@ fn commune(
     register: &file::Register,
     o: &Options,
     errors: &mut Vec<Problem>,
-) -> Result<Option<Area>> {
+) -> Result<Option<Named>> {
     let cells = register
         .households
         .iter()
         .filter_map(|h| h.commune.as_ref());
-    let (name, line) = match (&o.commune, register.households.first()) {
-        (Some(c), _) => (c.clone(), None),
-        (None, _) => match cells.clone().next() {
+    let (name, line) = match &o.commune {
+        Some(c) => (c.clone(), None),
+        None => match cells.clone().next() {
             Some(c) => (c.value.clone(), Some(c.line)),
             None => {
                 if register.columns.has(Column::Commune) {
@@ -308,29 +318,8 @@ fn commune(
         return Ok(None);
     }
     let commune = found.remove(0);
-    if !who.covers(&commune.path)
-        && !villages(conn, &commune)?
-            .iter()
-            .any(|v| who.covers(&v.path))
-    {
-        errors.push(Problem {
-            line: line.unwrap_or(register.columns.line),
-            column: Some(Column::Commune.header()),
-            code: "out_of_scope",
-            message: format!("{} is outside your assigned areas", commune.name),
-        });
-        return Ok(None);
-    }
-    let same = |cell: &str| {
-        cell == commune.code.as_deref().unwrap_or_default()
-            || text::fold(cell) == text::fold(&commune.name)
-            || text::fold(&format!(
-                "{} {cell}",
-                commune.kind.as_deref().unwrap_or("Xã")
-            )) == text::fold(&commune.name)
-    };
     for c in cells {
-        if !same(&c.value) {
+        if !names(&commune, &c.value) {
             errors.push(Problem {
                 line: c.line,
                 column: Some(Column::Commune.header()),
@@ -342,7 +331,10 @@ fn commune(
             });
         }
     }
-    Ok(Some(commune))
+    Ok(Some(Named {
+        commune,
+        line: line.unwrap_or(register.columns.line),
+    }))
 }
 
 /// The current communes a key names: its code, or its name with or without its kind word,
@@ -355,19 +347,24 @@ fn find_commune(conn: &mut Conn<'_>, who: &Principal, key: &str) -> Result<Vec<A
         .filter(areas::retired_at.is_null())
         .select(Area::as_select())
         .load(c))?;
-    let k = text::fold(key);
-    let named = |a: &Area| {
-        a.code.as_deref() == Some(key.trim())
-            || text::fold(&a.name) == k
-            || a.kind
-                .as_deref()
-                .is_some_and(|kind| text::fold(&a.name) == text::fold(&format!("{kind} {key}")))
-    };
-    let mut found: Vec<Area> = all.into_iter().filter(named).collect();
+    let mut found: Vec<Area> = all.into_iter().filter(|a| names(a, key)).collect();
     if found.len() > 1 {
         found.retain(|a| who.covers(&a.path));
     }
     Ok(found)
+}
+
+/// Whether `key` names the commune: its code, or its name with or without its kind word
+/// ("Hoa Thám" is "Xã Hoa Thám"), as search compares names.
+fn names(commune: &Area, key: &str) -> bool {
+    let name = text::fold(&commune.name);
+    let kind = commune
+        .kind
+        .as_deref()
+        .unwrap_or(AreaLevel::Commune.label());
+    commune.code.as_deref() == Some(key.trim())
+        || name == text::fold(key)
+        || name == text::fold(&format!("{kind} {key}"))
 }
 
 /// The commune's current villages.

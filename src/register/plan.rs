@@ -246,10 +246,12 @@ fn changed<T: Serialize>(record: &T, values: &Map<String, Value>) -> Map<String,
 
 /// The file's values for a record's empty fields.
 fn empty_fields<T: Serialize>(record: &T, values: &Map<String, Value>) -> Map<String, Value> {
+    let state = serde_json::to_value(record).unwrap_or(Value::Null);
     values
         .iter()
-        .filter(|(k, _)| {
-            matches!(stored_value(record, k), Value::Null) || stored_value(record, k) == ""
+        .filter(|(k, _)| match state.get(k.as_str()) {
+            None | Some(Value::Null) => true,
+            Some(v) => v == "",
         })
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()

@@ -4,7 +4,7 @@
 //! file and the archive is assembled at the end). An `Export` is what one export writes,
 //! decided before the first byte.
 
-use super::{Error, Result};
+use super::Result;
 use crate::db::Conn;
 use crate::domain::{text, Time};
 use crate::reports::{local_date, Subject};
@@ -231,7 +231,7 @@ impl Export {
             headers,
             rows: Box::new(move |_, out| {
                 for r in &rows {
-                    out.row(r).map_err(export_failed)?;
+                    out.row(r)?;
                 }
                 Ok(())
             }),
@@ -275,17 +275,13 @@ where
     for n in 1.. {
         let rows = page(conn, PageReq { page: n, per_page })?;
         for r in &rows {
-            out.row(r).map_err(export_failed)?;
+            out.row(r)?;
         }
         if (rows.len() as i64) < per_page {
             break;
         }
     }
     Ok(())
-}
-
-pub fn export_failed(e: io::Error) -> Error {
-    Error::Export(e)
 }
 
 /// `tien-do_hoa-tham_2026-11-27.csv`: ASCII, so that every browser keeps it.

@@ -72,7 +72,7 @@ impl Column {
             Column::Address => &["diachi"],
             Column::HouseholdPhone => &["dienthoaiho", "sdtho", "sodienthoaiho"],
             Column::Name => &["hovaten", "hoten"],
-            Column::PersonCode => &["manhankhau", "manhankhau"],
+            Column::PersonCode => &["manhankhau"],
             Column::BirthYear => &["namsinh"],
             Column::BirthDate => &["ngaysinh", "ngaythangnamsinh"],
             Column::Sex => &["gioitinh"],
