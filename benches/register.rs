@@ -109,9 +109,20 @@ fn write_xlsx(path: &std::path::Path, rows: &[[String; 11]]) {
 
 /// The communes' villages, made through the store as an admin would.
 fn villages(url: &str, communes: &[&str]) {
-    let pool = gocua::db::Pool::connect(url, 2, std::time::Duration::from_secs(10)).unwrap();
-    let mut pc = pool.get().unwrap();
-    let mut conn = pc.conn();
+    // A plain connection, closed on return: nothing of it (no pool, no writer thread) is
+    // left to hold the database when the command runs.
+    use diesel::Connection;
+    let (mut lite, mut pg);
+    let mut conn = match gocua::db::sqlite_path(url) {
+        Some(path) => {
+            lite = diesel::SqliteConnection::establish(path).unwrap();
+            gocua::db::Conn::Sqlite(&mut lite)
+        }
+        None => {
+            pg = diesel::PgConnection::establish(url).unwrap();
+            gocua::db::Conn::Pg(&mut pg)
+        }
+    };
     let who = gocua::store::users::first_admin(&mut conn)
         .unwrap()
         .unwrap();

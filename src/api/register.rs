@@ -122,14 +122,15 @@ pub async fn import(
         return Ok(HttpResponse::Ok().json(prepared.report));
     }
     let audit_action = prepared.audit();
-    let mut report = prepared.report;
     let last = chunks.len() - 1;
     for (i, chunk) in chunks.into_iter().enumerate() {
+        // The transaction runs on a blocking thread: it takes a copy of its chunk alone.
+        let chunk: Vec<_> = chunk.into_iter().cloned().collect();
         let (origin, action) = (origin.clone(), audit_action.clone());
         state
             .as_user_tx(Auth(auth.0.clone()), move |conn, who| {
                 who.require_role(IMPORTERS)?;
-                register::write(conn, who, &chunk)?;
+                register::write(conn, who, &chunk.iter().collect::<Vec<_>>())?;
                 if i == last {
                     audit::record(conn, &origin.of(who), &action)?;
                 }
@@ -137,6 +138,7 @@ pub async fn import(
             })
             .await?;
     }
+    let mut report = prepared.report;
     report.written = true;
     Ok(HttpResponse::Ok().json(report))
 }

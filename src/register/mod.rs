@@ -137,13 +137,11 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// The households to write, with their persons, in chunks of `CHUNK`.
-    pub fn chunks(&self) -> Vec<Vec<HouseholdPlan>> {
+    /// The households to write, with their persons, in chunks of `CHUNK` (the report's own
+    /// items, not copies: a large ward's plans are held once).
+    pub fn chunks(&self) -> Vec<Vec<&HouseholdPlan>> {
         let writes: Vec<&HouseholdPlan> = self.report.items.iter().filter(|p| p.writes()).collect();
-        writes
-            .chunks(CHUNK)
-            .map(|c| c.iter().map(|p| (*p).clone()).collect())
-            .collect()
+        writes.chunks(CHUNK).map(<[_]>::to_vec).collect()
     }
 
     /// Whether nothing may be written: an error, unless errors are skipped; and whatever
@@ -386,7 +384,7 @@ fn villages(conn: &mut Conn<'_>, commune: &Area) -> Result<Vec<Village>> {
 
 /// Writes households of the plan in the caller's transaction, each through the one write
 /// path as an online edit of the version the transaction reads.
-pub fn write(conn: &mut Conn<'_>, who: &Principal, plans: &[HouseholdPlan]) -> Result<()> {
+pub fn write(conn: &mut Conn<'_>, who: &Principal, plans: &[&HouseholdPlan]) -> Result<()> {
     // Every household, member and village the chunk names, new ones included (known absent),
     // in a few queries.
     let mut tx = Transaction::new();
