@@ -22,6 +22,22 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
         .is_ok()
 }
 
+/// A one-time password to hand to a person on paper: ten letters and digits that cannot be
+/// mistaken for one another (no 0/o, 1/l/i), as two groups of five (`k7m2p-9xw4c`).
+pub fn one_time_password() -> String {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut rng = rand::rng();
+    let mut out = String::with_capacity(11);
+    for i in 0..10 {
+        if i == 5 {
+            out.push('-');
+        }
+        let k = (rng.next_u32() as usize) % ALPHABET.len();
+        out.push(ALPHABET[k] as char);
+    }
+    out
+}
+
 /// A hash computed once, so that a login for an unknown user takes as long as a real one.
 pub fn dummy_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();

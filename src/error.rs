@@ -84,6 +84,10 @@ pub struct Problem {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub report: Option<serde_json::Value>,
+    /// A conflict that changed since the review read it (`conflict_changed`): its state now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub conflict: Option<serde_json::Value>,
 }
 
 /// A copy keeps the cause's message chain (not its type): pushed batches keep the errors of
@@ -202,6 +206,7 @@ impl ApiError {
             errors: self.errors.clone(),
             request_id: crate::telemetry::request_id(),
             report: None,
+            conflict: None,
         }
     }
 }

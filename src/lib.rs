@@ -4,6 +4,7 @@
 //! I/O) used by all. The browser code that `api` serves lives beside it: the supervisors'
 //! dashboard in `src/web/`, the canvassers' field app in `src/field/`.
 
+pub mod accounts;
 pub mod api;
 pub mod app;
 pub mod auth;

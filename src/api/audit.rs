@@ -3,7 +3,8 @@
 
 use super::stream::stream;
 use super::{AppState, Auth, Origin, Page, PageParams, SUPERVISORS};
-use crate::domain::Time;
+use crate::db::Conn;
+use crate::domain::{AreaId, Time};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::reports::export::{filename, page_through, Cell, Export, Format, PERSONAL_DATA};
 use crate::reports::local_date;
@@ -33,6 +34,8 @@ pub struct AuditQuery {
     /// Before this instant (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
     pub to: Option<DateTime<Utc>>,
+    /// Only entries about this area's subtree.
+    pub area: Option<AreaId>,
     #[param(minimum = 1)]
     pub page: Option<i64>,
     #[param(minimum = 1, maximum = 500)]
@@ -40,19 +43,23 @@ pub struct AuditQuery {
 }
 
 impl AuditQuery {
-    fn filter(&self, who: &Principal) -> Filter {
-        Filter {
+    fn filter(&self, conn: &mut Conn<'_>, who: &Principal) -> ApiResult<Filter> {
+        let within = match self.area {
+            Some(a) => Some(vec![who.require_area(conn, a)?]),
+            None => who.prefixes().map(<[String]>::to_vec),
+        };
+        Ok(Filter {
             action: self.action.clone(),
             actor: self.actor.clone(),
             from: self.from.map(Time),
             to: self.to.map(Time),
-            within: who.prefixes().map(<[String]>::to_vec),
-        }
+            within,
+        })
     }
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", tag = "audit", params(AuditQuery), security(("bearer" = [])),
-    description = "Who did what, when, from where: newest first. Admins read every entry, supervisors the entries about an area inside theirs (exports, conflict resolutions, villages). Also as `audit.csv`.",
+    description = "Who did what, when, from where: newest first. Admins read every entry, supervisors the entries about an area inside theirs (exports, conflict resolutions, villages, targets, and the users of their areas). Also as `audit.csv`.",
     responses((status = 200, body = Page<Entry>), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn list(
     state: web::Data<AppState>,
@@ -64,7 +71,8 @@ pub async fn list(
     let (items, total) = state
         .as_user(auth, move |conn, who| {
             who.require_role(SUPERVISORS)?;
-            audit::list(conn, &q.filter(who), page, true).map_err(ApiError::from)
+            let f = q.filter(conn, who)?;
+            audit::list(conn, &f, page, true).map_err(ApiError::from)
         })
         .await?;
     Ok(HttpResponse::Ok().json(Page::new(items, total, page)))
@@ -105,9 +113,9 @@ pub async fn export(
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
     PageParams::parse(q.page, q.per_page)?;
-    stream(&state, auth, origin, Format::Csv, move |_, who| {
+    stream(&state, auth, origin, Format::Csv, move |conn, who| {
         who.require_role(SUPERVISORS)?;
-        let f = q.filter(who);
+        let f = q.filter(conn, who)?;
         let title = format!(
             "Nhật ký hoạt động — Ngày xuất: {} — {PERSONAL_DATA}",
             local_date(&Time::now()).format("%d/%m/%Y")

@@ -16,6 +16,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/auth/login", web::post().to(login))
         .route("/auth/refresh", web::post().to(refresh))
         .route("/auth/logout", web::post().to(logout))
+        .route("/auth/password", web::post().to(change_password))
         .route("/me", web::get().to(me));
 }
 
@@ -32,6 +33,16 @@ pub struct RefreshRequest {
     pub refresh_token: String,
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    /// The password the user logged in with (a one-time password, say).
+    pub current: String,
+    /// The user's own: 8 to 256 characters, not the current one.
+    #[schema(min_length = 8, max_length = 256)]
+    pub new: String,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
     /// Short-lived HS256 JWT for `Authorization: Bearer`.
@@ -43,6 +54,9 @@ pub struct TokenResponse {
     pub refresh_token: String,
     pub user_id: UserId,
     pub role: Role,
+    /// The user logged in with a one-time password: every call but `POST /auth/password`
+    /// answers 403 `password_change_required` until they set their own.
+    pub must_change_password: bool,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -59,6 +73,7 @@ fn tokens_for(
     role: Role,
     session: SessionId,
     refresh: String,
+    must_change_password: bool,
 ) -> ApiResult<TokenResponse> {
     let lifetime = state
         .settings
@@ -79,6 +94,7 @@ fn tokens_for(
         refresh_token: refresh,
         user_id: user,
         role,
+        must_change_password,
     })
 }
 
@@ -181,6 +197,7 @@ pub async fn login(
     }
     let role = Role::parse(&user.role).ok_or_else(bad_login)?;
     let days = state.settings.refresh_token_days;
+    let must_change = user.must_change_password;
     let uid = user.id;
     let actor = origin.named(Some(uid), &user.username);
     let (session, refresh) = state
@@ -192,7 +209,14 @@ pub async fn login(
             Ok::<_, ApiError>(opened)
         })
         .await?;
-    Ok(HttpResponse::Ok().json(tokens_for(&state, uid, role, session, refresh)?))
+    Ok(HttpResponse::Ok().json(tokens_for(
+        &state,
+        uid,
+        role,
+        session,
+        refresh,
+        must_change,
+    )?))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
@@ -218,7 +242,7 @@ pub async fn refresh(
                             "this account is deactivated",
                         ));
                     }
-                    Role::parse(&u.role)
+                    Role::parse(&u.role).map(|r| (r, u.must_change_password))
                 }
                 Refreshed::Reused(session, user) => {
                     let u = store::users::get(conn, *user)?;
@@ -231,9 +255,9 @@ pub async fn refresh(
         })
         .await?;
     match outcome {
-        (Refreshed::Rotated(session, user, next), Some(role)) => {
-            Ok(HttpResponse::Ok().json(tokens_for(&state, user, role, session, next)?))
-        }
+        (Refreshed::Rotated(session, user, next), Some((role, must_change))) => Ok(
+            HttpResponse::Ok().json(tokens_for(&state, user, role, session, next, must_change)?),
+        ),
         _ => Err(ApiError::unauthorized(
             "refresh_token_reused",
             "this refresh token was already used; the session is revoked, log in again",
@@ -252,6 +276,82 @@ pub async fn logout(
     state
         .pool
         .tx(move |conn| store::sessions::logout(conn, &token))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/password", tag = "auth", request_body = PasswordChange, security(("bearer" = [])),
+    description = "Sets the caller's own password, ending their other sessions (this one goes on). A user given a one-time password must do this first: until then every other call answers 403 `password_change_required`.",
+    responses(
+    (status = 204, description = "Changed"),
+    (status = 401, body = Problem),
+    (status = 422, description = "`current` is wrong (`wrong_password`), or the new password is too short, too long or the current one", body = Problem),
+    (status = 429, description = "Too many wrong passwords for this account from this address", body = Problem),
+))]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    auth: Auth,
+    origin: Origin,
+    body: web::Json<PasswordChange>,
+) -> ApiResult<HttpResponse> {
+    let PasswordChange { current, new } = body.into_inner();
+    let claims = auth.0.clone();
+    let who = state
+        .pool
+        .run(move |conn| Ok::<_, ApiError>(Principal::load_for_password_change(conn, &claims)?))
+        .await?;
+    if let Err(m) = store::users::check_password(&new) {
+        return Err(ApiError::invalid("new", "too_short", m));
+    }
+    if new == current {
+        return Err(ApiError::invalid(
+            "new",
+            "unchanged",
+            "choose a password other than the current one",
+        ));
+    }
+    let from =
+        client_address(&req, &state.settings.trusted_proxies).unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    if let Err(wait) = state.logins.check(&who.username, from, Instant::now()) {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        return Err(ApiError::too_many(
+            "too_many_attempts",
+            format!("too many wrong passwords: try again in {seconds} s"),
+            seconds,
+        ));
+    }
+    let id = who.user_id;
+    let stored = state
+        .pool
+        .run(move |conn| Ok::<_, ApiError>(store::users::row(conn, id)?.password_hash))
+        .await?;
+    let (ok, hash) = web::block(move || {
+        let ok = tokens::verify_password(&current, &stored);
+        let hash = ok.then(|| tokens::hash_password(&new));
+        (ok, hash)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let Some(hash) = hash.filter(|_| ok) else {
+        state.logins.failed(&who.username, from, Instant::now());
+        return Err(ApiError::invalid(
+            "current",
+            "wrong_password",
+            "the current password is wrong",
+        ));
+    };
+    let hash = hash.map_err(ApiError::internal)?;
+    state.logins.succeeded(&who.username, from);
+    let session = auth.0.sid;
+    state
+        .pool
+        .tx(move |conn| {
+            store::users::set_own_password(conn, who.user_id, session, &hash)?;
+            let action = Action::new("password_changed", format!("user/{}", who.user_id.0));
+            audit::record(conn, &origin.of(&who), &action)?;
+            Ok::<_, ApiError>(())
+        })
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,11 +4,12 @@ use super::contract;
 use super::{AppState, Auth, Deferred, Origin, Page, PageParams, SUPERVISORS};
 use crate::domain::household::ConflictStatus;
 use crate::domain::{AreaId, ConflictId};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult, Kind, Problem};
 use crate::store::audit;
 use crate::store::conflicts::{self, Conflict};
-use crate::write::resolve::{self, Action};
-use actix_web::{web, HttpResponse};
+use crate::write::resolve::{self, Action, Changed};
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -62,7 +63,12 @@ pub async fn list(
     };
     let (items, total) = state
         .as_user(auth, move |conn, who| {
-            conflicts::list(conn, who, status, q.area, page).map_err(ApiError::from)
+            let (items, total) = conflicts::list(conn, who, status, q.area, page)?;
+            let items = items
+                .into_iter()
+                .map(|c| resolve::review(conn, who, c))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((items, total))
         })
         .await?;
     Ok(HttpResponse::Ok().json(Page::new(items, total, page)))
@@ -72,21 +78,34 @@ pub async fn list(
     security(("bearer" = [])), responses(
     (status = 200, description = "Resolved; the chosen value is written as a new version", body = Conflict),
     (status = 409, description = "Already resolved, or the record was deleted", body = Problem),
+    (status = 412, description = "`conflict_changed`: with `If-Match`, the conflict or its field changed since it was read; `conflict` holds it now", body = Problem),
     (status = 422, description = "Bad action or value", body = Problem),
-))]
+), params(("If-Match" = Option<String>, Header, description = "The `etag` of the conflict as the review listed it")))]
 pub async fn resolve(
     state: web::Data<AppState>,
     auth: Auth,
     origin: Origin,
+    req: HttpRequest,
     id: web::Path<ConflictId>,
     body: Deferred<web::Json<Resolution>>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let c = state
+    let seen = req
+        .headers()
+        .get(header::IF_MATCH)
+        .map(|v| v.to_str().unwrap_or_default().to_owned());
+    let outcome = state
         .as_user_tx(auth, move |conn, who| {
             who.require_role(SUPERVISORS)?;
             // The conflict's scope before the body.
             conflicts::get(conn, who, id)?;
+            if let Some(seen) = &seen {
+                match resolve::require_unchanged(conn, who, id, seen) {
+                    Ok(()) => {}
+                    Err(Changed::Now(now)) => return Ok(Err(now)),
+                    Err(Changed::Failed(e)) => return Err(e.into()),
+                }
+            }
             let Resolution { action, value } = body.get()?.into_inner();
             let name = action.clone();
             let action = Action::parse(&action).ok_or_else(|| {
@@ -98,8 +117,22 @@ pub async fn resolve(
                 .in_area(village.id, &village.path)
                 .with(serde_json::json!({"action": name, "household_id": c.household_id}));
             audit::record(conn, &origin.of(who), &entry)?;
-            Ok(c)
+            Ok(Ok(resolve::review(conn, who, c)?))
         })
         .await?;
-    Ok(HttpResponse::Ok().json(c))
+    match outcome {
+        Ok(c) => Ok(HttpResponse::Ok().json(c)),
+        Err(now) => {
+            let mut answer = ApiError::new(
+                Kind::PreconditionFailed,
+                "conflict_changed",
+                "this conflict changed since it was read: see `conflict` for it now",
+            )
+            .problem();
+            answer.conflict = Some(serde_json::to_value(&now).unwrap_or_default());
+            Ok(HttpResponse::PreconditionFailed()
+                .content_type("application/problem+json")
+                .json(answer))
+        }
+    }
 }

@@ -13,6 +13,7 @@ pub mod field;
 pub mod households;
 pub mod ops;
 pub mod privacy;
+pub mod qr;
 pub mod register;
 pub mod reports;
 pub mod stream;
@@ -320,6 +321,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     conflicts::configure(cfg);
     auth::configure(cfg);
     users::configure(cfg);
+    qr::configure(cfg);
     areas::configure(cfg);
     campaigns::configure(cfg);
     register::configure(cfg);
@@ -352,17 +354,19 @@ impl Modify for BearerAuth {
     modifiers(&BearerAuth, &ProblemResponses),
     paths(
         ops::healthz, ops::readyz, ops::metrics,
-        auth::login, auth::refresh, auth::logout, auth::me,
-        users::list, users::create, users::get, users::update, users::set_areas,
+        auth::login, auth::refresh, auth::logout, auth::change_password, auth::me,
+        users::list, users::create, users::import, users::get, users::update, users::set_areas,
+        users::reset_password, qr::qr,
         areas::list, areas::get, areas::create_village, areas::import,
         areas::reorganize, areas::reorganizations, areas::pending, areas::place, areas::targets_to_set,
-        campaigns::list, campaigns::create, campaigns::get, campaigns::targets, campaigns::set_target,
+        campaigns::list, campaigns::create, campaigns::get, campaigns::update, campaigns::targets,
+        campaigns::set_target, campaigns::clear_target,
         households::list, households::create, households::get, households::update, households::delete,
         households::create_member, households::get_member, households::update_member, households::delete_member,
         households::set_adoption, households::create_visit, households::get_visit,
-        sync::push, sync::pull, conflicts::list, conflicts::resolve,
+        sync::push, sync::pull, sync::report, conflicts::list, conflicts::resolve,
         reports::progress, reports::progress_export, reports::trend, reports::trend_export,
-        reports::activity, reports::activity_export,
+        reports::coverage, reports::coverage_export, reports::activity, reports::activity_export,
         reports::priority_pending, reports::priority_pending_export,
         reports::unvisited, reports::unvisited_export, reports::revisit, reports::revisit_export,
         reports::households_export,
@@ -374,12 +378,12 @@ impl Modify for BearerAuth {
     tags(
         (name = "ops", description = "Health and metrics"),
         (name = "auth", description = "Login and tokens"),
-        (name = "users", description = "Users and their areas (admin)"),
+        (name = "users", description = "Users and their areas: admins, and supervisors for the canvassers of their areas"),
         (name = "areas", description = "The administrative tree"),
         (name = "campaigns", description = "Campaigns and targets"),
         (name = "households", description = "Households, members, adoptions and visits"),
         (name = "sync", description = "Offline sync and conflict review (see docs/SYNC.md)"),
-        (name = "reports", description = "Progress, trend, work lists, activity checks and their CSV/XLSX exports"),
+        (name = "reports", description = "Progress, trend, coverage, work lists, activity checks and their CSV/XLSX exports"),
         (name = "audit", description = "The audit trail: who did what, when, from where (read only)"),
         (name = "privacy", description = "Retention and erasure of personal data (admin; see docs/SECURITY.md)"),
     )

@@ -44,6 +44,27 @@ pub struct ImportQuery {
     pub skip_errors: bool,
 }
 
+/// Fails unless the request's body is declared a CSV or XLSX file.
+pub fn require_sheet(req: &HttpRequest) -> ApiResult<()> {
+    let media = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase());
+    match matches!(
+        media.as_deref(),
+        Some(CSV | XLSX | "application/octet-stream")
+    ) {
+        true => Ok(()),
+        false => Err(ApiError::new(
+            Kind::UnsupportedMediaType,
+            "unsupported_media_type",
+            format!("send the file as {CSV} or {XLSX}"),
+        )),
+    }
+}
+
 /// 422 with the report: the file has errors and nothing was written.
 fn refused(report: &Report) -> ApiError {
     ApiError::new(
@@ -77,22 +98,7 @@ pub async fn import(
 ) -> ApiResult<HttpResponse> {
     state.require_role(&auth, IMPORTERS).await?;
     let q = q.get()?.into_inner();
-    let media = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase());
-    if !matches!(
-        media.as_deref(),
-        Some(CSV | XLSX | "application/octet-stream")
-    ) {
-        return Err(ApiError::new(
-            Kind::UnsupportedMediaType,
-            "unsupported_media_type",
-            format!("send the file as {CSV} or {XLSX}"),
-        ));
-    }
+    require_sheet(&req)?;
     let data = body.get()?;
     let o = Options {
         commune: q.commune,

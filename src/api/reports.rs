@@ -10,6 +10,7 @@ use crate::db::Conn;
 use crate::domain::{AreaId, CampaignId};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::reports::activity::{self, Activity, Checks};
+use crate::reports::coverage::{self, Coverage};
 use crate::reports::export::{filename, page_through, Export, Format, PERSONAL_DATA};
 use crate::reports::layouts::*;
 use crate::reports::lists::{self, HouseholdToVisit, List, PriorityPerson};
@@ -29,6 +30,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/reports/progress.{format}", web::get().to(progress_export))
         .route("/reports/trend", web::get().to(trend))
         .route("/reports/trend.{format}", web::get().to(trend_export))
+        .route("/reports/coverage", web::get().to(coverage))
+        .route("/reports/coverage.{format}", web::get().to(coverage_export))
         .route("/reports/activity", web::get().to(activity))
         .route("/reports/activity.{format}", web::get().to(activity_export))
         .route("/lists/priority-pending", web::get().to(priority_pending))
@@ -329,6 +332,70 @@ pub async fn trend_export(
                 "Diễn biến cài đặt",
                 &["Đơn vị", "Ngày", "Số cài đặt", "Lũy kế", "Tỷ lệ lũy kế (%)"],
                 rows,
+            ))
+        },
+    )
+    .await
+}
+
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageQuery {
+    pub campaign: CampaignId,
+    /// The area whose villages are listed (default: the caller's only assigned area).
+    pub area: Option<AreaId>,
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/coverage", tag = "reports", params(CoverageQuery), security(("bearer" = [])),
+    description = "Who covers what: a row per current village of the area with its active canvassers and their phones' last sync, the campaign's households visited and last visit, and the changes the phones reported waiting (`POST /sync/report`). Villages nobody covers first. Supervisors and admins. Also as `coverage.csv` and `coverage.xlsx`.",
+    responses((status = 200, body = Coverage), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn coverage(
+    state: web::Data<AppState>,
+    auth: Auth,
+    q: Deferred<web::Query<CoverageQuery>>,
+) -> ApiResult<HttpResponse> {
+    state.require_role(&auth, SUPERVISORS).await?;
+    let q = q.get()?.into_inner();
+    let c = on_subject(
+        &state,
+        auth,
+        SUPERVISORS,
+        On::new(q.area, q.campaign, None),
+        coverage::coverage,
+    )
+    .await?;
+    Ok(HttpResponse::Ok().json(c))
+}
+
+#[utoipa::path(get, path = "/api/v1/reports/coverage.{format}", tag = "reports",
+    params(("format" = ExportFormat, Path), CoverageQuery), security(("bearer" = [])),
+    responses((status = 200, description = "CSV (UTF-8 with BOM) or XLSX, as the path says",
+        content((String = "text/csv"), (String = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
+        (status = 403, body = Problem)))]
+pub async fn coverage_export(
+    state: web::Data<AppState>,
+    auth: Auth,
+    origin: Origin,
+    format: web::Path<ExportFormat>,
+    q: Deferred<web::Query<CoverageQuery>>,
+) -> ApiResult<HttpResponse> {
+    state.require_role(&auth, SUPERVISORS).await?;
+    let q = q.get()?.into_inner();
+    export_subject(
+        &state,
+        auth,
+        origin,
+        format.into_inner(),
+        SUPERVISORS,
+        On::new(q.area, q.campaign, None),
+        move |conn, s| {
+            let c = coverage::coverage(conn, &s)?;
+            Ok(Export::of_rows(
+                &s,
+                "Phân công phụ trách thôn",
+                COVERAGE_HEADERS,
+                c.rows.iter().map(coverage_cells).collect(),
             ))
         },
     )

@@ -3,6 +3,7 @@
 use super::{AppState, Auth};
 use crate::domain::DeviceId;
 use crate::error::{ApiError, ApiResult, Kind, Problem};
+use crate::store::devices::{self, Phone};
 use crate::store::scope::Principal;
 use crate::sync::pull::{self, PullResponse};
 use crate::sync::push::{self, Batch, PushResponse};
@@ -22,7 +23,8 @@ pub fn configure(cfg: &mut web::ServiceConfig, max_bytes: usize) {
             )
             .route(web::post().to(push)),
     )
-    .route("/sync/pull", web::get().to(pull));
+    .route("/sync/pull", web::get().to(pull))
+    .route("/sync/report", web::post().to(report));
 }
 
 fn too_large(state: &AppState) -> ApiError {
@@ -121,4 +123,65 @@ pub async fn pull(
         .run(move |conn| pull::pull_for(conn, &auth.0, DeviceId(q.device_id), q.cursor, limit))
         .await?;
     Ok(HttpResponse::Ok().json(res))
+}
+
+/// What a phone says of itself at each sync.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceReport {
+    pub device_id: uuid::Uuid,
+    /// The field app's version, as it names it.
+    #[schema(min_length = 1, max_length = 40)]
+    pub app_version: String,
+    /// Changes made on the phone and not yet acknowledged by the server.
+    #[schema(minimum = 0, maximum = 1000000000)]
+    pub pending_changes: i64,
+    /// When the oldest of them was made; none when nothing waits.
+    pub oldest_pending_at: Option<crate::domain::Time>,
+}
+
+#[utoipa::path(post, path = "/api/v1/sync/report", tag = "sync", request_body = DeviceReport, security(("bearer" = [])),
+    description = "The field app's report at each sync, before its push: its version and the changes waiting on the phone. The coverage report and the team show them, so that a phone that cannot send is seen.",
+    responses(
+    (status = 200, body = Phone),
+    (status = 403, description = "The device belongs to another user", body = Problem),
+    (status = 422, body = Problem),
+))]
+pub async fn report(
+    state: web::Data<AppState>,
+    auth: Auth,
+    body: super::Deferred<web::Json<DeviceReport>>,
+) -> ApiResult<HttpResponse> {
+    let r = body.get()?.into_inner();
+    let version = r.app_version.trim().to_owned();
+    if version.is_empty() || version.chars().count() > 40 {
+        return Err(ApiError::invalid(
+            "app_version",
+            "length",
+            "1 to 40 characters",
+        ));
+    }
+    if !(0..=1_000_000_000).contains(&r.pending_changes) {
+        return Err(ApiError::invalid(
+            "pending_changes",
+            "range",
+            "0 to 1000000000",
+        ));
+    }
+    let report = devices::Report {
+        app_version: version,
+        pending_changes: r.pending_changes,
+        oldest_pending_at: r.oldest_pending_at,
+    };
+    let phone = state
+        .as_user_tx(auth, move |conn, who| {
+            Ok(devices::report(
+                conn,
+                DeviceId(r.device_id),
+                who.user_id,
+                &report,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(phone))
 }

@@ -344,7 +344,10 @@ fn add_user(
             for a in areas {
                 ids.push(resolve_area(conn, a)?);
             }
-            let user = store::users::create(conn, &username, full_name, &hash, role, &ids)?;
+            let user = store::users::create(
+                conn,
+                &store::users::Account::new(&username, full_name, &hash, role, &ids),
+            )?;
             let action = Action::new("user_created", format!("user/{}", user.id.0))
                 .with(serde_json::json!({"username": user.username, "role": user.role, "area_ids": user.area_ids}));
             store::audit::record(conn, &Actor::command_line(), &action)?;

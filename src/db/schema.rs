@@ -86,6 +86,8 @@ diesel::table! {
         active -> Bool,
         created_at -> Ts,
         updated_at -> Ts,
+        must_change_password -> Bool,
+        phone -> Text,
     }
 }
 
@@ -133,6 +135,7 @@ diesel::table! {
         ends_on -> Date,
         created_at -> Ts,
         updated_at -> Ts,
+        denominator -> Text,
     }
 }
 
@@ -255,6 +258,10 @@ diesel::table! {
         max_skew_ms -> BigInt,
         created_at -> Ts,
         updated_at -> Ts,
+        app_version -> Nullable<Text>,
+        pending_changes -> Nullable<BigInt>,
+        oldest_pending_at -> Nullable<Ts>,
+        reported_at -> Nullable<Ts>,
     }
 }
 

@@ -30,6 +30,10 @@ pub struct Uid;
 #[diesel(sqlite_type(name = "Text"))]
 pub struct Ts;
 
+/// Timestamps compare in time order on both backends (RFC 3339 text in UTC sorts so), so
+/// `max` and `min` may run in SQL.
+impl diesel::sql_types::SqlOrd for Ts {}
+
 macro_rules! uid_sql {
     ($($name:ident),*) => {$(
         impl ToSql<Uid, Pg> for $name {

@@ -111,11 +111,13 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> Result<Option<DemoInfo>
 
     let admin = user_store::create(
         conn,
-        "admin",
-        "Quản trị hệ thống",
-        password_hash,
-        Role::Admin,
-        &[],
+        &user_store::Account::new(
+            "admin",
+            "Quản trị hệ thống",
+            password_hash,
+            Role::Admin,
+            &[],
+        ),
     )?;
     let admin_p = principal(conn, &admin)?;
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -144,37 +146,48 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> Result<Option<DemoInfo>
         hoa_tham.ok_or_else(|| Error::Data(anyhow::anyhow!("Hoa Thám missing")))?;
     user_store::create(
         conn,
-        "huyen",
-        "Phòng VH-TT huyện Bình Gia",
-        password_hash,
-        Role::Supervisor,
-        &[district.id],
+        &user_store::Account::new(
+            "huyen",
+            "Phòng VH-TT huyện Bình Gia",
+            password_hash,
+            Role::Supervisor,
+            &[district.id],
+        ),
     )?;
     user_store::create(
         conn,
-        "xa",
-        "UBND xã Hoa Thám",
-        password_hash,
-        Role::Supervisor,
-        &[hoa_tham.id],
+        &user_store::Account::new(
+            "xa",
+            "UBND xã Hoa Thám",
+            password_hash,
+            Role::Supervisor,
+            &[hoa_tham.id],
+        ),
     )?;
     let canbo = user_store::create(
         conn,
-        "canbo",
-        "Cán bộ xã Hoa Thám",
-        password_hash,
-        Role::Canvasser,
-        &[ht_villages[0].id, ht_villages[1].id],
+        &user_store::Account::new(
+            "canbo",
+            "Cán bộ xã Hoa Thám",
+            password_hash,
+            Role::Canvasser,
+            &[ht_villages[0].id, ht_villages[1].id],
+        ),
     )?;
     let canbo_p = principal(conn, &canbo)?;
 
     let campaign = campaigns::create(
         conn,
         CampaignId::random(),
-        "Bluezone 2020",
-        "Cài đặt ứng dụng Bluezone phòng chống COVID-19; ưu tiên người cách ly và người phải xét nghiệm",
-        NaiveDate::from_ymd_opt(2020, 8, 1).unwrap_or_default(),
-        NaiveDate::from_ymd_opt(2020, 12, 31).unwrap_or_default(),
+        &campaigns::Fields {
+            name: "Bluezone 2020".into(),
+            description: "Cài đặt ứng dụng Bluezone phòng chống COVID-19; ưu tiên người cách ly \
+                          và người phải xét nghiệm"
+                .into(),
+            starts_on: NaiveDate::from_ymd_opt(2020, 8, 1).unwrap_or_default(),
+            ends_on: NaiveDate::from_ymd_opt(2020, 12, 31).unwrap_or_default(),
+            denominator: crate::domain::vocabulary::Denominator::Registered,
+        },
     )?;
     campaigns::set_target(conn, campaign.id, district.id, "rate_registered", 60.0)?;
     for (commune, _) in &villages_of {

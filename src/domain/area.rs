@@ -12,6 +12,16 @@ pub fn subtree_pattern(root: &str) -> String {
     format!("{root}%")
 }
 
+/// The paths of the areas above the area with `path` (not its own), root first.
+pub fn ancestor_paths(path: &str) -> Vec<String> {
+    let ends: Vec<usize> = path
+        .char_indices()
+        .filter(|(i, c)| *c == '/' && *i > 0 && *i + 1 < path.len())
+        .map(|(i, _)| i)
+        .collect();
+    ends.into_iter().map(|i| path[..=i].to_owned()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -23,5 +33,7 @@ mod tests {
         assert!(!in_subtree("/a/bb/", "/a/b/"));
         assert!(!in_subtree("/a/", "/a/b/"));
         assert_eq!(subtree_pattern("/a/b/"), "/a/b/%");
+        assert_eq!(ancestor_paths("/a/b/c/"), vec!["/a/", "/a/b/"]);
+        assert!(ancestor_paths("/a/").is_empty());
     }
 }

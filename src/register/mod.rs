@@ -337,7 +337,11 @@ fn commune(
 
 /// The current communes a key names: its code, or its name with or without its kind word,
 /// those in the caller's areas first.
-fn find_commune(conn: &mut Conn<'_>, who: &Principal, key: &str) -> Result<Vec<Area>> {
+pub(crate) fn find_commune(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    key: &str,
+) -> crate::store::error::Result<Vec<Area>> {
     use crate::db::schema::areas;
     let level = AreaLevel::Commune.as_str();
     let all: Vec<Area> = with_conn!(conn, |c| areas::table
@@ -366,7 +370,10 @@ fn names(commune: &Area, key: &str) -> bool {
 }
 
 /// The commune's current villages.
-fn villages(conn: &mut Conn<'_>, commune: &Area) -> Result<Vec<Village>> {
+pub(crate) fn villages(
+    conn: &mut Conn<'_>,
+    commune: &Area,
+) -> crate::store::error::Result<Vec<Village>> {
     use crate::db::schema::areas;
     let level = AreaLevel::Village.as_str();
     let rows: Vec<(AreaId, String, String)> = with_conn!(conn, |c| areas::table

@@ -4,6 +4,7 @@
 use crate::domain::household::{AdoptionStatus, Outcome, Priority};
 use crate::domain::vocabulary::{label, AreaLevel, Denominator, TargetKind};
 use crate::reports::activity::ActivityRow;
+use crate::reports::coverage::CoverageRow;
 use crate::reports::export::Cell;
 use crate::reports::lists::{HouseholdToVisit, PriorityPerson};
 use crate::reports::progress::{NotYetAssigned, ProgressRow};
@@ -198,5 +199,46 @@ pub fn household_cells(i: &HouseholdItem, village: Option<String>) -> Vec<Cell> 
         h.lon.into(),
         h.notes.clone().into(),
         h.id.0.to_string().into(),
+    ]
+}
+
+pub const COVERAGE_HEADERS: &[&str] = &[
+    "Thôn",
+    "Xã",
+    "Cán bộ phụ trách",
+    "Lần đồng bộ gần nhất",
+    "Số hộ",
+    "Số hộ đã thăm",
+    "Lần thăm gần nhất",
+    "Thay đổi chờ gửi",
+    "Thay đổi chờ lâu nhất từ",
+];
+
+pub fn coverage_cells(r: &CoverageRow) -> Vec<Cell> {
+    let names: Vec<String> = r
+        .canvassers
+        .iter()
+        .map(|c| match c.full_name.is_empty() {
+            true => c.username.clone(),
+            false => format!("{} ({})", c.full_name, c.username),
+        })
+        .collect();
+    vec![
+        r.name.clone().into(),
+        r.commune.clone().into(),
+        match names.is_empty() {
+            true => "Chưa có ai phụ trách".to_owned().into(),
+            false => names.join("; ").into(),
+        },
+        r.canvassers
+            .iter()
+            .filter_map(|c| c.last_sync_at)
+            .max()
+            .into(),
+        r.households.into(),
+        r.households_visited.into(),
+        r.last_visit_at.into(),
+        r.pending_changes.into(),
+        r.oldest_pending_at.into(),
     ]
 }

@@ -3,6 +3,7 @@
 //! households, members, adoptions and visits; nothing here is stored or editable.
 
 pub mod activity;
+pub mod coverage;
 pub mod error;
 pub mod export;
 pub mod layouts;

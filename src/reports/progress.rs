@@ -60,7 +60,7 @@ pub struct ProgressRow {
     /// Persons whose status is installed, installed with help or already installed.
     pub installed: i64,
     /// What the rate is over: `registered` (persons) or `smartphone` (owners), as the
-    /// target says; `count` targets and no target use registered persons.
+    /// target says; `count` targets and no target use the campaign's denominator.
     pub denominator: String,
     pub denominator_value: i64,
     /// Installed over the denominator, in percent (none when the denominator is 0).
@@ -233,6 +233,8 @@ pub fn progress(conn: &mut Conn<'_>, s: &Subject) -> Result<Progress> {
     let targets = targets_of(conn, s.campaign.id, &ids)?;
     // An area with no target of its own takes the nearest ancestor's rate target (a count
     // cannot be split among children).
+    let campaign_denominator =
+        Denominator::parse(&s.campaign.denominator).unwrap_or(Denominator::Registered);
     let rate_target = |t: Option<&TargetRef>| t.filter(|t| t.kind != "count").cloned();
     let inherited = ancestors
         .iter()
@@ -245,6 +247,7 @@ pub fn progress(conn: &mut Conn<'_>, s: &Subject) -> Result<Progress> {
         &s.area,
         &whole,
         own.map(|t| (t, false)).or(inherited.map(|t| (t, true))),
+        campaign_denominator,
     );
     let mut children: Vec<ProgressRow> = rollup
         .children
@@ -255,7 +258,7 @@ pub fn progress(conn: &mut Conn<'_>, s: &Subject) -> Result<Progress> {
                 Some(own) => Some((own.clone(), false)),
                 None => for_children.clone().map(|t| (t, true)),
             };
-            row(a, t, target)
+            row(a, t, target, campaign_denominator)
         })
         .collect();
     let rates: Vec<Option<f64>> = children.iter().map(|r| r.rate).collect();
@@ -308,10 +311,13 @@ fn not_yet_assigned(
 }
 
 /// Persons with a smartphone for smartphone-rate targets, else every registered person.
-fn denominator(kind: Option<&str>) -> Denominator {
+/// Persons with a smartphone for smartphone-rate targets, every registered person for
+/// registered-rate ones, and the campaign's denominator otherwise (no target, or a count).
+fn denominator(kind: Option<&str>, campaign: Denominator) -> Denominator {
     match kind.and_then(TargetKind::parse) {
         Some(TargetKind::RateSmartphone) => Denominator::Smartphone,
-        _ => Denominator::Registered,
+        Some(TargetKind::RateRegistered) => Denominator::Registered,
+        _ => campaign,
     }
 }
 
@@ -319,8 +325,13 @@ pub(crate) fn percent(part: i64, whole: i64) -> Option<f64> {
     (whole > 0).then(|| (part as f64 * 10_000.0 / whole as f64).round() / 100.0)
 }
 
-fn row(a: &crate::store::areas::Area, t: &Tally, target: Option<(TargetRef, bool)>) -> ProgressRow {
-    let denominator = denominator(target.as_ref().map(|(t, _)| t.kind.as_str()));
+fn row(
+    a: &crate::store::areas::Area,
+    t: &Tally,
+    target: Option<(TargetRef, bool)>,
+    campaign: Denominator,
+) -> ProgressRow {
+    let denominator = denominator(target.as_ref().map(|(t, _)| t.kind.as_str()), campaign);
     let base = if denominator == Denominator::Smartphone {
         t.smartphone
     } else {

@@ -77,6 +77,18 @@ pub fn by_ids(conn: &mut Conn<'_>, ids: &[AreaId]) -> Result<Vec<Area>> {
         .load(c))?)
 }
 
+/// The current area with this official code (the deepest, should a code repeat across
+/// levels).
+pub fn current_by_code(conn: &mut Conn<'_>, code: &str) -> Result<Option<Area>> {
+    let mut found: Vec<Area> = with_conn!(conn, |c| areas::table
+        .filter(areas::code.eq(code))
+        .filter(areas::retired_at.is_null())
+        .select(Area::as_select())
+        .load(c))?;
+    found.sort_by_key(|a| a.path.len());
+    Ok(found.pop())
+}
+
 /// Every area (the whole tree: tens of thousands of rows at most).
 pub fn all(conn: &mut Conn<'_>) -> Result<Vec<Area>> {
     Ok(with_conn!(conn, |c| areas::table

@@ -3,6 +3,7 @@
 use super::error::{Error, Result};
 use crate::db::schema::{areas, campaigns, targets};
 use crate::db::Conn;
+use crate::domain::vocabulary::Denominator;
 use crate::domain::{area, AreaId, CampaignId, Time};
 use crate::with_conn;
 use chrono::NaiveDate;
@@ -19,8 +20,53 @@ pub struct Campaign {
     pub description: String,
     pub starts_on: NaiveDate,
     pub ends_on: NaiveDate,
+    /// `registered` (every registered person) or `smartphone` (smartphone owners): what an
+    /// area's rate is over where no rate target says otherwise.
+    pub denominator: String,
     pub created_at: Time,
     pub updated_at: Time,
+}
+
+/// A campaign's editable fields.
+#[derive(Debug, Clone)]
+pub struct Fields {
+    pub name: String,
+    pub description: String,
+    pub starts_on: NaiveDate,
+    pub ends_on: NaiveDate,
+    pub denominator: Denominator,
+}
+
+impl Fields {
+    /// The fields cleaned, or the rule they break.
+    fn checked(&self) -> Result<Fields> {
+        let name = crate::domain::text::squash_spaces(&self.name);
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(Error::invalid("name", "length", "1 to 200 characters"));
+        }
+        if self.ends_on < self.starts_on {
+            return Err(Error::invalid(
+                "ends_on",
+                "range",
+                "must not be before starts_on",
+            ));
+        }
+        Ok(Fields {
+            name,
+            description: self.description.trim().to_owned(),
+            ..self.clone()
+        })
+    }
+}
+
+fn taken(e: diesel::result::Error) -> Error {
+    match e {
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => Error::conflict("duplicate", "a campaign with that name or id exists"),
+        e => e.into(),
+    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Serialize, utoipa::ToSchema)]
@@ -51,50 +97,49 @@ pub fn get(conn: &mut Conn<'_>, id: CampaignId) -> Result<Campaign> {
     .ok_or_else(|| Error::not_found("campaign"))
 }
 
-pub fn create(
-    conn: &mut Conn<'_>,
-    id: CampaignId,
-    name: &str,
-    description: &str,
-    starts_on: NaiveDate,
-    ends_on: NaiveDate,
-) -> Result<Campaign> {
-    let name = crate::domain::text::squash_spaces(name);
-    if name.is_empty() || name.chars().count() > 200 {
-        return Err(Error::invalid("name", "length", "1 to 200 characters"));
-    }
-    if ends_on < starts_on {
-        return Err(Error::invalid(
-            "ends_on",
-            "range",
-            "must not be before starts_on",
-        ));
-    }
+pub fn create(conn: &mut Conn<'_>, id: CampaignId, f: &Fields) -> Result<Campaign> {
+    let f = f.checked()?;
     let now = Time::now();
-    let res = with_conn!(conn, |c| diesel::insert_into(campaigns::table)
+    with_conn!(conn, |c| diesel::insert_into(campaigns::table)
         .values((
             campaigns::id.eq(id),
-            campaigns::name.eq(&name),
-            campaigns::description.eq(description.trim()),
-            campaigns::starts_on.eq(starts_on),
-            campaigns::ends_on.eq(ends_on),
+            campaigns::name.eq(&f.name),
+            campaigns::description.eq(&f.description),
+            campaigns::starts_on.eq(f.starts_on),
+            campaigns::ends_on.eq(f.ends_on),
+            campaigns::denominator.eq(f.denominator.as_str()),
             campaigns::created_at.eq(now),
             campaigns::updated_at.eq(now),
         ))
-        .execute(c));
-    match res {
-        Err(diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        )) => Err(Error::conflict(
-            "duplicate",
-            "a campaign with that name or id exists",
-        )),
-        r => {
-            r?;
-            get(conn, id)
-        }
-    }
+        .execute(c))
+    .map_err(taken)?;
+    get(conn, id)
+}
+
+/// Replaces the campaign's fields.
+pub fn update(conn: &mut Conn<'_>, id: CampaignId, f: &Fields) -> Result<Campaign> {
+    get(conn, id)?;
+    let f = f.checked()?;
+    with_conn!(conn, |c| diesel::update(campaigns::table.find(id))
+        .set((
+            campaigns::name.eq(&f.name),
+            campaigns::description.eq(&f.description),
+            campaigns::starts_on.eq(f.starts_on),
+            campaigns::ends_on.eq(f.ends_on),
+            campaigns::denominator.eq(f.denominator.as_str()),
+            campaigns::updated_at.eq(Time::now()),
+        ))
+        .execute(c))
+    .map_err(taken)?;
+    get(conn, id)
+}
+
+/// Removes the area's own target: it inherits its parent's again.
+pub fn clear_target(conn: &mut Conn<'_>, id: CampaignId, area: AreaId) -> Result<bool> {
+    get(conn, id)?;
+    let n = with_conn!(conn, |c| diesel::delete(targets::table.find((id, area)))
+        .execute(c))?;
+    Ok(n > 0)
 }
 
 /// Targets of a campaign, limited to areas under the given path prefixes (`None`: all).

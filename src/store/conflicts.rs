@@ -76,6 +76,19 @@ pub struct Conflict {
     pub resolved_by: Option<UserId>,
     pub resolved_at: Option<Time>,
     pub created_at: Time,
+    /// The field's value now, for an open conflict (as the review reads it).
+    #[schema(value_type = Option<Object>)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_value: Option<Value>,
+    /// The household's head and address, as the review reads them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub household_head: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub household_address: Option<String>,
+    /// The state the review read (its status and the field's value now): send it as
+    /// `If-Match` with a resolution, which fails with 412 if either changed meanwhile.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
 }
 
 fn json(s: &str) -> Value {
@@ -107,6 +120,10 @@ impl From<ConflictRow> for Conflict {
             resolved_by: r.resolved_by,
             resolved_at: r.resolved_at,
             created_at: r.created_at,
+            current_value: None,
+            household_head: None,
+            household_address: None,
+            etag: None,
         }
     }
 }

@@ -159,3 +159,107 @@ pub fn store_batch(
         .execute(c))?;
     Ok(())
 }
+
+/// What the field app says of itself at each sync (`POST /sync/report`).
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub app_version: String,
+    /// Changes made on the phone and not yet acknowledged by the server.
+    pub pending_changes: i64,
+    /// When the oldest of them was made; none when nothing waits.
+    pub oldest_pending_at: Option<Time>,
+}
+
+/// A phone as the console shows it.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Phone {
+    pub device_id: DeviceId,
+    pub user_id: UserId,
+    /// The later of its last push and its last report.
+    pub last_sync_at: Time,
+    /// As the field app last reported them; none before its first report.
+    pub app_version: Option<String>,
+    pub pending_changes: Option<i64>,
+    pub oldest_pending_at: Option<Time>,
+}
+
+/// Records a device's report, registering the device for the user on first contact.
+pub fn report(conn: &mut Conn<'_>, device: DeviceId, user: UserId, r: &Report) -> Result<Phone> {
+    let now = Time::now();
+    with_conn!(conn, |c| diesel::insert_into(devices::table)
+        .values((
+            devices::id.eq(device),
+            devices::user_id.eq(user),
+            devices::last_seq.eq(0),
+            devices::max_skew_ms.eq(0),
+            devices::created_at.eq(now),
+            devices::updated_at.eq(now),
+        ))
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    let owner: UserId = with_conn!(conn, |c| devices::table
+        .find(device)
+        .select(devices::user_id)
+        .first(c))?;
+    if owner != user {
+        return Err(crate::domain::Error::Forbidden {
+            code: "device_not_yours",
+            detail: "this device id is registered to another user".into(),
+        }
+        .into());
+    }
+    let oldest = r.oldest_pending_at.filter(|_| r.pending_changes > 0);
+    with_conn!(conn, |c| diesel::update(devices::table.find(device))
+        .set((
+            devices::app_version.eq(Some(&r.app_version)),
+            devices::pending_changes.eq(Some(r.pending_changes)),
+            devices::oldest_pending_at.eq(oldest),
+            devices::reported_at.eq(Some(now)),
+        ))
+        .execute(c))?;
+    Ok(phones(conn, &[user])?
+        .into_iter()
+        .find(|p| p.device_id == device)
+        .expect("the device was just written"))
+}
+
+type PhoneRow = (
+    DeviceId,
+    UserId,
+    Time,
+    Option<Time>,
+    Option<String>,
+    Option<i64>,
+    Option<Time>,
+);
+
+/// The phones of these users, the most recently synced first.
+pub fn phones(conn: &mut Conn<'_>, users: &[UserId]) -> Result<Vec<Phone>> {
+    let mut out = Vec::new();
+    for chunk in users.chunks(1000) {
+        let rows: Vec<PhoneRow> = with_conn!(conn, |c| devices::table
+            .filter(devices::user_id.eq_any(chunk))
+            .select((
+                devices::id,
+                devices::user_id,
+                devices::updated_at,
+                devices::reported_at,
+                devices::app_version,
+                devices::pending_changes,
+                devices::oldest_pending_at,
+            ))
+            .load(c))?;
+        out.extend(rows.into_iter().map(
+            |(device_id, user_id, pushed, reported, app_version, pending, oldest)| Phone {
+                device_id,
+                user_id,
+                last_sync_at: reported.map_or(pushed, |r| r.max(pushed)),
+                app_version,
+                pending_changes: pending,
+                oldest_pending_at: oldest,
+            },
+        ));
+    }
+    out.sort_by_key(|p| std::cmp::Reverse(p.last_sync_at));
+    Ok(out)
+}

@@ -19,8 +19,18 @@ pub struct Principal {
 }
 
 impl Principal {
-    /// Loads the caller of an access token, refusing inactive users and revoked sessions.
+    /// Loads the caller of an access token, refusing inactive users, revoked sessions and
+    /// users who must first change their one-time password.
     pub fn load(conn: &mut Conn<'_>, claims: &Claims) -> Result<Principal> {
+        Self::load_as(conn, claims, false)
+    }
+
+    /// Like `load`, letting through a user who must change their password: for that change.
+    pub fn load_for_password_change(conn: &mut Conn<'_>, claims: &Claims) -> Result<Principal> {
+        Self::load_as(conn, claims, true)
+    }
+
+    fn load_as(conn: &mut Conn<'_>, claims: &Claims, changing_password: bool) -> Result<Principal> {
         let now = Time::now();
         // One statement: the user, the session, and a row per assigned area (or one row
         // with no path).
@@ -33,13 +43,24 @@ impl Principal {
                 users::username,
                 users::role,
                 users::active,
+                users::must_change_password,
                 sessions::revoked_at,
                 sessions::expires_at,
                 areas::path.nullable(),
             ))
             .order(areas::path)
-            .load::<(String, String, bool, Option<Time>, Time, Option<String>)>(c))?;
-        let Some((username, role, active, revoked, expires, _)) = rows.first().cloned() else {
+            .load::<(
+                String,
+                String,
+                bool,
+                bool,
+                Option<Time>,
+                Time,
+                Option<String>
+            )>(c))?;
+        let Some((username, role, active, must_change, revoked, expires, _)) =
+            rows.first().cloned()
+        else {
             return Err(Error::unauthorized(
                 "invalid_token",
                 "unknown user or session",
@@ -57,9 +78,18 @@ impl Principal {
                 "this session has ended; log in again",
             ));
         }
+        if must_change && !changing_password {
+            return Err(crate::domain::Error::Forbidden {
+                code: "password_change_required",
+                detail: "this account has a one-time password: set your own first \
+                         (POST /api/v1/auth/password)"
+                    .into(),
+            }
+            .into());
+        }
         let role =
             Role::parse(&role).ok_or_else(|| Error::corrupt(anyhow::anyhow!("bad role {role}")))?;
-        let area_paths = rows.into_iter().filter_map(|r| r.5).collect();
+        let area_paths = rows.into_iter().filter_map(|r| r.6).collect();
         Ok(Principal {
             user_id: claims.sub,
             username,
@@ -84,6 +114,39 @@ impl Principal {
                     .collect::<Vec<_>>()
                     .join(" or ")
             )))
+        }
+    }
+
+    /// Fails unless the caller may create, change, deactivate or reset the password of a user
+    /// with this role and the areas at these paths: an admin anyone; a supervisor canvassers
+    /// all of whose areas (one at least) lie within their own (docs/SECURITY.md).
+    pub fn require_manages(
+        &self,
+        role: Role,
+        paths: &[String],
+    ) -> std::result::Result<(), crate::domain::Error> {
+        if self.is_admin() {
+            return Ok(());
+        }
+        let forbidden = |code, detail: &str| crate::domain::Error::Forbidden {
+            code,
+            detail: detail.into(),
+        };
+        if self.role != Role::Supervisor || role != Role::Canvasser {
+            return Err(forbidden(
+                "admins_only",
+                "only admins make and manage supervisors and admins",
+            ));
+        }
+        if paths.is_empty() {
+            return Err(forbidden(
+                "no_area",
+                "a canvasser you manage needs one of your areas at least",
+            ));
+        }
+        match paths.iter().all(|p| self.covers(p)) {
+            true => Ok(()),
+            false => Err(crate::domain::Error::OutOfScope),
         }
     }
 

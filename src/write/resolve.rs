@@ -40,6 +40,51 @@ impl Action {
     }
 }
 
+/// Adds what a review shows of a conflict: the household, the field's value now and the tag
+/// of that state.
+pub fn review(conn: &mut Conn<'_>, who: &Principal, mut c: Conflict) -> Result<Conflict> {
+    let household = hh::get_household(conn, who, c.household_id).ok();
+    c.household_head = household.as_ref().map(|h| h.head_name.clone());
+    c.household_address = household.as_ref().map(|h| h.address.clone());
+    if c.status == ConflictStatus::Open && c.field != "*" {
+        let row = conflicts::get(conn, who, c.id)?;
+        c.current_value = Some(current_value(conn, who, &row)?);
+    }
+    c.etag = Some(tag(&c));
+    Ok(c)
+}
+
+/// The tag of what a review saw: the conflict's status and the field's value now.
+fn tag(c: &Conflict) -> String {
+    use sha2::{Digest, Sha256};
+    let seen = serde_json::json!([c.status, c.resolution, c.current_value]);
+    let digest = Sha256::digest(seen.to_string().as_bytes());
+    format!("\"{}\"", hex::encode(&digest[..8]))
+}
+
+/// Fails with `Changed` (the conflict as it is now) unless `seen` is the tag of its state.
+pub fn require_unchanged(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    id: ConflictId,
+    seen: &str,
+) -> std::result::Result<(), Changed> {
+    let now = conflicts::get(conn, who, id)
+        .map_err(|e| Changed::Failed(e.into()))
+        .and_then(|row| review(conn, who, row.into()).map_err(Changed::Failed))?;
+    match now.etag.as_deref() == Some(seen.trim()) {
+        true => Ok(()),
+        false => Err(Changed::Now(Box::new(now))),
+    }
+}
+
+/// Why a resolution with `If-Match` did not go on.
+pub enum Changed {
+    /// The conflict or its field changed since the review read it: this is it now.
+    Now(Box<Conflict>),
+    Failed(write::Error),
+}
+
 pub fn resolve(
     conn: &mut Conn<'_>,
     who: &Principal,

@@ -7,15 +7,14 @@ pub async fn create_admin(pool: &gocua::db::Pool, password: &'static str) {
     tokio::task::spawn_blocking(move || {
         let hash = gocua::auth::hash_password(password).unwrap();
         let mut pc = pool.get().unwrap();
-        gocua::store::users::create(
-            &mut pc.conn(),
+        let admin = gocua::store::users::Account::new(
             "admin",
             "Admin",
             &hash,
             gocua::auth::Role::Admin,
             &[],
-        )
-        .unwrap();
+        );
+        gocua::store::users::create(&mut pc.conn(), &admin).unwrap();
     })
     .await
     .unwrap();
