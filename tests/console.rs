@@ -30,17 +30,6 @@ async fn first_login(app: &TestApp, username: &str, one_time: &str, new: &str) -
     token
 }
 
-async fn user_row(app: &TestApp, admin: &str, username: &str) -> Value {
-    let r = app.get(&format!("/api/v1/users?q={username}"), admin).await;
-    r.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|u| u["username"] == username)
-        .cloned()
-        .unwrap_or(Value::Null)
-}
-
 #[tokio::test]
 async fn a_supervisor_manages_the_canvassers_of_their_areas_and_no_one_else() {
     let w = World::new().await;
@@ -131,15 +120,15 @@ async fn a_supervisor_manages_the_canvassers_of_their_areas_and_no_one_else() {
             (403, "out_of_scope".to_owned()),
         ]
     );
-    let admin_id = user_row(app, &w.admin, "admin").await["id"]
+    let admin_id = app.listed_user(&w.admin, "admin").await["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let xa2_id = user_row(app, &w.admin, "xa2").await["id"]
+    let xa2_id = app.listed_user(&w.admin, "xa2").await["id"]
         .as_str()
         .unwrap()
         .to_owned();
-    let other_id = user_row(app, &w.admin, "cb.other").await["id"]
+    let other_id = app.listed_user(&w.admin, "cb.other").await["id"]
         .as_str()
         .unwrap()
         .to_owned();
@@ -162,9 +151,9 @@ async fn a_supervisor_manages_the_canvassers_of_their_areas_and_no_one_else() {
     .assert_problem(403, "out_of_scope");
     assert_eq!(app.count("users").await, users_before);
     assert_eq!(app.count("audit_log").await, audit_before);
-    assert_eq!(user_row(app, &w.admin, "cb.other").await["active"], true);
+    assert_eq!(app.listed_user(&w.admin, "cb.other").await["active"], true);
     assert_eq!(
-        user_row(app, &w.admin, "cb.napan").await["role"],
+        app.listed_user(&w.admin, "cb.napan").await["role"],
         "canvasser"
     );
     assert_eq!(app.login("admin", PASSWORD).await.status, 200);
@@ -587,34 +576,15 @@ async fn a_conflict_changed_since_it_was_read_is_not_resolved_blind() {
     let a_token = app.user(&w.admin, "cb.a", "canvasser", &[&w.v1]).await;
     let b_token = app.user(&w.admin, "cb.b", "canvasser", &[&w.v1]).await;
     let xa = app.user(&w.admin, "xa", "supervisor", &[&w.hoa_tham]).await;
-    let (mut a, mut b) = (Device::new(&a_token), Device::new(&b_token));
-    let t = chrono::Utc::now().timestamp_millis() - 300_000;
-    a.fixed_clock = Some(t);
-    let h = Uuid::new_v4();
-    a.queue_op(
-        "household.upsert",
-        h,
-        h,
-        household(&w.v1, "Hoàng Văn Mạnh", "Nà Pàn"),
-    );
-    app.sync(&mut a).await;
-    app.sync(&mut b).await;
-    a.fixed_clock = Some(t + 1_000);
-    b.fixed_clock = Some(t + 6_000);
-    a.queue_op(
-        "household.upsert",
-        h,
-        h,
-        json!({"head_name": "Mạnh (A)", "address": "Nà Pàn (A)"}),
-    );
-    b.queue_op(
-        "household.upsert",
-        h,
-        h,
-        json!({"head_name": "Mạnh (B)", "address": "Nà Pàn (B)"}),
-    );
-    app.push(&mut b, 10).await;
-    app.push(&mut a, 10).await;
+    let (_, mut b, h) = app
+        .conflicting_phones(
+            &a_token,
+            &b_token,
+            &w.v1,
+            json!({"head_name": "Mạnh (A)", "address": "Nà Pàn (A)"}),
+            json!({"head_name": "Mạnh (B)", "address": "Nà Pàn (B)"}),
+        )
+        .await;
 
     let list = app.get("/api/v1/conflicts?status=open", &xa).await;
     assert_eq!(list.body["total"], 2, "{}", list.text);

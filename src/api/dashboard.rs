@@ -1,10 +1,12 @@
-//! The supervisors' dashboard: one page and its script and styles, embedded in the binary
+//! The supervisors' dashboard and console (docs/CONSOLE.md): one page and its scripts and styles, embedded in the binary
 //! so that it works on an office network without internet.
 
 use actix_web::{web, HttpResponse};
 
 const INDEX: &str = include_str!("../web/index.html");
 const SCRIPT: &str = include_str!("../web/app.js");
+const API: &str = include_str!("../web/api.js");
+const CONSOLE: &str = include_str!("../web/console.js");
 const STYLE: &str = include_str!("../web/app.css");
 
 /// Only this origin: no outside scripts, styles or connections.
@@ -13,6 +15,11 @@ const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; style-src 'se
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(index))
         .route("/assets/app.js", web::get().to(script))
+        .route("/assets/api.js", web::get().to(|| async { asset(JS, API) }))
+        .route(
+            "/assets/console.js",
+            web::get().to(|| async { asset(JS, CONSOLE) }),
+        )
         .route("/assets/app.css", web::get().to(style));
 }
 
@@ -24,8 +31,10 @@ async fn index() -> HttpResponse {
     asset("text/html; charset=utf-8", INDEX)
 }
 
+const JS: &str = "text/javascript; charset=utf-8";
+
 async fn script() -> HttpResponse {
-    asset("text/javascript; charset=utf-8", SCRIPT)
+    asset(JS, SCRIPT)
 }
 
 async fn style() -> HttpResponse {

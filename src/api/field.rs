@@ -92,6 +92,11 @@ fn respond(content_type: &str, body: impl actix_web::body::MessageBody + 'static
 
 async fn asset(file: web::Path<String>) -> HttpResponse {
     match ASSETS.iter().find(|(name, _, _)| *name == file.as_str()) {
+        // The page names the shell's version, which the app reports at each sync.
+        Some(("", content_type, bytes)) => respond(
+            content_type,
+            String::from_utf8_lossy(bytes).replace("__VERSION__", version()),
+        ),
         Some((_, content_type, bytes)) => respond(content_type, *bytes),
         None => crate::error::ApiError::not_found("file").error_response(),
     }

@@ -68,7 +68,8 @@ async function start() {
     store = new MemoryStore();
     alertBox("Trình duyệt không cho lưu dữ liệu trên máy: dữ liệu sẽ mất khi đóng trang.");
   }
-  engine = await Engine.open(store, { fetch: (...a) => fetch(...a) });
+  const version = document.querySelector('meta[name="gocua-version"]')?.content || "unknown";
+  engine = await Engine.open(store, { fetch: (...a) => fetch(...a), version });
   // Timings the benchmark reads (benches/field.rs): what the user waits for.
   window.gocua = { engine, ready: false, timings: {} };
   engine.onChange(renderBar);
@@ -103,7 +104,7 @@ let retryMs = 0;
 /// Syncs now (or soon after an edit); never two at once. A sync that found no network or
 /// no server is tried again after 5 s, then after twice as long each time, up to a minute.
 async function syncNow(byHand = false) {
-  if (!engine?.loggedIn) return;
+  if (!engine?.loggedIn || engine.mustChangePassword) return;
   if (!navigator.onLine && !byHand) {
     renderBar();
     return;
@@ -187,6 +188,7 @@ function render() {
   const main = $("main");
   main.replaceChildren();
   if (!engine.loggedIn) return main.append(loginView());
+  if (engine.mustChangePassword) return main.append(passwordView());
   const [, route, id] = location.hash.split("/");
   if (route === "h" && id) return main.append(householdView(id));
   if (route === "new") return main.append(newHouseholdView());
@@ -217,13 +219,55 @@ function loginView() {
       await engine.login(form.username.value, form.password.value);
       persisted = await askPersistence();
       location.hash = "#/";
+      // The one-time password given this once: the user sets their own first.
+      oneTimePassword = engine.mustChangePassword ? form.password.value : null;
       render();
-      await syncNow(true);
+      if (!engine.mustChangePassword) await syncNow(true);
     } catch (e) {
       error.hidden = false;
       error.textContent = e instanceof OfflineError ? "Không có kết nối mạng: cần có sóng để đăng nhập lần đầu."
         : e instanceof ServerError && e.status === 401 ? "Sai tên đăng nhập hoặc mật khẩu."
           : e.message;
+    }
+  });
+  return form;
+}
+
+// The one-time password the user just logged in with, kept in memory only until they set
+// their own.
+let oneTimePassword = null;
+
+function passwordView() {
+  const error = h("p", { class: "alert", hidden: true, role: "alert" });
+  const form = h("form", { class: "stack", id: "new-password" },
+    h("h1", {}, "Đặt mật khẩu của bạn"),
+    h("p", { class: "notice" }, "Bạn vừa đăng nhập bằng mật khẩu dùng một lần. Hãy đặt mật khẩu riêng (ít nhất 8 ký tự) trước khi làm việc."),
+    oneTimePassword ? null : [
+      h("label", { for: "current" }, "Mật khẩu dùng một lần"),
+      h("input", { id: "current", name: "current", type: "password", autocomplete: "current-password", required: true }),
+    ],
+    h("label", { for: "new1" }, "Mật khẩu mới"),
+    h("input", { id: "new1", name: "new1", type: "password", autocomplete: "new-password", minlength: 8, required: true }),
+    h("label", { for: "new2" }, "Nhập lại mật khẩu mới"),
+    h("input", { id: "new2", name: "new2", type: "password", autocomplete: "new-password", minlength: 8, required: true }),
+    h("button", { type: "submit" }, "Lưu mật khẩu"), error);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    error.hidden = true;
+    const say = (text) => { error.hidden = false; error.textContent = text; };
+    if (form.new1.value !== form.new2.value) return say("Hai lần nhập mật khẩu mới không giống nhau.");
+    try {
+      await engine.changePassword(oneTimePassword ?? form.current.value, form.new1.value);
+      oneTimePassword = null;
+      render();
+      await syncNow(true);
+    } catch (e) {
+      const field = e instanceof ServerError ? e.problem.errors?.[0] : null;
+      say(e instanceof OfflineError ? "Không có kết nối mạng: cần có sóng để đặt mật khẩu."
+        : field?.code === "wrong_password" ? "Mật khẩu dùng một lần không đúng."
+          : field?.code === "unchanged" ? "Hãy chọn mật khẩu khác mật khẩu dùng một lần."
+            : field?.code === "too_short" ? "Mật khẩu cần từ 8 đến 256 ký tự."
+              : e.message);
     }
   });
   return form;

@@ -35,8 +35,9 @@ export function nextHlc(last, nowMs) {
 
 export class Engine {
   /// Opens the engine over a store ({load, commit, clear}) and a fetch function.
-  static async open(store, { fetch, base = "", now = () => Date.now(), uuid = () => crypto.randomUUID() } = {}) {
+  static async open(store, { fetch, base = "", now = () => Date.now(), uuid = () => crypto.randomUUID(), version = "unknown" } = {}) {
     const e = new Engine(store, fetch, base, now, uuid);
+    e.version = version;
     const { meta, entities, ops } = await store.load();
     e.meta = meta;
     e.entities = entities;
@@ -78,6 +79,18 @@ export class Engine {
     return Boolean(this.meta.user && this.meta.refresh_token && !this.meta.login_needed);
   }
 
+  /// Logged in with a one-time password: the user must set their own before anything else.
+  get mustChangePassword() {
+    return Boolean(this.meta.must_change_password);
+  }
+
+  /// Sets the user's own password (online), in place of the one they logged in with.
+  async changePassword(current, next) {
+    const r = await this.api("POST", "/api/v1/auth/password", { current, new: next });
+    if (r.status !== 204) throw new ServerError(r.status, r.body);
+    await this.commit({ meta: { must_change_password: false } });
+  }
+
   /// Logs in (online). A device keeps its id and its queue across logins of the same user;
   /// another user may take it over only once its queue is empty.
   async login(username, password) {
@@ -96,6 +109,7 @@ export class Engine {
       refresh_token: t.refresh_token,
       user: { id: t.user_id, username: username.trim().toLowerCase(), role: t.role },
       login_needed: false,
+      must_change_password: Boolean(t.must_change_password),
     };
     if (!same) {
       // A new user on this device: a new device id, an empty copy.
@@ -150,6 +164,7 @@ export class Engine {
       throw new OfflineError(String(e?.message || e));
     }
     let parsed = null;
+    if (res.status === 204) return { status: 204, body: null };
     try {
       parsed = await res.json();
     } catch (_) {
@@ -286,6 +301,29 @@ export class Engine {
     return n;
   }
 
+  /// When the oldest change still waiting was made (ISO), or null.
+  oldestPending() {
+    let oldest = null;
+    for (const op of this.ops.values()) {
+      if (op.state === "pending" && op.made_at && (!oldest || op.made_at < oldest)) oldest = op.made_at;
+    }
+    return oldest;
+  }
+
+  /// Tells the server this app's version and what waits on the phone, so that the console
+  /// sees a phone that cannot send. Answers whether the server took it; a sync goes on
+  /// either way.
+  async report() {
+    const pending = this.pendingCount();
+    const r = await this.api("POST", "/api/v1/sync/report", {
+      device_id: this.meta.device_id,
+      app_version: String(this.version || "unknown").slice(0, 40),
+      pending_changes: pending,
+      oldest_pending_at: pending ? this.oldestPending() : null,
+    });
+    return r.status === 200;
+  }
+
   view() {
     if (this.viewCache) return this.viewCache;
     const households = new Map();
@@ -355,7 +393,18 @@ export class Engine {
     if (!this.syncing) {
       this.syncing = (async () => {
         try {
-          await this.push();
+          if (this.mustChangePassword) throw new ServerError(403, { code: "password_change_required", detail: "Hãy đặt mật khẩu của bạn trước." });
+          // The report goes after the push, with what is still waiting, and also when the
+          // push was refused: a phone that cannot send is seen on the console.
+          let refused = null;
+          try {
+            await this.push();
+          } catch (e) {
+            if (e instanceof OfflineError || e instanceof LoginNeeded) throw e;
+            refused = e;
+          }
+          await this.report().catch(() => false);
+          if (refused) throw refused;
           await this.pull();
           await this.commit({ meta: { last_sync: new Date(this.now()).toISOString(), last_error: null } });
         } catch (e) {

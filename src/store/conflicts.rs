@@ -85,6 +85,9 @@ pub struct Conflict {
     pub household_head: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub household_address: Option<String>,
+    /// The username of who wrote the lost value (a device's owner, or an online editor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_by_name: Option<String>,
     /// The state the review read (its status and the field's value now): send it as
     /// `If-Match` with a resolution, which fails with 412 if either changed meanwhile.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -123,6 +126,7 @@ impl From<ConflictRow> for Conflict {
             current_value: None,
             household_head: None,
             household_address: None,
+            lost_by_name: None,
             etag: None,
         }
     }

@@ -1,85 +1,57 @@
-// The supervisors' dashboard: plain JavaScript over the gocua API, no outside resources.
+// The supervisors' dashboard and console: plain JavaScript over the gocua API, no outside
+// resources. The progress view is here; the console's screens are in console.js.
 import { label } from "/field/vocabulary.js";
+import { $, API, call, download as downloadFile, el, lower, num, pct, send, session, tokens } from "/assets/api.js";
+import * as console_ from "/assets/console.js";
 
-const API = "/api/v1";
-const $ = (id) => document.getElementById(id);
 // `view` counts views: an answer that arrives after the user moved on is dropped.
-const state = { campaign: null, trail: [], role: null, view: 0 };
+const state = { campaign: null, trail: [], role: null, view: 0, me: null };
 
-// A value's label inside a sentence (labels start with a capital).
-const lower = (text) => text.charAt(0).toLowerCase() + text.slice(1);
 // A household or person whose personal data was removed (retention, erasure) has no name.
 const ANONYMIZED = "(đã ẩn danh)";
-const num = (n) => (n === null || n === undefined ? "—" : Number(n).toLocaleString("vi-VN"));
-const pct = (n) => (n === null || n === undefined ? "—" : `${Number(n).toLocaleString("vi-VN")}%`);
-
-function el(tag, attrs = {}, ...children) {
-  const e = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") e.className = v;
-    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
-    else if (v !== undefined && v !== null) e.setAttribute(k, v);
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined) continue;
-    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return e;
-}
-
-const tokens = {
-  get access() { return sessionStorage.getItem("access"); },
-  get refresh() { return sessionStorage.getItem("refresh"); },
-  set(t) { sessionStorage.setItem("access", t.access_token); sessionStorage.setItem("refresh", t.refresh_token); },
-  clear() { sessionStorage.removeItem("access"); sessionStorage.removeItem("refresh"); },
-};
-
-async function refresh() {
-  if (!tokens.refresh) return false;
-  const r = await fetch(`${API}/auth/refresh`, {
-    method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ refresh_token: tokens.refresh }),
-  });
-  if (!r.ok) return false;
-  tokens.set(await r.json());
-  return true;
-}
-
-// Fetches with the access token, refreshing it once when it has expired.
-async function call(path, raw = false) {
-  const go = () => fetch(`${API}${path}`, { headers: { authorization: `Bearer ${tokens.access}` } });
-  let r = await go();
-  if (r.status === 401 && (await refresh())) r = await go();
-  if (r.status === 401) { showLogin(); throw new Error("Phiên đăng nhập đã hết, hãy đăng nhập lại."); }
-  if (!r.ok) {
-    let detail = r.statusText;
-    try { detail = (await r.json()).detail || detail; } catch (_) { /* not JSON */ }
-    throw new Error(`Lỗi ${r.status}: ${detail}`);
-  }
-  return raw ? r : r.json();
-}
-
-// Sends a JSON body; answers the JSON reply, or throws with the problem's detail.
-async function send(method, path, body) {
-  const go = () => fetch(`${API}${path}`, {
-    method, headers: { authorization: `Bearer ${tokens.access}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  let r = await go();
-  if (r.status === 401 && (await refresh())) r = await go();
-  if (!r.ok) {
-    let detail = r.statusText;
-    try { detail = (await r.json()).detail || detail; } catch (_) { /* not JSON */ }
-    throw new Error(`Lỗi ${r.status}: ${detail}`);
-  }
-  return r.json();
-}
 
 function showLogin() {
   tokens.clear();
   $("dashboard").hidden = true;
+  $("new-password").hidden = true;
   $("who").hidden = true;
   $("login").hidden = false;
+}
+session.ended = showLogin;
+
+// The one-time password the user just logged in with, kept in memory only until they set
+// their own.
+let oneTime = null;
+
+/// A user with a one-time password sets their own before anything else.
+function askNewPassword() {
+  $("login").hidden = true;
+  $("dashboard").hidden = true;
+  $("new-password").hidden = false;
+  $("current-label").hidden = oneTime !== null;
+  $("current-password").required = oneTime === null;
+}
+
+async function setPassword(ev) {
+  ev.preventDefault();
+  const error = $("new-password-error");
+  error.textContent = "";
+  if ($("new-password-1").value !== $("new-password-2").value) {
+    error.textContent = "Hai lần nhập mật khẩu mới không giống nhau.";
+    return;
+  }
+  try {
+    await send("POST", "/auth/password", { current: oneTime ?? $("current-password").value, new: $("new-password-1").value });
+    oneTime = null;
+    for (const id of ["current-password", "new-password-1", "new-password-2"]) $(id).value = "";
+    $("new-password").hidden = true;
+    start();
+  } catch (e) {
+    const code = e.problem?.errors?.[0]?.code;
+    error.textContent = code === "wrong_password" ? "Mật khẩu dùng một lần không đúng."
+      : code === "unchanged" ? "Hãy chọn mật khẩu khác mật khẩu dùng một lần."
+        : code === "too_short" ? "Mật khẩu cần từ 8 đến 256 ký tự." : e.message;
+  }
 }
 
 async function login(ev) {
@@ -93,26 +65,35 @@ async function login(ev) {
     $("login-error").textContent = r.status === 401 ? "Sai tên đăng nhập hoặc mật khẩu." : `Lỗi ${r.status}`;
     return;
   }
-  tokens.set(await r.json());
+  const t = await r.json();
+  tokens.set(t);
+  oneTime = t.must_change_password ? $("password").value : null;
   $("password").value = "";
-  start();
+  if (t.must_change_password) askNewPassword();
+  else start();
 }
 
 async function start() {
   $("login").hidden = true;
   try {
-    const me = await call("/me");
+    let me;
+    try {
+      me = await call("/me");
+    } catch (e) {
+      if (e.problem?.code === "password_change_required") return askNewPassword();
+      throw e;
+    }
+    state.me = me;
     state.role = me.role;
     $("who-name").textContent = `${me.username} (${me.role === "admin" ? "quản trị" : me.role === "supervisor" ? "giám sát" : "cán bộ"})`;
     $("who").hidden = false;
     document.querySelectorAll(".supervisor").forEach((b) => { b.hidden = me.role === "canvasser"; });
-    const campaigns = await call("/campaigns");
-    const list = campaigns.items || campaigns;
-    const select = $("campaign");
-    select.replaceChildren(...list.map((c) => el("option", { value: c.id }, c.name)));
-    state.campaign = list.length ? list[0].id : null;
+    await loadCampaigns();
     $("dashboard").hidden = false;
-    if (!state.campaign) { $("error").textContent = "Chưa có chiến dịch nào."; return; }
+    $("new-password").hidden = true;
+    if (!state.campaign) {
+      $("error").textContent = me.role === "admin" ? "Chưa có chiến dịch nào: tạo chiến dịch ở mục Chiến dịch & chỉ tiêu." : "Chưa có chiến dịch nào.";
+    }
     if (me.role !== "canvasser") pending();
     const top = (await call("/areas?per_page=500")).items;
     if (top.length === 1) {
@@ -124,6 +105,40 @@ async function start() {
   } catch (e) {
     $("error").textContent = e.message;
   }
+}
+
+async function loadCampaigns() {
+  const list = (await call("/campaigns")).items;
+  const select = $("campaign");
+  select.replaceChildren(...list.map((c) => el("option", { value: c.id }, c.name)));
+  if (!list.some((c) => c.id === state.campaign)) state.campaign = list.length ? list[0].id : null;
+  select.value = state.campaign ?? "";
+}
+
+// ---- the console's screens (console.js), over the area and campaign chosen ----
+
+function openScreen(name) {
+  state.screen = name;
+  document.querySelectorAll("#screens button").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.screen === name)));
+  const progress = name === "progress";
+  $("console").hidden = progress;
+  $("pending").hidden = !progress || $("pending-list").children.length === 0;
+  if (progress) {
+    if (state.trail.length) show(); else $("choose").hidden = false;
+    return;
+  }
+  $("report").hidden = true;
+  $("choose").hidden = true;
+  crumbs();
+  if (!state.trail.length) {
+    $("console").replaceChildren(el("p", { class: "note" }, "Chọn một địa bàn ở mục Tiến độ trước."));
+    return;
+  }
+  console_.open(name, {
+    area: current(), campaign: state.campaign, role: state.role, me: state.me,
+    campaignsChanged: async () => { await loadCampaigns(); $("error").textContent = ""; return state.campaign; },
+    targetsChanged: () => {},
+  });
 }
 
 function choose(areas) {
@@ -165,10 +180,12 @@ function figure(value, text) {
 }
 
 async function show() {
+  if (state.screen && state.screen !== "progress") return openScreen(state.screen);
   const view = ++state.view;
   $("choose").hidden = true;
-  $("error").textContent = "";
   crumbs();
+  if (!state.campaign) return;
+  $("error").textContent = "";
   try {
     const [p, conflicts] = await Promise.all([
       call(`/reports/progress?${query()}`),
@@ -347,14 +364,7 @@ async function openList(name, view = state.view) {
 async function download(path, format, plain) {
   try {
     const q = plain ? `area=${current().id}&campaign=${state.campaign}` : query();
-    const r = await call(`${path}.${format}?${q}`, true);
-    const name = (r.headers.get("content-disposition") || "").match(/filename="([^"]+)"/);
-    const url = URL.createObjectURL(await r.blob());
-    const a = el("a", { href: url, download: name ? name[1] : `gocua.${format}` });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    await downloadFile(`${path}.${format}?${q}`);
   } catch (e) {
     $("error").textContent = e.message;
   }
@@ -372,6 +382,8 @@ document.addEventListener("DOMContentLoaded", () => {
     showLogin();
   });
   $("campaign").addEventListener("change", (e) => { state.campaign = e.target.value; if (state.trail.length) show(); });
+  $("new-password").addEventListener("submit", setPassword);
+  document.querySelectorAll("#screens button").forEach((b) => b.addEventListener("click", () => openScreen(b.dataset.screen)));
   document.querySelectorAll(".tabs button").forEach((b) => b.addEventListener("click", () => openList(b.dataset.list)));
   document.querySelectorAll("button[data-export]").forEach((b) =>
     b.addEventListener("click", () => download(b.dataset.export, b.dataset.format, b.dataset.plain)));

@@ -50,8 +50,25 @@ pub fn review(conn: &mut Conn<'_>, who: &Principal, mut c: Conflict) -> Result<C
         let row = conflicts::get(conn, who, c.id)?;
         c.current_value = Some(current_value(conn, who, &row)?);
     }
+    c.lost_by_name = writer_name(conn, &c.lost_by)?;
     c.etag = Some(tag(&c));
     Ok(c)
+}
+
+/// The username behind a writer of a field version: a device's owner, or an online editor
+/// (`user:<id>`).
+fn writer_name(conn: &mut Conn<'_>, writer: &str) -> Result<Option<String>> {
+    let user = match writer.strip_prefix("user:") {
+        Some(id) => uuid::Uuid::parse_str(id).ok().map(crate::domain::UserId),
+        None => match uuid::Uuid::parse_str(writer) {
+            Ok(id) => crate::store::devices::get(conn, crate::domain::DeviceId(id))?.map(|d| d.0),
+            Err(_) => None,
+        },
+    };
+    Ok(match user {
+        Some(id) => crate::store::users::row(conn, id).ok().map(|u| u.username),
+        None => None,
+    })
 }
 
 /// The tag of what a review saw: the conflict's status and the field's value now.

@@ -352,7 +352,11 @@ impl TestApp {
     }
 
     pub async fn token(&self, username: &str) -> String {
-        let r = self.login(username, PASSWORD).await;
+        self.token_with(username, PASSWORD).await
+    }
+
+    pub async fn token_with(&self, username: &str, password: &str) -> String {
+        let r = self.login(username, password).await;
         assert_eq!(r.status, 200, "{}", r.text);
         r.body["access_token"].as_str().unwrap().to_owned()
     }
@@ -419,6 +423,20 @@ impl TestApp {
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
         self.token(username).await
+    }
+
+    /// The user `username` as `GET /users` lists it to the caller (null when not listed).
+    pub async fn listed_user(&self, token: &str, username: &str) -> Value {
+        let r = self
+            .get(&format!("/api/v1/users?q={username}"), token)
+            .await;
+        r.body["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|u| u["username"] == username)
+            .cloned()
+            .unwrap_or(Value::Null)
     }
 
     pub async fn household(&self, token: &str, village: &str, head: &str, address: &str) -> Value {
@@ -583,6 +601,34 @@ impl TestApp {
             }
         }
         panic!("pull never finished");
+    }
+
+    /// Two phones register a household of `village` and sync, then edit it offline, `a`
+    /// first and `b` later (by their clocks); `b` pushes first, so `a`'s values that `b`
+    /// also set lose: a conflict per such field. Answers the phones and the household.
+    pub async fn conflicting_phones(
+        &self,
+        a_token: &str,
+        b_token: &str,
+        village: &str,
+        a_edit: Value,
+        b_edit: Value,
+    ) -> (client::Device, client::Device, uuid::Uuid) {
+        let (mut a, mut b) = (client::Device::new(a_token), client::Device::new(b_token));
+        let t = chrono::Utc::now().timestamp_millis() - 300_000;
+        a.fixed_clock = Some(t);
+        let h = uuid::Uuid::new_v4();
+        let created = client::household(village, "Hoàng Văn Mạnh", "Nà Pàn");
+        a.queue_op("household.upsert", h, h, created);
+        self.sync(&mut a).await;
+        self.sync(&mut b).await;
+        a.fixed_clock = Some(t + 1_000);
+        b.fixed_clock = Some(t + 6_000);
+        a.queue_op("household.upsert", h, h, a_edit);
+        b.queue_op("household.upsert", h, h, b_edit);
+        self.push(&mut b, 10).await;
+        self.push(&mut a, 10).await;
+        (a, b, h)
     }
 
     /// Syncs a device fully: pushes until its queue is empty, then pulls.

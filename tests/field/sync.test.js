@@ -270,3 +270,50 @@ test("a gap is closed by resending from the server's last seq; a lost op is repo
   await assert.rejects(e.sync(), (err) => err.problem.code === "gap");
   assert.equal(e.pendingCount(), 1, "the op after the gap is kept");
 });
+
+test("each sync reports the app's version and what waits, even when the push is refused", async () => {
+  const admin = await token(server.base, "admin");
+  const e = await Engine.open(new MemoryStore(), { fetch, base: server.base, version: "field-test-1" });
+  await e.login("canbo", "gocua-demo");
+  await e.sync();
+  const [v1] = villages(e);
+  await e.createHousehold({ area_id: v1.id, address: "Số 3", head_name: "Lường Văn Tâm" });
+  await e.createHousehold({ area_id: v1.id, address: "Số 4", head_name: "Lường Thị Mai" });
+  // The server refuses every push (a batch it cannot take): the changes stay waiting.
+  const refusing = async (url, init) => (String(url).endsWith("/sync/push")
+    ? new Response(JSON.stringify({ code: "batch_too_large", detail: "too large" }), { status: 413 })
+    : fetch(url, init));
+  e.fetch = refusing;
+  await assert.rejects(e.sync());
+  const phone = async () => {
+    const users = await rest(server.base, "GET", "/api/v1/users?q=canbo", admin);
+    return users.body.items[0].phones.find((p) => p.device_id === e.meta.device_id);
+  };
+  let p = await phone();
+  assert.equal(p.app_version, "field-test-1");
+  assert.equal(p.pending_changes, 2);
+  assert.equal(new Date(p.oldest_pending_at).getTime(), new Date(e.oldestPending()).getTime());
+  // Sent at last: nothing waits.
+  e.fetch = fetch;
+  await e.sync();
+  p = await phone();
+  assert.equal(p.pending_changes, 0);
+  assert.equal(p.oldest_pending_at, null);
+});
+
+test("a one-time password must be replaced before the first sync", async () => {
+  const admin = await token(server.base, "admin");
+  const me = await rest(server.base, "GET", "/api/v1/me", await token(server.base, "canbo"));
+  const made = await rest(server.base, "POST", "/api/v1/users", admin,
+    { username: "cb.moi", role: "canvasser", area_ids: [me.body.area_ids[0]] });
+  assert.equal(made.status, 201);
+  const e = await Engine.open(new MemoryStore(), { fetch, base: server.base });
+  await e.login("cb.moi", made.body.one_time_password);
+  assert.equal(e.mustChangePassword, true);
+  await assert.rejects(e.sync(), (err) => err.problem.code === "password_change_required");
+  await assert.rejects(e.changePassword("sai", "mật khẩu riêng"), (err) => err.problem.errors[0].code === "wrong_password");
+  await e.changePassword(made.body.one_time_password, "mật khẩu riêng");
+  assert.equal(e.mustChangePassword, false);
+  await e.sync();
+  assert.deepEqual(villages(e).map((v) => v.id), [me.body.area_ids[0]]);
+});
