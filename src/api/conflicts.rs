@@ -74,13 +74,14 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Page::new(items, total, page)))
 }
 
-#[utoipa::path(post, path = "/api/v1/conflicts/{id}/resolve", tag = "sync", params(("id" = uuid::Uuid, Path)), request_body = Resolution,
+#[utoipa::path(post, path = "/api/v1/conflicts/{id}/resolve", tag = "sync", request_body = Resolution,
+    params(("id" = uuid::Uuid, Path), ("If-Match" = Option<String>, Header, description = "The `etag` of the conflict as the review listed it")),
     security(("bearer" = [])), responses(
     (status = 200, description = "Resolved; the chosen value is written as a new version", body = Conflict),
     (status = 409, description = "Already resolved, or the record was deleted", body = Problem),
     (status = 412, description = "`conflict_changed`: with `If-Match`, the conflict or its field changed since it was read; `conflict` holds it now", body = Problem),
     (status = 422, description = "Bad action or value", body = Problem),
-), params(("If-Match" = Option<String>, Header, description = "The `etag` of the conflict as the review listed it")))]
+))]
 pub async fn resolve(
     state: web::Data<AppState>,
     auth: Auth,

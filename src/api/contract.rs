@@ -237,12 +237,7 @@ fn field_schema(f: &Field) -> ObjectBuilder {
         FieldKind::Text { max } => typed(Type::String, n)
             .max_length(Some(max))
             .pattern(f.required.then_some(r"\S")),
-        // Spaces, dots and dashes are dropped; an empty number is no number (null).
-        FieldKind::Phone => typed(Type::String, n)
-            .pattern(Some(r"^[ .-]*((\+[ .-]*)?([0-9][ .-]*){6,15})?$"))
-            .description(Some(
-                "6 to 15 digits, optionally after +; spaces, dots and dashes are dropped",
-            )),
+        FieldKind::Phone => phone_of(n),
         FieldKind::Choice(options) => {
             let mut values: Vec<serde_json::Value> = options.iter().map(|&o| o.into()).collect();
             if n {
@@ -263,6 +258,25 @@ fn field_schema(f: &Field) -> ObjectBuilder {
             typed(Type::String, n).format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
         }
     }
+}
+
+/// A phone number: spaces, dots and dashes are dropped; an empty number is no number.
+fn phone_of(nullable: bool) -> ObjectBuilder {
+    typed(Type::String, nullable)
+        .pattern(Some(r"^[ .-]*((\+[ .-]*)?([0-9][ .-]*){6,15})?$"))
+        .description(Some(
+            "6 to 15 digits, optionally after +; spaces, dots and dashes are dropped",
+        ))
+}
+
+/// A user's phone number, as a household's is checked.
+pub fn phone() -> ObjectBuilder {
+    phone_of(false)
+}
+
+/// The same, or null (a patch that leaves it).
+pub fn phone_or_null() -> ObjectBuilder {
+    phone_of(true)
 }
 
 /// A string that must be one of `options`.

@@ -134,8 +134,8 @@ pub struct DeviceReport {
     #[schema(min_length = 1, max_length = 40)]
     pub app_version: String,
     /// Changes made on the phone and not yet acknowledged by the server.
-    #[schema(minimum = 0, maximum = 1000000000)]
-    pub pending_changes: i64,
+    #[schema(value_type = i64, minimum = 0, maximum = 1000000000)]
+    pub pending_changes: serde_json::Number,
     /// When the oldest of them was made; none when nothing waits.
     pub oldest_pending_at: Option<crate::domain::Time>,
 }
@@ -153,7 +153,7 @@ pub async fn report(
     body: super::Deferred<web::Json<DeviceReport>>,
 ) -> ApiResult<HttpResponse> {
     let r = body.get()?.into_inner();
-    let version = r.app_version.trim().to_owned();
+    let version = r.app_version;
     if version.is_empty() || version.chars().count() > 40 {
         return Err(ApiError::invalid(
             "app_version",
@@ -161,16 +161,27 @@ pub async fn report(
             "1 to 40 characters",
         ));
     }
-    if !(0..=1_000_000_000).contains(&r.pending_changes) {
-        return Err(ApiError::invalid(
-            "pending_changes",
-            "range",
-            "0 to 1000000000",
-        ));
-    }
+    // A whole number, however written (`3` or `3.0`).
+    let pending = r
+        .pending_changes
+        .as_i64()
+        .or_else(|| {
+            r.pending_changes
+                .as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 1e12)
+                .map(|f| f as i64)
+        })
+        .filter(|n| (0..=1_000_000_000).contains(n))
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "pending_changes",
+                "range",
+                "a whole number, 0 to 1000000000",
+            )
+        })?;
     let report = devices::Report {
         app_version: version,
-        pending_changes: r.pending_changes,
+        pending_changes: pending,
         oldest_pending_at: r.oldest_pending_at,
     };
     let phone = state

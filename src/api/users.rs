@@ -47,7 +47,7 @@ pub struct NewUser {
     #[serde(default)]
     pub area_ids: Vec<AreaId>,
     #[serde(default)]
-    #[schema(max_length = 20)]
+    #[schema(schema_with = super::contract::phone)]
     pub phone: String,
 }
 
@@ -69,7 +69,7 @@ pub struct UserPatch {
     /// A new password ends every session of the user.
     #[schema(min_length = 8, max_length = 256)]
     pub password: Option<String>,
-    #[schema(max_length = 20)]
+    #[schema(schema_with = super::contract::phone_or_null)]
     pub phone: Option<String>,
 }
 
@@ -165,18 +165,20 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Page::new(items, total, page)))
 }
 
-/// Checks a phone number as typed: digits, spaces, dots, dashes and a leading `+`, with 8 to
-/// 15 digits.
+/// Checks a user's phone number as a household's is checked (`domain::fields`): 6 to 15
+/// digits, optionally after `+`, spaces, dots and dashes aside; empty is none.
 pub fn check_phone(phone: &str) -> Result<(), String> {
-    let p = phone.trim();
-    let digits = p.chars().filter(char::is_ascii_digit).count();
-    let allowed = p
-        .char_indices()
-        .all(|(i, c)| c.is_ascii_digit() || " .-".contains(c) || (c == '+' && i == 0));
-    if p.is_empty() || (allowed && (8..=15).contains(&digits)) {
+    let compact: String = phone
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-'))
+        .collect();
+    let digits = compact.strip_prefix('+').unwrap_or(&compact);
+    if compact.is_empty()
+        || ((6..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()))
+    {
         Ok(())
     } else {
-        Err("8 to 15 digits, with spaces, dots or dashes and a leading +".into())
+        Err("6 to 15 digits, optionally after +; spaces, dots and dashes are dropped".into())
     }
 }
 
