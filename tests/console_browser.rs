@@ -48,12 +48,7 @@ async fn a_campaign_is_run_from_the_console() {
     let xa = app.token("xa").await;
 
     // The supervisor logs in: one commune, its progress.
-    b.goto(&format!("{}/", app.base)).await;
-    b.wait_for("return !document.getElementById('login').hidden")
-        .await;
-    b.type_into("#username", "xa").await;
-    b.type_into("#password", common::PASSWORD).await;
-    b.click("#login-button").await;
+    b.dashboard_login(&app.base, "xa", common::PASSWORD).await;
     b.wait_for("return document.querySelectorAll('#areas .area-row').length === 2")
         .await;
 
@@ -83,12 +78,7 @@ async fn a_campaign_is_run_from_the_console() {
     shot(&b, "console-team.png").await;
 
     // The canvasser's first login on the field app: a new password first, then only Nà Pàn.
-    b.goto(&format!("{}/field/", app.base)).await;
-    b.wait_for("return document.querySelector('#login #username') !== null")
-        .await;
-    b.type_into("#username", "cb.napan").await;
-    b.type_into("#password", &otp).await;
-    b.click("#login button[type=submit]").await;
+    b.field_login(&app.base, "cb.napan", &otp).await;
     b.wait_for("return document.getElementById('new-password') !== null")
         .await;
     shot(&b, "console-first-login.png").await;
@@ -352,12 +342,8 @@ async fn an_admin_sets_up_a_campaign_from_an_empty_database() {
     // The official units and the commune's villages; no campaign, no supervisor.
     let w = World::new().await;
     let app = &w.app;
-    b.goto(&format!("{}/", app.base)).await;
-    b.wait_for("return !document.getElementById('login').hidden")
+    b.dashboard_login(&app.base, "admin", common::PASSWORD)
         .await;
-    b.type_into("#username", "admin").await;
-    b.type_into("#password", common::PASSWORD).await;
-    b.click("#login-button").await;
     b.wait_for(
         "return document.getElementById('error').textContent.includes('Chưa có chiến dịch')",
     )

@@ -23,6 +23,11 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("sync.js", JS, include_bytes!("../field/sync.js")),
     ("text.js", JS, include_bytes!("../field/text.js")),
     (
+        "duplicates.js",
+        JS,
+        include_bytes!("../field/duplicates.js"),
+    ),
+    (
         "vocabulary.js",
         JS,
         include_bytes!("../field/vocabulary.js"),

@@ -7,6 +7,7 @@ pub mod campaigns;
 pub mod conflicts;
 pub mod contract;
 pub mod dashboard;
+pub mod duplicates;
 pub mod extract;
 pub mod fallback;
 pub mod field;
@@ -322,6 +323,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, settings: &Settings) {
     auth::configure(cfg);
     users::configure(cfg);
     qr::configure(cfg);
+    duplicates::configure(cfg);
     areas::configure(cfg);
     campaigns::configure(cfg);
     register::configure(cfg);
@@ -364,6 +366,7 @@ impl Modify for BearerAuth {
         households::list, households::create, households::get, households::update, households::delete,
         households::create_member, households::get_member, households::update_member, households::delete_member,
         households::set_adoption, households::create_visit, households::get_visit,
+        duplicates::list, duplicates::get, duplicates::dismiss,
         sync::push, sync::pull, sync::report, conflicts::list, conflicts::resolve,
         reports::progress, reports::progress_export, reports::trend, reports::trend_export,
         reports::coverage, reports::coverage_export, reports::activity, reports::activity_export,

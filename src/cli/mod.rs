@@ -63,6 +63,11 @@ enum Command {
         #[command(subcommand)]
         command: TalliesCommand,
     },
+    /// Possible duplicate households (docs/DUPLICATES.md).
+    Duplicates {
+        #[command(subcommand)]
+        command: DuplicatesCommand,
+    },
     /// Households: import the commune's register (docs/IMPORT.md).
     Households {
         #[command(subcommand)]
@@ -106,6 +111,13 @@ enum PrivacyCommand {
         #[arg(long)]
         apply: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum DuplicatesCommand {
+    /// Rebuild every household's keys and record the pairs they make (an existing database,
+    /// or after the rules changed); pairs already dismissed stay dismissed.
+    Scan,
 }
 
 #[derive(Subcommand)]
@@ -246,6 +258,7 @@ pub fn main() -> ExitCode {
             command: SyncCommand::Prune { days },
         } => prune(&settings, days),
         Command::Tallies { command } => tallies(&settings, command),
+        Command::Duplicates { command } => duplicates(&settings, command),
         Command::Privacy { command } => privacy(&settings, command),
         Command::Households { command } => households::run(&settings, command),
         Command::Openapi => {
@@ -584,6 +597,31 @@ fn tallies(settings: &Settings, command: TalliesCommand) -> anyhow::Result<()> {
             println!(
                 "Counted {} villages anew: {} tally rows written.",
                 done.villages, done.rows
+            );
+        }
+    }
+    Ok(())
+}
+
+fn duplicates(settings: &Settings, command: DuplicatesCommand) -> anyhow::Result<()> {
+    let pool = app::connect(settings)?;
+    crate::store::migrate(&pool)?;
+    let mut pc = pool.get()?;
+    let mut conn = pc.conn();
+    match command {
+        DuplicatesCommand::Scan => {
+            let started = std::time::Instant::now();
+            let (read, new) = store::duplicates::scan(&mut conn, |n| {
+                if n % 50_000 == 0 {
+                    eprintln!("{n} households read");
+                }
+            })?;
+            let action = Action::new("duplicates_scanned", "duplicates")
+                .with(serde_json::json!({"households": read, "new_pairs": new}));
+            conn.transaction(|conn| store::audit::record(conn, &Actor::command_line(), &action))?;
+            println!(
+                "Read {read} households in {:.1} s: {new} new pairs of possible duplicates.",
+                started.elapsed().as_secs_f64()
             );
         }
     }

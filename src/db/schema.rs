@@ -383,6 +383,37 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    duplicate_keys (household_id, rule, key) {
+        household_id -> Uid,
+        rule -> Text,
+        scope_id -> Uid,
+        key -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    duplicates (id) {
+        id -> Uid,
+        household_a -> Uid,
+        household_b -> Uid,
+        area_a -> Uid,
+        area_b -> Uid,
+        rule -> Text,
+        status -> Text,
+        reason -> Nullable<Text>,
+        kept_id -> Nullable<Uid>,
+        resolved_by -> Nullable<Uid>,
+        resolved_at -> Nullable<Ts>,
+        created_at -> Ts,
+    }
+}
+
+diesel::joinable!(duplicate_keys -> households (household_id));
 diesel::joinable!(user_areas -> users (user_id));
 diesel::joinable!(conflicts -> households (household_id));
 diesel::joinable!(conflicts -> areas (area_id));
@@ -401,6 +432,8 @@ diesel::joinable!(visits -> households (household_id));
 diesel::joinable!(visits -> campaigns (campaign_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    duplicate_keys,
+    duplicates,
     areas,
     users,
     user_areas,

@@ -6,8 +6,8 @@ use crate::domain::household::{
     Smartphone,
 };
 use crate::domain::{
-    AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, MemberId, SessionId, Time,
-    UserId, VisitId,
+    AreaId, CampaignId, ConflictId, DeviceId, DuplicateId, EntityId, HouseholdId, MemberId,
+    SessionId, Time, UserId, VisitId,
 };
 use chrono::{DateTime, Utc};
 use diesel::deserialize::{self, FromSql};
@@ -71,7 +71,8 @@ uid_sql!(
     VisitId,
     EntityId,
     DeviceId,
-    ConflictId
+    ConflictId,
+    DuplicateId
 );
 
 impl ToSql<Ts, Pg> for Time {

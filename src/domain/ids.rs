@@ -54,7 +54,8 @@ typed_id!(
     VisitId,
     EntityId,
     DeviceId,
-    ConflictId
+    ConflictId,
+    DuplicateId
 );
 
 /// A point in time, stored as `timestamptz` on PostgreSQL and as fixed-width RFC 3339 text

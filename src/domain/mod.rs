@@ -1,6 +1,7 @@
 //! Pure types and rules: parsing, validation, versions and merge. No I/O.
 
 pub mod area;
+pub mod duplicates;
 pub mod error;
 pub mod fields;
 pub mod hlc;

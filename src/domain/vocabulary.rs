@@ -116,6 +116,27 @@ choice!(
     }
 );
 
+choice!(
+    /// Why two households may be one (`domain::duplicates`).
+    DuplicateRule as "duplicate_rule" {
+        /// The same phone (a household's or a member's) in the commune.
+        Phone = "phone" => "Cùng số điện thoại",
+        /// The same head name and address in the village.
+        NameAddress = "name_address" => "Cùng tên chủ hộ và địa chỉ",
+        /// The same head name in the village, and a member with the same name and birth year.
+        NamePerson = "name_person" => "Cùng tên chủ hộ và một nhân khẩu",
+    }
+);
+
+choice!(
+    /// Where a pair of possible duplicates stands.
+    DuplicateStatus as "duplicate_status" {
+        Open = "open" => "Chưa xem",
+        Merged = "merged" => "Đã gộp",
+        Dismissed = "dismissed" => "Không trùng",
+    }
+);
+
 /// Every value set, in the order the apps receive them.
 pub fn sets() -> Vec<ValueSet> {
     use crate::domain::household::{
@@ -135,6 +156,8 @@ pub fn sets() -> Vec<ValueSet> {
         Denominator::SET,
         TargetKind::SET,
         ActivityCheck::SET,
+        DuplicateRule::SET,
+        DuplicateStatus::SET,
     ]
 }
 

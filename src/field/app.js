@@ -6,6 +6,7 @@ import { INSTALLED, REVISIT, VALUES, label as valueLabel } from "./vocabulary.js
 import { IdbStore } from "./idbstore.js";
 import { MemoryStore } from "./memstore.js";
 import { matches, terms } from "./text.js";
+import { candidates } from "./duplicates.js";
 
 const SYNC_EVERY_MS = 3 * 60 * 1000;
 const GPS_WAIT_MS = 5000;
@@ -537,6 +538,11 @@ function visitForm(householdId, camp) {
 
 // ---- a new household ----
 
+/// A village's commune, from the reference data.
+function communeOf(village) {
+  return engine.meta.reference?.areas?.find((a) => a.id === village)?.parent_id ?? village;
+}
+
 function newHouseholdView() {
   const vs = villages();
   const form = h("form", { class: "stack", id: "new" },
@@ -547,9 +553,26 @@ function newHouseholdView() {
     field("head_name", { required: true }), field("address", { required: true }),
     field("phone", { type: "tel" }), field("notes", { type: "textarea" }),
     h("button", { type: "submit" }, "Lưu hộ"), h("p", { class: "muted", id: "gps" }));
+  const warning = h("div", { id: "maybe-same", class: "notice", hidden: true, role: "alert" });
+  form.insertBefore(warning, form.querySelector("button[type=submit]"));
+  let different = false;
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const data = { area_id: form.elements.area_id.value, ...changes(form, ["head_name", "address", "phone", "notes"], {}) };
+    // The phone's copy of the commune first: a household registered already is opened, not
+    // typed again. Saving anyway is the canvasser's call.
+    const found = different ? [] : candidates({ ...data, members: [] }, [...engine.view().households.values()], communeOf);
+    if (found.length) {
+      warning.hidden = false;
+      warning.replaceChildren(
+        h("p", {}, h("b", {}, "Có thể trùng với hộ đã có:")),
+        ...found.map((c) => h("p", { class: "candidate" },
+          `${headName(c.household)} — ${c.household.address} (${valueLabel("duplicate_rule", c.rule).toLowerCase()}) `,
+          h("a", { href: `#/h/${c.household.id}`, class: "button" }, "Mở hộ này"))),
+        h("button", { type: "button", class: "ghost", id: "not-same", onclick: () => { different = true; form.requestSubmit(); } },
+          "Đây là hộ khác, vẫn lưu"));
+      return;
+    }
     $("gps").textContent = "Đang lấy vị trí…";
     const p = await position();
     if (p) Object.assign(data, { lat: p.lat, lon: p.lon });

@@ -33,6 +33,16 @@ export const VALUES = {
     "registered",
     "smartphone"
   ],
+  "duplicate_rule": [
+    "phone",
+    "name_address",
+    "name_person"
+  ],
+  "duplicate_status": [
+    "open",
+    "merged",
+    "dismissed"
+  ],
   "outcome": [
     "met",
     "not_home",
@@ -100,6 +110,16 @@ export const LABELS = {
   "denominator": {
     "registered": "Nhân khẩu đăng ký",
     "smartphone": "Người có điện thoại thông minh"
+  },
+  "duplicate_rule": {
+    "name_address": "Cùng tên chủ hộ và địa chỉ",
+    "name_person": "Cùng tên chủ hộ và một nhân khẩu",
+    "phone": "Cùng số điện thoại"
+  },
+  "duplicate_status": {
+    "dismissed": "Không trùng",
+    "merged": "Đã gộp",
+    "open": "Chưa xem"
   },
   "outcome": {
     "come_back_later": "Hẹn quay lại",

@@ -11,6 +11,7 @@ pub mod campaigns;
 pub mod changes;
 pub mod conflicts;
 pub mod devices;
+pub mod duplicates;
 pub mod error;
 mod flush;
 pub mod households;

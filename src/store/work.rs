@@ -468,6 +468,55 @@ impl Work {
         }
     }
 
+    /// The households whose identity, as the duplicate rules read it (`domain::duplicates`),
+    /// this work changed: created, deleted or moved, or a new head name, address or phone; or
+    /// a member created, deleted, or with a new name, birth year or phone.
+    pub fn identity_touched(&self) -> Vec<HouseholdId> {
+        let mut out = Vec::new();
+        for id in &self.dirty_households {
+            let now = self
+                .households
+                .get(id)
+                .and_then(Option::as_ref)
+                .map(|u| &u.row);
+            let before = self.before.households.get(id).and_then(Option::as_ref);
+            let changed = match (before, now) {
+                (None, Some(_)) => true,
+                (Some(b), Some(n)) => {
+                    b.head_name != n.head_name
+                        || b.address != n.address
+                        || b.phone != n.phone
+                        || b.area_id != n.area_id
+                        || b.deleted_at.is_some() != n.deleted_at.is_some()
+                }
+                _ => false,
+            };
+            if changed {
+                out.push(*id);
+            }
+        }
+        for id in &self.dirty_members {
+            let Some(now) = self.members.get(id).and_then(Option::as_ref) else {
+                continue;
+            };
+            let changed = match self.before.members.get(id).and_then(Option::as_ref) {
+                None => true,
+                Some(b) => {
+                    b.full_name != now.full_name
+                        || b.birth_year != now.birth_year
+                        || b.phone != now.phone
+                        || b.deleted_at.is_some() != now.deleted_at.is_some()
+                }
+            };
+            if changed {
+                out.push(now.household_id);
+            }
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// The ids of a household's members, adoptions and visits: stored ones and those this
     /// work wrote and has not flushed yet.
     pub fn children(&mut self, conn: &mut Conn<'_>, id: HouseholdId) -> Result<Children> {

@@ -429,6 +429,46 @@ function conflictRow(c) {
   return tr;
 }
 
+// ---- possible duplicates ----
+
+async function duplicates(status = "open") {
+  const page = await call(`/duplicates?status=${status}&area=${ctx.area.id}&per_page=50`);
+  const select = el("select", { id: "duplicate-status", onchange: (ev) => duplicates(ev.target.value) },
+    ["open", "dismissed", "merged"].map((s) => el("option", { value: s, selected: status === s }, label("duplicate_status", s))));
+  box().replaceChildren(el("div", { class: "card" },
+    el("h2", {}, `Hộ có thể trùng — ${ctx.area.name}`),
+    el("p", {}, select, ` ${num(page.total)} cặp.`),
+    el("div", { id: "duplicates" }, page.items.map(duplicatePair))));
+}
+
+function side(h) {
+  return el("div", { class: "side", "data-id": h.id },
+    el("h3", {}, h.head_name || "(đã ẩn danh)"),
+    el("p", {}, `${h.address} · ${h.village}`, h.phone ? ` · ${h.phone}` : "", h.external_id ? ` · Mã hộ ${h.external_id}` : ""),
+    el("p", { class: "muted" }, `Đăng ký bởi ${h.created_by}, ${when(h.created_at)} · ${num(h.visits)} lần thăm`),
+    el("ul", {}, h.members.map((m) => el("li", {}, m.full_name, m.birth_year ? ` (${m.birth_year})` : "", m.phone ? ` · ${m.phone}` : "",
+      h.statuses.filter((s) => s.member_id === m.id).map((s) => ` · ${label("adoption_status", s.status)}`)))));
+}
+
+function duplicatePair(p) {
+  const reason = el("input", { class: "d-reason", placeholder: "Lý do (không bắt buộc)", "aria-label": "Lý do" });
+  const note = el("p", { class: "error", role: "alert" });
+  const dismiss = async () => {
+    try {
+      await send("POST", `/duplicates/${p.id}/dismiss`, { reason: reason.value.trim() });
+      await duplicates("open");
+    } catch (e) {
+      note.textContent = e.message;
+    }
+  };
+  return el("article", { class: "pair", "data-id": p.id },
+    el("p", {}, el("b", {}, label("duplicate_rule", p.rule)), ` · phát hiện ${when(p.created_at)}`,
+      p.reason ? ` · ${p.reason}` : ""),
+    el("div", { class: "sides" }, p.households.map(side)),
+    p.status === "open" ? el("p", {}, reason, " ", el("button", { type: "button", class: "d-dismiss", onclick: dismiss }, "Không trùng")) : "",
+    note);
+}
+
 // ---- coverage ----
 
 async function coverage(sort = { key: null, down: false }) {
@@ -539,6 +579,7 @@ const SCREENS = {
   team: () => team(),
   campaigns,
   conflicts: () => conflicts(),
+  duplicates: () => duplicates(),
   coverage: () => coverage(),
   audit: () => audit(),
   register,

@@ -372,7 +372,10 @@ impl Transaction {
                 _ => None,
             })
             .collect();
+        let touched = self.work.identity_touched();
         self.work.flush(conn)?;
+        // Possible duplicates, in the same transaction as the writes that made them.
+        crate::store::duplicates::refresh(conn, &touched)?;
         let mut open = conflicts::entities_with_open(conn, &entities)?;
         // The scrubs of anonymized records, in one pass over their households' conflicts.
         let scrubs: Vec<conflicts::Scrub> = self

@@ -209,6 +209,26 @@ impl Browser {
         self.type_into(css, text).await;
     }
 
+    /// Opens the dashboard at `base` and logs in.
+    pub async fn dashboard_login(&self, base: &str, user: &str, password: &str) {
+        self.goto(&format!("{base}/")).await;
+        self.wait_for("return !document.getElementById('login').hidden")
+            .await;
+        self.type_into("#username", user).await;
+        self.type_into("#password", password).await;
+        self.click("#login-button").await;
+    }
+
+    /// Opens the field app at `base` and logs in with `password`.
+    pub async fn field_login(&self, base: &str, user: &str, password: &str) {
+        self.goto(&format!("{base}/field/")).await;
+        self.wait_for("return document.querySelector('#login #username') !== null")
+            .await;
+        self.type_into("#username", user).await;
+        self.type_into("#password", password).await;
+        self.click("#login button[type=submit]").await;
+    }
+
     pub async fn screenshot(&self) -> Vec<u8> {
         use base64::Engine;
         let v = self.call("GET", "/screenshot", Value::Null).await;

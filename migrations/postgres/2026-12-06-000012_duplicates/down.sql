@@ -1,0 +1,2 @@
+DROP TABLE duplicates;
+DROP TABLE duplicate_keys;

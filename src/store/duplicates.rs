@@ -1,0 +1,536 @@
+//! Possible duplicate households (docs/DUPLICATES.md): each live household's keys
+//! (`domain::duplicates`), kept in the transaction of every write that changes what the
+//! rules read, and the pairs they make, proposed once.
+
+use super::error::{Error, Result};
+use super::scope::{self, Principal};
+use super::PageReq;
+use crate::db::schema::{
+    adoptions, areas, duplicate_keys, duplicates, households, members, users, visits,
+};
+use crate::db::Conn;
+use crate::domain::duplicates::{self as rules, Facts, PersonFacts};
+use crate::domain::vocabulary::{DuplicateRule, DuplicateStatus};
+use crate::domain::{AreaId, CampaignId, DuplicateId, HouseholdId, MemberId, Time, UserId};
+use crate::with_conn;
+use diesel::prelude::*;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+
+/// Households read per statement.
+const CHUNK: usize = 500;
+
+/// A key of a household as stored: its rule, scope and text.
+type StoredKey = (HouseholdId, String, AreaId, String);
+
+type HouseholdFacts = (
+    HouseholdId,
+    AreaId,
+    String,
+    String,
+    Option<String>,
+    Option<Time>,
+);
+
+/// Recomputes the keys of these households and records the new pairs they make: in the
+/// caller's transaction, after the writes. Answers how many pairs are new.
+pub fn refresh(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> Result<usize> {
+    let mut found = 0;
+    for chunk in ids.chunks(CHUNK) {
+        found += refresh_chunk(conn, chunk)?;
+    }
+    Ok(found)
+}
+
+fn refresh_chunk(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> Result<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<HouseholdFacts> = with_conn!(conn, |c| households::table
+        .filter(households::id.eq_any(ids))
+        .select((
+            households::id,
+            households::area_id,
+            households::head_name,
+            households::address,
+            households::phone,
+            households::deleted_at,
+        ))
+        .load(c))?;
+    let people: Vec<(HouseholdId, String, Option<i32>, Option<String>)> =
+        with_conn!(conn, |c| members::table
+            .filter(members::household_id.eq_any(ids))
+            .filter(members::deleted_at.is_null())
+            .select((
+                members::household_id,
+                members::full_name,
+                members::birth_year,
+                members::phone,
+            ))
+            .load(c))?;
+    let villages: BTreeSet<AreaId> = rows.iter().map(|r| r.1).collect();
+    let villages: Vec<AreaId> = villages.into_iter().collect();
+    let communes: HashMap<AreaId, Option<AreaId>> = with_conn!(conn, |c| areas::table
+        .filter(areas::id.eq_any(&villages))
+        .select((areas::id, areas::parent_id))
+        .load::<(AreaId, Option<AreaId>)>(c))?
+    .into_iter()
+    .collect();
+    let mut wanted: Vec<StoredKey> = Vec::new();
+    let mut village_of: HashMap<HouseholdId, AreaId> = HashMap::new();
+    for (id, village, head_name, address, phone, deleted) in rows {
+        village_of.insert(id, village);
+        if deleted.is_some() {
+            continue;
+        }
+        let facts = Facts {
+            head_name,
+            address,
+            phone,
+            members: people
+                .iter()
+                .filter(|p| p.0 == id)
+                .map(|p| PersonFacts {
+                    full_name: p.1.clone(),
+                    birth_year: p.2.map(i64::from),
+                    phone: p.3.clone(),
+                })
+                .collect(),
+        };
+        let commune = communes.get(&village).copied().flatten().unwrap_or(village);
+        for k in rules::keys(&facts) {
+            let scope = match k.rule {
+                DuplicateRule::Phone => commune,
+                _ => village,
+            };
+            wanted.push((id, k.rule.as_str().to_owned(), scope, k.key));
+        }
+    }
+    with_conn!(conn, |c| diesel::delete(
+        duplicate_keys::table.filter(duplicate_keys::household_id.eq_any(ids))
+    )
+    .execute(c))?;
+    if wanted.is_empty() {
+        return Ok(0);
+    }
+    let rows: Vec<_> = wanted
+        .iter()
+        .map(|(h, rule, scope, key)| {
+            (
+                duplicate_keys::household_id.eq(*h),
+                duplicate_keys::rule.eq(rule.as_str()),
+                duplicate_keys::scope_id.eq(*scope),
+                duplicate_keys::key.eq(key.as_str()),
+            )
+        })
+        .collect();
+    with_conn!(conn, |c| diesel::insert_into(duplicate_keys::table)
+        .values(&rows)
+        .execute(c))?;
+    // Others with the same keys: matched on the key's text (indexed), then on rule and scope.
+    let texts: BTreeSet<&str> = wanted.iter().map(|w| w.3.as_str()).collect();
+    let texts: Vec<&str> = texts.into_iter().collect();
+    let mut pairs: Vec<(HouseholdId, AreaId, HouseholdId, AreaId, String)> = Vec::new();
+    for part in texts.chunks(CHUNK) {
+        let others: Vec<(HouseholdId, String, AreaId, String, AreaId)> =
+            with_conn!(conn, |c| duplicate_keys::table
+                .inner_join(households::table)
+                .filter(duplicate_keys::key.eq_any(part))
+                .select((
+                    duplicate_keys::household_id,
+                    duplicate_keys::rule,
+                    duplicate_keys::scope_id,
+                    duplicate_keys::key,
+                    households::area_id,
+                ))
+                .load(c))?;
+        for (other, rule, scope, key, other_village) in others {
+            for (mine, r, s, k) in &wanted {
+                if *mine != other && *r == rule && *s == scope && *k == key {
+                    let here = village_of[mine];
+                    let (a, b) = match *mine < other {
+                        true => ((*mine, here), (other, other_village)),
+                        false => ((other, other_village), (*mine, here)),
+                    };
+                    pairs.push((a.0, a.1, b.0, b.1, rule.clone()));
+                }
+            }
+        }
+    }
+    // One pair per two households, under the first rule found (phone, then name and
+    // address, then name and a person).
+    pairs.sort_by_key(|x| (x.0, x.2, rank(&x.4)));
+    pairs.dedup_by(|x, y| x.0 == y.0 && x.2 == y.2);
+    let now = Time::now();
+    let mut new = 0;
+    for (a, area_a, b, area_b, rule) in pairs {
+        new += with_conn!(conn, |c| diesel::insert_into(duplicates::table)
+            .values((
+                duplicates::id.eq(DuplicateId::random()),
+                duplicates::household_a.eq(a),
+                duplicates::household_b.eq(b),
+                duplicates::area_a.eq(area_a),
+                duplicates::area_b.eq(area_b),
+                duplicates::rule.eq(&rule),
+                duplicates::status.eq(DuplicateStatus::Open.as_str()),
+                duplicates::created_at.eq(now),
+            ))
+            .on_conflict_do_nothing()
+            .execute(c))?;
+    }
+    Ok(new)
+}
+
+fn rank(rule: &str) -> usize {
+    DuplicateRule::NAMES
+        .iter()
+        .position(|r| *r == rule)
+        .unwrap_or(usize::MAX)
+}
+
+/// Rebuilds every household's keys and records the pairs they make (`gocua duplicates
+/// scan`), a chunk at a time. Answers the households read and the new pairs.
+pub fn scan(conn: &mut Conn<'_>, mut progress: impl FnMut(usize)) -> Result<(usize, usize)> {
+    let mut after: Option<HouseholdId> = None;
+    let (mut read, mut new) = (0, 0);
+    loop {
+        let ids: Vec<HouseholdId> = with_conn!(conn, |c: DB| {
+            let mut q = households::table
+                .select(households::id)
+                .order(households::id)
+                .limit(CHUNK as i64)
+                .into_boxed::<DB>();
+            if let Some(a) = after {
+                q = q.filter(households::id.gt(a));
+            }
+            q.load(c)
+        })?;
+        let Some(last) = ids.last().copied() else {
+            return Ok((read, new));
+        };
+        new += conn.transaction(|conn| refresh_chunk(conn, &ids))?;
+        read += ids.len();
+        progress(read);
+        after = Some(last);
+    }
+}
+
+/// A household of a pair, as the review shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Side {
+    pub id: HouseholdId,
+    pub area_id: AreaId,
+    /// Its village's name.
+    pub village: String,
+    pub head_name: String,
+    pub address: String,
+    pub phone: Option<String>,
+    pub external_id: Option<String>,
+    pub members: Vec<SideMember>,
+    pub visits: i64,
+    /// Each member's status per campaign.
+    pub statuses: Vec<SideStatus>,
+    /// Who registered it, and when.
+    pub created_by: String,
+    pub created_at: Time,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SideMember {
+    pub id: MemberId,
+    pub full_name: String,
+    pub birth_year: Option<i32>,
+    pub phone: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct SideStatus {
+    pub member_id: MemberId,
+    pub campaign_id: CampaignId,
+    pub status: String,
+}
+
+/// A pair of possible duplicates.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Pair {
+    pub id: DuplicateId,
+    /// The rule that matched: `phone`, `name_address` or `name_person`.
+    pub rule: String,
+    /// `open`, `merged` or `dismissed`.
+    pub status: String,
+    /// Why it was dismissed.
+    pub reason: Option<String>,
+    /// The household kept by a merge.
+    pub kept_id: Option<HouseholdId>,
+    pub resolved_by: Option<UserId>,
+    pub resolved_at: Option<Time>,
+    pub created_at: Time,
+    /// The two households, the smaller id first.
+    pub households: Vec<Side>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = duplicates)]
+struct Row {
+    id: DuplicateId,
+    household_a: HouseholdId,
+    household_b: HouseholdId,
+    area_a: AreaId,
+    area_b: AreaId,
+    rule: String,
+    status: String,
+    reason: Option<String>,
+    kept_id: Option<HouseholdId>,
+    resolved_by: Option<UserId>,
+    resolved_at: Option<Time>,
+    created_at: Time,
+}
+
+/// The pairs of the area (or of every area the caller sees), newest first. An open pair
+/// whose household was deleted meanwhile is left out.
+pub fn list(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    area: Option<AreaId>,
+    status: Option<DuplicateStatus>,
+    page: PageReq,
+) -> Result<(Vec<Pair>, i64)> {
+    let bound = match area {
+        Some(a) => Some(vec![who.require_area(conn, a)?]),
+        None => who.prefixes().map(<[String]>::to_vec),
+    };
+    let villages = match &bound {
+        Some(p) => Some(scope::area_ids_under(conn, p)?),
+        None => None,
+    };
+    let rows: Vec<Row> = with_conn!(conn, |c: DB| {
+        let mut q = duplicates::table
+            .select(Row::as_select())
+            .order((duplicates::created_at.desc(), duplicates::id))
+            .into_boxed::<DB>();
+        if let Some(v) = &villages {
+            q = q.filter(
+                duplicates::area_a
+                    .eq_any(v.clone())
+                    .or(duplicates::area_b.eq_any(v.clone())),
+            );
+        }
+        if let Some(s) = status {
+            q = q.filter(duplicates::status.eq(s.as_str()));
+        }
+        q.load(c)
+    })?;
+    // Open pairs of a deleted household are moot: left out.
+    let mut ids: Vec<HouseholdId> = rows
+        .iter()
+        .flat_map(|r| [r.household_a, r.household_b])
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let deleted: BTreeSet<HouseholdId> = ids
+        .chunks(CHUNK)
+        .map(|chunk| {
+            with_conn!(conn, |c| households::table
+                .filter(households::id.eq_any(chunk))
+                .filter(households::deleted_at.is_not_null())
+                .select(households::id)
+                .load::<HouseholdId>(c))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect();
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .filter(|r| {
+            r.status != DuplicateStatus::Open.as_str()
+                || !(deleted.contains(&r.household_a) || deleted.contains(&r.household_b))
+        })
+        .collect();
+    let total = rows.len() as i64;
+    let rows: Vec<Row> = rows
+        .into_iter()
+        .skip(page.offset() as usize)
+        .take(page.per_page as usize)
+        .collect();
+    let mut sides: Vec<HouseholdId> = rows
+        .iter()
+        .flat_map(|r| [r.household_a, r.household_b])
+        .collect();
+    sides.sort();
+    sides.dedup();
+    let summaries = summarize(conn, &sides)?;
+    let items = rows
+        .into_iter()
+        .map(|r| Pair {
+            households: [r.household_a, r.household_b]
+                .iter()
+                .filter_map(|h| summaries.get(h).cloned())
+                .collect(),
+            id: r.id,
+            rule: r.rule,
+            status: r.status,
+            reason: r.reason,
+            kept_id: r.kept_id,
+            resolved_by: r.resolved_by,
+            resolved_at: r.resolved_at,
+            created_at: r.created_at,
+        })
+        .collect();
+    Ok((items, total))
+}
+
+type SideRow = (
+    HouseholdId,
+    AreaId,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    String,
+    Time,
+    Option<Time>,
+);
+
+type PersonRow = (MemberId, HouseholdId, String, Option<i32>, Option<String>);
+
+/// The review's summary of these households.
+fn summarize(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> Result<HashMap<HouseholdId, Side>> {
+    let rows: Vec<SideRow> = with_conn!(conn, |c| households::table
+        .inner_join(areas::table)
+        .inner_join(users::table.on(users::id.eq(households::created_by)))
+        .filter(households::id.eq_any(ids))
+        .select((
+            households::id,
+            households::area_id,
+            areas::name,
+            households::head_name,
+            households::address,
+            households::phone,
+            households::external_id,
+            users::username,
+            households::created_at,
+            households::deleted_at,
+        ))
+        .load(c))?;
+    let people: Vec<PersonRow> = with_conn!(conn, |c| members::table
+        .filter(members::household_id.eq_any(ids))
+        .filter(members::deleted_at.is_null())
+        .select((
+            members::id,
+            members::household_id,
+            members::full_name,
+            members::birth_year,
+            members::phone,
+        ))
+        .order((members::full_name, members::id))
+        .load(c))?;
+    let statuses: Vec<(HouseholdId, MemberId, CampaignId, String)> =
+        with_conn!(conn, |c| adoptions::table
+            .filter(adoptions::household_id.eq_any(ids))
+            .select((
+                adoptions::household_id,
+                adoptions::member_id,
+                adoptions::campaign_id,
+                adoptions::status,
+            ))
+            .load(c))?;
+    let visit_rows: Vec<HouseholdId> = with_conn!(conn, |c| visits::table
+        .filter(visits::household_id.eq_any(ids))
+        .select(visits::household_id)
+        .load(c))?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(id, area_id, village, head_name, address, phone, external_id, by, at, deleted)| {
+                let side = Side {
+                    id,
+                    area_id,
+                    village,
+                    head_name,
+                    address,
+                    phone,
+                    external_id,
+                    members: people
+                        .iter()
+                        .filter(|p| p.1 == id)
+                        .map(|p| SideMember {
+                            id: p.0,
+                            full_name: p.2.clone(),
+                            birth_year: p.3,
+                            phone: p.4.clone(),
+                        })
+                        .collect(),
+                    visits: visit_rows.iter().filter(|v| **v == id).count() as i64,
+                    statuses: statuses
+                        .iter()
+                        .filter(|s| s.0 == id)
+                        .map(|s| SideStatus {
+                            member_id: s.1,
+                            campaign_id: s.2,
+                            status: s.3.clone(),
+                        })
+                        .collect(),
+                    created_by: by,
+                    created_at: at,
+                    deleted: deleted.is_some(),
+                };
+                (id, side)
+            },
+        )
+        .collect())
+}
+
+/// The pair, if the caller may review it: both of its villages in the caller's areas.
+pub fn get(conn: &mut Conn<'_>, who: &Principal, id: DuplicateId) -> Result<Pair> {
+    let row: Row = with_conn!(conn, |c| duplicates::table
+        .find(id)
+        .select(Row::as_select())
+        .first(c)
+        .optional())?
+    .ok_or_else(|| Error::not_found("duplicate"))?;
+    who.require_area(conn, row.area_a)?;
+    who.require_area(conn, row.area_b)?;
+    let summaries = summarize(conn, &[row.household_a, row.household_b])?;
+    Ok(Pair {
+        households: [row.household_a, row.household_b]
+            .iter()
+            .filter_map(|h| summaries.get(h).cloned())
+            .collect(),
+        id: row.id,
+        rule: row.rule,
+        status: row.status,
+        reason: row.reason,
+        kept_id: row.kept_id,
+        resolved_by: row.resolved_by,
+        resolved_at: row.resolved_at,
+        created_at: row.created_at,
+    })
+}
+
+/// Marks an open pair as no duplicate: it is never proposed again.
+pub fn dismiss(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    id: DuplicateId,
+    reason: &str,
+) -> Result<Pair> {
+    let pair = get(conn, who, id)?;
+    if pair.status != DuplicateStatus::Open.as_str() {
+        return Err(Error::conflict(
+            "not_open",
+            format!("this pair is {} already", pair.status),
+        ));
+    }
+    with_conn!(conn, |c| diesel::update(duplicates::table.find(id))
+        .set((
+            duplicates::status.eq(DuplicateStatus::Dismissed.as_str()),
+            duplicates::reason.eq(Some(reason.trim())),
+            duplicates::resolved_by.eq(Some(who.user_id)),
+            duplicates::resolved_at.eq(Some(Time::now())),
+        ))
+        .execute(c))?;
+    get(conn, who, id)
+}

@@ -1,0 +1,319 @@
+//! Possible duplicate households (docs/DUPLICATES.md): the three rules and their near
+//! misses, found after every kind of write, reviewed by the area's supervisors, dismissed for
+//! good.
+
+mod common;
+
+use common::client::{household, Device};
+use common::{TestApp, World};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// The open pairs the caller sees: (rule, the two head names sorted).
+async fn pairs(app: &TestApp, token: &str) -> Vec<(String, Vec<String>)> {
+    let r = app
+        .get("/api/v1/duplicates?status=open&per_page=500", token)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut out: Vec<(String, Vec<String>)> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let mut names: Vec<String> = p["households"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["head_name"].as_str().unwrap().to_owned())
+                .collect();
+            names.sort();
+            (p["rule"].as_str().unwrap().to_owned(), names)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn pair(rule: &str, a: &str, b: &str) -> (String, Vec<String>) {
+    let mut names = vec![a.to_owned(), b.to_owned()];
+    names.sort();
+    (rule.to_owned(), names)
+}
+
+async fn member(app: &TestApp, token: &str, household: &Value, name: &str, year: i64) {
+    let r = app
+        .post(
+            "/api/v1/members",
+            token,
+            json!({"household_id": household["id"], "full_name": name, "birth_year": year}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+}
+
+#[tokio::test]
+async fn the_three_rules_and_their_near_misses() {
+    let w = World::new().await;
+    let app = &w.app;
+    let xa = app.user(&w.admin, "xa", "supervisor", &[&w.hoa_tham]).await;
+    let post = |village: &str, head: &str, address: &str, phone: Option<&str>| {
+        let body =
+            json!({"area_id": village, "head_name": head, "address": address, "phone": phone});
+        let xa = xa.clone();
+        async move {
+            let r = app.post("/api/v1/households", &xa, body).await;
+            assert_eq!(r.status, 201, "{}", r.text);
+            r.body
+        }
+    };
+    // 1. The same phone in the commune, written two ways, in two villages.
+    post(&w.v1, "Lò Văn Tám", "Số 1", Some("+84 912 345 678")).await;
+    post(&w.v2, "Lò Thị Hoa", "Bản trên", Some("0912.345.678")).await;
+    // 2. The same head name and address in the village, accents and case aside.
+    post(&w.v1, "Nông Văn Đức", "Số 9, Nà Pàn", None).await;
+    post(&w.v1, "nong van duc", "so 9 na pan", None).await;
+    // 3. The same head name in the village and a person of each with the same name and year.
+    let a = post(&w.v2, "Hà Văn Bình", "Nhà 1", None).await;
+    let b = post(&w.v2, "Hà Văn Bình", "Nhà gần suối", None).await;
+    member(app, &xa, &a, "Hà Thị Mai", 1990).await;
+    member(app, &xa, &b, "Ha Thi Mai", 1990).await;
+    // Near misses: a letter apart (same address); the same name in two villages with other
+    // phones; the same person's name but another birth year.
+    post(&w.v1, "Nguyễn Văn An", "Số 5", Some("0913000001")).await;
+    post(&w.v1, "Nguyễn Văn Anh", "Số 5", Some("0913000002")).await;
+    post(&w.v1, "Triệu Văn Lâm", "Số 7", Some("0914000001")).await;
+    post(&w.v2, "Triệu Văn Lâm", "Số 7", Some("0914000002")).await;
+    let c = post(&w.v1, "Hoàng Văn Sáu", "Số 11", None).await;
+    let d = post(&w.v1, "Hoàng Văn Sáu", "Số 12", None).await;
+    member(app, &xa, &c, "Hoàng Thị Lan", 2001).await;
+    member(app, &xa, &d, "Hoàng Thị Lan", 2002).await;
+
+    assert_eq!(
+        pairs(app, &xa).await,
+        [
+            pair("name_address", "Nông Văn Đức", "nong van duc"),
+            pair("name_person", "Hà Văn Bình", "Hà Văn Bình"),
+            pair("phone", "Lò Thị Hoa", "Lò Văn Tám"),
+        ]
+    );
+    // Each pair names the rule and summarizes both households.
+    let r = app.get("/api/v1/duplicates?status=open", &xa).await;
+    let item = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["rule"] == "name_person")
+        .unwrap()
+        .clone();
+    assert_eq!(item["households"][0]["members"][0]["birth_year"], 1990);
+    assert_eq!(item["households"][0]["created_by"], "xa");
+    assert_eq!(item["households"][0]["visits"], 0);
+    w.app.assert_tallies().await;
+}
+
+#[tokio::test]
+async fn a_pair_dismissed_is_never_proposed_again() {
+    let w = World::new().await;
+    let app = &w.app;
+    let xa = app.user(&w.admin, "xa", "supervisor", &[&w.hoa_tham]).await;
+    let a = app.household(&xa, &w.v1, "Lý Văn Bảo", "Số 3").await;
+    let b = app.household(&xa, &w.v1, "Lý Văn Bảo", "Số 3").await;
+    let r = app.get("/api/v1/duplicates?status=open", &xa).await;
+    assert_eq!(r.body["total"], 1, "{}", r.text);
+    let id = r.body["items"][0]["id"].as_str().unwrap().to_owned();
+    // A canvasser cannot review; a supervisor of another commune does not see the pair.
+    let cb = app.user(&w.admin, "cb", "canvasser", &[&w.v1]).await;
+    app.get("/api/v1/duplicates", &cb)
+        .await
+        .assert_problem(403, "forbidden");
+    let other = app.user(&w.admin, "xb", "supervisor", &[&w.hung_dao]).await;
+    assert_eq!(app.get("/api/v1/duplicates", &other).await.body["total"], 0);
+    app.post(
+        &format!("/api/v1/duplicates/{id}/dismiss"),
+        &other,
+        json!({}),
+    )
+    .await
+    .assert_problem(403, "out_of_scope");
+
+    let r = app
+        .post(
+            &format!("/api/v1/duplicates/{id}/dismiss"),
+            &xa,
+            json!({"reason": "Hai anh em cùng tên, hai nhà"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "dismissed");
+    app.post(&format!("/api/v1/duplicates/{id}/dismiss"), &xa, json!({}))
+        .await
+        .assert_problem(409, "not_open");
+    // Further edits that match again (a shared phone now too) propose nothing new.
+    for h in [&a, &b] {
+        let r = app
+            .patch(
+                &format!("/api/v1/households/{}", h["id"].as_str().unwrap()),
+                &xa,
+                json!({"phone": "0988 777 666"}),
+                &format!("\"{}\"", h["version"]),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    assert_eq!(pairs(app, &xa).await, []);
+    let all = app.get("/api/v1/duplicates", &xa).await;
+    assert_eq!(all.body["total"], 1);
+    assert_eq!(
+        all.body["items"][0]["reason"],
+        "Hai anh em cùng tên, hai nhà"
+    );
+    let trail = app
+        .get("/api/v1/audit?action=duplicate_dismissed", &xa)
+        .await;
+    assert_eq!(trail.body["total"], 1, "{}", trail.text);
+}
+
+#[tokio::test]
+async fn two_phones_offline_register_one_household_and_the_server_says_so() {
+    let w = World::new().await;
+    let app = &w.app;
+    let xa = app.user(&w.admin, "xa", "supervisor", &[&w.hoa_tham]).await;
+    let a_token = app.user(&w.admin, "cb.a", "canvasser", &[&w.v1]).await;
+    let b_token = app.user(&w.admin, "cb.b", "canvasser", &[&w.v1]).await;
+    let (mut a, mut b) = (Device::new(&a_token), Device::new(&b_token));
+    let (ha, hb) = (Uuid::new_v4(), Uuid::new_v4());
+    a.queue_op(
+        "household.upsert",
+        ha,
+        ha,
+        household(&w.v1, "Vi Văn Hùng", "Khau Bung"),
+    );
+    b.queue_op(
+        "household.upsert",
+        hb,
+        hb,
+        household(&w.v1, "Vi Văn  Hùng", "khau bung"),
+    );
+    app.sync(&mut a).await;
+    assert_eq!(pairs(app, &xa).await, []);
+    app.sync(&mut b).await;
+    assert_eq!(
+        pairs(app, &xa).await,
+        [pair("name_address", "Vi Văn  Hùng", "Vi Văn Hùng")]
+    );
+    // A household deleted meanwhile leaves no open pair behind.
+    let h = app.get(&format!("/api/v1/households/{hb}"), &xa).await;
+    let r = app
+        .delete(&format!("/api/v1/households/{hb}"), &xa, &h.etag())
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(pairs(app, &xa).await, []);
+}
+
+#[tokio::test]
+async fn the_register_import_finds_a_household_a_phone_registered_under_another_address() {
+    let w = World::new().await;
+    let app = &w.app;
+    let xa = app.user(&w.admin, "xa", "supervisor", &[&w.hoa_tham]).await;
+    let phone = app
+        .post(
+            "/api/v1/households",
+            &xa,
+            json!({"area_id": w.v1, "head_name": "Hoàng Văn Mạnh", "address": "Đầu bản", "phone": "0912 111 222"}),
+        )
+        .await;
+    assert_eq!(phone.status, 201, "{}", phone.text);
+    let csv = "Mã hộ,Thôn,Chủ hộ,Địa chỉ,Điện thoại hộ,Họ tên,Năm sinh\n\
+               NP-01,Nà Pàn,Hoàng Văn Mạnh,Số 9,+84912111222,Hoàng Văn Mạnh,1968\n";
+    let r = app
+        .post_csv(
+            &format!("/api/v1/households/import?commune={}", "06073"),
+            &xa,
+            csv.to_owned(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        pairs(app, &xa).await,
+        [pair("phone", "Hoàng Văn Mạnh", "Hoàng Văn Mạnh")]
+    );
+}
+
+#[tokio::test]
+async fn the_field_app_warns_before_saving_and_the_console_dismisses() {
+    use common::browser::{save, Browser};
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let w = World::new().await;
+    let app = &w.app;
+    w.campaign().await;
+    app.user(&w.admin, "xa", "supervisor", &[&w.hoa_tham]).await;
+    let xa = app.token("xa").await;
+    app.user(&w.admin, "cb", "canvasser", &[&w.v1]).await;
+    let known = app.household(&xa, &w.v1, "Vi Văn Hùng", "Khau Bung").await;
+
+    // The canvasser types the household again: the app shows the one it has.
+    b.phone().await;
+    b.field_login(&app.base, "cb", common::PASSWORD).await;
+    b.wait_for("const l = document.getElementById('households'); return l && Number(l.dataset.count) === 1")
+        .await;
+    b.script("location.hash = '#/new'; return true;").await;
+    b.wait_for("return document.getElementById('new') !== null")
+        .await;
+    b.replace_text("#new [name=head_name]", "vi van hung").await;
+    b.replace_text("#new [name=address]", "Khau  Bung").await;
+    b.click("#new button[type=submit]").await;
+    let warned = b
+        .wait_for("const w = document.getElementById('maybe-same'); return w && !w.hidden && w.textContent")
+        .await;
+    assert!(warned.as_str().unwrap().contains("Vi Văn Hùng"), "{warned}");
+    assert!(
+        warned
+            .as_str()
+            .unwrap()
+            .contains("cùng tên chủ hộ và địa chỉ"),
+        "{warned}"
+    );
+    let pending = b.script("return window.gocua.engine.pendingCount()").await;
+    assert_eq!(pending, 0, "nothing is saved yet");
+    b.script(
+        "document.getElementById('maybe-same').scrollIntoView({block: 'center'}); return true",
+    )
+    .await;
+    save(&b.screenshot().await, "duplicates-field.png");
+    // It is another household after all: saved all the same, and synced.
+    b.click("#not-same").await;
+    b.wait_for("const s = document.getElementById('household'); return s && s.dataset.id")
+        .await;
+    b.wait_for_within(
+        "return window.gocua.engine.pendingCount() === 0 && window.gocua.engine.meta.last_sync !== null",
+        30,
+    )
+    .await;
+    let r = app.get("/api/v1/duplicates?status=open", &xa).await;
+    assert_eq!(r.body["total"], 1, "{}", r.text);
+
+    // The supervisor sees the pair side by side and dismisses it.
+    b.cdp("Emulation.clearDeviceMetricsOverride", json!({}))
+        .await;
+    b.dashboard_login(&app.base, "xa", common::PASSWORD).await;
+    b.wait_for("return document.querySelectorAll('#areas .area-row').length === 2")
+        .await;
+    b.click("#screens button[data-screen=duplicates]").await;
+    b.wait_for("return document.querySelectorAll('#duplicates .pair .side').length === 2")
+        .await;
+    let sides = b
+        .script("return Array.from(document.querySelectorAll('#duplicates .side')).map(s => s.dataset.id)")
+        .await;
+    assert!(sides.as_array().unwrap().contains(&known["id"].clone()));
+    save(&b.screenshot().await, "console-duplicates.png");
+    b.type_into("#duplicates .d-reason", "Hai hộ khác nhau")
+        .await;
+    b.click("#duplicates .d-dismiss").await;
+    b.wait_for("return document.getElementById('duplicates') !== null && document.querySelectorAll('#duplicates .pair').length === 0")
+        .await;
+    let r = app.get("/api/v1/duplicates?status=dismissed", &xa).await;
+    assert_eq!(r.body["total"], 1, "{}", r.text);
+    assert_eq!(r.body["items"][0]["reason"], "Hai hộ khác nhau");
+}
