@@ -351,3 +351,70 @@ async fn report_tallies_are_built_for_an_older_database_checked_and_rebuilt() {
         Some(&("sync_pruned".to_owned(), "cli".to_owned()))
     );
 }
+
+/// The pairs of possible duplicates, by rule, and the keys, read directly.
+fn duplicate_counts(db: &TestDb) -> (Vec<(String, i64)>, i64) {
+    #[derive(diesel::QueryableByName)]
+    struct Rule {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        rule: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let pool = db.pool();
+    let mut pc = pool.get().unwrap();
+    let mut conn = pc.conn();
+    gocua::with_conn!(&mut conn, |c| {
+        let mut pairs: Vec<Rule> = diesel::RunQueryDsl::load(
+            diesel::sql_query("SELECT rule, COUNT(*) AS n FROM duplicates GROUP BY rule"),
+            c,
+        )
+        .unwrap();
+        pairs.sort_by(|a, b| a.rule.cmp(&b.rule));
+        let keys: N = diesel::RunQueryDsl::get_result(
+            diesel::sql_query("SELECT COUNT(*) AS n FROM duplicate_keys"),
+            c,
+        )
+        .unwrap();
+        (pairs.into_iter().map(|r| (r.rule, r.n)).collect(), keys.n)
+    })
+}
+
+/// `gocua duplicates scan` finds the pairs of a database written before the write path kept
+/// them: the demo's household registered twice.
+#[tokio::test]
+async fn duplicates_scan_finds_the_pairs_of_an_existing_database() {
+    let db = TestDb::new();
+    let (ok, _, err) = gocua(&db.url, &["demo", "seed"], "");
+    assert!(ok, "{err}");
+    let (pairs, keys) = duplicate_counts(&db);
+    assert_eq!(pairs, [("name_address".to_owned(), 1)]);
+    assert!(keys > 500, "{keys}");
+    // As an older database: no keys, no pairs.
+    {
+        let pool = db.pool();
+        let mut pc = pool.get().unwrap();
+        let mut conn = pc.conn();
+        gocua::with_conn!(&mut conn, |c| {
+            diesel::connection::SimpleConnection::batch_execute(
+                c,
+                "DELETE FROM duplicates; DELETE FROM duplicate_keys;",
+            )
+        })
+        .unwrap();
+    }
+    let (ok, out, err) = gocua(&db.url, &["duplicates", "scan"], "");
+    assert!(ok, "{err}");
+    assert!(out.contains("1 new pairs"), "{out}");
+    assert_eq!(duplicate_counts(&db), (pairs.clone(), keys));
+    // Again: the same keys, nothing new.
+    let (ok, out, _) = gocua(&db.url, &["duplicates", "scan"], "");
+    assert!(ok);
+    assert!(out.contains(": 0 new pairs"), "{out}");
+    assert_eq!(duplicate_counts(&db), (pairs, keys));
+}

@@ -196,6 +196,8 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> Result<Option<DemoInfo>
     }
 
     let mut households = 0;
+    // The first household of canbo's first village: registered a second time below.
+    let mut twice: Option<serde_json::Value> = None;
     let start = Utc
         .with_ymd_and_hms(2020, 8, 10, 7, 0, 0)
         .single()
@@ -220,11 +222,12 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> Result<Option<DemoInfo>
                 let lat = (219_500 + rng.below(2000)) as f64 / 10_000.0;
                 let lon = (1_063_000 + rng.below(2000)) as f64 / 10_000.0;
                 let address = format!("Số {}, {}", k + 1, village.name);
-                let p = patch(
-                    &HOUSEHOLD,
-                    json!({"area_id": village.id, "address": address, "head_name": head,
-                    "phone": phone, "lat": lat, "lon": lon}),
-                )?;
+                let fields = json!({"area_id": village.id, "address": address, "head_name": head,
+                    "phone": phone, "lat": lat, "lon": lon});
+                if commune.id == hoa_tham.id && vi == 0 && k == 0 {
+                    twice = Some(fields.clone());
+                }
+                let p = patch(&HOUSEHOLD, fields)?;
                 write::one(
                     conn,
                     who,
@@ -310,6 +313,19 @@ pub fn seed(conn: &mut Conn<'_>, password_hash: &str) -> Result<Option<DemoInfo>
                 }
             }
         }
+    }
+    // A household registered twice, as two phones offline would: a pair for the console's
+    // review of possible duplicates (docs/DUPLICATES.md).
+    if let Some(fields) = twice {
+        households += 1;
+        let p = patch(&HOUSEHOLD, fields)?;
+        let w = Context::new(admin_p.author(), Hlc::at(Utc::now()), NEW);
+        write::one(
+            conn,
+            &admin_p,
+            &w,
+            Write::CreateHousehold(HouseholdId::random(), &NewHousehold::new(&p)?),
+        )?;
     }
     // Today's map: the July 2025 reorganization, as the official table has it for Bình Gia's
     // communes (19 became 8 communes of Lạng Sơn, with no district between).
