@@ -270,7 +270,7 @@ pub fn prepare(conn: &mut Conn<'_>, who: &Principal, data: &[u8]) -> Result<Repo
             }
         }
         let phone = get(Column::Phone);
-        if let Err(m) = crate::api::users::check_phone(&phone) {
+        if let Err(m) = users::check_phone(&phone) {
             problem(Column::Phone, "format", m);
         }
         if problems.is_empty() {

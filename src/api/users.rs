@@ -165,23 +165,6 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(Page::new(items, total, page)))
 }
 
-/// Checks a user's phone number as a household's is checked (`domain::fields`): 6 to 15
-/// digits, optionally after `+`, spaces, dots and dashes aside; empty is none.
-pub fn check_phone(phone: &str) -> Result<(), String> {
-    let compact: String = phone
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '.' | '-'))
-        .collect();
-    let digits = compact.strip_prefix('+').unwrap_or(&compact);
-    if compact.is_empty()
-        || ((6..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()))
-    {
-        Ok(())
-    } else {
-        Err("6 to 15 digits, optionally after +; spaces, dots and dashes are dropped".into())
-    }
-}
-
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = NewUser, security(("bearer" = [])), responses(
     (status = 201, body = CreatedUser), (status = 409, description = "Username taken", body = Problem),
     (status = 422, body = Problem),
@@ -210,7 +193,7 @@ pub async fn create(
     if let Some(Err(m)) = password.as_deref().map(store::users::check_password) {
         errors.push(FieldError::new("password", "too_short", m));
     }
-    if let Err(m) = check_phone(&phone) {
+    if let Err(m) = store::users::check_phone(&phone) {
         errors.push(FieldError::new("phone", "format", m));
     }
     if !errors.is_empty() {
@@ -290,7 +273,7 @@ pub async fn update(
     let id = id.into_inner();
     state.require_role(&auth, SUPERVISORS).await?;
     let p = body.get()?.into_inner();
-    if let Some(Err(m)) = p.phone.as_deref().map(check_phone) {
+    if let Some(Err(m)) = p.phone.as_deref().map(store::users::check_phone) {
         return Err(ApiError::invalid("phone", "format", m));
     }
     if let Some(Err(m)) = p.password.as_deref().map(store::users::check_password) {

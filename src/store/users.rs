@@ -67,6 +67,23 @@ pub fn check_password(p: &str) -> Result<(), String> {
     }
 }
 
+/// Checks a user's phone number as a household's is checked (`domain::fields`): 6 to 15
+/// digits, optionally after `+`, spaces, dots and dashes aside; empty is none.
+pub fn check_phone(phone: &str) -> Result<(), String> {
+    let compact: String = phone
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-'))
+        .collect();
+    let digits = compact.strip_prefix('+').unwrap_or(&compact);
+    if compact.is_empty()
+        || ((6..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()))
+    {
+        Ok(())
+    } else {
+        Err("6 to 15 digits, optionally after +; spaces, dots and dashes are dropped".into())
+    }
+}
+
 pub fn by_username(conn: &mut Conn<'_>, username: &str) -> Result<Option<UserRow>> {
     let username = username.trim().to_lowercase();
     Ok(with_conn!(conn, |c| users::table
