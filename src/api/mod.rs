@@ -377,7 +377,12 @@ impl Modify for BearerAuth {
         privacy::anonymize, privacy::erase_member, privacy::erase_household,
         register::import, register::template,
     ),
-    components(schemas(crate::error::Problem, FieldError, reports::ExportFormat)),
+    components(schemas(
+        crate::error::Problem,
+        FieldError,
+        reports::ExportFormat,
+        crate::domain::vocabulary::DuplicateStatus
+    )),
     tags(
         (name = "ops", description = "Health and metrics"),
         (name = "auth", description = "Login and tokens"),
