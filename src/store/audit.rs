@@ -72,8 +72,12 @@ pub struct Entry {
     pub id: i64,
     pub at: Time,
     pub action: String,
+    /// Absent for a failed login and the command line.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub actor_id: Option<UserId>,
     pub actor: String,
+    /// The area the action was about; absent when it was about none.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub area_id: Option<AreaId>,
     #[serde(skip)]
     pub area_path: Option<String>,
