@@ -127,26 +127,41 @@ fn refresh_chunk(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> Result<usize> {
     with_conn!(conn, |c| diesel::insert_into(duplicate_keys::table)
         .values(&rows)
         .execute(c))?;
-    // Others with the same keys: matched on the key's text (indexed), then on rule and scope.
-    let texts: BTreeSet<&str> = wanted.iter().map(|w| w.3.as_str()).collect();
-    let texts: Vec<&str> = texts.into_iter().collect();
+    // Others with the same keys, by rule and scope (the index's leading columns), then key.
+    let mut groups: HashMap<(String, AreaId), BTreeSet<&str>> = HashMap::new();
+    let mut holders: HashMap<(&str, AreaId, &str), Vec<HouseholdId>> = HashMap::new();
+    for (h, rule, scope, key) in &wanted {
+        groups
+            .entry((rule.clone(), *scope))
+            .or_default()
+            .insert(key.as_str());
+        holders
+            .entry((rule.as_str(), *scope, key.as_str()))
+            .or_default()
+            .push(*h);
+    }
     let mut pairs: Vec<(HouseholdId, AreaId, HouseholdId, AreaId, String)> = Vec::new();
-    for part in texts.chunks(CHUNK) {
-        let others: Vec<(HouseholdId, String, AreaId, String, AreaId)> =
-            with_conn!(conn, |c| duplicate_keys::table
-                .inner_join(households::table)
-                .filter(duplicate_keys::key.eq_any(part))
-                .select((
-                    duplicate_keys::household_id,
-                    duplicate_keys::rule,
-                    duplicate_keys::scope_id,
-                    duplicate_keys::key,
-                    households::area_id,
-                ))
-                .load(c))?;
-        for (other, rule, scope, key, other_village) in others {
-            for (mine, r, s, k) in &wanted {
-                if *mine != other && *r == rule && *s == scope && *k == key {
+    for ((rule, scope), keys) in &groups {
+        let keys: Vec<&str> = keys.iter().copied().collect();
+        for part in keys.chunks(CHUNK) {
+            let others: Vec<(HouseholdId, String, AreaId)> =
+                with_conn!(conn, |c| duplicate_keys::table
+                    .inner_join(households::table)
+                    .filter(duplicate_keys::rule.eq(rule))
+                    .filter(duplicate_keys::scope_id.eq(scope))
+                    .filter(duplicate_keys::key.eq_any(part))
+                    .select((
+                        duplicate_keys::household_id,
+                        duplicate_keys::key,
+                        households::area_id,
+                    ))
+                    .load(c))?;
+            for (other, key, other_village) in others {
+                let mine = holders
+                    .get(&(rule.as_str(), *scope, key.as_str()))
+                    .into_iter()
+                    .flatten();
+                for mine in mine.filter(|m| **m != other) {
                     let here = village_of[mine];
                     let (a, b) = match *mine < other {
                         true => ((*mine, here), (other, other_village)),
@@ -162,19 +177,25 @@ fn refresh_chunk(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> Result<usize> {
     pairs.sort_by_key(|x| (x.0, x.2, rank(&x.4)));
     pairs.dedup_by(|x, y| x.0 == y.0 && x.2 == y.2);
     let now = Time::now();
-    let mut new = 0;
-    for (a, area_a, b, area_b, rule) in pairs {
-        new += with_conn!(conn, |c| diesel::insert_into(duplicates::table)
-            .values((
+    let rows: Vec<_> = pairs
+        .iter()
+        .map(|(a, area_a, b, area_b, rule)| {
+            (
                 duplicates::id.eq(DuplicateId::random()),
-                duplicates::household_a.eq(a),
-                duplicates::household_b.eq(b),
-                duplicates::area_a.eq(area_a),
-                duplicates::area_b.eq(area_b),
-                duplicates::rule.eq(&rule),
+                duplicates::household_a.eq(*a),
+                duplicates::household_b.eq(*b),
+                duplicates::area_a.eq(*area_a),
+                duplicates::area_b.eq(*area_b),
+                duplicates::rule.eq(rule.as_str()),
                 duplicates::status.eq(DuplicateStatus::Open.as_str()),
                 duplicates::created_at.eq(now),
-            ))
+            )
+        })
+        .collect();
+    let mut new = 0;
+    for part in rows.chunks(CHUNK) {
+        new += with_conn!(conn, |c| diesel::insert_into(duplicates::table)
+            .values(part)
             .on_conflict_do_nothing()
             .execute(c))?;
     }
