@@ -317,3 +317,28 @@ async fn the_field_app_warns_before_saving_and_the_console_dismisses() {
     assert_eq!(r.body["total"], 1, "{}", r.text);
     assert_eq!(r.body["items"][0]["reason"], "Hai hộ khác nhau");
 }
+
+#[tokio::test]
+async fn a_phone_given_for_many_households_makes_no_pairs() {
+    let w = World::new().await;
+    let app = &w.app;
+    let xa = app.user(&w.admin, "xa", "supervisor", &[&w.hoa_tham]).await;
+    // The commune office's number, written on six households' forms.
+    for i in 0..6 {
+        let r = app
+            .post(
+                "/api/v1/households",
+                &xa,
+                json!({"area_id": if i % 2 == 0 { &w.v1 } else { &w.v2 }, "head_name": format!("Chủ hộ {i}"),
+                       "address": format!("Số {i}"), "phone": "0205 3888 000"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    // Up to five sharing it, each pair was proposed; the sixth makes none.
+    let found = pairs(app, &xa).await;
+    assert_eq!(found.len(), 10, "{found:?}");
+    assert!(found
+        .iter()
+        .all(|(rule, names)| rule == "phone" && !names.contains(&"Chủ hộ 5".to_owned())));
+}

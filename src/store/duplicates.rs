@@ -20,6 +20,10 @@ use std::collections::{BTreeSet, HashMap};
 /// Households read per statement.
 const CHUNK: usize = 500;
 
+/// A key that more households than this share (a commune's office phone given for
+/// everyone, a placeholder number) tells nothing: it makes no pairs.
+pub const MAX_SHARED: i64 = 5;
+
 /// A key of a household as stored: its rule, scope and text.
 type StoredKey = (HouseholdId, String, AreaId, String);
 
@@ -144,6 +148,22 @@ fn refresh_chunk(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> Result<usize> {
     for ((rule, scope), keys) in &groups {
         let keys: Vec<&str> = keys.iter().copied().collect();
         for part in keys.chunks(CHUNK) {
+            // Keys shared too widely are left out before any row of theirs is read.
+            let counts: Vec<(String, i64)> = with_conn!(conn, |c| duplicate_keys::table
+                .filter(duplicate_keys::rule.eq(rule))
+                .filter(duplicate_keys::scope_id.eq(scope))
+                .filter(duplicate_keys::key.eq_any(part))
+                .group_by(duplicate_keys::key)
+                .select((duplicate_keys::key, diesel::dsl::count_star()))
+                .load(c))?;
+            let part: Vec<&str> = counts
+                .iter()
+                .filter(|(_, n)| *n <= MAX_SHARED)
+                .map(|(k, _)| k.as_str())
+                .collect();
+            if part.is_empty() {
+                continue;
+            }
             let others: Vec<(HouseholdId, String, AreaId)> =
                 with_conn!(conn, |c| duplicate_keys::table
                     .inner_join(households::table)
