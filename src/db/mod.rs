@@ -253,9 +253,11 @@ impl Pool {
         } else if let Some(path) = sqlite_path(url) {
             sqlite_global_config();
             // WAL is a property of the file: set it once, before the pool opens connections.
+            // The busy timeout first: another process (a server, a command, a pool of this
+            // process still closing) may hold the file's lock for a moment.
             SqliteConnection::establish(path)
                 .map_err(|e| DbError::Connect(e.to_string()))?
-                .batch_execute("PRAGMA journal_mode = WAL;")
+                .batch_execute("PRAGMA busy_timeout = 10000; PRAGMA journal_mode = WAL;")
                 .map_err(|e| DbError::Connect(e.to_string()))?;
             let durable = std::sync::Arc::new(writer::Durable::new(path));
             let pool = diesel::r2d2::Pool::builder()

@@ -15,7 +15,7 @@ use crate::domain::{AreaId, CampaignId, DuplicateId, HouseholdId, MemberId, Time
 use crate::with_conn;
 use diesel::prelude::*;
 use serde::Serialize;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// Households read per statement.
 const CHUNK: usize = 500;
@@ -50,152 +50,46 @@ fn refresh_chunk(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> Result<usize> {
     if ids.is_empty() {
         return Ok(0);
     }
-    let rows: Vec<HouseholdFacts> = with_conn!(conn, |c| households::table
-        .filter(households::id.eq_any(ids))
+    let (wanted, village_of) = keys_of(conn, ids)?;
+    let stored: Vec<StoredKey> = with_conn!(conn, |c| duplicate_keys::table
+        .filter(duplicate_keys::household_id.eq_any(ids))
         .select((
-            households::id,
-            households::area_id,
-            households::head_name,
-            households::address,
-            households::phone,
-            households::deleted_at,
+            duplicate_keys::household_id,
+            duplicate_keys::rule,
+            duplicate_keys::scope_id,
+            duplicate_keys::key,
         ))
         .load(c))?;
-    let people: Vec<(HouseholdId, String, Option<i32>, Option<String>)> =
-        with_conn!(conn, |c| members::table
-            .filter(members::household_id.eq_any(ids))
-            .filter(members::deleted_at.is_null())
-            .select((
-                members::household_id,
-                members::full_name,
-                members::birth_year,
-                members::phone,
-            ))
-            .load(c))?;
-    let villages: BTreeSet<AreaId> = rows.iter().map(|r| r.1).collect();
-    let villages: Vec<AreaId> = villages.into_iter().collect();
-    let communes: HashMap<AreaId, Option<AreaId>> = with_conn!(conn, |c| areas::table
-        .filter(areas::id.eq_any(&villages))
-        .select((areas::id, areas::parent_id))
-        .load::<(AreaId, Option<AreaId>)>(c))?
-    .into_iter()
-    .collect();
-    let mut wanted: Vec<StoredKey> = Vec::new();
-    let mut village_of: HashMap<HouseholdId, AreaId> = HashMap::new();
-    for (id, village, head_name, address, phone, deleted) in rows {
-        village_of.insert(id, village);
-        if deleted.is_some() {
-            continue;
-        }
-        let facts = Facts {
-            head_name,
-            address,
-            phone,
-            members: people
-                .iter()
-                .filter(|p| p.0 == id)
-                .map(|p| PersonFacts {
-                    full_name: p.1.clone(),
-                    birth_year: p.2.map(i64::from),
-                    phone: p.3.clone(),
-                })
-                .collect(),
-        };
-        let commune = communes.get(&village).copied().flatten().unwrap_or(village);
-        for k in rules::keys(&facts) {
-            let scope = match k.rule {
-                DuplicateRule::Phone => commune,
-                _ => village,
-            };
-            wanted.push((id, k.rule.as_str().to_owned(), scope, k.key));
-        }
-    }
-    with_conn!(conn, |c| diesel::delete(
-        duplicate_keys::table.filter(duplicate_keys::household_id.eq_any(ids))
-    )
-    .execute(c))?;
-    if wanted.is_empty() {
+    let stored: HashSet<StoredKey> = stored.into_iter().collect();
+    // Only the households whose keys changed are rewritten, and only their new keys are
+    // matched: a key kept has made its pairs already.
+    let (before, after) = (by_household(&stored), by_household(&wanted));
+    let changed: Vec<HouseholdId> = ids
+        .iter()
+        .copied()
+        .filter(|h| before.get(h) != after.get(h))
+        .collect();
+    if changed.is_empty() {
         return Ok(0);
     }
-    let rows: Vec<_> = wanted
+    with_conn!(conn, |c| diesel::delete(
+        duplicate_keys::table.filter(duplicate_keys::household_id.eq_any(&changed))
+    )
+    .execute(c))?;
+    let rows: Vec<_> = changed
         .iter()
-        .map(|(h, rule, scope, key)| {
-            (
-                duplicate_keys::household_id.eq(*h),
-                duplicate_keys::rule.eq(rule.as_str()),
-                duplicate_keys::scope_id.eq(*scope),
-                duplicate_keys::key.eq(key.as_str()),
-            )
+        .filter_map(|h| after.get(h))
+        .flatten()
+        .map(|(h, rule, scope, key)| NewKey {
+            household_id: *h,
+            rule,
+            scope_id: *scope,
+            key,
         })
         .collect();
-    with_conn!(conn, |c| diesel::insert_into(duplicate_keys::table)
-        .values(&rows)
-        .execute(c))?;
-    // Others with the same keys, by rule and scope (the index's leading columns), then key.
-    let mut groups: HashMap<(String, AreaId), BTreeSet<&str>> = HashMap::new();
-    let mut holders: HashMap<(&str, AreaId, &str), Vec<HouseholdId>> = HashMap::new();
-    for (h, rule, scope, key) in &wanted {
-        groups
-            .entry((rule.clone(), *scope))
-            .or_default()
-            .insert(key.as_str());
-        holders
-            .entry((rule.as_str(), *scope, key.as_str()))
-            .or_default()
-            .push(*h);
-    }
-    let mut pairs: Vec<(HouseholdId, AreaId, HouseholdId, AreaId, String)> = Vec::new();
-    for ((rule, scope), keys) in &groups {
-        let keys: Vec<&str> = keys.iter().copied().collect();
-        for part in keys.chunks(CHUNK) {
-            // Keys shared too widely are left out before any row of theirs is read.
-            let counts: Vec<(String, i64)> = with_conn!(conn, |c| duplicate_keys::table
-                .filter(duplicate_keys::rule.eq(rule))
-                .filter(duplicate_keys::scope_id.eq(scope))
-                .filter(duplicate_keys::key.eq_any(part))
-                .group_by(duplicate_keys::key)
-                .select((duplicate_keys::key, diesel::dsl::count_star()))
-                .load(c))?;
-            let part: Vec<&str> = counts
-                .iter()
-                .filter(|(_, n)| *n <= MAX_SHARED)
-                .map(|(k, _)| k.as_str())
-                .collect();
-            if part.is_empty() {
-                continue;
-            }
-            let others: Vec<(HouseholdId, String, AreaId)> =
-                with_conn!(conn, |c| duplicate_keys::table
-                    .inner_join(households::table)
-                    .filter(duplicate_keys::rule.eq(rule))
-                    .filter(duplicate_keys::scope_id.eq(scope))
-                    .filter(duplicate_keys::key.eq_any(part))
-                    .select((
-                        duplicate_keys::household_id,
-                        duplicate_keys::key,
-                        households::area_id,
-                    ))
-                    .load(c))?;
-            for (other, key, other_village) in others {
-                let mine = holders
-                    .get(&(rule.as_str(), *scope, key.as_str()))
-                    .into_iter()
-                    .flatten();
-                for mine in mine.filter(|m| **m != other) {
-                    let here = village_of[mine];
-                    let (a, b) = match *mine < other {
-                        true => ((*mine, here), (other, other_village)),
-                        false => ((other, other_village), (*mine, here)),
-                    };
-                    pairs.push((a.0, a.1, b.0, b.1, rule.clone()));
-                }
-            }
-        }
-    }
-    // One pair per two households, under the first rule found (phone, then name and
-    // address, then name and a person).
-    pairs.sort_by_key(|x| (x.0, x.2, rank(&x.4)));
-    pairs.dedup_by(|x, y| x.0 == y.0 && x.2 == y.2);
+    crate::insert_rows!(conn, duplicate_keys::table, rows.as_slice())?;
+    let added: Vec<&StoredKey> = wanted.difference(&stored).collect();
+    let pairs = pairs_of(conn, &added, &village_of)?;
     let now = Time::now();
     let rows: Vec<_> = pairs
         .iter()
@@ -220,6 +114,199 @@ fn refresh_chunk(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> Result<usize> {
             .execute(c))?;
     }
     Ok(new)
+}
+
+/// The keys these households should have (none for a deleted one), and each one's village.
+fn keys_of(
+    conn: &mut Conn<'_>,
+    ids: &[HouseholdId],
+) -> Result<(HashSet<StoredKey>, HashMap<HouseholdId, AreaId>)> {
+    let rows: Vec<HouseholdFacts> = with_conn!(conn, |c| households::table
+        .filter(households::id.eq_any(ids))
+        .select((
+            households::id,
+            households::area_id,
+            households::head_name,
+            households::address,
+            households::phone,
+            households::deleted_at,
+        ))
+        .load(c))?;
+    let people: Vec<(HouseholdId, String, Option<i32>, Option<String>)> =
+        with_conn!(conn, |c| members::table
+            .filter(members::household_id.eq_any(ids))
+            .filter(members::deleted_at.is_null())
+            .select((
+                members::household_id,
+                members::full_name,
+                members::birth_year,
+                members::phone,
+            ))
+            .load(c))?;
+    let mut people_of: HashMap<HouseholdId, Vec<PersonFacts>> = HashMap::new();
+    for (h, full_name, birth_year, phone) in people {
+        people_of.entry(h).or_default().push(PersonFacts {
+            full_name,
+            birth_year: birth_year.map(i64::from),
+            phone,
+        });
+    }
+    let villages: BTreeSet<AreaId> = rows.iter().map(|r| r.1).collect();
+    let villages: Vec<AreaId> = villages.into_iter().collect();
+    let communes: HashMap<AreaId, Option<AreaId>> = with_conn!(conn, |c| areas::table
+        .filter(areas::id.eq_any(&villages))
+        .select((areas::id, areas::parent_id))
+        .load::<(AreaId, Option<AreaId>)>(c))?
+    .into_iter()
+    .collect();
+    let mut wanted = HashSet::new();
+    let mut village_of = HashMap::new();
+    for (id, village, head_name, address, phone, deleted) in rows {
+        village_of.insert(id, village);
+        if deleted.is_some() {
+            continue;
+        }
+        let facts = Facts {
+            head_name,
+            address,
+            phone,
+            members: people_of.remove(&id).unwrap_or_default(),
+        };
+        let commune = communes.get(&village).copied().flatten().unwrap_or(village);
+        for k in rules::keys(&facts) {
+            let scope = match k.rule {
+                DuplicateRule::Phone => commune,
+                _ => village,
+            };
+            wanted.insert((id, k.rule.as_str().to_owned(), scope, k.key));
+        }
+    }
+    Ok((wanted, village_of))
+}
+
+/// The pairs these new keys make with the other holders of each (ordered, one per two
+/// households, under the first rule found: phone, then name and address, then name and a
+/// person). A key held by more than `MAX_SHARED` households is left out before any row of
+/// its holders is read: the check counts at most `MAX_SHARED + 1` of them, by the index.
+fn pairs_of(
+    conn: &mut Conn<'_>,
+    added: &[&StoredKey],
+    village_of: &HashMap<HouseholdId, AreaId>,
+) -> Result<Vec<Pair4>> {
+    let mut groups: HashMap<(&str, AreaId), BTreeSet<&str>> = HashMap::new();
+    let mut holders: HashMap<(&str, AreaId, &str), Vec<HouseholdId>> = HashMap::new();
+    for (h, rule, scope, key) in added.iter().copied() {
+        groups
+            .entry((rule.as_str(), *scope))
+            .or_default()
+            .insert(key.as_str());
+        holders
+            .entry((rule.as_str(), *scope, key.as_str()))
+            .or_default()
+            .push(*h);
+    }
+    let mut pairs: Vec<Pair4> = Vec::new();
+    for ((rule, scope), keys) in &groups {
+        let keys: Vec<&str> = keys.iter().copied().collect();
+        for part in keys.chunks(CHUNK) {
+            let part = narrow(conn, rule, *scope, part)?;
+            if part.is_empty() {
+                continue;
+            }
+            let others: Vec<(HouseholdId, String, AreaId)> =
+                with_conn!(conn, |c| duplicate_keys::table
+                    .inner_join(households::table)
+                    .filter(duplicate_keys::rule.eq(rule))
+                    .filter(duplicate_keys::scope_id.eq(scope))
+                    .filter(duplicate_keys::key.eq_any(&part))
+                    .select((
+                        duplicate_keys::household_id,
+                        duplicate_keys::key,
+                        households::area_id,
+                    ))
+                    .load(c))?;
+            for (other, key, other_village) in others {
+                let mine = holders
+                    .get(&(*rule, *scope, key.as_str()))
+                    .into_iter()
+                    .flatten();
+                for mine in mine.filter(|m| **m != other) {
+                    let here = village_of[mine];
+                    let (a, b) = match *mine < other {
+                        true => ((*mine, here), (other, other_village)),
+                        false => ((other, other_village), (*mine, here)),
+                    };
+                    pairs.push((a.0, a.1, b.0, b.1, (*rule).to_owned()));
+                }
+            }
+        }
+    }
+    pairs.sort_by_key(|x| (x.0, x.2, rank(&x.4)));
+    pairs.dedup_by(|x, y| x.0 == y.0 && x.2 == y.2);
+    Ok(pairs)
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = duplicate_keys)]
+struct NewKey<'a> {
+    household_id: HouseholdId,
+    rule: &'a str,
+    scope_id: AreaId,
+    key: &'a str,
+}
+
+fn by_household(keys: &HashSet<StoredKey>) -> HashMap<HouseholdId, BTreeSet<&StoredKey>> {
+    let mut out: HashMap<HouseholdId, BTreeSet<&StoredKey>> = HashMap::new();
+    for k in keys {
+        out.entry(k.0).or_default().insert(k);
+    }
+    out
+}
+
+/// Two households (each with its village) and the rule they share a key by.
+type Pair4 = (HouseholdId, AreaId, HouseholdId, AreaId, String);
+
+/// Of these keys of one rule and scope, those held by at most `MAX_SHARED` households: for
+/// each, the index is asked whether a holder past the `MAX_SHARED`th exists, so that a key
+/// of thousands (a placeholder phone) costs as little as a key of two.
+fn narrow(conn: &mut Conn<'_>, rule: &str, scope: AreaId, keys: &[&str]) -> Result<Vec<String>> {
+    use crate::db::sql::Uid;
+    use diesel::sql_types::{BigInt, Text};
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = Text)]
+        key: String,
+    }
+    let pg = matches!(conn, Conn::Pg(_));
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        match pg {
+            true => format!("${n}"),
+            false => "?".to_owned(),
+        }
+    };
+    let values: Vec<String> = keys.iter().map(|_| format!("({})", next())).collect();
+    let sql = format!(
+        "WITH w(key) AS (VALUES {}) SELECT w.key FROM w WHERE NOT EXISTS (SELECT 1 FROM \
+         duplicate_keys y WHERE y.rule = {} AND y.scope_id = {} AND y.key = w.key \
+         LIMIT 1 OFFSET {})",
+        values.join(", "),
+        next(),
+        next(),
+        next()
+    );
+    let rows: Vec<Row> = with_conn!(conn, |c: DB| {
+        let mut q = diesel::sql_query(&sql).into_boxed::<DB>();
+        for k in keys {
+            q = q.bind::<Text, _>(*k);
+        }
+        q.bind::<Text, _>(rule)
+            .bind::<Uid, _>(scope)
+            .bind::<BigInt, _>(MAX_SHARED)
+            .load(c)
+    })?;
+    Ok(rows.into_iter().map(|r| r.key).collect())
 }
 
 fn rank(rule: &str) -> usize {
