@@ -316,6 +316,27 @@ async fn the_field_app_warns_before_saving_and_the_console_dismisses() {
     let r = app.get("/api/v1/duplicates?status=dismissed", &xa).await;
     assert_eq!(r.body["total"], 1, "{}", r.text);
     assert_eq!(r.body["items"][0]["reason"], "Hai hộ khác nhau");
+
+    // Another pair is one household: the supervisor keeps the first and merges, asked first.
+    let kept = app.household(&xa, &w.v1, "Lục Văn Sơn", "Nà Pàn").await;
+    app.household(&xa, &w.v1, "Lục Văn Sơn", "Na Pan").await;
+    b.click("#screens button[data-screen=duplicates]").await;
+    b.wait_for("return document.querySelectorAll('#duplicates .pair .d-keep').length === 2")
+        .await;
+    let keep = kept["id"].as_str().unwrap();
+    b.click(&format!("#duplicates .d-keep[data-keep='{keep}']"))
+        .await;
+    b.wait_for("return document.querySelector('#duplicates .d-merge') !== null")
+        .await;
+    b.click("#duplicates .d-merge").await;
+    let done = b
+        .wait_for("const e = document.querySelector('#duplicates .error'); if (e && e.textContent) return e.textContent; return document.getElementById('duplicates') !== null && document.querySelectorAll('#duplicates .pair').length === 0")
+        .await;
+    assert_eq!(done, true, "{done}");
+    let r = app.get("/api/v1/duplicates?status=merged", &xa).await;
+    assert_eq!(r.body["total"], 1, "{}", r.text);
+    assert_eq!(r.body["items"][0]["kept_id"], kept["id"]);
+    w.app.assert_tallies().await;
 }
 
 #[tokio::test]
@@ -341,4 +362,296 @@ async fn a_phone_given_for_many_households_makes_no_pairs() {
     assert!(found
         .iter()
         .all(|(rule, names)| rule == "phone" && !names.contains(&"Chủ hộ 5".to_owned())));
+}
+
+/// The live members of a household, by name: (name, birth year, phone, notes).
+async fn members_of(app: &TestApp, token: &str, h: Uuid) -> Vec<(String, Value, Value, Value)> {
+    let r = app.get(&format!("/api/v1/households/{h}"), token).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut out: Vec<_> = r.body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["full_name"].as_str().unwrap().to_owned(),
+                m["birth_year"].clone(),
+                m["phone"].clone(),
+                m["notes"].clone(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Two phones offline register one household with different members, statuses and visits; a
+/// supervisor merges them; edits still queued on one phone against the merged household and
+/// its merged member apply to the survivor; every phone ends with the server's copy.
+#[tokio::test]
+async fn a_merge_loses_nothing_and_queued_edits_follow_it() {
+    let w = World::new().await;
+    let app = &w.app;
+    let camp = w.campaign().await;
+    let xa = app.user(&w.admin, "xa", "supervisor", &[&w.hoa_tham]).await;
+    let a_token = app.user(&w.admin, "cb.a", "canvasser", &[&w.v1]).await;
+    let b_token = app.user(&w.admin, "cb.b", "canvasser", &[&w.v1]).await;
+    let (mut a, mut b) = (Device::new(&a_token), Device::new(&b_token));
+    let t = chrono::Utc::now().timestamp_millis() - 3_600_000;
+    a.fixed_clock = Some(t);
+    b.fixed_clock = Some(t + 60_000);
+    let (ha, hb) = (Uuid::new_v4(), Uuid::new_v4());
+    let (mai_a, nam, mai_b, tu) = (
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+        Uuid::new_v4(),
+    );
+    let visit = |h: Uuid| json!({"household_id": h, "campaign_id": camp, "visited_at": "2020-09-01T03:00:00Z", "outcome": "met"});
+    let mut kept = household(&w.v1, "Vi Văn Hùng", "Khau Bung");
+    kept["notes"] = json!("Cạnh suối");
+    a.queue_op("household.upsert", ha, ha, kept);
+    a.queue_op(
+        "member.upsert",
+        mai_a,
+        ha,
+        json!({"household_id": ha, "full_name": "Vi Thị Mai", "birth_year": 1990}),
+    );
+    a.queue_op(
+        "member.upsert",
+        nam,
+        ha,
+        json!({"household_id": ha, "full_name": "Vi Văn Nam", "birth_year": 2010}),
+    );
+    a.queue_op(
+        "adoption.set",
+        mai_a,
+        ha,
+        json!({"campaign_id": camp, "status": "installed"}),
+    );
+    a.queue_op("visit.record", Uuid::new_v4(), ha, visit(ha));
+    let mut other = household(&w.v1, "Vi Văn  Hùng", "khau bung");
+    other["notes"] = json!("Nhà sàn");
+    other["phone"] = json!("0912345678");
+    b.queue_op("household.upsert", hb, hb, other);
+    b.queue_op("member.upsert", mai_b, hb, json!({"household_id": hb, "full_name": "Vi Thi Mai", "birth_year": 1990, "phone": "0987000111"}));
+    b.queue_op(
+        "member.upsert",
+        tu,
+        hb,
+        json!({"household_id": hb, "full_name": "Vi Văn Tư", "birth_year": 1985}),
+    );
+    b.queue_op(
+        "adoption.set",
+        mai_b,
+        hb,
+        json!({"campaign_id": camp, "status": "refused"}),
+    );
+    b.queue_op("visit.record", Uuid::new_v4(), hb, visit(hb));
+    app.sync(&mut a).await;
+    app.sync(&mut b).await;
+    assert_eq!(
+        pairs(app, &xa).await,
+        [pair("name_address", "Vi Văn  Hùng", "Vi Văn Hùng")]
+    );
+    let id = app.get("/api/v1/duplicates?status=open", &xa).await.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Phone b goes on offline: edits of the household, of its member Mai, a new member, a
+    // status and a visit, all against the household about to be merged.
+    let new_member = Uuid::new_v4();
+    b.fixed_clock = Some(chrono::Utc::now().timestamp_millis() + 60_000);
+    b.queue_op(
+        "household.upsert",
+        hb,
+        hb,
+        json!({"lat": 21.9, "lon": 106.3}),
+    );
+    b.queue_op("member.upsert", mai_b, hb, json!({"notes": "Đi làm xa"}));
+    b.queue_op(
+        "member.upsert",
+        new_member,
+        hb,
+        json!({"household_id": hb, "full_name": "Vi Văn Út", "birth_year": 2020}),
+    );
+    b.queue_op(
+        "adoption.set",
+        tu,
+        hb,
+        json!({"campaign_id": camp, "status": "installed"}),
+    );
+    b.queue_op("visit.record", Uuid::new_v4(), hb, visit(hb));
+
+    // Only the area's supervisors merge; the kept household is one of the two.
+    app.post(
+        &format!("/api/v1/duplicates/{id}/merge"),
+        &a_token,
+        json!({"keep": ha}),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    let r = app
+        .post(
+            &format!("/api/v1/duplicates/{id}/merge"),
+            &xa,
+            json!({"keep": Uuid::new_v4()}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    assert_eq!(
+        r.field_codes(),
+        [("keep".to_owned(), "not_in_pair".to_owned())]
+    );
+    assert_eq!(
+        pairs(app, &xa).await.len(),
+        1,
+        "a refused merge changes nothing"
+    );
+    let r = app
+        .post(
+            &format!("/api/v1/duplicates/{id}/merge"),
+            &xa,
+            json!({"keep": ha}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "merged");
+    assert_eq!(r.body["kept_id"], ha.to_string());
+    app.post(
+        &format!("/api/v1/duplicates/{id}/merge"),
+        &xa,
+        json!({"keep": ha}),
+    )
+    .await
+    .assert_problem(409, "not_open");
+
+    // The kept household keeps its values and takes the other's where it had none.
+    let h = app.get(&format!("/api/v1/households/{ha}"), &xa).await;
+    assert_eq!(h.body["notes"], "Cạnh suối", "{}", h.text);
+    assert_eq!(h.body["phone"], "0912345678");
+    app.get(&format!("/api/v1/households/{hb}"), &xa)
+        .await
+        .assert_problem(404, "deleted");
+    let gone = format!(
+        "SELECT COUNT(*) AS n FROM households WHERE id = '{hb}' AND merged_into = '{ha}' AND deleted_at IS NOT NULL"
+    );
+    assert_eq!(app.number(gone).await, 1);
+    // Mai is one person: merged, her phone kept; Tư moved; Nam stayed.
+    assert_eq!(
+        members_of(app, &xa, ha).await,
+        [
+            (
+                "Vi Thị Mai".to_owned(),
+                json!(1990),
+                json!("0987000111"),
+                json!("")
+            ),
+            ("Vi Văn Nam".to_owned(), json!(2010), Value::Null, json!("")),
+            ("Vi Văn Tư".to_owned(), json!(1985), Value::Null, json!("")),
+        ]
+    );
+    // What differed is in conflict records of the kept household: its notes, Mai's status
+    // (the later one, phone b's, stays).
+    let books = app.get("/api/v1/conflicts?per_page=500", &xa).await;
+    assert_eq!(books.status, 200, "{}", books.text);
+    let mut lost: Vec<(String, Value)> = books.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["household_id"] == ha.to_string())
+        .map(|c| {
+            (
+                c["field"].as_str().unwrap().to_owned(),
+                c["lost_value"].clone(),
+            )
+        })
+        .collect();
+    lost.sort_by(|x, y| x.0.cmp(&y.0));
+    assert_eq!(
+        lost,
+        [
+            ("notes".to_owned(), json!("Nhà sàn")),
+            ("status".to_owned(), json!("installed")),
+        ],
+        "{}",
+        books.text
+    );
+    let status = app
+        .number(format!(
+            "SELECT COUNT(*) AS n FROM adoptions WHERE member_id = '{mai_a}' AND status = 'refused'"
+        ))
+        .await;
+    assert_eq!(status, 1);
+    assert_eq!(
+        app.number(format!(
+            "SELECT COUNT(*) AS n FROM visits WHERE household_id = '{ha}'"
+        ))
+        .await,
+        2
+    );
+    let trail = app.get("/api/v1/audit?action=households_merged", &xa).await;
+    assert_eq!(trail.body["total"], 1, "{}", trail.text);
+    app.assert_tallies().await;
+
+    // Phone b pushes what it queued: every op applies to the survivor, none is rejected.
+    let r = app.push(&mut b, 100).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    for res in r.body["results"].as_array().unwrap() {
+        assert!(
+            res["status"] == "applied" || res["status"] == "merged",
+            "{res}"
+        );
+        assert_eq!(res["redirected_to"], ha.to_string(), "{res}");
+    }
+    let members = members_of(app, &xa, ha).await;
+    assert_eq!(members.len(), 4, "{members:?}");
+    assert_eq!(
+        members[0].3,
+        json!("Đi làm xa"),
+        "Mai's edit went to her survivor"
+    );
+    assert!(members.iter().any(|m| m.0 == "Vi Văn Út"));
+    let h = app.get(&format!("/api/v1/households/{ha}"), &xa).await;
+    assert_eq!(h.body["lat"], 21.9, "{}", h.text);
+    assert_eq!(
+        app.number(format!(
+            "SELECT COUNT(*) AS n FROM visits WHERE household_id = '{ha}'"
+        ))
+        .await,
+        3
+    );
+    assert_eq!(
+        app.number(format!(
+            "SELECT COUNT(*) AS n FROM adoptions WHERE member_id = '{tu}' AND status = 'installed' AND household_id = '{ha}'"
+        ))
+        .await,
+        1
+    );
+    app.assert_tallies().await;
+    assert_eq!(
+        app.number("SELECT COUNT(*) AS n FROM households WHERE deleted_at IS NULL".into())
+            .await,
+        1
+    );
+
+    // The pull tells phone b where the household went; both phones end with the server's copy.
+    let page = app.get(&b.pull_path(500), &b_token).await;
+    let tomb = page.body["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["entity"] == "household" && c["id"] == hb.to_string())
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(tomb["op"], "delete", "{}", page.text);
+    assert_eq!(tomb["merged_into"], ha.to_string());
+    app.pull_all(&mut b).await;
+    app.pull_all(&mut a).await;
+    let mut fresh = Device::new(&a_token);
+    app.pull_all(&mut fresh).await;
+    assert!(!b.copy.contains_key(&format!("household/{hb}")));
+    assert_eq!(a.copy, fresh.copy);
+    assert_eq!(b.copy, fresh.copy);
 }

@@ -366,7 +366,7 @@ impl Modify for BearerAuth {
         households::list, households::create, households::get, households::update, households::delete,
         households::create_member, households::get_member, households::update_member, households::delete_member,
         households::set_adoption, households::create_visit, households::get_visit,
-        duplicates::list, duplicates::get, duplicates::dismiss,
+        duplicates::list, duplicates::get, duplicates::merge, duplicates::dismiss,
         sync::push, sync::pull, sync::report, conflicts::list, conflicts::resolve,
         reports::progress, reports::progress_export, reports::trend, reports::trend_export,
         reports::coverage, reports::coverage_export, reports::activity, reports::activity_export,

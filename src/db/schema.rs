@@ -172,6 +172,7 @@ diesel::table! {
         deleted_at -> Nullable<Ts>,
         anonymized_at -> Nullable<Ts>,
         external_id -> Nullable<Text>,
+        merged_into -> Nullable<Uid>,
     }
 }
 
@@ -197,6 +198,7 @@ diesel::table! {
         anonymized_at -> Nullable<Ts>,
         birth_decade -> Nullable<Integer>,
         external_id -> Nullable<Text>,
+        merged_into -> Nullable<Uid>,
     }
 }
 

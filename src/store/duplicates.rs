@@ -638,6 +638,74 @@ pub fn get(conn: &mut Conn<'_>, who: &Principal, id: DuplicateId) -> Result<Pair
     })
 }
 
+/// Marks an open pair as merged, keeping `keep`, after the merge's write (`write::merge`).
+/// The merged household's other open pairs are closed: its keys are the survivor's now,
+/// and the survivor's own pairs with those households are proposed by the merge's check.
+pub fn mark_merged(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    id: DuplicateId,
+    keep: HouseholdId,
+    gone: HouseholdId,
+) -> Result<Pair> {
+    let now = Time::now();
+    with_conn!(conn, |c| diesel::update(duplicates::table.find(id))
+        .set((
+            duplicates::status.eq(DuplicateStatus::Merged.as_str()),
+            duplicates::kept_id.eq(Some(keep)),
+            duplicates::resolved_by.eq(Some(who.user_id)),
+            duplicates::resolved_at.eq(Some(now)),
+        ))
+        .execute(c))?;
+    with_conn!(conn, |c| diesel::update(
+        duplicates::table
+            .filter(duplicates::status.eq(DuplicateStatus::Open.as_str()))
+            .filter(
+                duplicates::household_a
+                    .eq(gone)
+                    .or(duplicates::household_b.eq(gone)),
+            )
+    )
+    .set((
+        duplicates::status.eq(DuplicateStatus::Dismissed.as_str()),
+        duplicates::reason.eq(Some(MERGED_AWAY)),
+        duplicates::resolved_by.eq(Some(who.user_id)),
+        duplicates::resolved_at.eq(Some(now)),
+    ))
+    .execute(c))?;
+    get(conn, who, id)
+}
+
+/// The reason of the pairs closed because one of their households was merged into a third.
+pub const MERGED_AWAY: &str = "Hộ đã được gộp vào một hộ khác";
+
+/// An open pair, the caller's to review, with the household kept and the one merged into
+/// it: 409 `not_open` when it is merged or dismissed already, 422 when `keep` is neither.
+pub fn to_merge(
+    conn: &mut Conn<'_>,
+    who: &Principal,
+    id: DuplicateId,
+    keep: HouseholdId,
+) -> Result<(Pair, HouseholdId)> {
+    let pair = get(conn, who, id)?;
+    if pair.status != DuplicateStatus::Open.as_str() {
+        return Err(Error::conflict(
+            "not_open",
+            format!("this pair is {} already", pair.status),
+        ));
+    }
+    let ids: Vec<HouseholdId> = pair.households.iter().map(|h| h.id).collect();
+    match ids.as_slice() {
+        [a, b] if *a == keep => Ok((pair.clone(), *b)),
+        [a, b] if *b == keep => Ok((pair.clone(), *a)),
+        _ => Err(Error::invalid(
+            "keep",
+            "not_in_pair",
+            "keep must be one of the pair's two households",
+        )),
+    }
+}
+
 /// Marks an open pair as no duplicate: it is never proposed again.
 pub fn dismiss(
     conn: &mut Conn<'_>,

@@ -47,7 +47,20 @@ impl Work {
             .filter_map(|id| self.visits.get(&id).cloned().flatten())
             .collect();
         let chs = std::mem::take(&mut self.changes);
-        let (homes, parts) = self.tallied(&hs, &ms, &ads, &vs);
+        // Members a merge moved to another household, with their adoptions: the one write
+        // that changes a member's household (`write::merge`), set on its own below.
+        let moved: Vec<(crate::domain::MemberId, HouseholdId)> = ms
+            .iter()
+            .filter(|m| {
+                self.before
+                    .members
+                    .get(&m.id)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|o| o.household_id != m.household_id)
+            })
+            .map(|m| (m.id, m.household_id))
+            .collect();
+        let (homes, parts) = self.tallied(&hs, &ms, &ads, &vs, &changed_visits);
         // Households that were stored before these writes: the others counted nothing.
         let stored: Vec<HouseholdId> = homes
             .iter()
@@ -70,10 +83,22 @@ impl Work {
             Conn::Sqlite(c) => write_sqlite(c, &mut self.stored, hs, ms, ads).map_err(exists)?,
         }
         insert_rows!(conn, visits::table, &vs[..]).map_err(exists)?;
-        // Only anonymization writes a stored visit again, and only its notes and position.
+        for (m, h) in &moved {
+            crate::with_conn!(conn, |c| {
+                diesel::update(members::table.find(*m))
+                    .set(members::household_id.eq(*h))
+                    .execute(c)?;
+                diesel::update(adoptions::table.filter(adoptions::member_id.eq(*m)))
+                    .set(adoptions::household_id.eq(*h))
+                    .execute(c)
+            })?;
+        }
+        // A stored visit is written again by anonymization (its notes and position) or by a
+        // merge (its household).
         for v in &changed_visits {
             crate::with_conn!(conn, |c| diesel::update(visits::table.find(v.id))
                 .set((
+                    visits::household_id.eq(v.household_id),
                     visits::notes.eq(&v.notes),
                     visits::lat.eq(v.lat),
                     visits::lon.eq(v.lon),
@@ -104,6 +129,7 @@ impl Work {
         ms: &[Member],
         ads: &[Adoption],
         vs: &[Visit],
+        changed_visits: &[Visit],
     ) -> (Vec<HouseholdId>, Parts) {
         let before = std::mem::take(&mut self.before);
         let mut homes = BTreeSet::new();
@@ -134,6 +160,10 @@ impl Work {
             touch(a.household_id, Parts::of_adoption(old, a));
         }
         for v in vs {
+            touch(v.household_id, Parts::of_visit(v));
+        }
+        // A visit moved by a merge leaves a household the merge deleted, which is touched.
+        for v in changed_visits {
             touch(v.household_id, Parts::of_visit(v));
         }
         (homes.into_iter().collect(), parts)
@@ -222,6 +252,7 @@ fn upsert_pg(
                 households::deleted_at.eq(excluded(households::deleted_at)),
                 households::anonymized_at.eq(excluded(households::anonymized_at)),
                 households::external_id.eq(excluded(households::external_id)),
+                households::merged_into.eq(excluded(households::merged_into)),
             ))
             .execute(c)?;
     }
@@ -246,6 +277,7 @@ fn upsert_pg(
                 members::anonymized_at.eq(excluded(members::anonymized_at)),
                 members::birth_decade.eq(excluded(members::birth_decade)),
                 members::external_id.eq(excluded(members::external_id)),
+                members::merged_into.eq(excluded(members::merged_into)),
             ))
             .execute(c)?;
     }

@@ -470,7 +470,7 @@ impl Work {
 
     /// The households whose identity, as the duplicate rules read it (`domain::duplicates`),
     /// this work changed: created, deleted or moved, or a new head name, address or phone; or
-    /// a member created, deleted, or with a new name, birth year or phone.
+    /// a member created, deleted, moved (by a merge), or with a new name, birth year or phone.
     pub fn identity_touched(&self) -> Vec<HouseholdId> {
         let mut out = Vec::new();
         for id in &self.dirty_households {
@@ -506,6 +506,7 @@ impl Work {
                         || b.birth_year != now.birth_year
                         || b.phone != now.phone
                         || b.deleted_at.is_some() != now.deleted_at.is_some()
+                        || b.household_id != now.household_id
                 }
             };
             if changed {

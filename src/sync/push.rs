@@ -94,6 +94,10 @@ pub struct OpResult {
     pub household_version: Option<i64>,
     pub conflict_ids: Vec<ConflictId>,
     pub error: Option<OpError>,
+    /// The household the op was applied to instead of the one it named, which a supervisor
+    /// had merged into it (`docs/SYNC.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirected_to: Option<HouseholdId>,
 }
 
 impl OpResult {
@@ -105,6 +109,7 @@ impl OpResult {
             household_version: None,
             conflict_ids: Vec::new(),
             error: None,
+            redirected_to: None,
         }
     }
 
@@ -425,11 +430,20 @@ fn apply(
         seq,
         data: &op.data,
     };
-    let ctx = Context::device(hlc, op.base_version, from);
-    match apply_kind(conn, tx, who, kind, op, &o.new, &ctx) {
+    let mut ctx = Context::device(hlc, op.base_version, from);
+    // An op made in a household since merged had seen that household's versions, not its
+    // survivor's: it merges by clocks alone.
+    if let Some(named) = op.household_id.map(HouseholdId) {
+        if tx.survivor(conn, named).is_ok_and(|to| to != named) {
+            ctx = ctx.redirected();
+        }
+    }
+    let done = apply_kind(conn, tx, who, kind, op, &o.new, &ctx);
+    match done.map(|d| moved_by_merge(conn, tx, op, d)) {
         Ok(done) => {
             let mut result = OpResult::new(seq, op_id, "applied");
             result.household_version = done.household_version;
+            result.redirected_to = done.redirected_to;
             if done.merged {
                 result.status = "merged".into();
             }
@@ -484,6 +498,30 @@ fn refused(e: impl Into<write::Error>) -> Refused {
     }
 }
 
+/// A write to a member that a merge moved names the household it was made in, when the op
+/// named the merged one.
+fn moved_by_merge(conn: &mut Conn<'_>, tx: &mut Transaction, op: &Op, done: Done) -> Done {
+    let named = match op.household_id {
+        Some(h) if done.redirected_to.is_none() && h != done.household_id.0 => HouseholdId(h),
+        _ => return done,
+    };
+    match tx.survivor(conn, named) {
+        Ok(to) if to == done.household_id => Done {
+            redirected_to: Some(to),
+            ..done
+        },
+        _ => done,
+    }
+}
+
+/// A write made to the household `to` instead of the merged one its op named.
+fn redirected(done: Result<Done, Refused>, to: HouseholdId) -> Result<Done, Refused> {
+    done.map(|d| Done {
+        redirected_to: Some(to),
+        ..d
+    })
+}
+
 /// A no-op: deleting what is already deleted.
 fn nothing(household: HouseholdId, area: AreaId) -> Done {
     Done {
@@ -493,6 +531,7 @@ fn nothing(household: HouseholdId, area: AreaId) -> Done {
         merged: false,
         visit: None,
         book: None,
+        redirected_to: None,
     }
 }
 
@@ -523,6 +562,12 @@ fn apply_kind(
             };
             if tx.household_exists(conn, hid).map_err(refused)? {
                 let update = update.as_ref().map_err(|e| refused(e.clone()))?;
+                let to = tx.survivor(conn, hid).map_err(refused)?;
+                if to != hid {
+                    let ctx = ctx.redirected();
+                    let done = tx.apply(conn, who, &ctx, Write::UpdateHousehold(to, update));
+                    return redirected(done, to);
+                }
                 tx.apply(conn, who, ctx, Write::UpdateHousehold(hid, update))
             } else {
                 let create = create.as_ref().map_err(|e| refused(e.clone()))?;
@@ -540,17 +585,37 @@ fn apply_kind(
         OpKind::MemberUpsert => {
             let mid = MemberId(id);
             match tx.member_household(conn, mid).map_err(refused)? {
-                Some(current) => {
+                Some(_) => {
+                    let to = tx.member_survivor(conn, mid).map_err(refused)?;
+                    let current = tx
+                        .member_household(conn, to)
+                        .map_err(refused)?
+                        .ok_or_else(|| refused(Rule::NotFound("member")))?;
                     let mut data = op.data.clone();
-                    // A device may resend the household it already had: that is no change.
-                    let same = data
+                    // A device may resend the household it already had, or the one merged
+                    // into it: that is no change.
+                    let named = data
                         .get("household_id")
                         .and_then(Value::as_str)
-                        .and_then(|s| s.parse::<Uuid>().ok());
-                    if same == Some(current.0) {
-                        data.remove("household_id");
-                    }
+                        .and_then(|s| s.parse::<Uuid>().ok())
+                        .map(HouseholdId);
+                    let moved = match named {
+                        Some(h) if h == current => {
+                            data.remove("household_id");
+                            false
+                        }
+                        Some(h) if tx.survivor(conn, h).map_err(refused)? == current => {
+                            data.remove("household_id");
+                            true
+                        }
+                        _ => false,
+                    };
                     let p = patch(&MEMBER, &data, Mode::Update).map_err(refused)?;
+                    if to != mid || moved {
+                        let ctx = ctx.redirected();
+                        let done = tx.apply(conn, who, &ctx, Write::UpdateMember(to, &p));
+                        return redirected(done, current);
+                    }
                     tx.apply(conn, who, ctx, Write::UpdateMember(mid, &p))
                 }
                 None => {
@@ -558,6 +623,18 @@ fn apply_kind(
                         return Err(refused(not_prepared()));
                     };
                     let new = new.as_ref().map_err(|e| refused(e.clone()))?;
+                    let named = new.fields.household_id;
+                    let to = match tx.household_exists(conn, named).map_err(refused)? {
+                        true => tx.survivor(conn, named).map_err(refused)?,
+                        false => named,
+                    };
+                    if to != named {
+                        let mut moved = new.clone();
+                        moved.fields.household_id = to;
+                        let ctx = ctx.redirected();
+                        let done = tx.apply(conn, who, &ctx, Write::CreateMember(mid, &moved));
+                        return redirected(done, to);
+                    }
                     tx.apply(conn, who, ctx, Write::CreateMember(mid, new))
                 }
             }
@@ -565,6 +642,15 @@ fn apply_kind(
         OpKind::MemberDelete => {
             let mid = MemberId(id);
             let m = tx.member(conn, who, mid).map_err(refused)?;
+            let to = tx.member_survivor(conn, mid).map_err(refused)?;
+            if to != mid {
+                let survivor = tx.member(conn, who, to).map_err(refused)?;
+                if survivor.deleted_at.is_none() {
+                    let ctx = ctx.redirected();
+                    let done = tx.apply(conn, who, &ctx, Write::DeleteMember(to));
+                    return redirected(done, survivor.household_id);
+                }
+            }
             if m.deleted_at.is_some() {
                 let h = tx.household(conn, who, m.household_id).map_err(refused)?;
                 return Ok(nothing(h.id, h.area_id));
@@ -584,6 +670,16 @@ fn apply_kind(
                     )]))
                 })?;
             let p = patch(&ADOPTION, &data, Mode::Create).map_err(refused)?;
+            let to = tx.member_survivor(conn, MemberId(id)).map_err(refused)?;
+            if to.0 != id {
+                let household = tx.member_household(conn, to).map_err(refused)?;
+                let ctx = ctx.redirected();
+                let done = tx.apply(conn, who, &ctx, Write::SetAdoption(to, campaign, &p));
+                return match household {
+                    Some(h) => redirected(done, h),
+                    None => done,
+                };
+            }
             tx.apply(
                 conn,
                 who,
@@ -596,6 +692,22 @@ fn apply_kind(
             if !data.contains_key("household_id") {
                 let household = require_household_id(op).map_err(refused)?;
                 data.insert("household_id".into(), Value::String(household.to_string()));
+            }
+            let named = data
+                .get("household_id")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse::<Uuid>().ok())
+                .map(HouseholdId);
+            if let Some(named) = named {
+                if tx.household_exists(conn, named).map_err(refused)? {
+                    let to = tx.survivor(conn, named).map_err(refused)?;
+                    if to != named {
+                        data.insert("household_id".into(), Value::String(to.to_string()));
+                        let p = patch(&VISIT, &data, Mode::Create).map_err(refused)?;
+                        let done = tx.apply(conn, who, ctx, Write::RecordVisit(VisitId(id), &p));
+                        return redirected(done, to);
+                    }
+                }
             }
             let p = patch(&VISIT, &data, Mode::Create).map_err(refused)?;
             tx.apply(conn, who, ctx, Write::RecordVisit(VisitId(id), &p))

@@ -461,10 +461,31 @@ function duplicatePair(p) {
       note.textContent = e.message;
     }
   };
+  const ask = el("div", { class: "merge-ask" });
+  const merge = async (keep) => {
+    try {
+      await send("POST", `/duplicates/${p.id}/merge`, { keep: keep.id });
+      await duplicates("open");
+    } catch (e) {
+      note.textContent = e.message;
+    }
+  };
+  const askMerge = (keep) => {
+    const other = p.households.find((h) => h.id !== keep.id);
+    ask.replaceChildren(el("div", { class: "card warn" },
+      el("p", {}, `Gộp hộ ${other.head_name} (${other.address}) vào hộ ${keep.head_name} (${keep.address})? Thành viên, lượt thăm và trạng thái được chuyển sang hộ giữ lại; giá trị khác nhau được ghi thành xung đột để xem lại. Thay đổi còn chờ trên điện thoại sẽ được áp dụng vào hộ giữ lại.`),
+      el("button", { type: "button", class: "d-merge", onclick: () => merge(keep) }, "Gộp"), " ",
+      el("button", { type: "button", class: "ghost", onclick: () => ask.replaceChildren() }, "Thôi")));
+  };
+  const keepers = p.status === "open"
+    ? el("p", {}, p.households.map((h) => [el("button", { type: "button", class: "d-keep", "data-keep": h.id, onclick: () => askMerge(h) },
+      `Giữ hộ ${h.head_name || ""} (${h.address}), gộp hộ kia vào`), " "]))
+    : "";
   return el("article", { class: "pair", "data-id": p.id },
     el("p", {}, el("b", {}, label("duplicate_rule", p.rule)), ` · phát hiện ${when(p.created_at)}`,
-      p.reason ? ` · ${p.reason}` : ""),
+      p.reason ? ` · ${p.reason}` : "", p.kept_id ? " · đã gộp" : ""),
     el("div", { class: "sides" }, p.households.map(side)),
+    keepers, ask,
     p.status === "open" ? el("p", {}, reason, " ", el("button", { type: "button", class: "d-dismiss", onclick: dismiss }, "Không trùng")) : "",
     note);
 }

@@ -76,7 +76,7 @@ pub struct FromOp<'a> {
     pub data: &'a Map<String, Value>,
 }
 
-impl Context<'_> {
+impl<'a> Context<'a> {
     pub fn new(by: String, hlc: Hlc, pre: Precondition) -> Context<'static> {
         Context {
             author: Author {
@@ -92,6 +92,23 @@ impl Context<'_> {
     /// A person writing online, now: a REST edit or a resolution.
     pub fn online(who: &Principal, pre: Precondition) -> Context<'static> {
         Context::new(who.author(), Hlc::at(chrono::Utc::now()), pre)
+    }
+
+    /// The same write made to the household a merged one went into: the author had seen
+    /// nothing of it, so that every field merges by its clock (`docs/SYNC.md`).
+    pub fn redirected(&self) -> Context<'a> {
+        let pre = match self.pre {
+            Precondition::Device { .. } => Precondition::Device { base: 0 },
+            pre => pre,
+        };
+        Context {
+            author: Author {
+                base_version: pre.base(),
+                ..self.author.clone()
+            },
+            pre,
+            op: self.op,
+        }
     }
 
     /// A device's queued op, written at its (clamped) clock, having seen unit version `base`.
@@ -119,6 +136,8 @@ pub enum Write<'a> {
     AnonymizeHousehold(HouseholdId),
     /// Removes one member's personal data, and the household's head name if it is theirs.
     EraseMember(MemberId),
+    /// Merges the second household into the first (`merge`): load both whole first.
+    MergeHouseholds(HouseholdId, HouseholdId),
 }
 
 /// What a write did.
@@ -135,6 +154,8 @@ pub struct Done {
     pub visit: Option<RecordedVisit>,
     /// Its entry in the conflict books: `commit` answers the conflicts recorded for it.
     pub book: Option<BookEntry>,
+    /// The household the write was made to instead of the merged one it named.
+    pub redirected_to: Option<HouseholdId>,
 }
 
 /// A visit as recorded, and whether this write recorded it (a resend answers the first one).
@@ -294,6 +315,36 @@ impl Transaction {
 
     pub fn household_exists(&mut self, conn: &mut Conn<'_>, id: HouseholdId) -> Result<bool> {
         Ok(self.work.unit_ref(conn, id)?.is_some())
+    }
+
+    /// Where edits of this household go: the household itself, or, merged, the household
+    /// it was merged into (followed to the live one).
+    pub fn survivor(&mut self, conn: &mut Conn<'_>, id: HouseholdId) -> Result<HouseholdId> {
+        let mut at = id;
+        // A merge never names a merged household, but a chain of merges is followed.
+        for _ in 0..16 {
+            match self
+                .work
+                .unit_ref(conn, at)?
+                .and_then(|u| u.row.merged_into)
+            {
+                Some(next) => at = next,
+                None => break,
+            }
+        }
+        Ok(at)
+    }
+
+    /// Where edits of this member go: the member, or the member they were merged into.
+    pub fn member_survivor(&mut self, conn: &mut Conn<'_>, id: MemberId) -> Result<MemberId> {
+        let mut at = id;
+        for _ in 0..16 {
+            match self.work.member(conn, at)?.and_then(|m| m.merged_into) {
+                Some(next) => at = next,
+                None => break,
+            }
+        }
+        Ok(at)
     }
 
     /// The household of a member (deleted or not), if the member exists.
@@ -490,6 +541,7 @@ impl Transaction {
             merged,
             visit: None,
             book: Some(BookEntry(self.books.len() - 1)),
+            redirected_to: None,
         }
     }
 
@@ -529,7 +581,8 @@ impl Transaction {
             | Write::CreateMember(..)
             | Write::RecordVisit(..)
             | Write::AnonymizeHousehold(..)
-            | Write::EraseMember(..) => return Ok(None),
+            | Write::EraseMember(..)
+            | Write::MergeHouseholds(..) => return Ok(None),
         };
         let Some(household) = household else {
             return Ok(None);
@@ -584,9 +637,11 @@ impl Transaction {
             Write::RecordVisit(id, patch) => self.record_visit(conn, who, id, patch),
             Write::AnonymizeHousehold(id) => self.anonymize_household(conn, who, ctx, id),
             Write::EraseMember(id) => self.erase_member(conn, who, ctx, id),
+            Write::MergeHouseholds(keep, gone) => self.merge_households(conn, who, ctx, keep, gone),
         }
     }
 }
 
+mod merge;
 pub mod resolve;
 mod unit;

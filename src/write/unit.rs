@@ -31,7 +31,7 @@ impl Transaction {
     }
 
     /// The live household the caller covers, with the unit's next version.
-    fn next_version(
+    pub(super) fn next_version(
         &mut self,
         conn: &mut Conn<'_>,
         who: &Principal,
@@ -61,7 +61,7 @@ impl Transaction {
     }
 
     /// Stores the unit at its new version.
-    fn bump(&mut self, mut u: Unit, version: i64, now: Time) {
+    pub(super) fn bump(&mut self, mut u: Unit, version: i64, now: Time) {
         u.row.version = version;
         u.row.updated_at = now;
         self.work.put_household(u);
@@ -116,6 +116,7 @@ impl Transaction {
             deleted_at: None,
             anonymized_at: None,
             external_id: f.external_id.clone(),
+            merged_into: None,
         };
         let area = row.area_id;
         self.work.put_household(Unit { row, path });
@@ -316,6 +317,7 @@ impl Transaction {
             anonymized_at: None,
             birth_decade: None,
             external_id: f.external_id.clone(),
+            merged_into: None,
         });
         let wrote = Written::upsert(
             Record::Member,
@@ -483,6 +485,7 @@ impl Transaction {
             merged: false,
             visit: Some(RecordedVisit { visit, new }),
             book: None,
+            redirected_to: None,
         };
         let visit = Visit {
             id,
@@ -675,6 +678,7 @@ impl Transaction {
             merged: false,
             visit: None,
             book: Some(BookEntry(self.books.len() - 1)),
+            redirected_to: None,
         }
     }
 }

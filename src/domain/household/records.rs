@@ -58,6 +58,10 @@ pub struct Household {
     pub anonymized_at: Option<Time>,
     /// Its id in the commune's household register (`Mã hộ`), unique within the commune.
     pub external_id: Option<String>,
+    /// The household it was merged into (it is deleted): edits still queued against it
+    /// apply there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<HouseholdId>,
 }
 
 #[derive(
@@ -93,6 +97,9 @@ pub struct Member {
     pub birth_decade: Option<i32>,
     /// Their id in the commune's household register (`Mã nhân khẩu`), when it has one.
     pub external_id: Option<String>,
+    /// The member, the same person, they were merged into (they are deleted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<MemberId>,
 }
 
 #[derive(

@@ -134,23 +134,29 @@ fn current_states(
                 Some(h) if visible(&h.id) => {
                     out.push(ChangeOut::upsert(record, h.id.0, h.id, h.version, h))
                 }
-                h => out.push(ChangeOut::delete(
-                    record,
-                    id.0,
-                    Some(HouseholdId(id.0)),
-                    h.map_or(0, |h| h.version),
-                )),
+                h => out.push(
+                    ChangeOut::delete(
+                        record,
+                        id.0,
+                        Some(HouseholdId(id.0)),
+                        h.map_or(0, |h| h.version),
+                    )
+                    .with_survivor(h.and_then(|h| h.merged_into).map(|s| s.0)),
+                ),
             },
             Record::Member => match members.get(&MemberId(id.0)) {
                 Some(m) if m.deleted_at.is_none() && visible(&m.household_id) => out.push(
                     ChangeOut::upsert(record, m.id.0, m.household_id, m.version, m),
                 ),
-                m => out.push(ChangeOut::delete(
-                    record,
-                    id.0,
-                    m.map(|m| m.household_id),
-                    m.map_or(0, |m| m.version),
-                )),
+                m => out.push(
+                    ChangeOut::delete(
+                        record,
+                        id.0,
+                        m.map(|m| m.household_id),
+                        m.map_or(0, |m| m.version),
+                    )
+                    .with_survivor(m.and_then(|m| m.merged_into).map(|s| s.0)),
+                ),
             },
             Record::Adoption => {
                 let live = members

@@ -44,6 +44,9 @@ pub struct ChangeOut {
     /// The entity's fields (null for a delete).
     #[schema(value_type = Object)]
     pub data: Value,
+    /// For the delete of a household or member merged into another: the survivor's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_into: Option<Uuid>,
 }
 
 /// What a device needs besides households: its areas (none for an admin, whose scope is the
@@ -87,6 +90,7 @@ impl ChangeOut {
             op: ChangeOp::Upsert.as_str(),
             version,
             data: state.device_state(),
+            merged_into: None,
         }
     }
 
@@ -99,6 +103,15 @@ impl ChangeOut {
             op: ChangeOp::Delete.as_str(),
             version,
             data: Value::Null,
+            merged_into: None,
+        }
+    }
+
+    /// The delete names the record's survivor, if it was merged into one.
+    fn with_survivor(self, survivor: Option<Uuid>) -> ChangeOut {
+        ChangeOut {
+            merged_into: survivor,
+            ..self
         }
     }
 }

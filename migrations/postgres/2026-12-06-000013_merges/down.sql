@@ -1,0 +1,2 @@
+ALTER TABLE members DROP COLUMN merged_into;
+ALTER TABLE households DROP COLUMN merged_into;
