@@ -12,7 +12,6 @@
 #[path = "support/mod.rs"]
 mod support;
 
-use diesel::connection::SimpleConnection;
 use gocua::rng::Rng;
 use serde_json::json;
 use std::alloc::{GlobalAlloc, Layout};
@@ -124,30 +123,15 @@ fn seed(pool: &gocua::db::Pool, villages: &[String], campaign: &str, user: &str)
             ));
         }
     }
-    let mut pc = pool.get().unwrap();
-    let mut conn = pc.conn();
     let tables: [(&str, &str, &Vec<String>); 4] = [
         ("households", "id, area_id, address, head_name, phone, lat, lon, notes, version, field_meta, search_key, created_by, created_at, updated_at", &homes),
         ("members", "id, household_id, full_name, birth_year, sex, smartphone, priority, notes, version, field_meta, search_key, created_at, updated_at", &people),
         ("adoptions", "member_id, campaign_id, household_id, status, recorded_at, recorded_by, version, field_meta", &adoptions),
         ("visits", "id, household_id, campaign_id, canvasser_id, visited_at, outcome, notes, lat, lon, created_at", &visits),
     ];
-    for (table, cols, rows) in tables {
-        for (i, chunk) in rows.chunks(1000).enumerate() {
-            let sql = format!("INSERT INTO {table} ({cols}) VALUES {}", chunk.join(","));
-            gocua::with_conn!(&mut conn, |c| c.batch_execute(&sql)).unwrap();
-            // The server's writer runs SQLite's checkpoints, and these inserts bypass it:
-            // without one now and then the WAL grows by the whole database (70 GB at a
-            // million households).
-            if let gocua::db::Conn::Sqlite(c) = &mut conn {
-                if i % 200 == 199 {
-                    c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
-                }
-            }
-        }
-    }
-    let analyze = "ANALYZE";
-    gocua::with_conn!(&mut conn, |c| c.batch_execute(analyze)).unwrap();
+    support::insert_straight(pool, &tables);
+    let mut pc = pool.get().unwrap();
+    let mut conn = pc.conn();
     println!(
         "seeded {} households, {} members, {} adoptions, {} visits in {} villages",
         homes.len(),
@@ -236,23 +220,8 @@ async fn bench(name: &str, url: &str) {
     let c = reqwest::Client::builder().gzip(true).build().unwrap();
     let admin = admin_with_binh_gia(&c, s, &pool).await;
     let me = get(&c, s, "/api/v1/me", &admin).await;
-    let district = get(&c, s, "/api/v1/areas?code=181", &admin).await;
-    let district = district["items"][0]["id"].as_str().unwrap().to_owned();
-    let path = format!("/api/v1/areas?parent={district}&per_page=100");
-    let communes: Vec<String> = get(&c, s, &path, &admin).await["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].as_str().unwrap().to_owned())
-        .collect();
-    let mut villages = Vec::new();
-    for (i, commune) in communes.iter().enumerate() {
-        for k in 0..support::arg("--villages-per-commune", 5) {
-            let body = json!({"parent_id": commune, "name": format!("Thôn {i}-{k}")});
-            let v = post(&c, s, "/api/v1/areas", &admin, body).await;
-            villages.push(v["id"].as_str().unwrap().to_owned());
-        }
-    }
+    let (district, communes, villages) =
+        support::district_villages(&c, s, &admin, support::arg("--villages-per-commune", 5)).await;
     let body = json!({"name": "Bluezone 2020", "starts_on": "2020-08-01", "ends_on": "2020-08-31"});
     let campaign = post(&c, s, "/api/v1/campaigns", &admin, body).await["id"]
         .as_str()

@@ -107,14 +107,9 @@ pub struct Made {
     pub hash: String,
 }
 
+/// A cell as text (`Cell::text`); empty when it holds none.
 fn cell_text(c: Option<&Cell>) -> String {
-    match c {
-        Some(Cell::Text(t)) => t.trim().to_owned(),
-        Some(Cell::Number(n)) if n.fract() == 0.0 => format!("{n:.0}"),
-        Some(Cell::Number(n)) => n.to_string(),
-        Some(Cell::Date(d)) => d.to_string(),
-        _ => String::new(),
-    }
+    c.and_then(Cell::text).unwrap_or_default()
 }
 
 /// The role a cell names: Vietnamese or English, accents and case aside.

@@ -195,6 +195,16 @@ impl ApiError {
         self.kind == Kind::Unavailable
     }
 
+    /// The problem+json answer of this error with a report of what was refused (a file's
+    /// rows with their problems): the error's status, `report` holding `report`.
+    pub fn answer_with_report(&self, report: &impl serde::Serialize) -> actix_web::HttpResponse {
+        let mut answer = self.problem();
+        answer.report = Some(serde_json::to_value(report).unwrap_or_default());
+        actix_web::HttpResponse::build(self.kind.status())
+            .content_type("application/problem+json")
+            .json(answer)
+    }
+
     pub fn problem(&self) -> Problem {
         let status = self.kind.status();
         Problem {

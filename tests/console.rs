@@ -15,7 +15,19 @@ async fn first_login(app: &TestApp, username: &str, one_time: &str, new: &str) -
     let r = app.login(username, one_time).await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["must_change_password"], true);
-    let token = r.body["access_token"].as_str().unwrap().to_owned();
+    // A refreshed session still says so: the app asks for the new password whichever token.
+    let refreshed = app
+        .request(
+            reqwest::Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": r.body["refresh_token"]})),
+            &[],
+        )
+        .await;
+    assert_eq!(refreshed.status, 200, "{}", refreshed.text);
+    assert_eq!(refreshed.body["must_change_password"], true);
+    let token = refreshed.body["access_token"].as_str().unwrap().to_owned();
     app.get("/api/v1/me", &token)
         .await
         .assert_problem(403, "password_change_required");
@@ -567,6 +579,54 @@ async fn coverage_equals_what_a_supervisors_pull_counts() {
     );
     let team = app.get("/api/v1/users?q=napan", &xa).await;
     assert_eq!(team.body["items"][0]["phones"][0]["pending_changes"], 2);
+    // A count written as a whole number with a decimal point (as some phones' JSON does)
+    // is the same count.
+    let r = app
+        .post(
+            "/api/v1/sync/report",
+            &cb,
+            json!({"device_id": d.id, "app_version": "field-abc123", "pending_changes": 3.0}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["pending_changes"], 3);
+    let team = app.get("/api/v1/users?q=napan", &xa).await;
+    assert_eq!(team.body["items"][0]["phones"][0]["pending_changes"], 3);
+}
+
+/// The printable sheet's QR codes: an SVG image of the text, for a signed-in user; a text
+/// too long or empty is refused.
+#[tokio::test]
+async fn qr_codes_are_svg_images_of_the_text() {
+    let w = World::new().await;
+    let app = &w.app;
+    let r = app
+        .get(
+            "/api/v1/qr.svg?text=https%3A%2F%2Fgocua.example%2Ffield%2F",
+            &w.admin,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(
+        r.headers.get("content-type").unwrap().to_str().unwrap(),
+        "image/svg+xml"
+    );
+    assert!(
+        r.text.contains("<svg"),
+        "{}",
+        &r.text[..r.text.len().min(200)]
+    );
+    let other = app.get("/api/v1/qr.svg?text=another", &w.admin).await;
+    assert_ne!(other.text, r.text, "the image is the text's");
+    let long = "a".repeat(501);
+    let r = app
+        .get(&format!("/api/v1/qr.svg?text={long}"), &w.admin)
+        .await;
+    assert_eq!(r.field_codes(), [("text".into(), "length".into())]);
+    let r = app.get("/api/v1/qr.svg?text=", &w.admin).await;
+    assert_eq!(r.field_codes(), [("text".into(), "length".into())]);
+    let r = app.get("/api/v1/qr.svg?text=x", "not-a-token").await;
+    assert_eq!(r.status, 401, "{}", r.text);
 }
 
 #[tokio::test]

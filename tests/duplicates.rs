@@ -655,3 +655,65 @@ async fn a_merge_loses_nothing_and_queued_edits_follow_it() {
     assert_eq!(a.copy, fresh.copy);
     assert_eq!(b.copy, fresh.copy);
 }
+
+/// The field app drops a household merged on the server, opens the survivor when the merged
+/// one's page was open, and tells the canvasser.
+#[tokio::test]
+async fn the_field_app_follows_a_merge() {
+    use common::browser::{save, Browser};
+    let Some(b) = Browser::start().await else {
+        return;
+    };
+    let w = World::new().await;
+    let app = &w.app;
+    w.campaign().await;
+    let xa = app.user(&w.admin, "xa", "supervisor", &[&w.hoa_tham]).await;
+    app.user(&w.admin, "cb", "canvasser", &[&w.v1]).await;
+    let kept = app.household(&xa, &w.v1, "Lục Văn Sơn", "Nà Pàn").await;
+    let gone = app.household(&xa, &w.v1, "Luc Van Son", "Na Pan").await;
+    let (kept, gone) = (
+        kept["id"].as_str().unwrap().to_owned(),
+        gone["id"].as_str().unwrap().to_owned(),
+    );
+    b.phone().await;
+    b.field_login(&app.base, "cb", common::PASSWORD).await;
+    b.wait_for("const l = document.getElementById('households'); return l && Number(l.dataset.count) === 2")
+        .await;
+    b.script(&format!("location.hash = '#/h/{gone}'; return true"))
+        .await;
+    b.wait_for(&format!(
+        "const s = document.getElementById('household'); return s && s.dataset.id === '{gone}'"
+    ))
+    .await;
+
+    let r = app.get("/api/v1/duplicates?status=open", &xa).await;
+    let id = r.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let r = app
+        .post(
+            &format!("/api/v1/duplicates/{id}/merge"),
+            &xa,
+            json!({"keep": kept}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    b.click("#sync").await;
+    b.wait_for(&format!(
+        "const s = document.getElementById('household'); return s && s.dataset.id === '{kept}'"
+    ))
+    .await;
+    let told = b
+        .wait_for("const m = document.querySelector('#alerts .merged'); return m && m.textContent")
+        .await;
+    assert!(
+        told.as_str()
+            .unwrap()
+            .contains("Hộ Luc Van Son đã được gộp vào hộ Lục Văn Sơn"),
+        "{told}"
+    );
+    let listed = b
+        .script("return window.gocua.engine.view().households.size")
+        .await;
+    assert_eq!(listed, 1);
+    save(&b.screenshot().await, "field-merged.png");
+}

@@ -230,8 +230,8 @@ const CAMPAIGN: &str = "0b6a6a2e-0000-4000-8000-0000000000c1";
 struct Outcome {
     state: BTreeMap<String, Value>,
     conflicts: Vec<(String, String, Value)>,
-    /// REST edits and resolutions made between rounds.
-    online: (usize, usize),
+    /// REST edits, resolutions and merges made between rounds.
+    online: (usize, usize, usize),
 }
 
 fn comparable(copy: &Copy) -> BTreeMap<String, Value> {
@@ -284,7 +284,7 @@ async fn run(scenario: u64, link: u64) -> Outcome {
     let mut l = Rng(link);
     // The online writers' own draws, so that the devices' scenario stays what it was.
     let mut o = Rng(scenario ^ 0x5DEE_CE66_D1CE_4E5B);
-    let mut writers = (0, 0);
+    let mut writers = (0, 0, 0);
     let mut counter = 0u64;
     let mut uuid = |s: &mut Rng| {
         counter += 1;
@@ -489,6 +489,9 @@ async fn run(scenario: u64, link: u64) -> Outcome {
         if o.chance(40) && resolve_one(&app, &sup, &admin, &mut o).await {
             writers.1 += 1;
         }
+        if o.chance(50) && merge_one(&app, &sup, &admin, &mut o).await {
+            writers.2 += 1;
+        }
     }
     for d in devices.iter_mut() {
         app.sync(d).await;
@@ -691,6 +694,86 @@ async fn resolve_one(app: &TestApp, token: &str, admin: &str, s: &mut Rng) -> bo
     true
 }
 
+/// A supervisor merges two households that are one by their head name and address now (a
+/// pair of the duplicate review), keeping either, as the scenario says; then checks that the
+/// merge lost nothing (invariant 12): the merged household's visits are the survivor's, and
+/// each of its members lives on in the survivor, moved or merged into the same person.
+async fn merge_one(app: &TestApp, token: &str, admin: &str, s: &mut Rng) -> bool {
+    let mut before = Device::new(admin);
+    app.pull_all(&mut before).await;
+    let list = app
+        .get("/api/v1/duplicates?status=open&per_page=500", token)
+        .await;
+    assert_eq!(list.status, 200, "{}", list.text);
+    let same_now = |a: &str, b: &str| {
+        let (Some((_, x)), Some((_, y))) = (
+            before.copy.get(&format!("household/{a}")),
+            before.copy.get(&format!("household/{b}")),
+        ) else {
+            return false;
+        };
+        ["area_id", "head_name", "address"]
+            .iter()
+            .all(|f| x[*f] == y[*f])
+    };
+    let mut open: Vec<(String, String, String)> = list.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| {
+            let a = p["households"][0]["id"].as_str()?;
+            let b = p["households"][1]["id"].as_str()?;
+            let id = p["id"].as_str()?;
+            same_now(a, b).then(|| (a.to_owned(), b.to_owned(), id.to_owned()))
+        })
+        .collect();
+    if open.is_empty() {
+        return false;
+    }
+    open.sort();
+    let (a, b, id) = open[s.below(open.len() as u64) as usize].clone();
+    let (keep, gone) = if s.chance(50) { (a, b) } else { (b, a) };
+    let of_gone = |prefix: &str| -> Vec<String> {
+        before
+            .copy
+            .iter()
+            .filter(|(k, (_, v))| k.starts_with(prefix) && v["household_id"] == gone.as_str())
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    let (members, visits) = (of_gone("member/"), of_gone("visit/"));
+    let r = app
+        .post(
+            &format!("/api/v1/duplicates/{id}/merge"),
+            token,
+            json!({ "keep": keep }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let mut after = Device::new(admin);
+    app.pull_all(&mut after).await;
+    assert!(!after.copy.contains_key(&format!("household/{gone}")));
+    for v in &visits {
+        assert_eq!(after.copy[v].1["household_id"], keep.as_str(), "{v}");
+    }
+    for m in &members {
+        match after.copy.get(m) {
+            Some((_, v)) => assert_eq!(v["household_id"], keep.as_str(), "{m}"),
+            None => {
+                let id = m.trim_start_matches("member/");
+                let survivor = app
+                    .number(format!(
+                        "SELECT COUNT(*) AS n FROM members m JOIN members s ON s.id = m.merged_into \
+                         WHERE m.id = '{id}' AND s.household_id = '{keep}' AND s.deleted_at IS NULL"
+                    ))
+                    .await;
+                assert_eq!(survivor, 1, "{m} is neither moved nor merged into a member");
+            }
+        }
+    }
+    true
+}
+
 /// Fails naming only the entries that differ.
 fn assert_same(a: &BTreeMap<String, Value>, b: &BTreeMap<String, Value>, what: &str) {
     let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
@@ -727,7 +810,7 @@ async fn randomized_devices_over_a_faulty_link_converge() {
         Some(s) => vec![s.parse().expect("GOCUA_SYNC_SEED is a number or `random`")],
         None => vec![301, 302, 303, 401, 1_795_816_486_612_766_185],
     };
-    let mut writers = (0, 0);
+    let mut writers = (0, 0, 0);
     for seed in seeds {
         println!("scenario seed {seed} (rerun with GOCUA_SYNC_SEED={seed})");
         for scenario in [seed, seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1] {
@@ -744,11 +827,12 @@ async fn randomized_devices_over_a_faulty_link_converge() {
                 m
             }
             println!(
-                "state {:?}, {} open concurrent-edit conflicts, {} REST edits, {} resolutions",
+                "state {:?}, {} open concurrent-edit conflicts, {} REST edits, {} resolutions, {} merges",
                 kinds(&a),
                 a.conflicts.len(),
                 a.online.0,
-                a.online.1
+                a.online.1,
+                a.online.2
             );
             assert_same(&a.state, &b.state, "another delivery order");
             assert_eq!(
@@ -758,10 +842,11 @@ async fn randomized_devices_over_a_faulty_link_converge() {
             assert_eq!(a.online, b.online, "the online writers saw another state");
             writers.0 += a.online.0;
             writers.1 += a.online.1;
+            writers.2 += a.online.2;
         }
     }
     assert!(
-        writers.0 > 0 && writers.1 > 0,
-        "the scenarios made no REST edit or no resolution: {writers:?}"
+        writers.0 > 0 && writers.1 > 0 && writers.2 > 0,
+        "the scenarios made no REST edit, no resolution or no merge: {writers:?}"
     );
 }

@@ -262,3 +262,53 @@ pub fn number_arg(name: &str, default: usize) -> usize {
         })
         .unwrap_or(default)
 }
+
+/// The district 181 (`admin_with_binh_gia`), its communes, and villages made under each
+/// commune, `per_commune` each: their ids.
+pub async fn district_villages(
+    c: &reqwest::Client,
+    s: &Server,
+    admin: &str,
+    per_commune: u64,
+) -> (String, Vec<String>, Vec<String>) {
+    let district = get(c, s, "/api/v1/areas?code=181", admin).await;
+    let district = district["items"][0]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/areas?parent={district}&per_page=100");
+    let communes: Vec<String> = get(c, s, &path, admin).await["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut villages = Vec::new();
+    for (i, commune) in communes.iter().enumerate() {
+        for k in 0..per_commune {
+            let body = json!({"parent_id": commune, "name": format!("Thôn {i}-{k}")});
+            let v = post(c, s, "/api/v1/areas", admin, body).await;
+            villages.push(v["id"].as_str().unwrap().to_owned());
+        }
+    }
+    (district, communes, villages)
+}
+
+/// Writes rows straight into tables (`(table, columns, rows of SQL values)`), 1,000 a
+/// statement, bypassing the write path, then runs `ANALYZE`.
+pub fn insert_straight(pool: &gocua::db::Pool, tables: &[(&str, &str, &Vec<String>)]) {
+    let mut pc = pool.get().unwrap();
+    let mut conn = pc.conn();
+    for (table, cols, rows) in tables {
+        for (i, chunk) in rows.chunks(1000).enumerate() {
+            let sql = format!("INSERT INTO {table} ({cols}) VALUES {}", chunk.join(","));
+            gocua::with_conn!(&mut conn, |c| c.batch_execute(&sql)).unwrap();
+            // The server's writer runs SQLite's checkpoints, and these inserts bypass it:
+            // without one now and then the WAL grows by the whole database (70 GB at a
+            // million households).
+            if let gocua::db::Conn::Sqlite(c) = &mut conn {
+                if i % 200 == 199 {
+                    c.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)").unwrap();
+                }
+            }
+        }
+    }
+    gocua::with_conn!(&mut conn, |c| c.batch_execute("ANALYZE")).unwrap();
+}

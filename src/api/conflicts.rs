@@ -64,9 +64,10 @@ pub async fn list(
     let (items, total) = state
         .as_user(auth, move |conn, who| {
             let (items, total) = conflicts::list(conn, who, status, q.area, page)?;
+            let mut reviews = resolve::Reviews::default();
             let items = items
                 .into_iter()
-                .map(|c| resolve::review(conn, who, c))
+                .map(|c| reviews.review(conn, who, c))
                 .collect::<Result<Vec<_>, _>>()?;
             Ok((items, total))
         })

@@ -114,11 +114,7 @@ pub async fn import(
         })
         .await?;
     if prepared.refused(&o) {
-        let mut answer = refused(&prepared.report).problem();
-        answer.report = Some(serde_json::to_value(&prepared.report).unwrap_or_default());
-        return Ok(HttpResponse::UnprocessableEntity()
-            .content_type("application/problem+json")
-            .json(answer));
+        return Ok(refused(&prepared.report).answer_with_report(&prepared.report));
     }
     let chunks = match o.dry_run {
         true => Vec::new(),

@@ -110,28 +110,12 @@ async fn hash(password: String) -> ApiResult<String> {
         .map_err(ApiError::internal)
 }
 
-/// The paths of these areas; every one must exist.
-fn paths_of(conn: &mut Conn<'_>, ids: &[AreaId]) -> ApiResult<Vec<String>> {
-    let mut wanted = ids.to_vec();
-    wanted.sort();
-    wanted.dedup();
-    let found = store::areas::by_ids(conn, &wanted)?;
-    if found.len() != wanted.len() {
-        return Err(ApiError::invalid(
-            "area_ids",
-            "unknown_area",
-            "names an area that does not exist",
-        ));
-    }
-    Ok(found.into_iter().map(|a| a.path).collect())
-}
-
 /// The user `id`, failing unless the caller may manage them.
 fn managed(conn: &mut Conn<'_>, who: &Principal, id: UserId) -> ApiResult<User> {
     let user = store::users::get(conn, id)?;
     let role = Role::parse(&user.role)
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("bad role {}", user.role)))?;
-    let paths = paths_of(conn, &user.area_ids)?;
+    let paths = store::users::area_paths(conn, &user.area_ids)?;
     who.require_manages(role, &paths)?;
     Ok(user)
 }
@@ -203,7 +187,7 @@ pub async fn create(
     let ids = area_ids.clone();
     state
         .as_user(Auth(auth.0.clone()), move |conn, who| {
-            let paths = paths_of(conn, &ids)?;
+            let paths = store::users::area_paths(conn, &ids)?;
             Ok(who.require_manages(role, &paths)?)
         })
         .await?;
@@ -220,7 +204,7 @@ pub async fn create(
     };
     let user = state
         .as_user_tx(auth, move |conn, who| {
-            let paths = paths_of(conn, &account.area_ids)?;
+            let paths = store::users::area_paths(conn, &account.area_ids)?;
             who.require_manages(role, &paths)?;
             let user = store::users::create(conn, &account)?;
             let action = accounts::created(conn, &user)?;
@@ -249,7 +233,7 @@ pub async fn get(
             let user = store::users::get(conn, id)?;
             // A supervisor reads the users with an area in their own, and themself.
             if !who.is_admin() && who.user_id != id {
-                let paths = paths_of(conn, &user.area_ids)?;
+                let paths = store::users::area_paths(conn, &user.area_ids)?;
                 if !paths.iter().any(|p| who.covers(p)) {
                     return Err(ApiError::out_of_scope());
                 }
@@ -307,7 +291,7 @@ pub async fn update(
             }
             let before = managed(conn, who, id)?;
             if let Some(role) = changes.role {
-                who.require_manages(role, &paths_of(conn, &before.area_ids)?)?;
+                who.require_manages(role, &store::users::area_paths(conn, &before.area_ids)?)?;
             }
             let mut detail = serde_json::Map::new();
             if changes.role.is_some_and(|r| r.as_str() != before.role) {
@@ -360,7 +344,7 @@ pub async fn set_areas(
             let before = managed(conn, who, id)?;
             let role = Role::parse(&before.role)
                 .ok_or_else(|| ApiError::internal(anyhow::anyhow!("bad role")))?;
-            who.require_manages(role, &paths_of(conn, &areas)?)?;
+            who.require_manages(role, &store::users::area_paths(conn, &areas)?)?;
             store::users::set_areas(conn, id, &areas)?;
             let user = store::users::get(conn, id)?;
             let action = Action::new("user_areas_set", format!("user/{}", id.0))
@@ -458,19 +442,15 @@ pub async fn import(
         })
         .await?;
     if !report.errors.is_empty() {
-        let mut answer = ApiError::new(
+        let refused = ApiError::new(
             Kind::Validation,
             "accounts_refused",
             format!(
                 "{} problems in the file: nothing was written (see `report.errors`)",
                 report.errors.len()
             ),
-        )
-        .problem();
-        answer.report = Some(serde_json::to_value(&report).unwrap_or_default());
-        return Ok(HttpResponse::UnprocessableEntity()
-            .content_type("application/problem+json")
-            .json(answer));
+        );
+        return Ok(refused.answer_with_report(&report));
     }
     if q.dry_run || report.accounts.is_empty() {
         return Ok(HttpResponse::Ok().json(report));

@@ -199,6 +199,27 @@ impl Patch {
 
 /// A JSON integer as JSON Schema reads one: any number with no fractional part (`7.0` too),
 /// within the range that an f64 holds exactly.
+/// A phone number as it is stored (a household's, a member's, a user's): 6 to 15 digits,
+/// optionally after `+`, with spaces, dots and dashes dropped; none when empty.
+pub fn phone(s: &str) -> Result<Option<String>, NotAPhone> {
+    let compact: String = s
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '.' | '-'))
+        .collect();
+    let digits = compact.strip_prefix('+').unwrap_or(&compact);
+    if compact.is_empty() {
+        return Ok(None);
+    }
+    match (6..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) {
+        true => Ok(Some(compact)),
+        false => Err(NotAPhone),
+    }
+}
+
+/// A value that is no phone number (`phone`).
+#[derive(Debug)]
+pub struct NotAPhone;
+
 pub fn integer(n: &serde_json::Number) -> Option<i64> {
     n.as_i64().or_else(|| {
         n.as_f64()
@@ -234,21 +255,14 @@ fn check(f: &Field, value: &Value) -> Result<Value, FieldError> {
             let s = value
                 .as_str()
                 .ok_or_else(|| bad("type", "must be a string".into()))?;
-            let compact: String = s
-                .chars()
-                .filter(|c| !matches!(c, ' ' | '.' | '-'))
-                .collect();
-            let digits = compact.strip_prefix('+').unwrap_or(&compact);
-            if compact.is_empty() {
-                return Ok(Value::Null);
-            }
-            if !(6..=15).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
-                return Err(bad(
+            match phone(s) {
+                Ok(None) => Ok(Value::Null),
+                Ok(Some(compact)) => Ok(Value::String(compact)),
+                Err(NotAPhone) => Err(bad(
                     "format",
                     "must be a phone number of 6 to 15 digits".into(),
-                ));
+                )),
             }
-            Ok(Value::String(compact))
         }
         Kind::Choice(options) => {
             let s = value

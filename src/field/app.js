@@ -172,6 +172,16 @@ function renderAlerts() {
       "Hãy thêm ứng dụng vào màn hình chính và đồng bộ khi có sóng. ",
       h("button", { class: "ghost", onclick: () => { persisted = null; renderAlerts(); } }, "Đã hiểu")));
   }
+  box.querySelectorAll(".merged").forEach((e) => e.remove());
+  for (const m of (engine.meta.merges || []).filter((x) => !x.read)) {
+    const to = engine.view().households.get(engine.survivorOf(m.from));
+    box.append(h("div", { class: "alert info merged", role: "status", "data-from": m.from, "data-to": m.to },
+      `Hộ ${m.head_name || "(không tên)"} đã được gộp vào hộ ${to ? headName(to) : "khác"}. `,
+      "Thay đổi chưa gửi của hộ cũ sẽ được ghi vào hộ này.",
+      h("div", {},
+        to ? h("button", { class: "ghost", onclick: () => { location.hash = `#/h/${to.id}`; } }, "Mở hộ") : null, " ",
+        h("button", { class: "ghost", onclick: () => engine.dismissMerge(m.from) }, "Đã hiểu"))));
+  }
   for (const r of engine.meta.rejections || []) {
     const hh = engine.view().households.get(r.household_id);
     const what = hh ? `hộ ${headName(hh)}` : "một hộ";
@@ -191,7 +201,15 @@ function render() {
   if (!engine.loggedIn) return main.append(loginView());
   if (engine.mustChangePassword) return main.append(passwordView());
   const [, route, id] = location.hash.split("/");
-  if (route === "h" && id) return main.append(householdView(id));
+  if (route === "h" && id) {
+    // A household merged into another on the server: its page is the survivor's now.
+    const to = engine.survivorOf(id);
+    if (to !== id && !engine.view().households.has(id)) {
+      location.hash = `#/h/${to}`;
+      return undefined;
+    }
+    return main.append(householdView(id));
+  }
   if (route === "new") return main.append(newHouseholdView());
   if (route === "me") return main.append(settingsView());
   main.append(listView());

@@ -23,6 +23,10 @@ export class ServerError extends Error {
   }
 }
 
+/// The merges the phone remembers (the latest), so that a page of a merged household still
+/// opens its survivor.
+const MERGES_KEPT = 50;
+
 const entityKey = (c) =>
   c.entity === "adoption" ? `adoption/${c.id}/${c.data?.campaign_id ?? c.campaign_id}` : `${c.entity}/${c.id}`;
 
@@ -115,7 +119,7 @@ export class Engine {
       // A new user on this device: a new device id, an empty copy.
       Object.assign(meta, {
         device_id: this.uuid(), next_seq: 1, cursor: null, seen: {}, hlc: null,
-        inflight: null, rejections: [], notices: [], reference: null, last_sync: null,
+        inflight: null, rejections: [], notices: [], merges: [], reference: null, last_sync: null,
       });
       await this.store.clear();
       this.entities = new Map();
@@ -506,11 +510,17 @@ export class Engine {
       // A delete takes its dependants along (a household its members, adoptions and visits;
       // a member its adoptions).
       const current = page.reset ? new Map() : this.entities;
+      const merges = [];
       for (const c of page.changes) {
         const key = entityKey(c);
         if (c.household_id) seen[c.household_id] = Math.max(seen[c.household_id] || 0, c.version || 0);
         if (c.op === "delete") {
           del.push(key);
+          // A household a supervisor merged into another: the phone says where it went.
+          if (c.entity === "household" && c.merged_into) {
+            merges.push({ from: c.id, to: c.merged_into, head_name: current.get(key)?.data?.head_name ?? null,
+              at: new Date(this.now()).toISOString() });
+          }
           if (c.entity === "household" || c.entity === "member") {
             for (const [k, e] of current) {
               const owned = c.entity === "household" ? e.household_id === c.id : e.entity === "adoption" && e.id === c.id;
@@ -523,6 +533,7 @@ export class Engine {
       }
       const answered = [...this.ops.values()].filter((o) => o.state !== "pending" && o.seq <= (page.last_seq || 0));
       const meta = { seen, cursor: page.cursor, last_seq_pulled: page.last_seq };
+      if (merges.length) meta.merges = [...(this.meta.merges || []), ...merges].slice(-MERGES_KEPT);
       if (page.reference) meta.reference = page.reference;
       await this.commit({
         meta,
@@ -538,6 +549,25 @@ export class Engine {
   /// Forgets a rejection once the user has read it.
   dismissRejection(seq) {
     return this.commit({ meta: { rejections: (this.meta.rejections || []).filter((r) => r.seq !== seq) } });
+  }
+
+  /// Forgets the news of a merge once the user has read it (where it went is still known:
+  /// `survivorOf`).
+  dismissMerge(from) {
+    return this.commit({ meta: { merges: (this.meta.merges || []).map((m) => (m.from === from ? { ...m, read: true } : m)) } });
+  }
+
+  /// The household that a household merged on the server went into (followed to the last
+  /// one), or the household itself.
+  survivorOf(id) {
+    const merges = this.meta.merges || [];
+    let at = id;
+    for (let i = 0; i < merges.length; i += 1) {
+      const m = merges.find((x) => x.from === at);
+      if (!m) break;
+      at = m.to;
+    }
+    return at;
   }
 
   dismissNotice(seq) {

@@ -67,21 +67,13 @@ pub fn check_password(p: &str) -> Result<(), String> {
     }
 }
 
-/// Checks a user's phone number as a household's is checked (`domain::fields`): 6 to 15
-/// digits, optionally after `+`, spaces, dots and dashes aside; empty is none.
+/// Checks a user's phone number as a household's is checked (`domain::fields::phone`).
 pub fn check_phone(phone: &str) -> Result<(), String> {
-    let compact: String = phone
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '.' | '-'))
-        .collect();
-    let digits = compact.strip_prefix('+').unwrap_or(&compact);
-    if compact.is_empty()
-        || ((6..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()))
-    {
-        Ok(())
-    } else {
-        Err("6 to 15 digits, optionally after +; spaces, dots and dashes are dropped".into())
-    }
+    crate::domain::fields::phone(phone)
+        .map(|_| ())
+        .map_err(|_| {
+            "6 to 15 digits, optionally after +; spaces, dots and dashes are dropped".into()
+        })
 }
 
 pub fn by_username(conn: &mut Conn<'_>, username: &str) -> Result<Option<UserRow>> {
@@ -383,21 +375,28 @@ pub fn set_own_password(
 }
 
 /// Replaces the user's assigned areas. Every area must exist.
-pub fn set_areas(conn: &mut Conn<'_>, id: UserId, area_ids: &[AreaId]) -> Result<()> {
+/// The paths of a user's areas (each once, in path order): 422 `unknown_area` when one does
+/// not exist.
+pub fn area_paths(conn: &mut Conn<'_>, area_ids: &[AreaId]) -> Result<Vec<String>> {
     let mut wanted = area_ids.to_vec();
     wanted.sort();
     wanted.dedup();
-    let found: i64 = with_conn!(conn, |c| areas::table
-        .filter(areas::id.eq_any(&wanted))
-        .count()
-        .get_result(c))?;
-    if found as usize != wanted.len() {
+    let found = super::areas::by_ids(conn, &wanted)?;
+    if found.len() != wanted.len() {
         return Err(Error::invalid(
             "area_ids",
             "unknown_area",
             "names an area that does not exist",
         ));
     }
+    Ok(found.into_iter().map(|a| a.path).collect())
+}
+
+pub fn set_areas(conn: &mut Conn<'_>, id: UserId, area_ids: &[AreaId]) -> Result<()> {
+    area_paths(conn, area_ids)?;
+    let mut wanted = area_ids.to_vec();
+    wanted.sort();
+    wanted.dedup();
     with_conn!(conn, |c| {
         diesel::delete(user_areas::table.filter(user_areas::user_id.eq(id))).execute(c)?;
         let rows: Vec<_> = wanted

@@ -12,6 +12,7 @@ use crate::store::error as store;
 use crate::store::households as hh;
 use crate::store::scope::Principal;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 /// What a supervisor does with a conflict: the resolutions a person may choose.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,17 +43,52 @@ impl Action {
 
 /// Adds what a review shows of a conflict: the household, the field's value now and the tag
 /// of that state.
-pub fn review(conn: &mut Conn<'_>, who: &Principal, mut c: Conflict) -> Result<Conflict> {
-    let household = hh::get_household(conn, who, c.household_id).ok();
-    c.household_head = household.as_ref().map(|h| h.head_name.clone());
-    c.household_address = household.as_ref().map(|h| h.address.clone());
-    if c.status == ConflictStatus::Open && c.field != "*" {
-        let row = conflicts::get(conn, who, c.id)?;
-        c.current_value = Some(current_value(conn, who, &row)?);
+pub fn review(conn: &mut Conn<'_>, who: &Principal, c: Conflict) -> Result<Conflict> {
+    Reviews::default().review(conn, who, c)
+}
+
+/// Reviews of many conflicts (a page of the list): each household and each writer's name is
+/// read once for all of them.
+#[derive(Default)]
+pub struct Reviews {
+    /// A household's head name and address, if the caller may see it.
+    households: HashMap<crate::domain::HouseholdId, Option<(String, String)>>,
+    names: HashMap<String, Option<String>>,
+}
+
+impl Reviews {
+    pub fn review(
+        &mut self,
+        conn: &mut Conn<'_>,
+        who: &Principal,
+        mut c: Conflict,
+    ) -> Result<Conflict> {
+        let household = match self.households.get(&c.household_id) {
+            Some(h) => h.clone(),
+            None => {
+                let h = hh::get_household(conn, who, c.household_id)
+                    .ok()
+                    .map(|h| (h.head_name, h.address));
+                self.households.insert(c.household_id, h.clone());
+                h
+            }
+        };
+        (c.household_head, c.household_address) = household.unzip();
+        if c.status == ConflictStatus::Open && c.field != "*" {
+            let row = conflicts::get(conn, who, c.id)?;
+            c.current_value = Some(current_value(conn, who, &row)?);
+        }
+        c.lost_by_name = match self.names.get(&c.lost_by) {
+            Some(n) => n.clone(),
+            None => {
+                let n = writer_name(conn, &c.lost_by)?;
+                self.names.insert(c.lost_by.clone(), n.clone());
+                n
+            }
+        };
+        c.etag = Some(tag(&c));
+        Ok(c)
     }
-    c.lost_by_name = writer_name(conn, &c.lost_by)?;
-    c.etag = Some(tag(&c));
-    Ok(c)
 }
 
 /// The username behind a writer of a field version: a device's owner, or an online editor

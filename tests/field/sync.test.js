@@ -317,3 +317,32 @@ test("a one-time password must be replaced before the first sync", async () => {
   await e.sync();
   assert.deepEqual(villages(e).map((v) => v.id), [me.body.area_ids[0]]);
 });
+
+test("a household merged on the server: queued edits follow it, the copy drops it and says where it went", async () => {
+  const a = await device();
+  const b = await device();
+  const [v1] = villages(a);
+  const kept = await a.createHousehold({ area_id: v1.id, address: "Bản Chang", head_name: "Nông Văn Khải" });
+  await a.sync();
+  const gone = await b.createHousehold({ area_id: v1.id, address: "ban chang", head_name: "Nong Van Khai" });
+  await b.sync();
+  // Phone b edits the household offline; meanwhile a supervisor merges it into the other.
+  await b.updateHousehold(gone, { notes: "Có hai cháu nhỏ" });
+  const sup = await token(server.base, "xa");
+  const pairs = await rest(server.base, "GET", "/api/v1/duplicates?status=open&per_page=500", sup);
+  const pair = pairs.body.items.find((p) => p.households.some((h) => h.id === gone));
+  assert.ok(pair, JSON.stringify(pairs.body));
+  const r = await rest(server.base, "POST", `/api/v1/duplicates/${pair.id}/merge`, sup, { keep: kept });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  await b.sync();
+  assert.equal(b.pendingCount(), 0);
+  assert.deepEqual(b.meta.rejections, []);
+  assert.equal(b.view().households.has(gone), false);
+  assert.equal(b.view().households.get(kept).notes, "Có hai cháu nhỏ");
+  assert.equal(b.survivorOf(gone), kept);
+  assert.equal(b.survivorOf(kept), kept);
+  assert.deepEqual(b.meta.merges.map((m) => [m.from, m.to, m.head_name]), [[gone, kept, "Nong Van Khai"]]);
+  await b.dismissMerge(gone);
+  assert.equal(b.meta.merges[0].read, true);
+  assert.equal(b.survivorOf(gone), kept, "a merge read is still followed");
+});

@@ -174,11 +174,6 @@ impl Cells<'_> {
     /// A cell as text: trimmed, spaces collapsed; a number as it reads (no `.0`).
     fn text(&mut self, c: Column) -> Option<String> {
         match self.cell(c).clone() {
-            Cell::Empty => None,
-            Cell::Text(t) => Some(text::squash_spaces(&t)).filter(|t| !t.is_empty()),
-            Cell::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => Some(format!("{}", n as i64)),
-            Cell::Number(n) => Some(n.to_string()),
-            Cell::Date(d) => Some(d.format("%d/%m/%Y").to_string()),
             Cell::Formula => {
                 self.problem(
                     c,
@@ -195,6 +190,7 @@ impl Cells<'_> {
                 );
                 None
             }
+            cell => cell.text(),
         }
     }
 

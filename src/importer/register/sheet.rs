@@ -19,6 +19,21 @@ pub enum Cell {
     Error,
 }
 
+impl Cell {
+    /// The cell as text: trimmed, spaces collapsed, a whole number as it reads (no `.0`), a
+    /// date as `dd/mm/yyyy`; none when empty or when it holds no value to take (a formula,
+    /// an error).
+    pub fn text(&self) -> Option<String> {
+        match self {
+            Cell::Text(t) => Some(crate::domain::text::squash_spaces(t)).filter(|t| !t.is_empty()),
+            Cell::Number(n) if n.fract() == 0.0 && n.abs() < 1e15 => Some(format!("{}", *n as i64)),
+            Cell::Number(n) => Some(n.to_string()),
+            Cell::Date(d) => Some(d.format("%d/%m/%Y").to_string()),
+            Cell::Empty | Cell::Formula | Cell::Error => None,
+        }
+    }
+}
+
 /// A row of the file and its number as the user sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
