@@ -5,6 +5,7 @@
 use super::error::{Error, Result};
 use super::scope::{self, Principal};
 use super::PageReq;
+use crate::db::any::any_of;
 use crate::db::schema::{
     adoptions, areas, duplicate_keys, duplicates, households, members, users, visits,
 };
@@ -52,7 +53,7 @@ fn refresh_chunk(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> Result<usize> {
     }
     let (wanted, village_of) = keys_of(conn, ids)?;
     let stored: Vec<StoredKey> = with_conn!(conn, |c| duplicate_keys::table
-        .filter(duplicate_keys::household_id.eq_any(ids))
+        .filter(any_of(duplicate_keys::household_id, ids))
         .select((
             duplicate_keys::household_id,
             duplicate_keys::rule,
@@ -61,59 +62,133 @@ fn refresh_chunk(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> Result<usize> {
         ))
         .load(c))?;
     let stored: HashSet<StoredKey> = stored.into_iter().collect();
-    // Only the households whose keys changed are rewritten, and only their new keys are
-    // matched: a key kept has made its pairs already.
-    let (before, after) = (by_household(&stored), by_household(&wanted));
-    let changed: Vec<HouseholdId> = ids
-        .iter()
-        .copied()
-        .filter(|h| before.get(h) != after.get(h))
-        .collect();
-    if changed.is_empty() {
+    // Only the keys that changed are written, and only the new ones are matched: a key kept
+    // has made its pairs already.
+    let removed: Vec<&StoredKey> = stored.difference(&wanted).collect();
+    let added: Vec<&StoredKey> = wanted.difference(&stored).collect();
+    if removed.is_empty() && added.is_empty() {
         return Ok(0);
     }
-    with_conn!(conn, |c| diesel::delete(
-        duplicate_keys::table.filter(duplicate_keys::household_id.eq_any(&changed))
-    )
-    .execute(c))?;
-    let rows: Vec<_> = changed
+    for part in removed.chunks(CHUNK / 2) {
+        delete_keys(conn, part)?;
+    }
+    // Tuples of values, not a record struct: diesel writes them as one multi-row statement
+    // on SQLite (a struct's fields could be DEFAULT, which SQLite's VALUES cannot say, so
+    // diesel inserts such records one statement each).
+    let rows: Vec<_> = added
         .iter()
-        .filter_map(|h| after.get(h))
-        .flatten()
-        .map(|(h, rule, scope, key)| NewKey {
-            household_id: *h,
-            rule,
-            scope_id: *scope,
-            key,
-        })
-        .collect();
-    crate::insert_rows!(conn, duplicate_keys::table, rows.as_slice())?;
-    let added: Vec<&StoredKey> = wanted.difference(&stored).collect();
-    let pairs = pairs_of(conn, &added, &village_of)?;
-    let now = Time::now();
-    let rows: Vec<_> = pairs
-        .iter()
-        .map(|(a, area_a, b, area_b, rule)| {
+        .map(|(h, rule, scope, key)| {
             (
-                duplicates::id.eq(DuplicateId::random()),
-                duplicates::household_a.eq(*a),
-                duplicates::household_b.eq(*b),
-                duplicates::area_a.eq(*area_a),
-                duplicates::area_b.eq(*area_b),
-                duplicates::rule.eq(rule.as_str()),
-                duplicates::status.eq(DuplicateStatus::Open.as_str()),
-                duplicates::created_at.eq(now),
+                duplicate_keys::household_id.eq(*h),
+                duplicate_keys::rule.eq(rule.clone()),
+                duplicate_keys::scope_id.eq(*scope),
+                duplicate_keys::key.eq(key.clone()),
             )
         })
         .collect();
+    crate::insert_rows!(conn, duplicate_keys::table, rows.as_slice())?;
+    let pairs = pairs_of(conn, &added, &village_of)?;
+    let now = Time::now();
+    let rows: Vec<NewPair> = pairs
+        .iter()
+        .map(|(a, area_a, b, area_b, rule)| NewPair {
+            id: DuplicateId::random(),
+            household_a: *a,
+            household_b: *b,
+            area_a: *area_a,
+            area_b: *area_b,
+            rule,
+            status: DuplicateStatus::Open.as_str(),
+            created_at: now,
+        })
+        .collect();
+    // A pair found again (the two shared another key before) is left as it is: dismissed
+    // stays dismissed. SQLite's statement for one row stays prepared; PostgreSQL takes many
+    // rows a round trip.
     let mut new = 0;
-    for part in rows.chunks(CHUNK) {
-        new += with_conn!(conn, |c| diesel::insert_into(duplicates::table)
-            .values(part)
-            .on_conflict_do_nothing()
-            .execute(c))?;
+    match conn {
+        Conn::Pg(c) => {
+            for part in rows.chunks(CHUNK) {
+                new += diesel::insert_into(duplicates::table)
+                    .values(part)
+                    .on_conflict_do_nothing()
+                    .execute(&mut **c)?;
+            }
+        }
+        Conn::Sqlite(c) => {
+            for row in &rows {
+                new += diesel::insert_or_ignore_into(duplicates::table)
+                    .values(row)
+                    .execute(&mut **c)?;
+            }
+        }
     }
     Ok(new)
+}
+
+/// A new pair as stored.
+#[derive(Insertable)]
+#[diesel(table_name = duplicates)]
+struct NewPair<'a> {
+    id: DuplicateId,
+    household_a: HouseholdId,
+    household_b: HouseholdId,
+    area_a: AreaId,
+    area_b: AreaId,
+    rule: &'a str,
+    status: &'a str,
+    created_at: Time,
+}
+
+/// Deletes these stored keys by their primary key: on SQLite one prepared statement per key
+/// (no round trip, and a statement of another length would be parsed anew), on PostgreSQL
+/// all of them in one statement.
+fn delete_keys(conn: &mut Conn<'_>, keys: &[&StoredKey]) -> Result<()> {
+    use crate::db::sql::Uid;
+    use diesel::sql_types::Text;
+    if keys.is_empty() {
+        return Ok(());
+    }
+    if let Conn::Sqlite(c) = conn {
+        for (h, rule, _, key) in keys.iter().copied() {
+            diesel::delete(
+                duplicate_keys::table
+                    .filter(duplicate_keys::household_id.eq(*h))
+                    .filter(duplicate_keys::rule.eq(rule))
+                    .filter(duplicate_keys::key.eq(key)),
+            )
+            .execute(&mut **c)?;
+        }
+        return Ok(());
+    }
+    let pg = matches!(conn, Conn::Pg(_));
+    let mut n = 0;
+    let mut next = || {
+        n += 1;
+        match pg {
+            true => format!("${n}"),
+            false => "?".to_owned(),
+        }
+    };
+    let values: Vec<String> = keys
+        .iter()
+        .map(|_| format!("({}, {}, {})", next(), next(), next()))
+        .collect();
+    let sql = format!(
+        "DELETE FROM duplicate_keys WHERE (household_id, rule, key) IN (VALUES {})",
+        values.join(", ")
+    );
+    with_conn!(conn, |c: DB| {
+        let mut q = diesel::sql_query(&sql).into_boxed::<DB>();
+        for (h, rule, _, key) in keys.iter().copied() {
+            q = q
+                .bind::<Uid, _>(*h)
+                .bind::<Text, _>(rule.as_str())
+                .bind::<Text, _>(key.as_str());
+        }
+        q.execute(c)
+    })?;
+    Ok(())
 }
 
 /// The keys these households should have (none for a deleted one), and each one's village.
@@ -122,7 +197,7 @@ fn keys_of(
     ids: &[HouseholdId],
 ) -> Result<(HashSet<StoredKey>, HashMap<HouseholdId, AreaId>)> {
     let rows: Vec<HouseholdFacts> = with_conn!(conn, |c| households::table
-        .filter(households::id.eq_any(ids))
+        .filter(any_of(households::id, ids))
         .select((
             households::id,
             households::area_id,
@@ -134,7 +209,7 @@ fn keys_of(
         .load(c))?;
     let people: Vec<(HouseholdId, String, Option<i32>, Option<String>)> =
         with_conn!(conn, |c| members::table
-            .filter(members::household_id.eq_any(ids))
+            .filter(any_of(members::household_id, ids))
             .filter(members::deleted_at.is_null())
             .select((
                 members::household_id,
@@ -154,7 +229,7 @@ fn keys_of(
     let villages: BTreeSet<AreaId> = rows.iter().map(|r| r.1).collect();
     let villages: Vec<AreaId> = villages.into_iter().collect();
     let communes: HashMap<AreaId, Option<AreaId>> = with_conn!(conn, |c| areas::table
-        .filter(areas::id.eq_any(&villages))
+        .filter(any_of(areas::id, &villages))
         .select((areas::id, areas::parent_id))
         .load::<(AreaId, Option<AreaId>)>(c))?
     .into_iter()
@@ -218,7 +293,7 @@ fn pairs_of(
                     .inner_join(households::table)
                     .filter(duplicate_keys::rule.eq(rule))
                     .filter(duplicate_keys::scope_id.eq(scope))
-                    .filter(duplicate_keys::key.eq_any(&part))
+                    .filter(any_of(duplicate_keys::key, &part))
                     .select((
                         duplicate_keys::household_id,
                         duplicate_keys::key,
@@ -246,23 +321,6 @@ fn pairs_of(
     Ok(pairs)
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = duplicate_keys)]
-struct NewKey<'a> {
-    household_id: HouseholdId,
-    rule: &'a str,
-    scope_id: AreaId,
-    key: &'a str,
-}
-
-fn by_household(keys: &HashSet<StoredKey>) -> HashMap<HouseholdId, BTreeSet<&StoredKey>> {
-    let mut out: HashMap<HouseholdId, BTreeSet<&StoredKey>> = HashMap::new();
-    for k in keys {
-        out.entry(k.0).or_default().insert(k);
-    }
-    out
-}
-
 /// Two households (each with its village) and the rule they share a key by.
 type Pair4 = (HouseholdId, AreaId, HouseholdId, AreaId, String);
 
@@ -270,43 +328,86 @@ type Pair4 = (HouseholdId, AreaId, HouseholdId, AreaId, String);
 /// each, the index is asked whether a holder past the `MAX_SHARED`th exists, so that a key
 /// of thousands (a placeholder phone) costs as little as a key of two.
 fn narrow(conn: &mut Conn<'_>, rule: &str, scope: AreaId, keys: &[&str]) -> Result<Vec<String>> {
-    use crate::db::sql::Uid;
-    use diesel::sql_types::{BigInt, Text};
     #[derive(QueryableByName)]
     struct Row {
-        #[diesel(sql_type = Text)]
+        #[diesel(sql_type = diesel::sql_types::Text)]
         key: String,
     }
-    let pg = matches!(conn, Conn::Pg(_));
-    let mut n = 0;
-    let mut next = || {
-        n += 1;
-        match pg {
-            true => format!("${n}"),
-            false => "?".to_owned(),
-        }
+    let q = Narrow {
+        rule,
+        scope,
+        keys,
+        json: std::sync::OnceLock::new(),
     };
-    let values: Vec<String> = keys.iter().map(|_| format!("({})", next())).collect();
-    let sql = format!(
-        "WITH w(key) AS (VALUES {}) SELECT w.key FROM w WHERE NOT EXISTS (SELECT 1 FROM \
-         duplicate_keys y WHERE y.rule = {} AND y.scope_id = {} AND y.key = w.key \
-         LIMIT 1 OFFSET {})",
-        values.join(", "),
-        next(),
-        next(),
-        next()
-    );
-    let rows: Vec<Row> = with_conn!(conn, |c: DB| {
-        let mut q = diesel::sql_query(&sql).into_boxed::<DB>();
-        for k in keys {
-            q = q.bind::<Text, _>(*k);
-        }
-        q.bind::<Text, _>(rule)
-            .bind::<Uid, _>(scope)
-            .bind::<BigInt, _>(MAX_SHARED)
-            .load(c)
-    })?;
+    let rows: Vec<Row> = with_conn!(conn, |c| q.load(c))?;
     Ok(rows.into_iter().map(|r| r.key).collect())
+}
+
+/// The query of `narrow`: its SQL text is the same whatever the keys (bound as one array),
+/// so that each connection keeps it prepared.
+struct Narrow<'a> {
+    rule: &'a str,
+    scope: AreaId,
+    keys: &'a [&'a str],
+    /// The keys as a JSON array, for SQLite.
+    json: std::sync::OnceLock<String>,
+}
+
+/// A holder past the `MAX_SHARED`th, by the index (rule, scope, key).
+const PAST_THE_CAP: &str = "LIMIT 1 OFFSET 5)";
+const _: () = assert!(MAX_SHARED == 5, "PAST_THE_CAP skips MAX_SHARED holders");
+
+impl diesel::query_builder::QueryId for Narrow<'_> {
+    type QueryId = ();
+    // Not a static id: the cache key is the SQL text.
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::Query for Narrow<'_> {
+    type SqlType = diesel::sql_types::Untyped;
+}
+
+impl<C> RunQueryDsl<C> for Narrow<'_> {}
+
+impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for Narrow<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::Text;
+        let json = self
+            .json
+            .get_or_init(|| serde_json::to_string(self.keys).unwrap_or_default());
+        out.push_sql("SELECT w.value AS key FROM json_each(");
+        out.push_bind_param::<Text, String>(json)?;
+        out.push_sql(") w WHERE NOT EXISTS (SELECT 1 FROM duplicate_keys y WHERE y.rule = ");
+        out.push_bind_param::<Text, str>(self.rule)?;
+        out.push_sql(" AND y.scope_id = ");
+        out.push_bind_param::<crate::db::sql::Uid, AreaId>(&self.scope)?;
+        out.push_sql(" AND y.key = w.value ");
+        out.push_sql(PAST_THE_CAP);
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for Narrow<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Array, Text};
+        out.push_sql("SELECT w.key FROM unnest(");
+        out.push_bind_param::<Array<Text>, [&str]>(self.keys)?;
+        out.push_sql(
+            ") AS w(key) WHERE NOT EXISTS (SELECT 1 FROM duplicate_keys y WHERE y.rule = ",
+        );
+        out.push_bind_param::<Text, str>(self.rule)?;
+        out.push_sql(" AND y.scope_id = ");
+        out.push_bind_param::<crate::db::sql::Uid, AreaId>(&self.scope)?;
+        out.push_sql(" AND y.key = w.key ");
+        out.push_sql(PAST_THE_CAP);
+        Ok(())
+    }
 }
 
 fn rank(rule: &str) -> usize {
