@@ -261,57 +261,48 @@ fn keys_of(
 
 /// The pairs these new keys make with the other holders of each (ordered, one per two
 /// households, under the first rule found: phone, then name and address, then name and a
-/// person). A key held by more than `MAX_SHARED` households is left out before any row of
-/// its holders is read: the check counts at most `MAX_SHARED + 1` of them, by the index.
+/// person). A key held by more than `MAX_SHARED` households makes none: no more than
+/// `MAX_SHARED + 1` of its holders are read, by the index. One statement for all the keys.
 fn pairs_of(
     conn: &mut Conn<'_>,
     added: &[&StoredKey],
     village_of: &HashMap<HouseholdId, AreaId>,
 ) -> Result<Vec<Pair4>> {
-    let mut groups: HashMap<(&str, AreaId), BTreeSet<&str>> = HashMap::new();
     let mut holders: HashMap<(&str, AreaId, &str), Vec<HouseholdId>> = HashMap::new();
     for (h, rule, scope, key) in added.iter().copied() {
-        groups
-            .entry((rule.as_str(), *scope))
-            .or_default()
-            .insert(key.as_str());
         holders
             .entry((rule.as_str(), *scope, key.as_str()))
             .or_default()
             .push(*h);
     }
+    let mut wanted: Vec<(&str, AreaId, &str)> = holders.keys().copied().collect();
+    wanted.sort();
     let mut pairs: Vec<Pair4> = Vec::new();
-    for ((rule, scope), keys) in &groups {
-        let keys: Vec<&str> = keys.iter().copied().collect();
-        for part in keys.chunks(CHUNK) {
-            let part = narrow(conn, rule, *scope, part)?;
-            if part.is_empty() {
+    for part in wanted.chunks(CHUNK) {
+        let mut others: HashMap<(String, AreaId, String), Vec<(HouseholdId, AreaId)>> =
+            HashMap::new();
+        for r in holders_of(conn, part)? {
+            others
+                .entry((r.rule, r.scope_id, r.key))
+                .or_default()
+                .push((r.household_id, r.area_id));
+        }
+        for ((rule, scope, key), theirs) in others {
+            if theirs.len() as i64 > MAX_SHARED {
                 continue;
             }
-            let others: Vec<(HouseholdId, String, AreaId)> =
-                with_conn!(conn, |c| duplicate_keys::table
-                    .inner_join(households::table)
-                    .filter(duplicate_keys::rule.eq(rule))
-                    .filter(duplicate_keys::scope_id.eq(scope))
-                    .filter(any_of(duplicate_keys::key, &part))
-                    .select((
-                        duplicate_keys::household_id,
-                        duplicate_keys::key,
-                        households::area_id,
-                    ))
-                    .load(c))?;
-            for (other, key, other_village) in others {
-                let mine = holders
-                    .get(&(*rule, *scope, key.as_str()))
-                    .into_iter()
-                    .flatten();
-                for mine in mine.filter(|m| **m != other) {
+            let mine = holders
+                .get(&(rule.as_str(), scope, key.as_str()))
+                .into_iter()
+                .flatten();
+            for mine in mine {
+                for (other, other_village) in theirs.iter().filter(|o| o.0 != *mine) {
                     let here = village_of[mine];
-                    let (a, b) = match *mine < other {
-                        true => ((*mine, here), (other, other_village)),
-                        false => ((other, other_village), (*mine, here)),
+                    let (a, b) = match *mine < *other {
+                        true => ((*mine, here), (*other, *other_village)),
+                        false => ((*other, *other_village), (*mine, here)),
                     };
-                    pairs.push((a.0, a.1, b.0, b.1, (*rule).to_owned()));
+                    pairs.push((a.0, a.1, b.0, b.1, rule.clone()));
                 }
             }
         }
@@ -321,94 +312,119 @@ fn pairs_of(
     Ok(pairs)
 }
 
-/// Two households (each with its village) and the rule they share a key by.
-type Pair4 = (HouseholdId, AreaId, HouseholdId, AreaId, String);
+/// A holder of a key, with its village.
+#[derive(QueryableByName)]
+struct Holder {
+    #[diesel(sql_type = crate::db::sql::Uid)]
+    household_id: HouseholdId,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    rule: String,
+    #[diesel(sql_type = crate::db::sql::Uid)]
+    scope_id: AreaId,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    key: String,
+    #[diesel(sql_type = crate::db::sql::Uid)]
+    area_id: AreaId,
+}
 
-/// Of these keys of one rule and scope, those held by at most `MAX_SHARED` households: for
-/// each, the index is asked whether a holder past the `MAX_SHARED`th exists, so that a key
-/// of thousands (a placeholder phone) costs as little as a key of two.
-fn narrow(conn: &mut Conn<'_>, rule: &str, scope: AreaId, keys: &[&str]) -> Result<Vec<String>> {
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = diesel::sql_types::Text)]
-        key: String,
-    }
-    let q = Narrow {
-        rule,
-        scope,
-        keys,
-        json: std::sync::OnceLock::new(),
+/// The holders of these keys (rule, scope, key), at most `MAX_SHARED + 1` of each: on SQLite
+/// the keys with more are left out before any of their rows is read; on PostgreSQL each key's
+/// holders are read to one past the cap. The statement's text is the same whatever the keys
+/// (bound as arrays), so each connection keeps it prepared.
+fn holders_of(conn: &mut Conn<'_>, keys: &[(&str, AreaId, &str)]) -> Result<Vec<Holder>> {
+    let q = Holders {
+        json: match conn {
+            Conn::Sqlite(_) => serde_json::to_string(keys).unwrap_or_default(),
+            Conn::Pg(_) => String::new(),
+        },
+        rules: keys.iter().map(|k| k.0).collect(),
+        scopes: keys.iter().map(|k| k.1).collect(),
+        keys: keys.iter().map(|k| k.2).collect(),
     };
-    let rows: Vec<Row> = with_conn!(conn, |c| q.load(c))?;
-    Ok(rows.into_iter().map(|r| r.key).collect())
+    Ok(with_conn!(conn, |c| q.load(c))?)
 }
 
-/// The query of `narrow`: its SQL text is the same whatever the keys (bound as one array),
-/// so that each connection keeps it prepared.
-struct Narrow<'a> {
-    rule: &'a str,
-    scope: AreaId,
-    keys: &'a [&'a str],
-    /// The keys as a JSON array, for SQLite.
-    json: std::sync::OnceLock<String>,
+/// The query of `holders_of`: the keys as a JSON array of `[rule, scope, key]` for SQLite,
+/// as three arrays for PostgreSQL.
+struct Holders<'a> {
+    json: String,
+    rules: Vec<&'a str>,
+    scopes: Vec<AreaId>,
+    keys: Vec<&'a str>,
 }
 
-/// A holder past the `MAX_SHARED`th, by the index (rule, scope, key).
+/// `MAX_SHARED` holders skipped, as SQL.
 const PAST_THE_CAP: &str = "LIMIT 1 OFFSET 5)";
-const _: () = assert!(MAX_SHARED == 5, "PAST_THE_CAP skips MAX_SHARED holders");
+/// `MAX_SHARED + 1` holders, as SQL.
+const TO_PAST_THE_CAP: &str = "LIMIT 6)";
+const _: () = assert!(
+    MAX_SHARED == 5,
+    "PAST_THE_CAP and TO_PAST_THE_CAP count MAX_SHARED"
+);
 
-impl diesel::query_builder::QueryId for Narrow<'_> {
+impl diesel::query_builder::QueryId for Holders<'_> {
     type QueryId = ();
     // Not a static id: the cache key is the SQL text.
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl diesel::query_builder::Query for Narrow<'_> {
+impl diesel::query_builder::Query for Holders<'_> {
     type SqlType = diesel::sql_types::Untyped;
 }
 
-impl<C> RunQueryDsl<C> for Narrow<'_> {}
+impl<C> RunQueryDsl<C> for Holders<'_> {}
 
-impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for Narrow<'_> {
+impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for Holders<'_> {
     fn walk_ast<'b>(
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
     ) -> QueryResult<()> {
-        use diesel::sql_types::Text;
-        let json = self
-            .json
-            .get_or_init(|| serde_json::to_string(self.keys).unwrap_or_default());
-        out.push_sql("SELECT w.value AS key FROM json_each(");
-        out.push_bind_param::<Text, String>(json)?;
-        out.push_sql(") w WHERE NOT EXISTS (SELECT 1 FROM duplicate_keys y WHERE y.rule = ");
-        out.push_bind_param::<Text, str>(self.rule)?;
-        out.push_sql(" AND y.scope_id = ");
-        out.push_bind_param::<crate::db::sql::Uid, AreaId>(&self.scope)?;
-        out.push_sql(" AND y.key = w.value ");
+        out.push_sql(
+            "WITH w AS (SELECT json_extract(value, '$[0]') AS rule, \
+             json_extract(value, '$[1]') AS scope, json_extract(value, '$[2]') AS key \
+             FROM json_each(",
+        );
+        out.push_bind_param::<diesel::sql_types::Text, String>(&self.json)?;
+        out.push_sql(
+            ")), n AS (SELECT rule, scope, key FROM w WHERE NOT EXISTS (SELECT 1 FROM \
+             duplicate_keys y WHERE y.rule = w.rule AND y.scope_id = w.scope AND y.key = w.key ",
+        );
         out.push_sql(PAST_THE_CAP);
+        out.push_sql(
+            ") SELECT d.household_id AS household_id, d.rule AS rule, d.scope_id AS scope_id, \
+             d.key AS key, h.area_id AS area_id FROM n JOIN duplicate_keys d ON d.rule = n.rule \
+             AND d.scope_id = n.scope AND d.key = n.key JOIN households h ON h.id = d.household_id",
+        );
         Ok(())
     }
 }
 
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for Narrow<'_> {
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for Holders<'_> {
     fn walk_ast<'b>(
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
     ) -> QueryResult<()> {
+        use crate::db::sql::Uid;
         use diesel::sql_types::{Array, Text};
-        out.push_sql("SELECT w.key FROM unnest(");
-        out.push_bind_param::<Array<Text>, [&str]>(self.keys)?;
+        out.push_sql("SELECT d.household_id, d.rule, d.scope_id, d.key, h.area_id FROM unnest(");
+        out.push_bind_param::<Array<Text>, Vec<&str>>(&self.rules)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Uid>, Vec<AreaId>>(&self.scopes)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, Vec<&str>>(&self.keys)?;
         out.push_sql(
-            ") AS w(key) WHERE NOT EXISTS (SELECT 1 FROM duplicate_keys y WHERE y.rule = ",
+            ") AS n(rule, scope, key) CROSS JOIN LATERAL (SELECT y.household_id, y.rule, \
+             y.scope_id, y.key FROM duplicate_keys y WHERE y.rule = n.rule AND \
+             y.scope_id = n.scope AND y.key = n.key ",
         );
-        out.push_bind_param::<Text, str>(self.rule)?;
-        out.push_sql(" AND y.scope_id = ");
-        out.push_bind_param::<crate::db::sql::Uid, AreaId>(&self.scope)?;
-        out.push_sql(" AND y.key = w.key ");
-        out.push_sql(PAST_THE_CAP);
+        out.push_sql(TO_PAST_THE_CAP);
+        out.push_sql(" d JOIN households h ON h.id = d.household_id");
         Ok(())
     }
 }
+
+/// Two households (each with its village) and the rule they share a key by.
+type Pair4 = (HouseholdId, AreaId, HouseholdId, AreaId, String);
 
 fn rank(rule: &str) -> usize {
     DuplicateRule::NAMES
