@@ -611,6 +611,7 @@ fn duplicates(settings: &Settings, command: DuplicatesCommand) -> anyhow::Result
     match command {
         DuplicatesCommand::Scan => {
             let started = std::time::Instant::now();
+            conn.for_whole_database()?;
             let (read, new) = store::duplicates::scan(&mut conn, |n| {
                 if n % 50_000 == 0 {
                     eprintln!("{n} households read");

@@ -173,6 +173,31 @@ impl Conn<'_> {
         res
     }
 
+    /// Sets this connection up for a command that reads and writes a whole database (`gocua
+    /// duplicates scan`): on SQLite a page cache of 64 MiB rather than a pooled connection's
+    /// 4 MiB, for the pages its large transaction writes. For a command's own connection,
+    /// dropped when it ends.
+    pub fn for_whole_database(&mut self) -> Result<(), diesel::result::Error> {
+        if let Conn::Sqlite(c) = self {
+            c.batch_execute("PRAGMA cache_size = -65536;")?;
+        }
+        Ok(())
+    }
+
+    /// Where SQLite keeps this connection's temporary tables and journals: in files (for a
+    /// command that fills a temporary table and then runs one large transaction) or, as
+    /// pooled connections keep them, in memory. Changing it drops the connection's temporary
+    /// tables. Nothing on PostgreSQL.
+    pub fn temporary_in_files(&mut self, files: bool) -> Result<(), diesel::result::Error> {
+        if let Conn::Sqlite(c) = self {
+            c.batch_execute(match files {
+                true => "PRAGMA temp_store = FILE;",
+                false => SQLITE_TEMP_STORE,
+            })?;
+        }
+        Ok(())
+    }
+
     /// Runs `f` in one read-only snapshot: `REPEATABLE READ` on PostgreSQL, a deferred
     /// transaction (a WAL snapshot from its first read) on SQLite.
     pub fn read_transaction<T, E, F>(&mut self, f: F) -> Result<T, E>

@@ -388,7 +388,7 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
     use crate::db::sql::*;
-    duplicate_keys (household_id, rule, key) {
+    duplicate_keys (rule, scope_id, key, household_id) {
         household_id -> Uid,
         rule -> Text,
         scope_id -> Uid,

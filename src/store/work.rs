@@ -10,6 +10,7 @@ use super::households::{Adoption, Household, Member, Visit};
 use crate::db::any::any_of;
 use crate::db::schema::{adoptions, areas, campaigns, households, members, visits};
 use crate::db::Conn;
+use crate::domain::duplicates::{Facts, PersonFacts};
 use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, VisitId};
 use crate::with_conn;
 use diesel::prelude::*;
@@ -27,6 +28,16 @@ pub struct Unit {
 pub struct AreaPlace {
     pub path: String,
     pub level: String,
+}
+
+/// The households a work changed the identity of (`Work::identity_touched`), for the
+/// duplicate check (`store::duplicates::refresh`).
+#[derive(Debug, Default)]
+pub struct Touched {
+    /// Households created by the work, with their village and what the rules read of them.
+    pub new: Vec<(HouseholdId, AreaId, Facts)>,
+    /// Stored households, to be read.
+    pub stored: Vec<HouseholdId>,
 }
 
 /// The ids of a household's members, adoptions and visits.
@@ -471,8 +482,11 @@ impl Work {
     /// The households whose identity, as the duplicate rules read it (`domain::duplicates`),
     /// this work changed: created, deleted or moved, or a new head name, address or phone; or
     /// a member created, deleted, moved (by a merge), or with a new name, birth year or phone.
-    pub fn identity_touched(&self) -> Vec<HouseholdId> {
-        let mut out = Vec::new();
+    /// A household created here comes with what the rules read of it, all of it in memory (its
+    /// members can only have been written here too); the others are named, to be read.
+    pub fn identity_touched(&self) -> Touched {
+        let mut new: Vec<(HouseholdId, AreaId, Facts)> = Vec::new();
+        let mut stored = Vec::new();
         for id in &self.dirty_households {
             let now = self
                 .households
@@ -480,25 +494,45 @@ impl Work {
                 .and_then(Option::as_ref)
                 .map(|u| &u.row);
             let before = self.before.households.get(id).and_then(Option::as_ref);
-            let changed = match (before, now) {
-                (None, Some(_)) => true,
-                (Some(b), Some(n)) => {
-                    b.head_name != n.head_name
+            let is_new = !self.stored.households.contains_key(id);
+            match (before, now) {
+                (_, Some(n)) if is_new && n.deleted_at.is_none() => new.push((
+                    *id,
+                    n.area_id,
+                    Facts {
+                        head_name: n.head_name.clone(),
+                        address: n.address.clone(),
+                        phone: n.phone.clone(),
+                        members: Vec::new(),
+                    },
+                )),
+                (Some(b), Some(n))
+                    if b.head_name != n.head_name
                         || b.address != n.address
                         || b.phone != n.phone
                         || b.area_id != n.area_id
-                        || b.deleted_at.is_some() != n.deleted_at.is_some()
+                        || b.deleted_at.is_some() != n.deleted_at.is_some() =>
+                {
+                    stored.push(*id)
                 }
-                _ => false,
-            };
-            if changed {
-                out.push(*id);
+                _ => {}
             }
         }
+        new.sort_by_key(|n| n.0);
         for id in &self.dirty_members {
             let Some(now) = self.members.get(id).and_then(Option::as_ref) else {
                 continue;
             };
+            if let Ok(i) = new.binary_search_by_key(&now.household_id, |n| n.0) {
+                if now.deleted_at.is_none() {
+                    new[i].2.members.push(PersonFacts {
+                        full_name: now.full_name.clone(),
+                        birth_year: now.birth_year.map(i64::from),
+                        phone: now.phone.clone(),
+                    });
+                }
+                continue;
+            }
             let changed = match self.before.members.get(id).and_then(Option::as_ref) {
                 None => true,
                 Some(b) => {
@@ -510,12 +544,12 @@ impl Work {
                 }
             };
             if changed {
-                out.push(now.household_id);
+                stored.push(now.household_id);
             }
         }
-        out.sort();
-        out.dedup();
-        out
+        stored.sort();
+        stored.dedup();
+        Touched { new, stored }
     }
 
     /// The ids of a household's members, adoptions and visits: stored ones and those this
