@@ -532,9 +532,9 @@ diesel::table! {
 
 /// Rebuilds every household's keys and records the pairs they make (`gocua duplicates
 /// scan`). First every household's keys are computed, a chunk of households at a time, into
-/// a temporary table, without holding the write lock. Then one transaction replaces the
-/// stored keys with them (inserted in the order of the table's key, which is much faster than
-/// thousands of small diffs), brings up to date the keys of the households changed meanwhile
+/// a temporary table, in short transactions (on SQLite each takes the write lock while it
+/// fills the table). Then one transaction replaces the stored keys with them (inserted in the
+/// order of the table's key, which is much faster than thousands of small diffs), brings up to date the keys of the households changed meanwhile
 /// (those with a change logged since a minute before the scan began), and records the pairs
 /// of every key that 2 to `MAX_SHARED` households hold, found by one grouping of the keys.
 /// Writes wait for that transaction. Answers the households read and the new pairs.
