@@ -46,6 +46,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let shutdown = settings.shutdown_seconds;
+        api::field::set_release(&settings.field_release);
         let blocking_threads = settings.pool_size.max(2) as usize;
         let state = web::Data::new(AppState {
             pool: pool.clone(),

@@ -55,6 +55,11 @@ pub struct Settings {
     /// Days after a campaign's last day before its personal data may be anonymized
     /// (`gocua privacy anonymize`, docs/SECURITY.md).
     pub retention_days: i64,
+    /// A label mixed into the field app's version: changing it makes every phone take the
+    /// shell again (it asks first when a form holds input), as a new binary does. Any text;
+    /// a number is taken as its digits.
+    #[serde(deserialize_with = "text_or_number")]
+    pub field_release: String,
 }
 
 impl Default for Settings {
@@ -83,8 +88,25 @@ impl Default for Settings {
             login_window_seconds: 900,
             trusted_proxies: Vec::new(),
             retention_days: 180,
+            field_release: String::new(),
         }
     }
+}
+
+/// A text setting that the environment may give as a number (`GOCUA_FIELD_RELEASE=2`).
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Scalar {
+        Text(String),
+        Int(i64),
+        Float(f64),
+    }
+    Ok(match Scalar::deserialize(d)? {
+        Scalar::Text(t) => t,
+        Scalar::Int(n) => n.to_string(),
+        Scalar::Float(x) => x.to_string(),
+    })
 }
 
 /// The settings read from `GOCUA_<KEY>`; other `GOCUA_*` variables (`GOCUA_CONFIG`,
@@ -113,6 +135,7 @@ pub const KEYS: &[&str] = &[
     "login_window_seconds",
     "trusted_proxies",
     "retention_days",
+    "field_release",
 ];
 
 impl Settings {

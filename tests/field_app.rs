@@ -694,3 +694,216 @@ async fn a_person_erased_on_request_leaves_the_phone_at_its_next_sync() {
     assert!(!b.script(page).await.as_str().unwrap().contains(&name));
     b.call("DELETE", "", Value::Null).await;
 }
+
+/// One browser on a phone's screen, over the demo of its own server, with the canvasser
+/// `canbo` logged in; none without chromedriver.
+async fn logged_in() -> Option<(tokio::sync::MutexGuard<'static, ()>, Browser, Field)> {
+    let one = ONE_AT_A_TIME.lock().await;
+    let b = Browser::start_with(&[PHONE]).await?;
+    let f = Field::start(&[]);
+    log_in(&b, &f, "canbo").await;
+    Some((one, b, f))
+}
+
+/// Waits until the page runs a version other than these, ready.
+async fn wait_version_other_than(b: &Browser, old: &[&str]) {
+    let old = serde_json::to_string(old).unwrap();
+    b.wait_for_within(
+        &format!(
+            "const m = document.querySelector('meta[name=gocua-version]'); \
+             return m && !{old}.includes(m.content) && window.gocua && window.gocua.ready"
+        ),
+        60,
+    )
+    .await;
+}
+
+/// The version of the shell the page runs.
+async fn version(b: &Browser) -> String {
+    b.script("return document.querySelector('meta[name=gocua-version]').content")
+        .await
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The server restarted under another release label: the next sync finds a new version.
+async fn release(b: &Browser, f: &mut Field, label: &'static str) {
+    f.kill();
+    f.env.retain(|(k, _)| *k != "GOCUA_FIELD_RELEASE");
+    f.env.push(("GOCUA_FIELD_RELEASE", label));
+    f.restart();
+    b.wait_for("return !window.gocua.engine.syncing").await;
+    b.click("#sync").await;
+}
+
+#[tokio::test]
+async fn a_new_version_waits_for_the_form_being_filled_and_then_takes_over() {
+    let Some((_one, b, mut f)) = logged_in().await else {
+        return;
+    };
+    let first = version(&b).await;
+    // Half a new household typed in when the new version comes.
+    b.script("location.hash = '#/new'; return true;").await;
+    b.wait_for("return document.getElementById('new') !== null")
+        .await;
+    fill(&b, "#new", "head_name", "Lò Văn Cương").await;
+    release(&b, &mut f, "2").await;
+    b.wait_for_within("return !document.getElementById('update').hidden", 60)
+        .await;
+    shot(&b, "field-update.png").await;
+    assert_eq!(version(&b).await, first, "the page was not reloaded");
+    assert_eq!(
+        b.script("return document.querySelector('#new [name=head_name]').value")
+            .await,
+        "Lò Văn Cương",
+        "what was typed is still there"
+    );
+    // Saving the form lets the new version in: the page reloads into it, the household kept.
+    fill(&b, "#new", "address", "Số 12, thôn Nà Pàn").await;
+    b.click("#new button[type=submit]").await;
+    wait_version_other_than(&b, &[&first]).await;
+    let second = version(&b).await;
+    assert_eq!(
+        b.script("return document.getElementById('update').hidden")
+            .await,
+        true
+    );
+    wait_synced(&b).await;
+    let xa = f.token("xa").await;
+    let found = f
+        .call("GET", "/api/v1/households?q=lo%20van%20cuong", &xa, None)
+        .await;
+    assert_eq!(found["total"], 1, "the household saved before the update");
+    assert_eq!(found["items"][0]["address"], "Số 12, thôn Nà Pàn");
+
+    // With no form holding input, the next version takes over by itself.
+    release(&b, &mut f, "3").await;
+    wait_version_other_than(&b, &[&second, &first]).await;
+    // The user's tap applies it too, form or no form.
+    b.script("location.hash = '#/new'; return true;").await;
+    b.wait_for("return document.getElementById('new') !== null")
+        .await;
+    fill(&b, "#new", "head_name", "Lò Thị Mai").await;
+    let third = version(&b).await;
+    release(&b, &mut f, "4").await;
+    b.wait_for_within("return !document.getElementById('update').hidden", 60)
+        .await;
+    b.click("#update-now").await;
+    wait_version_other_than(&b, &[&third]).await;
+    b.call("DELETE", "", Value::Null).await;
+}
+
+#[tokio::test]
+async fn the_app_out_of_sight_does_not_sync_and_syncs_when_back() {
+    let Some((_one, b, _server)) = logged_in().await else {
+        return;
+    };
+    // The page logs what it saw (after the app's own handler ran); the schedule's waits
+    // shrink to a few hundred milliseconds, so that the syncs it lets run come fast.
+    b.script(
+        "window.seen = []; \
+         document.addEventListener('visibilitychange', () => window.seen.push( \
+           [document.visibilityState, window.gocua.syncs, window.gocua.schedule.armed])); \
+         const s = window.gocua.schedule; s.every = 300; s.atMost = 600; s.after(true); return true;",
+    )
+    .await;
+    let before = b
+        .script("return window.gocua.syncs")
+        .await
+        .as_i64()
+        .unwrap();
+    b.wait_for(&format!("return window.gocua.syncs >= {}", before + 3))
+        .await;
+    // Another tab in front: this one is hidden, for ten of its periods (an absence cannot be
+    // awaited; hidden tabs' timers still run once a second).
+    let mine = b.call("GET", "/window", Value::Null).await;
+    let other = b.call("POST", "/window/new", json!({"type": "tab"})).await;
+    b.call("POST", "/window", json!({"handle": other["handle"]}))
+        .await;
+    b.goto("about:blank").await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    b.call("DELETE", "/window", Value::Null).await;
+    b.call("POST", "/window", json!({"handle": mine})).await;
+    let seen = b
+        .wait_for("return window.seen.length >= 2 && window.seen")
+        .await;
+    let hidden = &seen[0];
+    let back = &seen[1];
+    assert_eq!(hidden[0], "hidden", "{seen}");
+    assert_eq!(
+        hidden[2], false,
+        "no periodic sync waits while hidden: {seen}"
+    );
+    assert_eq!(back[0], "visible", "{seen}");
+    assert_eq!(
+        back[1].as_i64().unwrap(),
+        hidden[1].as_i64().unwrap() + 1,
+        "no sync while hidden, one at once when back: {seen}"
+    );
+    // And the schedule goes on.
+    let now = back[1].as_i64().unwrap();
+    b.wait_for(&format!("return window.gocua.syncs >= {}", now + 2))
+        .await;
+    b.call("DELETE", "", Value::Null).await;
+}
+
+#[tokio::test]
+async fn an_edit_the_phone_cannot_store_keeps_the_form_says_why_and_queues_nothing() {
+    let Some((_one, b, f)) = logged_in().await else {
+        return;
+    };
+    // The browser says 30 MB are left: the app warns. (Chromium's DevTools quota override
+    // does not reach IndexedDB here, so the figure is given to the page.)
+    b.script(
+        "navigator.storage.estimate = async () => ({ usage: 2e6, quota: 2e6 + 30 * 1048576 }); return true;",
+    )
+    .await;
+    b.script("location.hash = '#/new'; return true;").await;
+    b.wait_for("return document.getElementById('new') !== null")
+        .await;
+    fill(&b, "#new", "head_name", "Ma Văn Khánh").await;
+    fill(&b, "#new", "address", "Số 40, thôn Khuổi Củng").await;
+    fill(&b, "#new", "notes", "hẹn quay lại chiều").await;
+    // The phone's storage refuses the write (its database closed under the app, as when
+    // the system clears or locks it).
+    b.script("window.gocua.engine.store.db.close(); return true;")
+        .await;
+    b.click("#new button[type=submit]").await;
+    let said = b
+        .wait_for_within(
+            "const a = document.querySelector('.alert.not-stored'); return a && a.textContent",
+            30,
+        )
+        .await;
+    assert!(said.as_str().unwrap().contains("CHƯA được lưu"), "{said}");
+    let low = b
+        .wait_for(
+            "const a = document.querySelector('.alert.low-storage'); return a && a.textContent",
+        )
+        .await;
+    assert!(low.as_str().unwrap().contains("còn 30.0 MB"), "{low}");
+    shot(&b, "field-not-stored.png").await;
+    assert_eq!(
+        b.script(
+            "const f = document.getElementById('new'); \
+             return location.hash + '|' + f.elements.head_name.value + '|' + f.elements.address.value + '|' + f.elements.notes.value"
+        )
+        .await,
+        "#/new|Ma Văn Khánh|Số 40, thôn Khuổi Củng|hẹn quay lại chiều",
+        "the form stays as it was typed"
+    );
+    assert_eq!(pending(&b).await, 0);
+    // Opened again, the app holds no half of it: nothing waits, and the household is not
+    // on the server.
+    b.goto(&format!("{}/field/", f.base())).await;
+    b.wait_for("return window.gocua && window.gocua.ready")
+        .await;
+    wait_synced(&b).await;
+    let xa = f.token("xa").await;
+    let found = f
+        .call("GET", "/api/v1/households?q=ma%20van%20khanh", &xa, None)
+        .await;
+    assert_eq!(found["total"], 0);
+    b.call("DELETE", "", Value::Null).await;
+}

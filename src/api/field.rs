@@ -34,6 +34,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
     ("idbstore.js", JS, include_bytes!("../field/idbstore.js")),
     ("memstore.js", JS, include_bytes!("../field/memstore.js")),
+    ("schedule.js", JS, include_bytes!("../field/schedule.js")),
     (
         "app.css",
         "text/css; charset=utf-8",
@@ -62,12 +63,28 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
 ];
 const WORKER: &str = include_str!("../field/sw.js");
 
-/// The version of the shell: a hash of every file. The worker carries it, so a binary with
-/// other files gives browsers a new worker, which replaces the cached shell.
+static RELEASE: OnceLock<String> = OnceLock::new();
+
+/// Sets the release label (`Settings::field_release`) before the version is first asked for;
+/// the first label set in a process stays.
+pub fn set_release(label: &str) {
+    let _ = RELEASE.set(label.to_owned());
+}
+
+/// The version of the shell: a hash of every file and of the release label. The worker
+/// carries it, so a binary with other files (or another label) gives browsers a new worker,
+/// which replaces the cached shell when the app lets it.
 pub fn version() -> &'static str {
     static VERSION: OnceLock<String> = OnceLock::new();
     VERSION.get_or_init(|| {
         let mut h = Sha256::new();
+        h.update(
+            RELEASE
+                .get()
+                .map(String::as_str)
+                .unwrap_or_default()
+                .as_bytes(),
+        );
         for (name, _, bytes) in ASSETS {
             h.update(name.as_bytes());
             h.update(bytes);

@@ -7,8 +7,8 @@ import { IdbStore } from "./idbstore.js";
 import { MemoryStore } from "./memstore.js";
 import { matches, terms } from "./text.js";
 import { candidates } from "./duplicates.js";
+import { Schedule } from "./schedule.js";
 
-const SYNC_EVERY_MS = 3 * 60 * 1000;
 const GPS_WAIT_MS = 5000;
 const PAGE = 100;
 
@@ -38,6 +38,7 @@ const born = (m) => (m.birth_year ? ` (${m.birth_year})` : m.birth_decade ? ` (s
 const rejectionText = (code) => REJECTION[code] ?? `Lỗi của ứng dụng (${code}). Hãy báo cho quản trị viên.`;
 
 let engine;
+let schedule;
 let persisted = null;
 let listLimit = PAGE;
 const ui = { q: "", village: "", filter: "" };
@@ -72,28 +73,111 @@ async function start() {
   const version = document.querySelector('meta[name="gocua-version"]')?.content || "unknown";
   engine = await Engine.open(store, { fetch: (...a) => fetch(...a), version });
   // Timings the benchmark reads (benches/field.rs): what the user waits for.
-  window.gocua = { engine, ready: false, timings: {} };
+  schedule = new Schedule({ run: () => syncNow() });
+  window.gocua = { engine, schedule, ready: false, timings: {}, syncs: 0 };
   engine.onChange(renderBar);
   window.addEventListener("online", () => syncNow());
   window.addEventListener("offline", renderBar);
-  window.addEventListener("hashchange", render);
+  window.addEventListener("hashchange", () => {
+    render();
+    offerUpdate();
+  });
+  // Out of sight, the app does not sync (battery, data); back in sight, it syncs at once.
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") {
+      clearTimeout(retryTimer);
+      schedule.pause();
+    } else {
+      schedule.resume();
+    }
+  });
+  // A form that holds what the user typed is not thrown away by an update.
+  document.addEventListener("input", (e) => e.target.closest?.("form")?.setAttribute("data-dirty", ""));
   $("sync").addEventListener("click", () => syncNow(true));
-  setInterval(() => syncNow(), SYNC_EVERY_MS);
+  $("update-now").addEventListener("click", () => applyUpdate());
   registerWorker();
+  checkStorage();
   renderBar();
   render();
   if (engine.loggedIn) syncNow();
+  else schedule.after(false);
   window.gocua.ready = true;
 }
 
+// ---- updates ----
+
+// A new version of the app waits (its worker is installed, not yet in charge) until no form
+// holds input, or until the user taps "Cập nhật"; then it takes over and the page reloads
+// into it, so that no stale shell talks to a new server.
+let waiting = null;
+let updating = false;
+
+const formHoldsInput = () => document.querySelector("form[data-dirty]") !== null;
+
 function registerWorker() {
   if (!("serviceWorker" in navigator)) return;
-  const hadController = Boolean(navigator.serviceWorker.controller);
-  navigator.serviceWorker.register("/field/sw.js", { scope: "/field/" }).catch(() => {});
-  // A new version took over: reload into it, so that no stale shell talks to a new server.
+  let controlled = Boolean(navigator.serviceWorker.controller);
   navigator.serviceWorker.addEventListener("controllerchange", () => {
-    if (hadController) location.reload();
+    // The first worker taking charge of a page it did not load is no new version.
+    if (!controlled) {
+      controlled = true;
+      return;
+    }
+    // Another tab applied the update: this page reloads too, unless a form holds input.
+    if (updating || !formHoldsInput()) {
+      location.reload();
+      return;
+    }
+    waiting = "reload";
+    renderUpdate();
   });
+  watchWorker();
+}
+
+/// Registers the worker (again, if an earlier try failed) and watches for a new version.
+async function watchWorker() {
+  try {
+    const reg = await navigator.serviceWorker.register("/field/sw.js", { scope: "/field/" });
+    const offer = () => {
+      if (reg.waiting && navigator.serviceWorker.controller) {
+        waiting = reg.waiting;
+        offerUpdate();
+      }
+    };
+    reg.addEventListener("updatefound", () => {
+      const w = reg.installing;
+      w?.addEventListener("statechange", () => w.state === "installed" && offer());
+    });
+    offer();
+  } catch (_) {
+    // No network, or the install failed: tried again after the next sync.
+  }
+}
+
+/// Asks the server whether there is a new version, or registers the worker if it is not in
+/// charge yet (its install can fail on a bad signal).
+async function checkForUpdate() {
+  if (!("serviceWorker" in navigator)) return;
+  const reg = await navigator.serviceWorker.getRegistration("/field/").catch(() => null);
+  if (reg?.active || reg?.installing || reg?.waiting) reg.update().catch(() => {});
+  else watchWorker();
+}
+
+function offerUpdate() {
+  if (!waiting) return;
+  if (!formHoldsInput()) applyUpdate();
+  else renderUpdate();
+}
+
+function applyUpdate() {
+  if (!waiting) return;
+  updating = true;
+  if (waiting === "reload") location.reload();
+  else waiting.postMessage({ type: "take-over" });
+}
+
+function renderUpdate() {
+  $("update").hidden = !waiting;
 }
 
 // ---- sync ----
@@ -105,26 +189,31 @@ let retryMs = 0;
 /// Syncs now (or soon after an edit); never two at once. A sync that found no network or
 /// no server is tried again after 5 s, then after twice as long each time, up to a minute.
 async function syncNow(byHand = false) {
-  if (!engine?.loggedIn || engine.mustChangePassword) return;
-  if (!navigator.onLine && !byHand) {
+  if (!engine?.loggedIn || engine.mustChangePassword || (!navigator.onLine && !byHand)) {
+    schedule.after(false);
     renderBar();
     return;
   }
   clearTimeout(retryTimer);
+  let moved = false;
+  window.gocua.syncs += 1;
   try {
     const started = performance.now();
-    await engine.sync();
+    const r = await engine.sync();
+    moved = r.pushed + r.pulled > 0;
     window.gocua.timings.lastSyncMs = performance.now() - started;
     retryMs = 0;
-    navigator.serviceWorker?.getRegistration?.("/field/").then((r) => r?.update()).catch(() => {});
+    checkForUpdate();
+    checkStorage();
   } catch (e) {
     if (e instanceof LoginNeeded) render();
     else if (!(e instanceof OfflineError)) alertBox(`Đồng bộ không thành công: ${e.message}`);
-    if (e instanceof OfflineError && navigator.onLine) {
+    if (e instanceof OfflineError && navigator.onLine && document.visibilityState !== "hidden") {
       retryMs = Math.min(60000, retryMs ? retryMs * 2 : 5000);
       retryTimer = setTimeout(() => syncNow(), retryMs);
     }
   }
+  schedule.after(moved);
   renderBar();
   // New data on screen, unless the user is typing: a form is not wiped under their thumb.
   const typing = document.activeElement?.closest?.("form") && document.activeElement.tagName !== "BUTTON";
@@ -137,10 +226,41 @@ function syncSoon() {
 }
 
 /// Runs a local edit, then refreshes the screen and syncs when there is a signal.
+/// Answers whether the edit was stored: when the phone could not store it (its storage
+/// full), the screen stays as it is, form and all, and the user hears why.
 async function edit(f) {
-  await f();
+  try {
+    await f();
+  } catch (e) {
+    notStored(e);
+    return false;
+  }
   render();
+  offerUpdate();
   syncSoon();
+  return true;
+}
+
+const LOW_STORAGE_BYTES = 50 * 1024 * 1024;
+let storageLeft = null;
+
+/// An edit the phone could not store: nothing of it is queued (each op is one IndexedDB
+/// transaction, all or nothing), and the user is told why.
+function notStored(e) {
+  const full = e?.name === "QuotaExceededError" || /quota/i.test(String(e?.message));
+  alertBox(full
+    ? "Máy đã hết chỗ lưu nên thay đổi này CHƯA được lưu. Hãy xóa bớt ảnh, video hoặc ứng dụng không dùng, rồi bấm lưu lại."
+    : "Máy không ghi được thay đổi này vào bộ nhớ nên nó CHƯA được lưu. Hãy bấm lưu lại; nếu vẫn không được, hãy mở lại ứng dụng.", "not-stored");
+  console.error(e);
+  checkStorage();
+}
+
+/// How much room the browser still gives the app; a warning below 50 MB.
+function checkStorage() {
+  navigator.storage?.estimate?.().then((e) => {
+    storageLeft = Math.max(0, e.quota - e.usage);
+    renderAlerts();
+  }).catch(() => {});
 }
 
 // ---- the bar and the alerts ----
@@ -158,14 +278,19 @@ function renderBar() {
   renderAlerts();
 }
 
-function alertBox(text) {
-  $("alerts").append(h("div", { class: "alert", role: "alert" }, text, " ",
+function alertBox(text, kind) {
+  $("alerts").append(h("div", { class: `alert ${kind || ""}`, role: "alert" }, text, " ",
     h("button", { class: "ghost", onclick: (ev) => ev.target.parentElement.remove() }, "Đóng")));
 }
 
 function renderAlerts() {
   const box = $("alerts");
-  box.querySelectorAll(".rejection, .persist").forEach((e) => e.remove());
+  box.querySelectorAll(".rejection, .persist, .low-storage").forEach((e) => e.remove());
+  if (storageLeft !== null && storageLeft < LOW_STORAGE_BYTES) {
+    box.append(h("div", { class: "alert info low-storage", role: "status" },
+      `Máy sắp hết chỗ lưu: ứng dụng chỉ còn ${(storageLeft / 1048576).toFixed(1)} MB. `,
+      "Hãy đồng bộ khi có sóng và xóa bớt ảnh, video hoặc ứng dụng không dùng, để thay đổi mới không bị từ chối."));
+  }
   if (persisted === false) {
     box.append(h("div", { class: "alert info persist" },
       "Trình duyệt chưa cho lưu trữ lâu dài: khi máy đầy bộ nhớ, thay đổi chưa gửi có thể mất. ",
@@ -454,7 +579,7 @@ function householdView(id) {
       `${when(v.visited_at)} · ${valueOf("outcome", v.outcome)}`, v.notes ? ` · ${v.notes}` : "",
       v.lat != null ? h("span", { class: "muted" }, ` (${v.lat}, ${v.lon})`) : null)))),
     h("p", {}, h("button", { class: "danger", type: "button", onclick: () => {
-      if (confirm(`Xóa hộ ${headName(hh)}?`)) edit(() => engine.deleteHousehold(id)).then(() => { location.hash = "#/"; });
+      if (confirm(`Xóa hộ ${headName(hh)}?`)) edit(() => engine.deleteHousehold(id)).then((ok) => { if (ok) location.hash = "#/"; });
     } }, "Xóa hộ")));
 }
 
@@ -547,7 +672,10 @@ function visitForm(householdId, camp) {
     const p = await position();
     const data = { campaign_id: camp, visited_at: visitedAt, outcome, notes };
     if (p) Object.assign(data, { lat: p.lat, lon: p.lon });
-    await edit(() => engine.recordVisit(householdId, data));
+    if (!(await edit(() => engine.recordVisit(householdId, data)))) {
+      state.textContent = "";
+      return;
+    }
     const s = $("gps");
     if (s) s.textContent = p ? `Đã ghi kèm vị trí (sai số ±${p.accuracy} m).` : "Đã ghi, không có vị trí.";
   });
@@ -594,7 +722,14 @@ function newHouseholdView() {
     $("gps").textContent = "Đang lấy vị trí…";
     const p = await position();
     if (p) Object.assign(data, { lat: p.lat, lon: p.lon });
-    const id = await engine.createHousehold(data);
+    let id;
+    try {
+      id = await engine.createHousehold(data);
+    } catch (e) {
+      $("gps").textContent = "";
+      notStored(e);
+      return;
+    }
     location.hash = `#/h/${id}`;
     syncSoon();
   });

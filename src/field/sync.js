@@ -392,7 +392,7 @@ export class Engine {
   // ---- sync ----
 
   /// Pushes the queue, then pulls until nothing more waits. One at a time: a second call
-  /// while one runs waits for it.
+  /// while one runs waits for it. Answers how many ops went and how many changes came.
   sync() {
     if (!this.syncing) {
       this.syncing = (async () => {
@@ -401,16 +401,18 @@ export class Engine {
           // The report goes after the push, with what is still waiting, and also when the
           // push was refused: a phone that cannot send is seen on the console.
           let refused = null;
+          let pushed = 0;
           try {
-            await this.push();
+            pushed = await this.push();
           } catch (e) {
             if (e instanceof OfflineError || e instanceof LoginNeeded) throw e;
             refused = e;
           }
           await this.report().catch(() => false);
           if (refused) throw refused;
-          await this.pull();
+          const pulled = await this.pull();
           await this.commit({ meta: { last_sync: new Date(this.now()).toISOString(), last_error: null } });
+          return { pushed, pulled };
         } catch (e) {
           await this.commit({ meta: { last_error: e instanceof OfflineError ? "offline" : e instanceof LoginNeeded ? "login" : String(e.message) } });
           throw e;
@@ -442,11 +444,13 @@ export class Engine {
     return out;
   }
 
+  /// Sends the queue; answers how many ops the server answered.
   async push() {
     let gaps = 0;
+    let sent = 0;
     for (;;) {
       const batch = this.nextBatch();
-      if (!batch.length) return;
+      if (!batch.length) return sent;
       await this.commit({ meta: { inflight: batch.map((o) => o.seq) } });
       const r = await this.api("POST", "/api/v1/sync/push", {
         device_id: this.meta.device_id,
@@ -484,6 +488,7 @@ export class Engine {
         ops.push({ ...op, state: res.status, household_version: res.household_version });
       }
       await this.commit({ meta: { seen, rejections, notices, inflight: null, last_seq: r.body.last_seq }, ops, dropOps });
+      sent += ops.length + dropOps.length;
       if (gap) {
         // The server wants the ops from last_seq + 1: resend from there if the phone has
         // them (nothing from the gap on was processed); if not, they are lost here, which
@@ -497,13 +502,16 @@ export class Engine {
     }
   }
 
+  /// Takes the server's changes until none is left; answers how many came.
   async pull() {
+    let changes = 0;
     for (let round = 0; round < 100000; round += 1) {
       const q = new URLSearchParams({ device_id: this.meta.device_id, limit: String(PULL_LIMIT) });
       if (this.meta.cursor) q.set("cursor", this.meta.cursor);
       const r = await this.api("GET", `/api/v1/sync/pull?${q}`);
       if (r.status !== 200) throw new ServerError(r.status, r.body);
       const page = r.body;
+      changes += page.changes.length + (page.reset ? 1 : 0);
       const seen = page.reset ? {} : { ...(this.meta.seen || {}) };
       const put = [];
       const del = [];
@@ -542,8 +550,9 @@ export class Engine {
         dropOps: answered.map((o) => o.seq),
         clearEntities: Boolean(page.reset),
       });
-      if (!page.has_more) return;
+      if (!page.has_more) return changes;
     }
+    return changes;
   }
 
   /// Forgets a rejection once the user has read it.

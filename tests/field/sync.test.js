@@ -97,6 +97,21 @@ test("offline edits queue in order and reach the server once, with the same stat
   assert.equal(e.meta.seen[h], got.body.version);
 });
 
+test("a sync says what it moved, so that the app backs off when nothing did", async () => {
+  const e = await Engine.open(new MemoryStore(), { fetch, base: server.base });
+  await e.login("canbo", "gocua-demo");
+  const first = await e.sync();
+  assert.equal(first.pushed, 0);
+  assert.ok(first.pulled > 0, "the first download brings the commune");
+  assert.deepEqual(await e.sync(), { pushed: 0, pulled: 0 });
+  const [v1] = villages(e);
+  await e.createHousehold({ area_id: v1.id, address: "Số 3, Nà Pàn", head_name: "Lục Văn Tài" });
+  const third = await e.sync();
+  assert.equal(third.pushed, 1);
+  assert.ok(third.pulled >= 1, "the household comes back in the pull");
+  assert.deepEqual(await e.sync(), { pushed: 0, pulled: 0 });
+});
+
 test("a push whose answer is lost is resent as it was and applied once", async () => {
   let lose = true;
   // Delivers the request, then drops the answer (the connection broke on the way back).
