@@ -1,6 +1,8 @@
-//! The field app on a phone's screen in headless Chromium, with 2,000 households (and
-//! 8,000 members) in the canvasser's scope: the first download into IndexedDB, opening the
-//! app again, and a search; and the size of the app shell as it travels, compressed.
+//! The field app on a phone's screen in headless Chromium, with a large ward's 5,000
+//! households (and 20,000 members) in the canvasser's scope: the first download into
+//! IndexedDB, opening the app again, a search and an edit, on this machine and on a low-end
+//! phone (CPU throttled ×4, a 2G/3G link); and the bytes of the first download and of the app
+//! shell as they travel, compressed.
 //!
 //! `cargo bench --locked --bench field -- sqlite` (or `postgres`, or `both`, the default);
 //! needs Debian's chromium and chromium-driver. Prints Markdown tables for
@@ -16,13 +18,16 @@ use serde_json::{json, Value};
 use std::time::Instant;
 use uuid::Uuid;
 
-const HOUSEHOLDS: usize = 2000;
+const HOUSEHOLDS: usize = 5000;
 const MEMBERS: usize = 4;
 const SHELL: &[&str] = &[
     "",
     "app.js",
     "sync.js",
     "text.js",
+    "duplicates.js",
+    "vocabulary.js",
+    "schedule.js",
     "idbstore.js",
     "memstore.js",
     "app.css",
@@ -42,17 +47,9 @@ const GIVEN: &[&str] = &[
     "Thị Mai",
 ];
 
-/// 2,000 households of four members in canbo's first village, pushed as canbo's device.
+/// 5,000 households of four members in canbo's first village, pushed as canbo's device.
 async fn seed(http: &reqwest::Client, base: &str) {
-    let login = support::call(
-        http,
-        Method::POST,
-        format!("{base}/api/v1/auth/login"),
-        None,
-        Some(json!({"username": "canbo", "password": gocua::demo::PASSWORD})),
-    )
-    .await;
-    let token = login["access_token"].as_str().unwrap().to_owned();
+    let token = token(http, base).await;
     let me = support::call(
         http,
         Method::GET,
@@ -126,11 +123,25 @@ fn main() {
     });
 }
 
+/// A phone as the bench sets it up: this machine's as it is, or a low-end one.
+#[derive(Clone, Copy)]
+enum Phone {
+    ThisMachine,
+    /// Chromium's CPU throttled four times, and a 2G/3G link: 400 ms round trip, 400 kbit/s
+    /// each way.
+    LowEnd,
+}
+
+impl Phone {
+    fn name(self) -> &'static str {
+        match self {
+            Phone::ThisMachine => "this machine",
+            Phone::LowEnd => "low-end phone: CPU ×4, 400 ms, 400 kbit/s",
+        }
+    }
+}
+
 async fn bench(backend: &str, url: &str) {
-    let Some(b) = Browser::start_with(&["--window-size=500,900"]).await else {
-        eprintln!("no chromedriver: install Debian's chromium and chromium-driver");
-        return;
-    };
     let (server, pool) = support::start(url, 8);
     tokio::task::spawn_blocking(move || gocua::demo::seed_pool(&pool).unwrap())
         .await
@@ -142,29 +153,78 @@ async fn bench(backend: &str, url: &str) {
         "{backend}: seeded in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    for phone in [Phone::ThisMachine, Phone::LowEnd] {
+        let Some(b) = Browser::start_with(&["--window-size=500,900"]).await else {
+            eprintln!("no chromedriver: install Debian's chromium and chromium-driver");
+            return;
+        };
+        measure(&b, backend, &server.base, phone).await;
+        b.call("DELETE", "", Value::Null).await;
+    }
+    let token = token(&http, &server.base).await;
+    println!("| {backend}: the first download as the server sends it | bytes |");
+    println!("|---|---|");
+    for enc in ["br", "gzip", "identity"] {
+        println!(
+            "| pull pages, `Accept-Encoding: {enc}` | {} |",
+            download_bytes(&server.base, &token, enc).await
+        );
+    }
+    for enc in ["br", "gzip", "identity"] {
+        println!(
+            "| app shell, `Accept-Encoding: {enc}` | {} |",
+            shell_bytes(&server.base, enc).await
+        );
+    }
+    println!();
+}
 
+/// A fresh phone logs in, downloads, opens the app again five times, searches, and taps an
+/// install status.
+async fn measure(b: &Browser, backend: &str, base: &str, phone: Phone) {
     b.phone().await;
-    b.goto(&format!("{}/field/", server.base)).await;
-    b.wait_for("return document.getElementById('login') !== null")
+    if let Phone::LowEnd = phone {
+        b.cdp("Emulation.setCPUThrottlingRate", json!({"rate": 4}))
+            .await;
+        b.cdp("Network.enable", json!({})).await;
+        b.cdp(
+            "Network.emulateNetworkConditions",
+            json!({"offline": false, "latency": 400, "downloadThroughput": 50_000, "uploadThroughput": 50_000}),
+        )
+        .await;
+    }
+    b.goto(&format!("{base}/field/")).await;
+    b.wait_for_within("return document.getElementById('login') !== null", 120)
         .await;
     b.type_into("#username", "canbo").await;
     b.type_into("#password", gocua::demo::PASSWORD).await;
     let clicked = Instant::now();
     b.click("#login button[type=submit]").await;
-    b.wait_for(&format!(
-        "const l = document.getElementById('households'); return l && Number(l.dataset.count) >= {HOUSEHOLDS}"
-    ))
+    b.wait_for_within(
+        &format!(
+            "const l = document.getElementById('households'); return l && Number(l.dataset.count) >= {HOUSEHOLDS}"
+        ),
+        600,
+    )
     .await;
     let first = clicked.elapsed().as_secs_f64() * 1000.0;
     let sync_ms = b.script("return window.gocua.timings.lastSyncMs").await;
-    b.wait_for("return navigator.serviceWorker.controller !== null")
+    // What the pull pages cost on the wire (the browser's own count, compressed as it
+    // asked: gzip over plain HTTP).
+    let wire = b
+        .script(
+            "return performance.getEntriesByType('resource').filter(e => e.name.includes('/api/v1/sync/pull')) \
+             .reduce((n, e) => n + e.transferSize, 0)",
+        )
+        .await;
+    b.wait_for_within("return navigator.serviceWorker.controller !== null", 300)
         .await;
 
     let mut opens = Vec::new();
     for _ in 0..5 {
         b.script("location.reload(); return true;").await;
         let open = b
-            .wait_for("return window.gocua && window.gocua.timings.openMs")
+            .wait_for_within("return window.gocua && window.gocua.timings.openMs", 120)
             .await;
         opens.push(open.as_f64().unwrap());
     }
@@ -188,17 +248,49 @@ async fn bench(backend: &str, url: &str) {
     let shown = b
         .script("return Number(document.getElementById('households').dataset.count)")
         .await;
+    // An edit: a household opened, an install status tapped, five times.
+    let id = b
+        .script("return document.querySelector('#households li').dataset.id")
+        .await;
+    b.script(&format!(
+        "location.hash = '#/h/{}'; return true;",
+        id.as_str().unwrap()
+    ))
+    .await;
+    let mut edits = Vec::new();
+    for s in [
+        "installed_self",
+        "refused",
+        "installed_with_help",
+        "not_yet",
+        "installed_self",
+    ] {
+        b.wait_for_within(
+            &format!("return document.querySelector('.member .statuses button[data-status={s}]') !== null"),
+            60,
+        )
+        .await;
+        b.script("window.gocua.timings.lastEditMs = null; return true;")
+            .await;
+        b.click(&format!(".member .statuses button[data-status={s}]"))
+            .await;
+        let ms = b
+            .wait_for_within("return window.gocua.timings.lastEditMs", 60)
+            .await;
+        edits.push(ms.as_f64().unwrap());
+    }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    println!("| {backend} | value |");
+    println!("| {backend}, {} | value |", phone.name());
     println!("|---|---|");
     println!("| first download, login click to list (ms) | {first:.0} |");
     println!(
         "| of which the sync: pull and IndexedDB writes (ms) | {:.0} |",
         sync_ms.as_f64().unwrap_or(f64::NAN)
     );
+    println!("| the pull pages on the wire, gzip (bytes) | {wire} |");
     println!(
         "| open again, page load to list, median of 5 (ms) | {:.0} |",
         median(&mut opens)
@@ -208,11 +300,61 @@ async fn bench(backend: &str, url: &str) {
         median(&mut searches)
     );
     println!("| households found by the last search | {shown} |");
-    for enc in ["br", "gzip", "identity"] {
-        println!(
-            "| app shell, `Accept-Encoding: {enc}` (bytes) | {} |",
-            shell_bytes(&server.base, enc).await
-        );
+    println!(
+        "| an edit, tap to screen, median of 5 (ms) | {:.1} |",
+        median(&mut edits)
+    );
+    println!();
+}
+
+/// canbo's access token.
+async fn token(http: &reqwest::Client, base: &str) -> String {
+    let login = support::call(
+        http,
+        Method::POST,
+        format!("{base}/api/v1/auth/login"),
+        None,
+        Some(json!({"username": "canbo", "password": gocua::demo::PASSWORD})),
+    )
+    .await;
+    login["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Bytes of a whole first download (every pull page of a new device) as the server sends
+/// it with `Accept-Encoding: enc`.
+async fn download_bytes(base: &str, token: &str, encoding: &str) -> usize {
+    let raw = reqwest::Client::builder().gzip(false).build().unwrap();
+    let plain = reqwest::Client::new();
+    let device = Uuid::new_v4();
+    let mut cursor: Option<String> = None;
+    let mut total = 0;
+    loop {
+        let mut url = format!("{base}/api/v1/sync/pull?device_id={device}&limit=500");
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let r = raw
+            .get(&url)
+            .bearer_auth(token)
+            .header("accept-encoding", encoding)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{url}");
+        total += r.bytes().await.unwrap().len();
+        // The same page again, decoded, for its cursor.
+        let page: Value = plain
+            .get(&url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !page["has_more"].as_bool().unwrap_or(false) {
+            return total;
+        }
+        cursor = page["cursor"].as_str().map(str::to_owned);
     }
-    b.call("DELETE", "", Value::Null).await;
 }

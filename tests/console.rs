@@ -470,17 +470,7 @@ async fn coverage_equals_what_a_supervisors_pull_counts() {
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["pending_changes"], 2);
 
-    let c = app
-        .get(
-            &format!(
-                "/api/v1/reports/coverage?campaign={campaign}&area={}",
-                w.hoa_tham
-            ),
-            &xa,
-        )
-        .await;
-    assert_eq!(c.status, 200, "{}", c.text);
-    let rows = c.body["rows"].as_array().unwrap();
+    let rows = &coverage_rows(app, &campaign, &w.hoa_tham, &xa).await;
     // Villages nobody covers first.
     let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["Thôn Khuổi Hẩu", "Thôn Nà Pàn"]);
@@ -592,6 +582,140 @@ async fn coverage_equals_what_a_supervisors_pull_counts() {
     assert_eq!(r.body["pending_changes"], 3);
     let team = app.get("/api/v1/users?q=napan", &xa).await;
     assert_eq!(team.body["items"][0]["phones"][0]["pending_changes"], 3);
+}
+
+/// The coverage report's rows of `area` for `campaign`, as `token` reads them.
+async fn coverage_rows(app: &TestApp, campaign: &str, area: &str, token: &str) -> Vec<Value> {
+    let c = app
+        .get(
+            &format!("/api/v1/reports/coverage?campaign={campaign}&area={area}"),
+            token,
+        )
+        .await;
+    assert_eq!(c.status, 200, "{}", c.text);
+    c.body["rows"].as_array().unwrap().clone()
+}
+
+/// A phone that reports little storage left or errors is shown in trouble on the coverage
+/// report and on the team; a report whose errors are not codes (a message, a name) is
+/// refused and changes nothing.
+#[tokio::test]
+async fn a_phone_in_trouble_is_seen_by_its_supervisor() {
+    let w = World::new().await;
+    let app = &w.app;
+    let campaign = w.campaign().await;
+    let xa = app.user(&w.admin, "xa", "supervisor", &[&w.hoa_tham]).await;
+    let cb = app.user(&xa, "cb.napan", "canvasser", &[&w.v1]).await;
+    let ok = app.user(&xa, "cb.khuoi", "canvasser", &[&w.v2]).await;
+    let coverage = || coverage_rows(app, &campaign, &w.hoa_tham, &xa);
+    let trouble_of = |rows: &[Value], village: &str| -> Value {
+        rows.iter()
+            .find(|r| r["area_id"] == village)
+            .map(|r| r["phones_in_trouble"].clone())
+            .unwrap()
+    };
+
+    // A healthy phone: room left, no error.
+    let healthy = Uuid::new_v4();
+    let r = app
+        .post(
+            "/api/v1/sync/report",
+            &ok,
+            json!({"device_id": healthy, "app_version": "v1", "pending_changes": 0,
+                   "storage_used_bytes": 2_000_000, "storage_free_bytes": 900_000_000_i64,
+                   "last_errors": []}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["storage_free_bytes"], 900_000_000_i64);
+    // A phone with 30 MB left and two errors.
+    let sick = Uuid::new_v4();
+    let errors = json!([
+        {"at": "2020-09-02T01:00:00Z", "code": "http_500"},
+        {"at": "2020-09-03T08:30:00Z", "code": "storage_full"}
+    ]);
+    let r = app
+        .post(
+            "/api/v1/sync/report",
+            &cb,
+            json!({"device_id": sick, "app_version": "v1", "pending_changes": 4,
+                   "storage_used_bytes": 40_000_000, "storage_free_bytes": 30 * 1024 * 1024,
+                   "last_errors": errors}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["last_errors"], errors);
+
+    let rows = coverage().await;
+    assert_eq!(trouble_of(&rows, &w.v2), json!([]), "the healthy phone");
+    let t = trouble_of(&rows, &w.v1);
+    assert_eq!(t.as_array().unwrap().len(), 1, "{t}");
+    assert_eq!(t[0]["username"], "cb.napan");
+    assert_eq!(t[0]["device_id"], sick.to_string());
+    assert_eq!(t[0]["storage_free_bytes"], 30 * 1024 * 1024);
+    assert_eq!(
+        t[0]["last_error"],
+        json!({"at": "2020-09-03T08:30:00Z", "code": "storage_full"})
+    );
+    let team = app.get("/api/v1/users?q=napan", &xa).await;
+    let phone = &team.body["items"][0]["phones"][0];
+    assert_eq!(phone["storage_used_bytes"], 40_000_000);
+    assert_eq!(phone["last_errors"], errors);
+
+    // Errors that are not codes, too many, or storage out of range: refused, nothing kept.
+    for (bad, field, code) in [
+        (
+            json!({"last_errors": [{"at": "2020-09-04T00:00:00Z", "code": "Nguyễn Văn An 0912345678"}]}),
+            "last_errors",
+            "format",
+        ),
+        (
+            json!({"last_errors": vec![json!({"at": "2020-09-04T00:00:00Z", "code": "x"}); 11]}),
+            "last_errors",
+            "length",
+        ),
+        (
+            json!({"storage_free_bytes": -1}),
+            "storage_free_bytes",
+            "range",
+        ),
+    ] {
+        let mut body = json!({"device_id": sick, "app_version": "v2", "pending_changes": 0});
+        body.as_object_mut()
+            .unwrap()
+            .extend(bad.as_object().unwrap().clone());
+        let r = app.post("/api/v1/sync/report", &cb, body).await;
+        assert_eq!(r.field_codes(), [(field.into(), code.into())], "{}", r.text);
+    }
+    let r = app
+        .post(
+            "/api/v1/sync/report",
+            &cb,
+            json!({"device_id": sick, "app_version": "v2", "pending_changes": 0,
+                   "last_errors": [{"at": "2020-09-04T00:00:00Z", "code": "x", "message": "hết pin"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.text);
+    let team = app.get("/api/v1/users?q=napan", &xa).await;
+    let phone = &team.body["items"][0]["phones"][0];
+    assert_eq!(
+        phone["app_version"], "v1",
+        "the refused reports changed nothing"
+    );
+    assert_eq!(phone["last_errors"], errors);
+
+    // Healthy again: room freed, no error in the past week; the phone leaves the list.
+    let r = app
+        .post(
+            "/api/v1/sync/report",
+            &cb,
+            json!({"device_id": sick, "app_version": "v2", "pending_changes": 0,
+                   "storage_free_bytes": 500_000_000}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["last_errors"], json!([]));
+    assert_eq!(trouble_of(&coverage().await, &w.v1), json!([]));
 }
 
 /// The printable sheet's QR codes: an SVG image of the text, for a signed-in user; a text

@@ -167,7 +167,8 @@ async fn a_campaign_is_run_from_the_console() {
         .post(
             "/api/v1/sync/report",
             &cb,
-            json!({"device_id": a.id, "app_version": "field-1", "pending_changes": 3, "oldest_pending_at": "2020-09-01T00:00:00Z"}),
+            json!({"device_id": a.id, "app_version": "field-1", "pending_changes": 3, "oldest_pending_at": "2020-09-01T00:00:00Z",
+                   "storage_free_bytes": 30 * 1024 * 1024, "last_errors": [{"at": "2020-09-01T02:00:00Z", "code": "storage_full"}]}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
@@ -187,6 +188,23 @@ async fn a_campaign_is_run_from_the_console() {
     assert_eq!(rows[1][0], w.v1.as_str());
     assert!(rows[1][2].as_str().unwrap().contains("cb.napan"), "{rows}");
     assert!(rows[1][2].as_str().unwrap().contains('3'), "{rows}");
+    // And that the phone is in trouble: little room left, an edit it could not store.
+    let trouble = b
+        .script(&format!(
+            "return document.querySelector('#coverage tr[data-id=\"{}\"] .phone.trouble').textContent",
+            w.v1
+        ))
+        .await;
+    assert_eq!(
+        trouble.as_str().unwrap(),
+        format!(
+            "cb.napan: còn 30.0 MB bộ nhớ · lỗi storage_full lúc {}",
+            b.script("return new Date('2020-09-01T02:00:00Z').toLocaleString('vi-VN', { timeZone: 'Asia/Ho_Chi_Minh', hour: '2-digit', minute: '2-digit', day: '2-digit', month: '2-digit', year: 'numeric' })")
+                .await
+                .as_str()
+                .unwrap()
+        )
+    );
     shot(&b, "console-coverage.png").await;
     // Sorted by households, most first: Nà Pàn's one household leads. Each click draws
     // the table anew: the next waits for it.

@@ -894,13 +894,31 @@ async fn an_edit_the_phone_cannot_store_keeps_the_form_says_why_and_queues_nothi
         "the form stays as it was typed"
     );
     assert_eq!(pending(&b).await, 0);
+    // "Gửi báo cáo lỗi" on the settings screen: the supervisor sees the phone's trouble.
+    b.script("location.hash = '#/me'; return true;").await;
+    b.click("#send-report").await;
+    let state = b
+        .wait_for(
+            "const s = document.getElementById('report-state'); \
+             return s && s.textContent.startsWith('Đã gửi') && s.textContent",
+        )
+        .await;
+    assert!(
+        state.as_str().unwrap().contains("Cán bộ giám sát"),
+        "{state}"
+    );
+    let xa = f.token("xa").await;
+    let team = f.call("GET", "/api/v1/users?q=canbo", &xa, None).await;
+    let phone = &team["items"][0]["phones"][0];
+    assert_eq!(phone["storage_free_bytes"], 30 * 1024 * 1024, "{phone}");
+    assert_eq!(phone["last_errors"][0]["code"], "storage_failed", "{phone}");
+    assert_eq!(phone["pending_changes"], 0);
     // Opened again, the app holds no half of it: nothing waits, and the household is not
     // on the server.
     b.goto(&format!("{}/field/", f.base())).await;
     b.wait_for("return window.gocua && window.gocua.ready")
         .await;
     wait_synced(&b).await;
-    let xa = f.token("xa").await;
     let found = f
         .call("GET", "/api/v1/households?q=ma%20van%20khanh", &xa, None)
         .await;

@@ -712,7 +712,10 @@ async fn exports_hold_the_same_figures_as_the_json() {
             && title.ends_with(gocua::reports::export::PERSONAL_DATA),
         "{title}"
     );
-    let cat = headers.iter().position(|h| h == "Đối tượng").unwrap();
+    let cat = headers
+        .iter()
+        .position(|h| h == "Đối tượng ưu tiên")
+        .unwrap();
     for r in &rows {
         assert!(
             ["Cách ly tập trung", "Cách ly tại nhà", "Phải xét nghiệm"].contains(&r[cat].as_str()),

@@ -138,10 +138,25 @@ pub struct DeviceReport {
     pub pending_changes: serde_json::Number,
     /// When the oldest of them was made; none when nothing waits.
     pub oldest_pending_at: Option<crate::domain::Time>,
+    /// The storage the app uses, as the browser tells it (`navigator.storage.estimate`).
+    #[schema(minimum = 0, maximum = 1000000000000000_i64)]
+    pub storage_used_bytes: Option<i64>,
+    /// The room the app has left; under 50 MiB the console shows the phone in trouble.
+    #[schema(minimum = 0, maximum = 1000000000000000_i64)]
+    pub storage_free_bytes: Option<i64>,
+    /// The app's last errors (at most 10), as codes: no message, no personal data.
+    #[serde(default)]
+    #[schema(max_items = 10)]
+    pub last_errors: Vec<devices::PhoneError>,
 }
 
+/// Largest storage figure a report may give (1 PB).
+const MAX_STORAGE_BYTES: i64 = 1_000_000_000_000_000;
+/// Most errors a report may list.
+const MAX_ERRORS: usize = 10;
+
 #[utoipa::path(post, path = "/api/v1/sync/report", tag = "sync", request_body = DeviceReport, security(("bearer" = [])),
-    description = "The field app's report at each sync, before its push: its version and the changes waiting on the phone. The coverage report and the team show them, so that a phone that cannot send is seen.",
+    description = "The field app's report at each sync, after its push (and when the user sends it from the settings screen): its version, the changes waiting on the phone, the storage it uses and has left, and its last errors as codes. The coverage report and the team show them, so that a phone that cannot send, or is running out of room, is seen.",
     responses(
     (status = 200, body = Phone),
     (status = 403, description = "The device belongs to another user", body = Problem),
@@ -183,6 +198,9 @@ pub async fn report(
         app_version: version,
         pending_changes: pending,
         oldest_pending_at: r.oldest_pending_at,
+        storage_used_bytes: storage("storage_used_bytes", r.storage_used_bytes)?,
+        storage_free_bytes: storage("storage_free_bytes", r.storage_free_bytes)?,
+        last_errors: errors(r.last_errors)?,
     };
     let phone = state
         .as_user_tx(auth, move |conn, who| {
@@ -195,4 +213,38 @@ pub async fn report(
         })
         .await?;
     Ok(HttpResponse::Ok().json(phone))
+}
+
+fn storage(field: &'static str, bytes: Option<i64>) -> ApiResult<Option<i64>> {
+    match bytes {
+        Some(b) if !(0..=MAX_STORAGE_BYTES).contains(&b) => Err(ApiError::invalid(
+            field,
+            "range",
+            "a whole number of bytes, 0 to 10^15",
+        )),
+        _ => Ok(bytes),
+    }
+}
+
+/// The reported errors, if each is a code (so that no message, and no personal data in
+/// one, is stored).
+fn errors(list: Vec<devices::PhoneError>) -> ApiResult<Vec<devices::PhoneError>> {
+    if list.len() > MAX_ERRORS {
+        return Err(ApiError::invalid("last_errors", "length", "at most 10"));
+    }
+    let code = |c: &str| {
+        (1..=60).contains(&c.len())
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.:-".contains(&b))
+    };
+    if let Some(bad) = list.iter().position(|e| !code(&e.code)) {
+        return Err(ApiError::invalid(
+            "last_errors",
+            "format",
+            format!(
+                "error {bad}: a code of 1 to 60 lowercase letters, digits and _ . : -, no message"
+            ),
+        ));
+    }
+    Ok(list)
 }

@@ -264,6 +264,9 @@ diesel::table! {
         pending_changes -> Nullable<BigInt>,
         oldest_pending_at -> Nullable<Ts>,
         reported_at -> Nullable<Ts>,
+        storage_used_bytes -> Nullable<BigInt>,
+        storage_free_bytes -> Nullable<BigInt>,
+        last_errors -> Nullable<Text>,
     }
 }
 

@@ -1,8 +1,9 @@
 //! One vocabulary: every closed set of values, declared once with `choice!`, each value with
-//! its stored name and its Vietnamese label. The validator and the OpenAPI document read the
-//! names, the exports read the labels, and the dashboard and the field app receive both in
-//! one served module (`javascript`, committed as `src/field/vocabulary.js` and checked by a
-//! test against this declaration).
+//! its stored name and its Vietnamese label; and every field's label (`field`). The validator
+//! and the OpenAPI document read the names, the exports and the register import read the
+//! labels, and the dashboard, the console and the field app receive both in one served module
+//! (`javascript`, committed as `src/field/vocabulary.js` and checked by a test against this
+//! declaration).
 
 use std::fmt;
 
@@ -137,6 +138,55 @@ choice!(
     }
 );
 
+/// The Vietnamese label of each field, the one the forms, the tables, the exports' columns and
+/// the register's template all show. A household's phone listed beside a person's is
+/// `household_phone`.
+pub mod field {
+    pub const HOUSEHOLD_CODE: &str = "Mã hộ";
+    pub const VILLAGE: &str = "Thôn";
+    pub const COMMUNE: &str = "Xã";
+    pub const HEAD_NAME: &str = "Chủ hộ";
+    pub const ADDRESS: &str = "Địa chỉ";
+    pub const PHONE: &str = "Điện thoại";
+    pub const HOUSEHOLD_PHONE: &str = "Điện thoại hộ";
+    pub const NOTES: &str = "Ghi chú";
+    pub const LAT: &str = "Vĩ độ";
+    pub const LON: &str = "Kinh độ";
+    pub const PERSON_CODE: &str = "Mã nhân khẩu";
+    pub const FULL_NAME: &str = "Họ tên";
+    pub const BIRTH_YEAR: &str = "Năm sinh";
+    pub const SEX: &str = "Giới tính";
+    pub const SMARTPHONE: &str = "Điện thoại thông minh";
+    pub const PRIORITY: &str = "Đối tượng ưu tiên";
+    pub const STATUS: &str = "Trạng thái cài đặt";
+    pub const OUTCOME: &str = "Kết quả";
+    pub const VISITED_AT: &str = "Thời điểm thăm";
+
+    /// Each field by its name in the API, as the apps receive them.
+    pub const ALL: &[(&str, &str)] = &[
+        ("external_id", HOUSEHOLD_CODE),
+        ("area_id", VILLAGE),
+        ("village", VILLAGE),
+        ("commune", COMMUNE),
+        ("head_name", HEAD_NAME),
+        ("address", ADDRESS),
+        ("phone", PHONE),
+        ("household_phone", HOUSEHOLD_PHONE),
+        ("notes", NOTES),
+        ("lat", LAT),
+        ("lon", LON),
+        ("person_code", PERSON_CODE),
+        ("full_name", FULL_NAME),
+        ("birth_year", BIRTH_YEAR),
+        ("sex", SEX),
+        ("smartphone", SMARTPHONE),
+        ("priority", PRIORITY),
+        ("status", STATUS),
+        ("outcome", OUTCOME),
+        ("visited_at", VISITED_AT),
+    ];
+}
+
 /// Every value set, in the order the apps receive them.
 pub fn sets() -> Vec<ValueSet> {
     use crate::domain::household::{
@@ -201,6 +251,14 @@ pub fn javascript() -> String {
     };
     out.push_str(&format!("export const VALUES = {};\n", json(values)));
     out.push_str(&format!("export const LABELS = {};\n", json(labels)));
+    let fields: serde_json::Map<String, serde_json::Value> = field::ALL
+        .iter()
+        .map(|(n, l)| ((*n).to_owned(), (*l).into()))
+        .collect();
+    out.push_str(&format!(
+        "/// Each field's label, by its name in the API.\nexport const FIELDS = {};\n",
+        json(fields)
+    ));
     let list = |names: &[&str]| serde_json::to_string(names).unwrap_or_default();
     out.push_str(&format!(
         "/// The statuses that count as \"has the app\".\nexport const INSTALLED = {};\n",
@@ -212,7 +270,9 @@ pub fn javascript() -> String {
     ));
     out.push_str(
         "/// The label of `value` in the set `set`, or the value itself when it has none.\n\
-         export const label = (set, value) => LABELS[set]?.[value] ?? value ?? \"\";\n",
+         export const label = (set, value) => LABELS[set]?.[value] ?? value ?? \"\";\n\
+         /// The label of the field `name`, or the name itself when it has none.\n\
+         export const fieldLabel = (name) => FIELDS[name] ?? name ?? \"\";\n",
     );
     out
 }
@@ -232,6 +292,35 @@ mod tests {
     #[test]
     fn the_committed_module_is_made_from_the_declarations() {
         assert_eq!(include_str!("../field/vocabulary.js"), javascript());
+    }
+
+    /// The apps take the fields' labels from the vocabulary: none of their pages spells one
+    /// out, so that the field app, the console, the dashboard and the exports cannot drift.
+    #[test]
+    fn the_apps_spell_out_no_field_label() {
+        let pages = [
+            ("src/field/app.js", include_str!("../field/app.js")),
+            (
+                "src/field/duplicates.js",
+                include_str!("../field/duplicates.js"),
+            ),
+            ("src/web/app.js", include_str!("../web/app.js")),
+            ("src/web/console.js", include_str!("../web/console.js")),
+        ];
+        for (file, text) in pages {
+            for (name, label) in field::ALL {
+                for quoted in [format!("\"{label}\""), format!("'{label}'")] {
+                    assert!(
+                        !text.contains(&quoted),
+                        "{file} spells out {quoted}: use fieldLabel(\"{name}\")"
+                    );
+                }
+            }
+        }
+        let mut names: Vec<&str> = field::ALL.iter().map(|f| f.0).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), field::ALL.len(), "a field named twice");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 // user does is an op queued on the phone; sync sends it when there is a signal.
 
 import { Engine, LoginNeeded, OfflineError, ServerError } from "./sync.js";
-import { INSTALLED, REVISIT, VALUES, label as valueLabel } from "./vocabulary.js";
+import { INSTALLED, REVISIT, VALUES, fieldLabel as label, label as valueLabel } from "./vocabulary.js";
 import { IdbStore } from "./idbstore.js";
 import { MemoryStore } from "./memstore.js";
 import { matches, terms } from "./text.js";
@@ -12,13 +12,7 @@ import { Schedule } from "./schedule.js";
 const GPS_WAIT_MS = 5000;
 const PAGE = 100;
 
-// The fields' labels; the values' labels come with the value sets (vocabulary.js).
-const FIELD_LABEL = {
-  head_name: "Tên chủ hộ", address: "Địa chỉ", phone: "Điện thoại", notes: "Ghi chú",
-  full_name: "Họ tên", birth_year: "Năm sinh", sex: "Giới tính", smartphone: "Điện thoại thông minh",
-  priority: "Nhóm ưu tiên", status: "Trạng thái cài đặt", outcome: "Kết quả", lat: "Vĩ độ", lon: "Kinh độ",
-};
-const label = (field) => FIELD_LABEL[field] ?? field ?? "";
+// The fields' and the values' labels come from the one vocabulary (vocabulary.js).
 // The value set of each field that takes one.
 const SET_OF = { sex: "sex", smartphone: "smartphone", priority: "priority", status: "adoption_status", outcome: "outcome" };
 const valueOf = (field, value) => valueLabel(SET_OF[field], value);
@@ -71,7 +65,8 @@ async function start() {
     alertBox("Trình duyệt không cho lưu dữ liệu trên máy: dữ liệu sẽ mất khi đóng trang.");
   }
   const version = document.querySelector('meta[name="gocua-version"]')?.content || "unknown";
-  engine = await Engine.open(store, { fetch: (...a) => fetch(...a), version });
+  engine = await Engine.open(store, { fetch: (...a) => fetch(...a), version,
+    storage: async () => (await navigator.storage?.estimate?.()) ?? null });
   // Timings the benchmark reads (benches/field.rs): what the user waits for.
   schedule = new Schedule({ run: () => syncNow() });
   window.gocua = { engine, schedule, ready: false, timings: {}, syncs: 0 };
@@ -229,6 +224,7 @@ function syncSoon() {
 /// Answers whether the edit was stored: when the phone could not store it (its storage
 /// full), the screen stays as it is, form and all, and the user hears why.
 async function edit(f) {
+  const started = performance.now();
   try {
     await f();
   } catch (e) {
@@ -236,6 +232,8 @@ async function edit(f) {
     return false;
   }
   render();
+  // From the tap to the screen showing it (benches/field.rs).
+  window.gocua.timings.lastEditMs = performance.now() - started;
   offerUpdate();
   syncSoon();
   return true;
@@ -252,6 +250,7 @@ function notStored(e) {
     ? "Máy đã hết chỗ lưu nên thay đổi này CHƯA được lưu. Hãy xóa bớt ảnh, video hoặc ứng dụng không dùng, rồi bấm lưu lại."
     : "Máy không ghi được thay đổi này vào bộ nhớ nên nó CHƯA được lưu. Hãy bấm lưu lại; nếu vẫn không được, hãy mở lại ứng dụng.", "not-stored");
   console.error(e);
+  engine.noteError(full ? "storage_full" : "storage_failed");
   checkStorage();
 }
 
@@ -694,7 +693,7 @@ function newHouseholdView() {
   const form = h("form", { class: "stack", id: "new" },
     h("a", { href: "#/" }, "← Danh sách"),
     h("h1", {}, "Thêm hộ"),
-    h("label", { for: "f-area_id" }, "Thôn"),
+    h("label", { for: "f-area_id" }, label("area_id")),
     h("select", { id: "f-area_id", name: "area_id", required: true }, vs.map((v) => h("option", { value: v.id, selected: v.id === ui.village }, v.name))),
     field("head_name", { required: true }), field("address", { required: true }),
     field("phone", { type: "tel" }), field("notes", { type: "textarea" }),
@@ -749,6 +748,7 @@ function settingsView() {
     h("h1", {}, engine.user?.username),
     h("p", {}, `${engine.view().households.size} hộ trên máy · ${engine.pendingCount()} thay đổi chờ gửi`),
     used,
+    reportBox(),
     h("button", { class: "danger", id: "logout", type: "button", onclick: async () => {
       const n = engine.pendingCount();
       if (n > 0 && !confirm(`Còn ${n} thay đổi chưa gửi. Đăng xuất sẽ XÓA chúng khỏi máy. Vẫn đăng xuất?`)) return;
@@ -756,6 +756,27 @@ function settingsView() {
       location.hash = "#/";
       render();
     } }, "Đăng xuất"));
+}
+
+/// "Gửi báo cáo lỗi": the phone's report (its version, what waits, its storage, its last
+/// errors as codes; nothing personal) goes to the server at once, for the supervisor.
+function reportBox() {
+  const state = h("p", { class: "muted", id: "report-state", role: "status" });
+  const errors = engine.lastErrors();
+  return h("div", { class: "stack" },
+    h("p", { class: "muted" }, errors.length
+      ? `Lỗi gần đây: ${errors.map((e) => `${e.code} (${when(e.at)})`).join(", ")}.`
+      : "Không có lỗi gần đây."),
+    h("button", { type: "button", id: "send-report", onclick: async (ev) => {
+      ev.target.disabled = true;
+      state.textContent = "Đang gửi…";
+      const sent = await engine.report().catch(() => false);
+      state.textContent = sent
+        ? `Đã gửi báo cáo lúc ${when(new Date().toISOString())}. Cán bộ giám sát sẽ thấy trên bảng điều khiển.`
+        : "Chưa gửi được (không có mạng hoặc máy chủ không trả lời). Hãy thử lại khi có sóng.";
+      ev.target.disabled = false;
+    } }, "Gửi báo cáo lỗi"),
+    state);
 }
 
 start();

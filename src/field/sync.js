@@ -27,6 +27,20 @@ export class ServerError extends Error {
 /// opens its survivor.
 const MERGES_KEPT = 50;
 
+/// The errors the phone reports: at most this many, none older than a week.
+const ERRORS_KEPT = 5;
+const ERRORS_KEPT_MS = 7 * 24 * 3600 * 1000;
+
+/// An error as the server takes it: lowercase letters, digits and `_ . : -`, up to 60.
+export const errorCode = (text) => String(text).toLowerCase().replace(/[^a-z0-9_.:-]+/g, "_").slice(0, 60) || "unknown";
+
+/// The code of an error a sync met: the HTTP status and the problem's code.
+const syncErrorCode = (e) => (e?.status ? `http_${e.status}${e.problem?.code ? `:${e.problem.code}` : ""}` : `client:${e?.name || "error"}`);
+
+/// Whether an error a sync met is trouble to report: not no signal, not the server out of
+/// reach or busy (502–504), not an expired login; a server error (500) is.
+const isTrouble = (e) => !(e instanceof LoginNeeded) && (!(e instanceof OfflineError) || e.status === 500);
+
 const entityKey = (c) =>
   c.entity === "adoption" ? `adoption/${c.id}/${c.data?.campaign_id ?? c.campaign_id}` : `${c.entity}/${c.id}`;
 
@@ -39,9 +53,11 @@ export function nextHlc(last, nowMs) {
 
 export class Engine {
   /// Opens the engine over a store ({load, commit, clear}) and a fetch function.
-  static async open(store, { fetch, base = "", now = () => Date.now(), uuid = () => crypto.randomUUID(), version = "unknown" } = {}) {
+  static async open(store, { fetch, base = "", now = () => Date.now(), uuid = () => crypto.randomUUID(), version = "unknown",
+    storage = async () => null } = {}) {
     const e = new Engine(store, fetch, base, now, uuid);
     e.version = version;
+    e.storage = storage;
     const { meta, entities, ops } = await store.load();
     e.meta = meta;
     e.entities = entities;
@@ -188,7 +204,9 @@ export class Engine {
       r = await this.request(method, path, body);
       if (r.status === 401) await this.needLogin();
     }
-    if (r.status >= 500) throw new OfflineError(r.body?.detail || `HTTP ${r.status}`);
+    // The server out of reach or failing: tried again like no signal (its status kept, so
+    // that a server error, 500, is reported as trouble).
+    if (r.status >= 500) throw Object.assign(new OfflineError(r.body?.detail || `HTTP ${r.status}`), { status: r.status, problem: r.body });
     return r;
   }
 
@@ -317,15 +335,36 @@ export class Engine {
   /// Tells the server this app's version and what waits on the phone, so that the console
   /// sees a phone that cannot send. Answers whether the server took it; a sync goes on
   /// either way.
+  /// Tells the server how the phone is: its version, what waits, its storage, its last
+  /// errors (codes only: nothing personal). Answers whether the server took it.
   async report() {
     const pending = this.pendingCount();
+    const room = await this.storage().catch(() => null);
+    const bytes = (n) => (Number.isFinite(n) && n >= 0 ? Math.min(Math.round(n), 1e15) : null);
     const r = await this.api("POST", "/api/v1/sync/report", {
       device_id: this.meta.device_id,
       app_version: String(this.version || "unknown").slice(0, 40),
       pending_changes: pending,
       oldest_pending_at: pending ? this.oldestPending() : null,
+      storage_used_bytes: room ? bytes(room.usage) : null,
+      storage_free_bytes: room ? bytes(room.quota - room.usage) : null,
+      last_errors: this.lastErrors(),
     });
     return r.status === 200;
+  }
+
+  /// The errors the phone keeps to report: the last five of the past week.
+  lastErrors() {
+    const since = new Date(this.now() - ERRORS_KEPT_MS).toISOString();
+    return (this.meta.errors || []).filter((e) => e.at >= since).slice(-ERRORS_KEPT);
+  }
+
+  /// Remembers an error to report, as a code. Kept in memory even when the phone cannot
+  /// store it (its storage full is one such error).
+  async noteError(code) {
+    const errors = [...this.lastErrors(), { at: new Date(this.now()).toISOString(), code: errorCode(code) }].slice(-ERRORS_KEPT);
+    this.meta.errors = errors;
+    await this.commit({ meta: { errors } }).catch(() => {});
   }
 
   view() {
@@ -415,6 +454,8 @@ export class Engine {
           return { pushed, pulled };
         } catch (e) {
           await this.commit({ meta: { last_error: e instanceof OfflineError ? "offline" : e instanceof LoginNeeded ? "login" : String(e.message) } });
+          // No signal and an expired login are a phone's daily life, not trouble.
+          if (isTrouble(e)) await this.noteError(syncErrorCode(e));
           throw e;
         } finally {
           this.syncing = null;

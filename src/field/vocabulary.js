@@ -156,9 +156,34 @@ export const LABELS = {
     "rate_smartphone": "Tỷ lệ trên người có điện thoại thông minh"
   }
 };
+/// Each field's label, by its name in the API.
+export const FIELDS = {
+  "address": "Địa chỉ",
+  "area_id": "Thôn",
+  "birth_year": "Năm sinh",
+  "commune": "Xã",
+  "external_id": "Mã hộ",
+  "full_name": "Họ tên",
+  "head_name": "Chủ hộ",
+  "household_phone": "Điện thoại hộ",
+  "lat": "Vĩ độ",
+  "lon": "Kinh độ",
+  "notes": "Ghi chú",
+  "outcome": "Kết quả",
+  "person_code": "Mã nhân khẩu",
+  "phone": "Điện thoại",
+  "priority": "Đối tượng ưu tiên",
+  "sex": "Giới tính",
+  "smartphone": "Điện thoại thông minh",
+  "status": "Trạng thái cài đặt",
+  "village": "Thôn",
+  "visited_at": "Thời điểm thăm"
+};
 /// The statuses that count as "has the app".
 export const INSTALLED = ["installed","installed_with_help","already_installed"];
 /// The outcomes that call for another visit.
 export const REVISIT = ["not_home","come_back_later"];
 /// The label of `value` in the set `set`, or the value itself when it has none.
 export const label = (set, value) => LABELS[set]?.[value] ?? value ?? "";
+/// The label of the field `name`, or the name itself when it has none.
+export const fieldLabel = (name) => FIELDS[name] ?? name ?? "";

@@ -43,6 +43,20 @@ pub struct CoverageRow {
     pub pending_changes: Option<i64>,
     /// When the oldest of those was made.
     pub oldest_pending_at: Option<Time>,
+    /// Those phones that last reported less than 50 MiB of storage left or errors.
+    pub phones_in_trouble: Vec<PhoneInTrouble>,
+}
+
+/// A canvasser's phone in trouble, as it last reported.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PhoneInTrouble {
+    pub username: String,
+    pub device_id: crate::domain::DeviceId,
+    pub last_sync_at: Time,
+    pub app_version: Option<String>,
+    pub storage_free_bytes: Option<i64>,
+    /// The latest of its reported errors.
+    pub last_error: Option<devices::PhoneError>,
 }
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -118,6 +132,22 @@ pub fn coverage(conn: &mut Conn<'_>, s: &Subject) -> Result<Coverage> {
                 pending_changes: (!reported.is_empty())
                     .then(|| reported.iter().filter_map(|p| p.pending_changes).sum()),
                 oldest_pending_at: reported.iter().filter_map(|p| p.oldest_pending_at).min(),
+                phones_in_trouble: theirs
+                    .iter()
+                    .filter(|p| p.in_trouble())
+                    .map(|p| PhoneInTrouble {
+                        username: covering
+                            .iter()
+                            .find(|a| a.0 == p.user_id)
+                            .map(|a| a.1.clone())
+                            .unwrap_or_default(),
+                        device_id: p.device_id,
+                        last_sync_at: p.last_sync_at,
+                        app_version: p.app_version.clone(),
+                        storage_free_bytes: p.storage_free_bytes,
+                        last_error: p.last_errors.last().cloned(),
+                    })
+                    .collect(),
             }
         })
         .collect();

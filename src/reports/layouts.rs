@@ -2,7 +2,7 @@
 //! or list becomes cells.
 
 use crate::domain::household::{AdoptionStatus, Outcome, Priority};
-use crate::domain::vocabulary::{label, AreaLevel, Denominator, TargetKind};
+use crate::domain::vocabulary::{field, label, AreaLevel, Denominator, TargetKind};
 use crate::reports::activity::ActivityRow;
 use crate::reports::coverage::CoverageRow;
 use crate::reports::export::Cell;
@@ -83,7 +83,7 @@ pub fn not_yet_assigned_cells(n: &NotYetAssigned) -> Vec<Cell> {
 pub const ACTIVITY_HEADERS: &[&str] = &[
     "Ngày",
     "Tài khoản",
-    "Họ tên",
+    field::FULL_NAME,
     "Số lần thăm",
     "Số hộ",
     "Số cài đặt",
@@ -107,15 +107,15 @@ pub fn activity_cells(r: &ActivityRow) -> Vec<Cell> {
 }
 
 pub const PRIORITY_HEADERS: &[&str] = &[
-    "Họ tên",
-    "Đối tượng",
-    "Năm sinh",
-    "Điện thoại",
-    "Trạng thái",
-    "Chủ hộ",
-    "Địa chỉ",
-    "Thôn",
-    "Điện thoại hộ",
+    field::FULL_NAME,
+    field::PRIORITY,
+    field::BIRTH_YEAR,
+    field::PHONE,
+    field::STATUS,
+    field::HEAD_NAME,
+    field::ADDRESS,
+    field::VILLAGE,
+    field::HOUSEHOLD_PHONE,
     "Lần thăm gần nhất",
     "Kết quả lần thăm gần nhất",
 ];
@@ -144,10 +144,10 @@ pub fn priority_cells(p: &PriorityPerson) -> Vec<Cell> {
 }
 
 pub const TO_VISIT_HEADERS: &[&str] = &[
-    "Chủ hộ",
-    "Địa chỉ",
-    "Thôn",
-    "Điện thoại",
+    field::HEAD_NAME,
+    field::ADDRESS,
+    field::VILLAGE,
+    field::PHONE,
     "Số nhân khẩu",
     "Số đối tượng ưu tiên",
     "Lần thăm gần nhất",
@@ -173,15 +173,15 @@ pub fn to_visit_cells(h: &HouseholdToVisit) -> Vec<Cell> {
 /// The household list's columns: the register's (docs/IMPORT.md) first, so that an export
 /// opens in the household import as it is; gocua's own id last.
 pub const HOUSEHOLD_HEADERS: &[&str] = &[
-    "Mã hộ",
-    "Thôn",
-    "Chủ hộ",
-    "Địa chỉ",
-    "Điện thoại hộ",
+    field::HOUSEHOLD_CODE,
+    field::VILLAGE,
+    field::HEAD_NAME,
+    field::ADDRESS,
+    field::HOUSEHOLD_PHONE,
     "Số nhân khẩu",
-    "Vĩ độ",
-    "Kinh độ",
-    "Ghi chú",
+    field::LAT,
+    field::LON,
+    field::NOTES,
     "Mã gocua",
 ];
 
@@ -203,8 +203,8 @@ pub fn household_cells(i: &HouseholdItem, village: Option<String>) -> Vec<Cell> 
 }
 
 pub const COVERAGE_HEADERS: &[&str] = &[
-    "Thôn",
-    "Xã",
+    field::VILLAGE,
+    field::COMMUNE,
     "Cán bộ phụ trách",
     "Lần đồng bộ gần nhất",
     "Số hộ",

@@ -168,7 +168,26 @@ pub struct Report {
     pub pending_changes: i64,
     /// When the oldest of them was made; none when nothing waits.
     pub oldest_pending_at: Option<Time>,
+    /// The storage the app uses and the room it has left, as the browser tells it.
+    pub storage_used_bytes: Option<i64>,
+    pub storage_free_bytes: Option<i64>,
+    /// The app's last errors, oldest first.
+    pub last_errors: Vec<PhoneError>,
 }
+
+/// An error the field app met (a refused sync, an edit it could not store): when, and a
+/// code; never a message that could carry personal data.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneError {
+    pub at: Time,
+    /// Lowercase letters, digits and `_ . : -`, up to 60: `http_500`, `storage_full`.
+    #[schema(pattern = "^[a-z0-9_.:-]{1,60}$")]
+    pub code: String,
+}
+
+/// A phone whose storage has less room than this left is in trouble.
+pub const LOW_STORAGE_BYTES: i64 = 50 * 1024 * 1024;
 
 /// A phone as the console shows it.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
@@ -181,6 +200,19 @@ pub struct Phone {
     pub app_version: Option<String>,
     pub pending_changes: Option<i64>,
     pub oldest_pending_at: Option<Time>,
+    pub storage_used_bytes: Option<i64>,
+    pub storage_free_bytes: Option<i64>,
+    /// The last errors it reported, oldest first.
+    pub last_errors: Vec<PhoneError>,
+}
+
+impl Phone {
+    /// Less than `LOW_STORAGE_BYTES` left, or errors in its last report.
+    pub fn in_trouble(&self) -> bool {
+        self.storage_free_bytes
+            .is_some_and(|free| free < LOW_STORAGE_BYTES)
+            || !self.last_errors.is_empty()
+    }
 }
 
 /// Records a device's report, registering the device for the user on first contact.
@@ -215,6 +247,10 @@ pub fn report(conn: &mut Conn<'_>, device: DeviceId, user: UserId, r: &Report) -
             devices::pending_changes.eq(Some(r.pending_changes)),
             devices::oldest_pending_at.eq(oldest),
             devices::reported_at.eq(Some(now)),
+            devices::storage_used_bytes.eq(r.storage_used_bytes),
+            devices::storage_free_bytes.eq(r.storage_free_bytes),
+            devices::last_errors.eq((!r.last_errors.is_empty())
+                .then(|| serde_json::to_string(&r.last_errors).unwrap_or_default())),
         ))
         .execute(c))?;
     Ok(phones(conn, &[user])?
@@ -231,6 +267,7 @@ type PhoneRow = (
     Option<String>,
     Option<i64>,
     Option<Time>,
+    (Option<i64>, Option<i64>, Option<String>),
 );
 
 /// The phones of these users, the most recently synced first.
@@ -247,16 +284,29 @@ pub fn phones(conn: &mut Conn<'_>, users: &[UserId]) -> Result<Vec<Phone>> {
                 devices::app_version,
                 devices::pending_changes,
                 devices::oldest_pending_at,
+                (
+                    devices::storage_used_bytes,
+                    devices::storage_free_bytes,
+                    devices::last_errors,
+                ),
             ))
             .load(c))?;
         out.extend(rows.into_iter().map(
-            |(device_id, user_id, pushed, reported, app_version, pending, oldest)| Phone {
-                device_id,
-                user_id,
-                last_sync_at: reported.map_or(pushed, |r| r.max(pushed)),
-                app_version,
-                pending_changes: pending,
-                oldest_pending_at: oldest,
+            |(device_id, user_id, pushed, reported, app_version, pending, oldest, health)| {
+                let (used, free, errors) = health;
+                Phone {
+                    device_id,
+                    user_id,
+                    last_sync_at: reported.map_or(pushed, |r| r.max(pushed)),
+                    app_version,
+                    pending_changes: pending,
+                    oldest_pending_at: oldest,
+                    storage_used_bytes: used,
+                    storage_free_bytes: free,
+                    last_errors: errors
+                        .and_then(|e| serde_json::from_str(&e).ok())
+                        .unwrap_or_default(),
+                }
             },
         ));
     }

@@ -1,6 +1,6 @@
 // The supervisors' dashboard and console: plain JavaScript over the gocua API, no outside
 // resources. The progress view is here; the console's screens are in console.js.
-import { label } from "/field/vocabulary.js";
+import { fieldLabel as F, label } from "/field/vocabulary.js";
 import { $, API, call, download as downloadFile, el, lower, num, pct, send, session, tokens } from "/assets/api.js";
 import * as console_ from "/assets/console.js";
 
@@ -305,19 +305,19 @@ async function trend(view) {
 const LISTS = {
   "priority-pending": {
     path: "/lists/priority-pending",
-    cols: [["Họ tên", (r) => r.full_name || ANONYMIZED], ["Đối tượng", (r) => label("priority", r.priority)],
-      ["Trạng thái", (r) => label("adoption_status", r.status || "not_yet")], ["Điện thoại", (r) => r.phone || r.household_phone || ""],
-      ["Địa chỉ", (r) => `${r.address} (${r.village})`], ["Lần thăm gần nhất", (r) => visit(r.last_visit)]],
+    cols: [[F("full_name"), (r) => r.full_name || ANONYMIZED], [F("priority"), (r) => label("priority", r.priority)],
+      [F("status"), (r) => label("adoption_status", r.status || "not_yet")], [F("phone"), (r) => r.phone || r.household_phone || ""],
+      [F("address"), (r) => `${r.address} (${r.village})`], ["Lần thăm gần nhất", (r) => visit(r.last_visit)]],
   },
   unvisited: {
     path: "/lists/unvisited",
-    cols: [["Chủ hộ", (r) => r.head_name || ANONYMIZED], ["Địa chỉ", (r) => r.address], ["Thôn", (r) => r.village],
+    cols: [[F("head_name"), (r) => r.head_name || ANONYMIZED], [F("address"), (r) => r.address], [F("village"), (r) => r.village],
       ["Nhân khẩu", (r) => r.members], ["Ưu tiên", (r) => r.priority_members]],
   },
   revisit: {
     path: "/lists/revisit",
-    cols: [["Chủ hộ", (r) => r.head_name || ANONYMIZED], ["Địa chỉ", (r) => r.address], ["Thôn", (r) => r.village],
-      ["Điện thoại", (r) => r.phone || ""], ["Lần thăm gần nhất", (r) => visit(r.last_visit)]],
+    cols: [[F("head_name"), (r) => r.head_name || ANONYMIZED], [F("address"), (r) => r.address], [F("village"), (r) => r.village],
+      [F("phone"), (r) => r.phone || ""], ["Lần thăm gần nhất", (r) => visit(r.last_visit)]],
   },
   activity: {
     path: "/reports/activity",

@@ -1,17 +1,16 @@
 // The console's screens (docs/CONSOLE.md): the team, accounts from a spreadsheet and their
 // printable sheet, campaigns and targets, conflicts, who covers what, the audit trail and
 // the household register import. Each is a client of the public API.
-import { label } from "/field/vocabulary.js";
+import { fieldLabel, label } from "/field/vocabulary.js";
 import { call, download, el, num, Refused, send, table, upload, when } from "/assets/api.js";
 
 const ROLE = { admin: "Quản trị", supervisor: "Giám sát", canvasser: "Cán bộ" };
 // A phone that has not synced for this long is marked.
 const SILENT_MS = 2 * 24 * 3600 * 1000;
-const FIELD = {
-  head_name: "Tên chủ hộ", address: "Địa chỉ", phone: "Điện thoại", notes: "Ghi chú",
-  full_name: "Họ tên", birth_year: "Năm sinh", sex: "Giới tính", smartphone: "Điện thoại thông minh",
-  priority: "Nhóm ưu tiên", status: "Trạng thái cài đặt", lat: "Vĩ độ", lon: "Kinh độ", "*": "Cả bản ghi (đã bị xóa)",
-};
+// A phone with less storage than this left is in trouble (src/store/devices.rs).
+const LOW_STORAGE_BYTES = 50 * 1024 * 1024;
+// A conflict's field: its label, or the whole record when it was deleted.
+const fieldName = (f) => (f === "*" ? "Cả bản ghi (đã bị xóa)" : fieldLabel(f));
 const SET_OF = { sex: "sex", smartphone: "smartphone", priority: "priority", status: "adoption_status" };
 const ACTIONS = {
   login: "Đăng nhập", login_failed: "Đăng nhập sai", login_throttled: "Đăng nhập bị chặn tạm",
@@ -83,14 +82,26 @@ async function team(filter = {}) {
         el("button", { type: "button", id: "import-users", onclick: () => importAccounts() }, "Tạo tài khoản từ bảng tính")),
       result,
       el("p", {}, `${num(page.total)} người.`),
-      table(["Họ tên", "Vai trò", "Địa bàn", "Trạng thái", "Đăng nhập gần nhất", "Điện thoại", ""],
+      table([fieldLabel("full_name"), "Vai trò", "Địa bàn", "Trạng thái", "Đăng nhập gần nhất", fieldLabel("phone"), ""],
         users.map((u) => userRow(u, result)), { id: "team" })));
+}
+
+/// What is wrong with a phone, as it last reported: little storage left, its latest error.
+function trouble(p) {
+  const parts = [];
+  if (p.storage_free_bytes !== null && p.storage_free_bytes !== undefined && p.storage_free_bytes < LOW_STORAGE_BYTES) {
+    parts.push(`còn ${(p.storage_free_bytes / 1048576).toFixed(1)} MB bộ nhớ`);
+  }
+  const last = p.last_error ?? p.last_errors?.at(-1);
+  if (last) parts.push(`lỗi ${last.code} lúc ${when(last.at)}`);
+  return parts.join(" · ");
 }
 
 function userRow(u, result) {
   const phones = u.phones.length ? u.phones.map((p) => el("div", { class: silent(p.last_sync_at) ? "phone silent" : "phone" },
     `Đồng bộ ${when(p.last_sync_at)}`, p.app_version ? ` · bản ${p.app_version}` : "",
-    p.pending_changes ? el("b", { class: "waiting" }, ` · ${num(p.pending_changes)} thay đổi chờ gửi`) : ""))
+    p.pending_changes ? el("b", { class: "waiting" }, ` · ${num(p.pending_changes)} thay đổi chờ gửi`) : "",
+    trouble(p) ? el("b", { class: "trouble" }, ` · ${trouble(p)}`) : ""))
     : el("span", { class: "muted" }, "Chưa đồng bộ");
   const actions = mayManage(u) && u.id !== ctx.me.id ? [
     el("button", { type: "button", class: "reset", onclick: () => resetPassword(u, result) }, "Đặt lại mật khẩu"),
@@ -100,12 +111,12 @@ function userRow(u, result) {
       : el("button", { type: "button", class: "reactivate", onclick: () => setActive(u, true, result) }, "Mở khóa"),
   ] : [];
   return el("tr", { "data-username": u.username, class: u.active ? "" : "inactive" },
-    el("td", { "data-label": "Họ tên" }, el("b", {}, u.full_name || u.username), el("small", {}, ` ${u.username}`), u.phone ? el("small", {}, ` · ${u.phone}`) : ""),
+    el("td", { "data-label": fieldLabel("full_name") }, el("b", {}, u.full_name || u.username), el("small", {}, ` ${u.username}`), u.phone ? el("small", {}, ` · ${u.phone}`) : ""),
     el("td", { "data-label": "Vai trò" }, ROLE[u.role] || u.role),
     el("td", { "data-label": "Địa bàn" }, u.area_ids.map((id) => areaNames.get(id)).join(", ") || "—"),
     el("td", { "data-label": "Trạng thái" }, u.active ? "Đang hoạt động" : "Đã khóa", u.must_change_password ? el("small", {}, " · chưa đổi mật khẩu") : ""),
     el("td", { "data-label": "Đăng nhập gần nhất" }, when(u.last_login_at)),
-    el("td", { "data-label": "Điện thoại" }, phones),
+    el("td", { "data-label": fieldLabel("phone") }, phones),
     el("td", { class: "actions" }, actions));
 }
 
@@ -186,8 +197,8 @@ function newUser(result) {
   const form = el("form", { class: "card", id: "user-form" },
     el("h3", {}, "Thêm người"),
     field("new-username", "Tên đăng nhập", { required: true, pattern: "[A-Za-z0-9._\\-]{2,40}", autocomplete: "off" }),
-    field("new-full-name", "Họ tên"),
-    field("new-phone", "Điện thoại", { type: "tel" }),
+    field("new-full-name", fieldLabel("full_name")),
+    field("new-phone", fieldLabel("phone"), { type: "tel" }),
     el("label", {}, "Vai trò", el("select", { id: "new-role" }, manageableRoles().map((r) => el("option", { value: r }, ROLE[r])))),
     el("p", {}, "Địa bàn:"), areaPicker(chosen),
     el("button", { type: "submit", id: "create-user" }, "Tạo tài khoản"), " ",
@@ -263,7 +274,7 @@ function importAccounts() {
 }
 
 function accountsTable(accounts, withPasswords = false) {
-  return table(["Dòng", "Tên đăng nhập", "Họ tên", "Vai trò", "Địa bàn", "Điện thoại", ...(withPasswords ? ["Mật khẩu dùng một lần"] : [])],
+  return table(["Dòng", "Tên đăng nhập", fieldLabel("full_name"), "Vai trò", "Địa bàn", fieldLabel("phone"), ...(withPasswords ? ["Mật khẩu dùng một lần"] : [])],
     accounts.map((a) => [String(a.line), a.username, a.full_name, ROLE[a.role], a.area_names.join(", "), a.phone,
       ...(withPasswords ? [el("code", { class: "otp" }, a.one_time_password)] : [])]), { id: "accounts" });
 }
@@ -390,7 +401,7 @@ async function conflicts(status = "open") {
   box().replaceChildren(el("div", { class: "card" },
     el("h2", {}, `Xung đột — ${ctx.area.name}`),
     el("p", {}, select, ` ${num(page.total)} xung đột.`),
-    table(["Hộ", "Trường", "Giá trị đang giữ", "Giá trị bị thay", "Ai, khi nào", status === "open" ? "Xử lý" : "Kết quả"],
+    table(["Hộ", "Trường", "Giá trị đang giữ", "Giá trị bị thay", "Ai, khi nào", status === "open" ? "Xử lý" : "Cách xử lý"],
       page.items.map(conflictRow), { id: "conflicts" })));
 }
 
@@ -416,7 +427,7 @@ function conflictRow(c) {
   const kept = open && c.field !== "*" ? c.current_value : c.kept_value;
   tr.append(
     el("td", { "data-label": "Hộ" }, c.household_head || "(đã ẩn danh)", el("small", {}, ` ${c.household_address || ""}`)),
-    el("td", { "data-label": "Trường" }, FIELD[c.field] || c.field),
+    el("td", { "data-label": "Trường" }, fieldName(c.field)),
     el("td", { "data-label": "Giá trị đang giữ", class: "kept" }, valueText(c.field, kept)),
     el("td", { "data-label": "Giá trị bị thay", class: "lost" }, valueText(c.field, c.lost_value)),
     el("td", { "data-label": "Ai, khi nào" }, `${c.lost_by_name || `thiết bị ${String(c.lost_by).slice(0, 8)}`}, ${when(c.created_at)}`),
@@ -496,9 +507,10 @@ async function coverage(sort = { key: null, down: false }) {
   if (!ctx.campaign) return box().replaceChildren(message("Chưa có chiến dịch nào."));
   const c = await call(`/reports/coverage?campaign=${ctx.campaign}&area=${ctx.area.id}`);
   const columns = [
-    ["Thôn", (r) => r.name], ["Xã", (r) => r.commune], ["Cán bộ phụ trách", (r) => r.canvassers.map((x) => x.username).join(",")],
+    [fieldLabel("village"), (r) => r.name], [fieldLabel("commune"), (r) => r.commune], ["Cán bộ phụ trách", (r) => r.canvassers.map((x) => x.username).join(",")],
     ["Số hộ", (r) => r.households], ["Đã thăm", (r) => r.households_visited],
     ["Lần thăm gần nhất", (r) => r.last_visit_at || ""], ["Thay đổi chờ gửi", (r) => r.pending_changes ?? -1],
+    ["Điện thoại gặp sự cố", (r) => r.phones_in_trouble.length],
   ];
   const rows = [...c.rows];
   if (sort.key !== null) {
@@ -517,8 +529,8 @@ async function coverage(sort = { key: null, down: false }) {
     el("table", { id: "coverage" },
       el("thead", {}, el("tr", {}, header.map((h) => el("th", {}, h)))),
       el("tbody", {}, rows.map((r) => el("tr", { "data-id": r.area_id, class: r.canvassers.length ? "" : "uncovered" },
-        el("td", { "data-label": "Thôn" }, r.name),
-        el("td", { "data-label": "Xã" }, r.commune),
+        el("td", { "data-label": fieldLabel("village") }, r.name),
+        el("td", { "data-label": fieldLabel("commune") }, r.commune),
         el("td", { "data-label": "Cán bộ phụ trách" }, r.canvassers.length
           ? r.canvassers.map((x) => el("div", { class: !x.last_sync_at ? "canvasser never" : silent(x.last_sync_at) ? "canvasser silent" : "canvasser" },
             `${x.full_name || x.username} (${x.username}) · ${x.last_sync_at ? `đồng bộ ${when(x.last_sync_at)}` : "chưa đồng bộ lần nào"}`))
@@ -527,7 +539,9 @@ async function coverage(sort = { key: null, down: false }) {
         el("td", { "data-label": "Đã thăm" }, num(r.households_visited)),
         el("td", { "data-label": "Lần thăm gần nhất" }, when(r.last_visit_at)),
         el("td", { "data-label": "Thay đổi chờ gửi", class: r.pending_changes ? "waiting" : "" },
-          r.pending_changes === null ? "—" : `${num(r.pending_changes)}${r.oldest_pending_at ? ` (từ ${when(r.oldest_pending_at)})` : ""}`))))),
+          r.pending_changes === null ? "—" : `${num(r.pending_changes)}${r.oldest_pending_at ? ` (từ ${when(r.oldest_pending_at)})` : ""}`),
+        el("td", { "data-label": "Điện thoại gặp sự cố" }, r.phones_in_trouble.map((p) => el("div", { class: "phone trouble", "data-device": p.device_id },
+          `${p.username}: ${trouble(p)}`))))))),
     el("p", { class: "exports" }, "Xuất: ",
       el("button", { type: "button", onclick: () => download(`/reports/coverage.csv?campaign=${ctx.campaign}&area=${ctx.area.id}`) }, "CSV"), " ",
       el("button", { type: "button", onclick: () => download(`/reports/coverage.xlsx?campaign=${ctx.campaign}&area=${ctx.area.id}`) }, "Excel"))));

@@ -112,6 +112,87 @@ test("a sync says what it moved, so that the app backs off when nothing did", as
   assert.deepEqual(await e.sync(), { pushed: 0, pulled: 0 });
 });
 
+test("the errors a sync met and the phone's storage go to the server in the next report, as codes", async () => {
+  let failPush = true;
+  const flaky = async (url, init) => {
+    if (failPush && String(url).endsWith("/api/v1/sync/push")) {
+      failPush = false;
+      return new Response(JSON.stringify({ code: "internal", detail: "Nguyễn Văn An không lưu được" }),
+        { status: 500, headers: { "content-type": "application/problem+json" } });
+    }
+    return fetch(url, init);
+  };
+  const e = await Engine.open(new MemoryStore(), { fetch: flaky, base: server.base,
+    storage: async () => ({ usage: 3_000_000, quota: 3_000_000 + 40 * 1048576 }) });
+  await e.login("canbo", "gocua-demo");
+  await e.sync();
+  const [v1] = villages(e);
+  await e.createHousehold({ area_id: v1.id, address: "Số 8, Nà Pàn", head_name: "Hà Văn Lực" });
+  await assert.rejects(e.sync(), (err) => err instanceof OfflineError && err.status === 500);
+  assert.deepEqual(e.lastErrors().map((x) => x.code), ["http_500:internal"], "a code, not the message");
+  await e.sync();
+  const t = await token(server.base, "xa");
+  const team = await rest(server.base, "GET", "/api/v1/users?q=canbo", t);
+  const phone = team.body.items[0].phones.find((p) => p.device_id === e.meta.device_id);
+  assert.deepEqual(phone.last_errors.map((x) => x.code), ["http_500:internal"]);
+  assert.equal(phone.storage_used_bytes, 3_000_000);
+  assert.equal(phone.storage_free_bytes, 40 * 1048576);
+  assert.equal(phone.pending_changes, 0);
+  // A week later the error is old news: the phone reports none.
+  const later = await Engine.open(e.store, { fetch, base: server.base, now: () => Date.now() + 8 * 24 * 3600 * 1000 });
+  assert.deepEqual(later.lastErrors(), []);
+});
+
+test("a first download cut halfway goes on from where it stopped, even after the app was closed", async () => {
+  // Enough households in canbo's villages for three pages of 500.
+  const maker = await device();
+  const [v1] = villages(maker);
+  for (let i = 0; i < 1100; i += 1) {
+    await maker.createHousehold({ area_id: v1.id, address: `Số ${i}, Nà Pàn`, head_name: `Vi Văn Tải ${i}` });
+  }
+  await maker.sync();
+  const whole = await device();
+  const total = whole.view().households.size;
+  assert.ok(total > 1000, `${total} households in scope`);
+
+  // The network drops at the second page. The link notes each pull's cursor and the
+  // households each page brings.
+  const pulls = [];
+  const brought = [];
+  let cut = true;
+  const link = async (url, init) => {
+    if (!String(url).includes("/api/v1/sync/pull")) return fetch(url, init);
+    pulls.push(new URL(url).searchParams.get("cursor"));
+    if (cut && pulls.length === 2) throw new TypeError("network changed");
+    const res = await fetch(url, init);
+    const page = await res.clone().json();
+    brought.push(...page.changes.filter((c) => c.entity === "household").map((c) => c.id));
+    return res;
+  };
+  const store = new MemoryStore();
+  const first = await Engine.open(store, { fetch: link, base: server.base });
+  await first.login("canbo", "gocua-demo");
+  await assert.rejects(first.sync(), OfflineError);
+  const kept = first.view().households.size;
+  assert.ok(kept > 0 && kept < total, `the first page is kept: ${kept}`);
+  const keptIds = new Set(first.view().households.keys());
+  const cursor = first.meta.cursor;
+  assert.ok(cursor, "the cursor of the page applied");
+
+  // The app is closed and opened again; the signal is back.
+  cut = false;
+  pulls.length = 0;
+  brought.length = 0;
+  const again = await Engine.open(store, { fetch: link, base: server.base });
+  assert.equal(again.view().households.size, kept);
+  await again.sync();
+  assert.equal(pulls[0], cursor, "the next try starts from the page it stopped at");
+  assert.equal(brought.filter((id) => keptIds.has(id)).length, 0, "no household downloaded twice");
+  assert.equal(new Set(brought).size, total - kept, "the households left, not the whole download");
+  assert.equal(again.view().households.size, total);
+  assert.deepEqual([...again.view().households.keys()].sort(), [...whole.view().households.keys()].sort());
+});
+
 test("a push whose answer is lost is resent as it was and applied once", async () => {
   let lose = true;
   // Delivers the request, then drops the answer (the connection broke on the way back).

@@ -44,21 +44,22 @@ impl Column {
 
     /// The header as the template writes it (and the households export).
     pub const fn header(self) -> &'static str {
+        use crate::domain::vocabulary::field;
         match self {
-            Column::HouseholdCode => "Mã hộ",
-            Column::Village => "Thôn",
-            Column::Commune => "Xã",
-            Column::Head => "Chủ hộ",
-            Column::Address => "Địa chỉ",
-            Column::HouseholdPhone => "Điện thoại hộ",
-            Column::Name => "Họ và tên",
-            Column::PersonCode => "Mã nhân khẩu",
-            Column::BirthYear => "Năm sinh",
+            Column::HouseholdCode => field::HOUSEHOLD_CODE,
+            Column::Village => field::VILLAGE,
+            Column::Commune => field::COMMUNE,
+            Column::Head => field::HEAD_NAME,
+            Column::Address => field::ADDRESS,
+            Column::HouseholdPhone => field::HOUSEHOLD_PHONE,
+            Column::Name => field::FULL_NAME,
+            Column::PersonCode => field::PERSON_CODE,
+            Column::BirthYear => field::BIRTH_YEAR,
             Column::BirthDate => "Ngày sinh",
-            Column::Sex => "Giới tính",
-            Column::Phone => "Điện thoại",
-            Column::Smartphone => "Điện thoại thông minh",
-            Column::Priority => "Đối tượng ưu tiên",
+            Column::Sex => field::SEX,
+            Column::Phone => field::PHONE,
+            Column::Smartphone => field::SMARTPHONE,
+            Column::Priority => field::PRIORITY,
         }
     }
 

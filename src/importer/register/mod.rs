@@ -108,7 +108,7 @@ pub fn parse(rows: &[Row], commune_given: bool) -> Register {
                 Some(Column::HouseholdCode),
                 "no_header",
                 "no row has a `Mã hộ` header: the header row names the columns (Mã hộ, Thôn, \
-                 Chủ hộ, Địa chỉ, Họ và tên, …); see the template"
+                 Chủ hộ, Địa chỉ, Họ tên, …); see the template"
                     .into(),
             )],
             ..Register::default()
