@@ -272,8 +272,11 @@ async fn measure(b: &Browser, backend: &str, base: &str, phone: Phone) {
         .await;
         b.script("window.gocua.timings.lastEditMs = null; return true;")
             .await;
-        b.click(&format!(".member .statuses button[data-status={s}]"))
-            .await;
+        // Found and tapped in one step: the screen may be drawn again (a sync) in between.
+        b.script(&format!(
+            "document.querySelector('.member .statuses button[data-status={s}]').click(); return true;"
+        ))
+        .await;
         let ms = b
             .wait_for_within("return window.gocua.timings.lastEditMs", 60)
             .await;

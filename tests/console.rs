@@ -622,12 +622,14 @@ async fn a_phone_in_trouble_is_seen_by_its_supervisor() {
             "/api/v1/sync/report",
             &ok,
             json!({"device_id": healthy, "app_version": "v1", "pending_changes": 0,
-                   "storage_used_bytes": 2_000_000, "storage_free_bytes": 900_000_000_i64,
+                   "storage_used_bytes": 2_000_000.0, "storage_free_bytes": 900_000_000_i64,
                    "last_errors": []}),
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.body["storage_free_bytes"], 900_000_000_i64);
+    // A whole number written with a decimal point, as some phones' JSON does.
+    assert_eq!(r.body["storage_used_bytes"], 2_000_000);
     // A phone with 30 MB left and two errors.
     let sick = Uuid::new_v4();
     let errors = json!([

@@ -139,11 +139,11 @@ pub struct DeviceReport {
     /// When the oldest of them was made; none when nothing waits.
     pub oldest_pending_at: Option<crate::domain::Time>,
     /// The storage the app uses, as the browser tells it (`navigator.storage.estimate`).
-    #[schema(minimum = 0, maximum = 1000000000000000_i64)]
-    pub storage_used_bytes: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1000000000000000_i64)]
+    pub storage_used_bytes: Option<serde_json::Number>,
     /// The room the app has left; under 50 MiB the console shows the phone in trouble.
-    #[schema(minimum = 0, maximum = 1000000000000000_i64)]
-    pub storage_free_bytes: Option<i64>,
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1000000000000000_i64)]
+    pub storage_free_bytes: Option<serde_json::Number>,
     /// The app's last errors (at most 10), as codes: no message, no personal data.
     #[serde(default)]
     #[schema(max_items = 10)]
@@ -176,30 +176,19 @@ pub async fn report(
             "1 to 40 characters",
         ));
     }
-    // A whole number, however written (`3` or `3.0`).
-    let pending = r
-        .pending_changes
-        .as_i64()
-        .or_else(|| {
-            r.pending_changes
-                .as_f64()
-                .filter(|f| f.fract() == 0.0 && f.abs() < 1e12)
-                .map(|f| f as i64)
-        })
-        .filter(|n| (0..=1_000_000_000).contains(n))
-        .ok_or_else(|| {
-            ApiError::invalid(
-                "pending_changes",
-                "range",
-                "a whole number, 0 to 1000000000",
-            )
-        })?;
+    let pending = whole(&r.pending_changes, 1_000_000_000).ok_or_else(|| {
+        ApiError::invalid(
+            "pending_changes",
+            "range",
+            "a whole number, 0 to 1000000000",
+        )
+    })?;
     let report = devices::Report {
         app_version: version,
         pending_changes: pending,
         oldest_pending_at: r.oldest_pending_at,
-        storage_used_bytes: storage("storage_used_bytes", r.storage_used_bytes)?,
-        storage_free_bytes: storage("storage_free_bytes", r.storage_free_bytes)?,
+        storage_used_bytes: storage("storage_used_bytes", r.storage_used_bytes.as_ref())?,
+        storage_free_bytes: storage("storage_free_bytes", r.storage_free_bytes.as_ref())?,
         last_errors: errors(r.last_errors)?,
     };
     let phone = state
@@ -215,15 +204,26 @@ pub async fn report(
     Ok(HttpResponse::Ok().json(phone))
 }
 
-fn storage(field: &'static str, bytes: Option<i64>) -> ApiResult<Option<i64>> {
-    match bytes {
-        Some(b) if !(0..=MAX_STORAGE_BYTES).contains(&b) => Err(ApiError::invalid(
-            field,
-            "range",
-            "a whole number of bytes, 0 to 10^15",
-        )),
-        _ => Ok(bytes),
-    }
+/// A whole number from 0 to `max`, however written (`3` or `3.0`, as some phones' JSON
+/// writes it).
+fn whole(n: &serde_json::Number, max: i64) -> Option<i64> {
+    n.as_i64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        })
+        .filter(|n| (0..=max).contains(n))
+}
+
+fn storage(field: &'static str, bytes: Option<&serde_json::Number>) -> ApiResult<Option<i64>> {
+    bytes
+        .map(|b| {
+            whole(b, MAX_STORAGE_BYTES).ok_or_else(|| {
+                ApiError::invalid(field, "range", "a whole number of bytes, 0 to 10^15")
+            })
+        })
+        .transpose()
 }
 
 /// The reported errors, if each is a code (so that no message, and no personal data in

@@ -51,6 +51,18 @@ export function nextHlc(last, nowMs) {
   return { ms, c, text: `${new Date(ms).toISOString()}-${String(c).padStart(4, "0")}` };
 }
 
+/// A household as the screens read it: its fields, its members, its visits (latest first)
+/// and the keys it is searched by.
+function assemble(h, members, visits) {
+  const sorted = [...visits].sort((a, b) => String(b.visited_at).localeCompare(String(a.visited_at)));
+  return {
+    ...h,
+    members,
+    visits: sorted,
+    keys: [searchKey(`${h.head_name ?? ""} ${h.address ?? ""}`), ...members.map((m) => searchKey(m.full_name))],
+  };
+}
+
 export class Engine {
   /// Opens the engine over a store ({load, commit, clear}) and a fetch function.
   static async open(store, { fetch, base = "", now = () => Date.now(), uuid = () => crypto.randomUUID(), version = "unknown",
@@ -86,6 +98,7 @@ export class Engine {
 
   changed() {
     this.viewCache = null;
+    if (this.entities !== this.baseOf) this.baseCache = null;
     for (const f of this.listeners) f(this);
   }
 
@@ -233,6 +246,7 @@ export class Engine {
   async commit({ meta = {}, put = [], del = [], ops = [], dropOps = [], clearEntities = false }) {
     await this.store.commit({ meta, put, del, ops, dropOps, clearEntities });
     Object.assign(this.meta, meta);
+    if (clearEntities || del.length || put.length) this.baseCache = null;
     if (clearEntities) this.entities.clear();
     for (const k of del) this.entities.delete(k);
     for (const [k, v] of put) this.entities.set(k, v);
@@ -367,60 +381,123 @@ export class Engine {
     await this.commit({ meta: { errors } }).catch(() => {});
   }
 
-  view() {
-    if (this.viewCache) return this.viewCache;
-    const households = new Map();
+  /// The pulled copy as the screens read it: households with their members, visits and
+  /// search keys. Made again only when a pull changed the copy.
+  baseView() {
+    if (this.baseCache && this.baseOf === this.entities) return this.baseCache;
+    const raw = new Map();
     const members = new Map();
     const adoptions = new Map(); // `${member}/${campaign}` -> status
     const visits = new Map();
     for (const e of this.entities.values()) {
-      if (e.entity === "household") households.set(e.id, { id: e.id, version: e.version, ...e.data });
+      if (e.entity === "household") raw.set(e.id, { id: e.id, version: e.version, ...e.data });
       else if (e.entity === "member") members.set(e.id, { id: e.id, ...e.data });
       else if (e.entity === "adoption") adoptions.set(`${e.id}/${e.data.campaign_id}`, e.data.status);
       else if (e.entity === "visit") visits.set(e.id, { id: e.id, ...e.data });
     }
-    for (const op of this.overlay()) {
+    const households = new Map();
+    const membersOf = new Map(); // household id -> its members' ids
+    const visitsOf = new Map();
+    const order = new Map(); // member id -> its place in the copy, by which members are listed
+    for (const m of members.values()) {
+      order.set(m.id, order.size);
+      if (!membersOf.has(m.household_id)) membersOf.set(m.household_id, []);
+      membersOf.get(m.household_id).push(m.id);
+    }
+    for (const v of visits.values()) {
+      if (!visitsOf.has(v.household_id)) visitsOf.set(v.household_id, []);
+      visitsOf.get(v.household_id).push(v);
+    }
+    for (const h of raw.values()) {
+      households.set(h.id, assemble(h, (membersOf.get(h.id) || []).map((id) => members.get(id)), visitsOf.get(h.id) || []));
+    }
+    this.baseCache = { raw, households, members, adoptions, membersOf, visitsOf, order, visitIds: new Set(visits.keys()) };
+    this.baseOf = this.entities;
+    return this.baseCache;
+  }
+
+  /// What the user sees: the pulled copy with the device's own ops on top, in seq order. Only
+  /// the households those ops touch are made again; the others are the copy's.
+  view() {
+    if (this.viewCache) return this.viewCache;
+    const base = this.baseView();
+    const ops = this.overlay();
+    if (!ops.length) {
+      this.viewCache = { households: base.households, members: base.members, adoptions: base.adoptions };
+      return this.viewCache;
+    }
+    const raw = new Map(); // touched households' own fields, or null once deleted
+    // The copy's maps are copied only when an op changes them.
+    const has = (prefix) => ops.some((o) => o.type.startsWith(prefix));
+    const members = has("member.") ? new Map(base.members) : base.members;
+    const adoptions = has("adoption.") ? new Map(base.adoptions) : base.adoptions;
+    const touched = new Set();
+    const joined = new Map(); // household id -> members the ops added or moved to it
+    const newVisits = new Map(); // household id -> visits the ops recorded
+    const added = new Map(); // member id -> its place among the members the ops created
+    const recorded = new Set(); // the visits the ops recorded
+    const rawOf = (id) => (raw.has(id) ? raw.get(id) : base.raw.get(id));
+    for (const op of ops) {
       const d = op.data || {};
       switch (op.type) {
         case "household.upsert":
-          households.set(op.entity_id, { ...(households.get(op.entity_id) || { id: op.entity_id }), ...d });
+          raw.set(op.entity_id, { ...(rawOf(op.entity_id) || { id: op.entity_id }), ...d });
+          touched.add(op.entity_id);
           break;
         case "household.delete":
-          households.delete(op.entity_id);
+          raw.set(op.entity_id, null);
+          touched.add(op.entity_id);
           break;
-        case "member.upsert":
-          members.set(op.entity_id, {
-            ...(members.get(op.entity_id) || { id: op.entity_id, household_id: op.household_id }),
-            ...d,
-          });
+        case "member.upsert": {
+          const before = members.get(op.entity_id);
+          if (!before && !base.order.has(op.entity_id) && !added.has(op.entity_id)) added.set(op.entity_id, added.size);
+          const m = { ...(before || { id: op.entity_id, household_id: op.household_id }), ...d };
+          members.set(op.entity_id, m);
+          touched.add(m.household_id);
+          if (before) touched.add(before.household_id);
+          if (!before || before.household_id !== m.household_id) {
+            if (!joined.has(m.household_id)) joined.set(m.household_id, []);
+            joined.get(m.household_id).push(m.id);
+          }
           break;
-        case "member.delete":
+        }
+        case "member.delete": {
+          const before = members.get(op.entity_id);
           members.delete(op.entity_id);
+          if (before) touched.add(before.household_id);
           break;
+        }
         case "adoption.set":
           adoptions.set(`${op.entity_id}/${d.campaign_id}`, d.status);
+          touched.add(op.household_id);
           break;
-        case "visit.record":
-          if (!visits.has(op.entity_id)) visits.set(op.entity_id, { id: op.entity_id, household_id: op.household_id, ...d });
+        case "visit.record": {
+          // A visit is recorded once: an op for one the copy or an earlier op holds adds nothing.
+          if (!base.visitIds.has(op.entity_id) && !recorded.has(op.entity_id)) {
+            recorded.add(op.entity_id);
+            if (!newVisits.has(op.household_id)) newVisits.set(op.household_id, []);
+            newVisits.get(op.household_id).push({ id: op.entity_id, household_id: op.household_id, ...d });
+          }
+          touched.add(op.household_id);
           break;
+        }
         default:
       }
     }
-    const byHousehold = new Map();
-    for (const h of households.values()) byHousehold.set(h.id, { ...h, members: [], visits: [] });
-    for (const m of members.values()) {
-      const h = byHousehold.get(m.household_id);
-      if (h) h.members.push(m);
+    const households = new Map(base.households);
+    for (const id of touched) {
+      const h = rawOf(id);
+      if (!h) {
+        households.delete(id);
+        continue;
+      }
+      const ids = new Set([...(base.membersOf.get(id) || []), ...(joined.get(id) || [])]);
+      const place = (m) => base.order.get(m.id) ?? base.order.size + added.get(m.id);
+      const mine = [...ids].map((m) => members.get(m)).filter((m) => m && m.household_id === id)
+        .sort((a, b) => place(a) - place(b));
+      households.set(id, assemble(h, mine, [...(base.visitsOf.get(id) || []), ...(newVisits.get(id) || [])]));
     }
-    for (const v of visits.values()) {
-      const h = byHousehold.get(v.household_id);
-      if (h) h.visits.push(v);
-    }
-    for (const h of byHousehold.values()) {
-      h.visits.sort((a, b) => String(b.visited_at).localeCompare(String(a.visited_at)));
-      h.keys = [searchKey(`${h.head_name ?? ""} ${h.address ?? ""}`), ...h.members.map((m) => searchKey(m.full_name))];
-    }
-    this.viewCache = { households: byHousehold, members, adoptions };
+    this.viewCache = { households, members, adoptions };
     return this.viewCache;
   }
 
