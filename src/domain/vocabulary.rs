@@ -187,6 +187,10 @@ pub mod field {
     ];
 }
 
+/// A phone whose storage has less room than this left is in trouble: the field app warns,
+/// the console shows it (`store::devices::Phone::in_trouble`).
+pub const LOW_STORAGE_BYTES: i64 = 50 * 1024 * 1024;
+
 /// Every value set, in the order the apps receive them.
 pub fn sets() -> Vec<ValueSet> {
     use crate::domain::household::{
@@ -267,6 +271,10 @@ pub fn javascript() -> String {
     out.push_str(&format!(
         "/// The outcomes that call for another visit.\nexport const REVISIT = {};\n",
         list(crate::domain::household::Outcome::REVISIT)
+    ));
+    out.push_str(&format!(
+        "/// A phone with less storage than this left is in trouble (bytes).\nexport const LOW_STORAGE_BYTES = {};\n",
+        LOW_STORAGE_BYTES
     ));
     out.push_str(
         "/// The label of `value` in the set `set`, or the value itself when it has none.\n\

@@ -2,7 +2,7 @@
 // user does is an op queued on the phone; sync sends it when there is a signal.
 
 import { Engine, LoginNeeded, OfflineError, ServerError } from "./sync.js";
-import { INSTALLED, REVISIT, VALUES, fieldLabel as label, label as valueLabel } from "./vocabulary.js";
+import { INSTALLED, LOW_STORAGE_BYTES, REVISIT, VALUES, fieldLabel as label, label as valueLabel } from "./vocabulary.js";
 import { IdbStore } from "./idbstore.js";
 import { MemoryStore } from "./memstore.js";
 import { matches, terms } from "./text.js";
@@ -239,7 +239,6 @@ async function edit(f) {
   return true;
 }
 
-const LOW_STORAGE_BYTES = 50 * 1024 * 1024;
 let storageLeft = null;
 
 /// An edit the phone could not store: nothing of it is queued (each op is one IndexedDB

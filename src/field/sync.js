@@ -98,7 +98,6 @@ export class Engine {
 
   changed() {
     this.viewCache = null;
-    if (this.entities !== this.baseOf) this.baseCache = null;
     for (const f of this.listeners) f(this);
   }
 

@@ -183,6 +183,8 @@ export const FIELDS = {
 export const INSTALLED = ["installed","installed_with_help","already_installed"];
 /// The outcomes that call for another visit.
 export const REVISIT = ["not_home","come_back_later"];
+/// A phone with less storage than this left is in trouble (bytes).
+export const LOW_STORAGE_BYTES = 52428800;
 /// The label of `value` in the set `set`, or the value itself when it has none.
 export const label = (set, value) => LABELS[set]?.[value] ?? value ?? "";
 /// The label of the field `name`, or the name itself when it has none.

@@ -186,8 +186,7 @@ pub struct PhoneError {
     pub code: String,
 }
 
-/// A phone whose storage has less room than this left is in trouble.
-pub const LOW_STORAGE_BYTES: i64 = 50 * 1024 * 1024;
+pub use crate::domain::vocabulary::LOW_STORAGE_BYTES;
 
 /// A phone as the console shows it.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]

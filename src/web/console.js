@@ -1,14 +1,12 @@
 // The console's screens (docs/CONSOLE.md): the team, accounts from a spreadsheet and their
 // printable sheet, campaigns and targets, conflicts, who covers what, the audit trail and
 // the household register import. Each is a client of the public API.
-import { fieldLabel, label } from "/field/vocabulary.js";
+import { LOW_STORAGE_BYTES, fieldLabel, label } from "/field/vocabulary.js";
 import { call, download, el, num, Refused, send, table, upload, when } from "/assets/api.js";
 
 const ROLE = { admin: "Quản trị", supervisor: "Giám sát", canvasser: "Cán bộ" };
 // A phone that has not synced for this long is marked.
 const SILENT_MS = 2 * 24 * 3600 * 1000;
-// A phone with less storage than this left is in trouble (src/store/devices.rs).
-const LOW_STORAGE_BYTES = 50 * 1024 * 1024;
 // A conflict's field: its label, or the whole record when it was deleted.
 const fieldName = (f) => (f === "*" ? "Cả bản ghi (đã bị xóa)" : fieldLabel(f));
 const SET_OF = { sex: "sex", smartphone: "smartphone", priority: "priority", status: "adoption_status" };
