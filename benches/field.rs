@@ -28,6 +28,7 @@ const SHELL: &[&str] = &[
     "duplicates.js",
     "vocabulary.js",
     "schedule.js",
+    "units.js",
     "idbstore.js",
     "memstore.js",
     "app.css",
@@ -162,13 +163,18 @@ async fn bench(backend: &str, url: &str) {
         b.call("DELETE", "", Value::Null).await;
     }
     let token = token(&http, &server.base).await;
-    println!("| {backend}: the first download as the server sends it | bytes |");
-    println!("|---|---|");
-    for enc in ["br", "gzip", "identity"] {
-        println!(
-            "| pull pages, `Accept-Encoding: {enc}` | {} |",
-            download_bytes(&server.base, &token, enc).await
-        );
+    println!(
+        "| {backend}: the first download as the server sends it | bytes | all pages answered in |"
+    );
+    println!("|---|---|---|");
+    for (form, query) in [
+        ("compact (the app)", "&limit=1000&format=compact"),
+        ("full (apps before it)", "&limit=500"),
+    ] {
+        for enc in ["br", "gzip", "identity"] {
+            let (bytes, ms) = download_bytes(&server.base, &token, enc, query).await;
+            println!("| {form}, `Accept-Encoding: {enc}` | {bytes} | {ms:.0} ms |");
+        }
     }
     for enc in ["br", "gzip", "identity"] {
         println!(
@@ -221,12 +227,16 @@ async fn measure(b: &Browser, backend: &str, base: &str, phone: Phone) {
         .await;
 
     let mut opens = Vec::new();
+    let (mut starts, mut loads) = (Vec::new(), Vec::new());
     for _ in 0..5 {
         b.script("location.reload(); return true;").await;
         let open = b
             .wait_for_within("return window.gocua && window.gocua.timings.openMs", 120)
             .await;
         opens.push(open.as_f64().unwrap());
+        let t = b.script("return window.gocua.timings").await;
+        starts.push(t["startMs"].as_f64().unwrap());
+        loads.push(t["loadedMs"].as_f64().unwrap());
     }
     let mut searches = Vec::new();
     for q in [
@@ -299,6 +309,11 @@ async fn measure(b: &Browser, backend: &str, base: &str, phone: Phone) {
         median(&mut opens)
     );
     println!(
+        "| of which: the app's code running, its copy read from IndexedDB (ms from page load) | {:.0}, {:.0} |",
+        median(&mut starts),
+        median(&mut loads)
+    );
+    println!(
         "| search, filter and list built, median of 5 (ms) | {:.1} |",
         median(&mut searches)
     );
@@ -323,19 +338,22 @@ async fn token(http: &reqwest::Client, base: &str) -> String {
     login["access_token"].as_str().unwrap().to_owned()
 }
 
-/// Bytes of a whole first download (every pull page of a new device) as the server sends
-/// it with `Accept-Encoding: enc`.
-async fn download_bytes(base: &str, token: &str, encoding: &str) -> usize {
+/// Bytes of a whole first download (every pull page of a new device, asked with `query`) as
+/// the server sends it with `Accept-Encoding: enc`, and the time its pages took to come on
+/// this machine.
+async fn download_bytes(base: &str, token: &str, encoding: &str, query: &str) -> (usize, f64) {
     let raw = reqwest::Client::builder().gzip(false).build().unwrap();
     let plain = reqwest::Client::new();
     let device = Uuid::new_v4();
     let mut cursor: Option<String> = None;
     let mut total = 0;
+    let mut spent = 0.0;
     loop {
-        let mut url = format!("{base}/api/v1/sync/pull?device_id={device}&limit=500");
+        let mut url = format!("{base}/api/v1/sync/pull?device_id={device}{query}");
         if let Some(c) = &cursor {
             url.push_str(&format!("&cursor={c}"));
         }
+        let started = Instant::now();
         let r = raw
             .get(&url)
             .bearer_auth(token)
@@ -345,6 +363,7 @@ async fn download_bytes(base: &str, token: &str, encoding: &str) -> usize {
             .unwrap();
         assert!(r.status().is_success(), "{url}");
         total += r.bytes().await.unwrap().len();
+        spent += started.elapsed().as_secs_f64() * 1000.0;
         // The same page again, decoded, for its cursor.
         let page: Value = plain
             .get(&url)
@@ -356,7 +375,7 @@ async fn download_bytes(base: &str, token: &str, encoding: &str) -> usize {
             .await
             .unwrap();
         if !page["has_more"].as_bool().unwrap_or(false) {
-            return total;
+            return (total, spent);
         }
         cursor = page["cursor"].as_str().map(str::to_owned);
     }

@@ -814,3 +814,133 @@ async fn a_cursor_older_than_the_pruned_log_starts_over() {
     assert_eq!(d.copy.len(), 2);
     assert_eq!(d.resets, 2);
 }
+
+/// The body of a pull answer sent in `coding`, decoded.
+fn decoded(headers: &reqwest::header::HeaderMap, raw: &[u8]) -> Value {
+    use std::io::Read;
+    let mut out = Vec::new();
+    match headers.get("content-encoding").map(|v| v.to_str().unwrap()) {
+        Some("br") => {
+            brotli::Decompressor::new(raw, 4096)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        Some("gzip") => {
+            flate2::read::GzDecoder::new(raw)
+                .read_to_end(&mut out)
+                .unwrap();
+        }
+        _ => out = raw.to_vec(),
+    }
+    serde_json::from_slice(&out).unwrap()
+}
+
+#[tokio::test]
+async fn a_large_pull_page_is_compressed_as_the_phone_takes_it_and_a_compact_page_says_the_same() {
+    let w = World::new().await;
+    let app = &w.app;
+    let mut maker = Device::new(&w.admin);
+    for i in 0..120 {
+        let h = Uuid::new_v4();
+        maker.queue_op(
+            "household.upsert",
+            h,
+            h,
+            household(&w.v1, &format!("Hoàng Văn Mạnh {i}"), &format!("Số {i}")),
+        );
+        maker.queue_op(
+            "member.upsert",
+            Uuid::new_v4(),
+            h,
+            json!({"full_name": format!("Hoàng Thị Lan {i}"), "birth_year": 1980}),
+        );
+    }
+    let r = app
+        .post("/api/v1/sync/push", &w.admin, maker.push_body(500))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    // A new device's first page, as each kind of client asks for it.
+    let device = Uuid::new_v4();
+    let admin = w.admin.as_str();
+    let page = |format: &'static str, coding: &'static str| {
+        let path = format!("/api/v1/sync/pull?device_id={device}&limit=500{format}");
+        async move {
+            let res = app
+                .client
+                .get(format!("{}{path}", app.base))
+                .bearer_auth(admin)
+                .header("accept-encoding", coding)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let headers = res.headers().clone();
+            let raw = res.bytes().await.unwrap();
+            let body = decoded(&headers, &raw);
+            (headers, raw.len(), body)
+        }
+    };
+    let (plain_headers, plain_bytes, plain) = page("", "identity").await;
+    assert!(plain_headers.get("content-encoding").is_none());
+    assert_eq!(plain["changes"].as_array().unwrap().len(), 240);
+    for (coding, name) in [("gzip, deflate, br", "br"), ("gzip", "gzip")] {
+        let (headers, bytes, body) = page("", coding).await;
+        assert_eq!(headers["content-encoding"], name);
+        assert_eq!(headers["vary"], "accept-encoding");
+        assert_eq!(body, plain, "{name} carries the same answer");
+        assert!(
+            bytes * 5 < plain_bytes,
+            "{name}: {bytes} of {plain_bytes} bytes"
+        );
+    }
+
+    // The compact form: the same households, in fewer bytes, nothing in `changes`.
+    let (_, compact_bytes, compact) = page("&format=compact", "identity").await;
+    assert_eq!(compact["changes"], json!([]));
+    let units = &compact["units"];
+    assert_eq!(units["rows"].as_array().unwrap().len(), 120);
+    assert_eq!(
+        units["uuid_columns"],
+        json!(["id", "area_id", "campaign_id", "canvasser_id"])
+    );
+    assert_eq!(units["columns"]["household"][0], "id");
+    assert_eq!(units["columns"]["household"][1], "version");
+    let first = &plain["changes"][0];
+    let row = &units["rows"][0];
+    use base64::Engine;
+    let id = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(row[0].as_str().unwrap())
+        .unwrap();
+    assert_eq!(
+        Uuid::from_slice(&id).unwrap().to_string(),
+        first["id"].as_str().unwrap()
+    );
+    let head = units["columns"]["household"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c == "head_name")
+        .unwrap();
+    assert_eq!(row[head], first["data"]["head_name"]);
+    let members = row.as_array().unwrap()[units["columns"]["household"].as_array().unwrap().len()]
+        .as_array()
+        .unwrap();
+    assert_eq!(members.len(), 1, "the household's member is in its row");
+    assert!(
+        compact_bytes * 2 < plain_bytes,
+        "{compact_bytes} of {plain_bytes} bytes"
+    );
+    assert_eq!(compact["cursor"], plain["cursor"]);
+
+    // A format the server does not know is refused, and the device's state is unchanged.
+    let r = app
+        .get(
+            &format!("/api/v1/sync/pull?device_id={device}&format=tiny"),
+            &w.admin,
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.headers["content-type"], "application/problem+json");
+    assert!(r.text.contains("`full` or `compact`"), "{}", r.text);
+}

@@ -35,6 +35,7 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ("idbstore.js", JS, include_bytes!("../field/idbstore.js")),
     ("memstore.js", JS, include_bytes!("../field/memstore.js")),
     ("schedule.js", JS, include_bytes!("../field/schedule.js")),
+    ("units.js", JS, include_bytes!("../field/units.js")),
     (
         "app.css",
         "text/css; charset=utf-8",

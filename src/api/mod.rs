@@ -4,6 +4,7 @@ pub mod areas;
 pub mod audit;
 pub mod auth;
 pub mod campaigns;
+pub mod compressed;
 pub mod conflicts;
 pub mod contract;
 pub mod dashboard;
@@ -381,6 +382,7 @@ impl Modify for BearerAuth {
         crate::error::Problem,
         FieldError,
         reports::ExportFormat,
+        sync::PullFormat,
         crate::domain::vocabulary::DuplicateStatus
     )),
     tags(

@@ -67,6 +67,16 @@ pub struct PullQuery {
     /// Households per snapshot page, or log rows per page (1 to 2000, default 500).
     #[param(minimum = 1, maximum = 2000)]
     pub limit: Option<i64>,
+    /// `compact`: snapshot pages come as `units` (SYNC.md, "The compact first download");
+    /// `full` (the default): every page as `changes`.
+    pub format: Option<PullFormat>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PullFormat {
+    Full,
+    Compact,
 }
 
 #[utoipa::path(post, path = "/api/v1/sync/push", tag = "sync", request_body = PushRequest, security(("bearer" = [])), responses(
@@ -107,6 +117,7 @@ pub async fn push(
 pub async fn pull(
     state: web::Data<AppState>,
     auth: Auth,
+    req: HttpRequest,
     q: web::Query<PullQuery>,
 ) -> ApiResult<HttpResponse> {
     let q = q.into_inner();
@@ -118,11 +129,13 @@ pub async fn pull(
             format!("must be 1 to {}", pull::MAX_LIMIT),
         ));
     }
+    let compact = q.format == Some(PullFormat::Compact);
+    let device = DeviceId(q.device_id);
     let res = state
         .pool
-        .run(move |conn| pull::pull_for(conn, &auth.0, DeviceId(q.device_id), q.cursor, limit))
+        .run(move |conn| pull::pull_for(conn, &auth.0, device, q.cursor, limit, compact))
         .await?;
-    Ok(HttpResponse::Ok().json(res))
+    super::compressed::json(&req, res).await
 }
 
 /// What a phone says of itself at each sync.

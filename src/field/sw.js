@@ -8,7 +8,7 @@ const VERSION = "__VERSION__";
 const CACHE = `gocua-field-${VERSION}`;
 const SHELL = [
   "/field/", "/field/app.js", "/field/sync.js", "/field/text.js", "/field/duplicates.js", "/field/vocabulary.js", "/field/idbstore.js",
-  "/field/memstore.js", "/field/schedule.js", "/field/app.css", "/field/manifest.webmanifest", "/field/icon.svg",
+  "/field/memstore.js", "/field/schedule.js", "/field/units.js", "/field/app.css", "/field/manifest.webmanifest", "/field/icon.svg",
   "/field/icon-192.png", "/field/icon-512.png",
 ];
 

@@ -4,11 +4,13 @@
 // and the browser's fetch in the app, memory and Node's fetch in the tests.
 
 import { searchKey } from "./text.js";
+import { expandUnits } from "./units.js";
 
 /// Ops per push (the server takes up to 500) and bytes per push (it takes up to 4 MiB).
 const BATCH_OPS = 100;
 const BATCH_BYTES = 1 << 20;
-const PULL_LIMIT = 500;
+/// Households per page of a first download (in the compact form), log rows per page after.
+const PULL_LIMIT = 1000;
 
 /// The network could not be reached: nothing was lost, try again later.
 export class OfflineError extends Error {}
@@ -620,14 +622,24 @@ export class Engine {
   }
 
   /// Takes the server's changes until none is left; answers how many came.
+  /// The next page is asked for while this one is stored, so that the link never waits for
+  /// the phone; the cursor is stored only with the page it belongs to.
   async pull() {
     let changes = 0;
-    for (let round = 0; round < 100000; round += 1) {
-      const q = new URLSearchParams({ device_id: this.meta.device_id, limit: String(PULL_LIMIT) });
-      if (this.meta.cursor) q.set("cursor", this.meta.cursor);
+    const fetchPage = async (cursor) => {
+      const q = new URLSearchParams({ device_id: this.meta.device_id, limit: String(PULL_LIMIT), format: "compact" });
+      if (cursor) q.set("cursor", cursor);
       const r = await this.api("GET", `/api/v1/sync/pull?${q}`);
       if (r.status !== 200) throw new ServerError(r.status, r.body);
-      const page = r.body;
+      return r.body;
+    };
+    let next = fetchPage(this.meta.cursor);
+    for (let round = 0; round < 100000; round += 1) {
+      const page = await next;
+      next = page.has_more ? fetchPage(page.cursor) : null;
+      // Met when it is awaited, after this page is stored.
+      next?.catch(() => {});
+      if (page.units) page.changes = expandUnits(page.units);
       changes += page.changes.length + (page.reset ? 1 : 0);
       const seen = page.reset ? {} : { ...(this.meta.seen || {}) };
       const put = [];

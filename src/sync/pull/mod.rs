@@ -7,6 +7,7 @@
 //! log's reads, and the rule that serves only rows no running transaction can still precede
 //! (the no-skip rule), are in `store::changes`.
 
+mod compact;
 mod cursor;
 mod log;
 mod snapshot;
@@ -21,6 +22,7 @@ use crate::store::campaigns::{self, Campaign, Target};
 use crate::store::changes::{self, Position};
 use crate::store::scope::{self, Principal};
 use crate::sync::{Error, Result};
+pub use compact::Units;
 use cursor::{Cursor, Phase};
 use serde::Serialize;
 use serde_json::Value;
@@ -60,7 +62,11 @@ pub struct Reference {
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PullResponse {
+    /// The changes (empty on a snapshot page sent in the compact form).
     pub changes: Vec<ChangeOut>,
+    /// A snapshot page in the compact form, when the pull asked for `format=compact`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub units: Option<Units>,
     /// Opaque; send it back as `cursor`.
     pub cursor: String,
     /// More is waiting: pull again at once.
@@ -122,6 +128,8 @@ pub struct PullRequest {
     pub limit: i64,
     /// From `changes::other_databases_xids`, read before the pull's transaction.
     pub other_xids: Vec<i64>,
+    /// Snapshot pages in the compact form.
+    pub compact: bool,
 }
 
 /// A whole pull for the caller of an access token: the transactions of other databases are
@@ -133,11 +141,13 @@ pub fn pull_for(
     device: DeviceId,
     cursor: Option<String>,
     limit: i64,
+    compact: bool,
 ) -> Result<PullResponse> {
     let req = PullRequest {
         device,
         cursor,
         limit,
+        compact,
         other_xids: changes::other_databases_xids(conn)?,
     };
     conn.read_transaction(|conn| {
@@ -178,9 +188,11 @@ pub fn pull(conn: &mut Conn<'_>, who: &Principal, req: &PullRequest) -> Result<P
         Some(p) => Some(scope::area_ids_under(conn, p)?),
         None => None,
     };
+    let mut units = None;
     let (changes, next, has_more, last_seq) = match phase {
         Phase::Snapshot { pos, after } => {
-            let page = snapshot::page(conn, area_ids.as_deref(), after, req.limit)?;
+            let page = snapshot::page(conn, area_ids.as_deref(), after, req.limit, req.compact)?;
+            units = page.units;
             if page.done {
                 // Every batch committed before `pos` is reflected in the pages just sent.
                 let seq = changes::last_seq_at(conn, req.device, pos, i64::MAX)?;
@@ -213,6 +225,7 @@ pub fn pull(conn: &mut Conn<'_>, who: &Principal, req: &PullRequest) -> Result<P
     };
     Ok(PullResponse {
         changes,
+        units,
         cursor: Cursor::new(signature, next).encode(),
         has_more,
         last_seq,
