@@ -237,6 +237,13 @@ async fn measure(b: &Browser, backend: &str, base: &str, phone: Phone) {
         let t = b.script("return window.gocua.timings").await;
         starts.push(t["startMs"].as_f64().unwrap());
         loads.push(t["loadedMs"].as_f64().unwrap());
+        let marks = b
+            .script(
+                "return Object.fromEntries(performance.getEntriesByType('mark') \
+                 .filter(m => m.name.startsWith('gocua-')).map(m => [m.name, Math.round(m.startTime)]))",
+            )
+            .await;
+        eprintln!("{} open again: marks {marks}, timings {t}", phone.name());
     }
     let mut searches = Vec::new();
     for q in [

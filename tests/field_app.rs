@@ -859,24 +859,12 @@ async fn an_edit_the_phone_cannot_store_keeps_the_form_says_why_and_queues_nothi
         "navigator.storage.estimate = async () => ({ usage: 2e6, quota: 2e6 + 30 * 1048576 }); return true;",
     )
     .await;
-    b.script("location.hash = '#/new'; return true;").await;
-    b.wait_for("return document.getElementById('new') !== null")
-        .await;
-    fill(&b, "#new", "head_name", "Ma Văn Khánh").await;
-    fill(&b, "#new", "address", "Số 40, thôn Khuổi Củng").await;
-    fill(&b, "#new", "notes", "hẹn quay lại chiều").await;
+    type_new_household(&b, "hẹn quay lại chiều").await;
     // The phone's storage refuses the write (its database closed under the app, as when
     // the system clears or locks it).
     b.script("window.gocua.engine.store.db.close(); return true;")
         .await;
-    b.click("#new button[type=submit]").await;
-    let said = b
-        .wait_for_within(
-            "const a = document.querySelector('.alert.not-stored'); return a && a.textContent",
-            30,
-        )
-        .await;
-    assert!(said.as_str().unwrap().contains("CHƯA được lưu"), "{said}");
+    let form = save_refused(&b).await;
     let low = b
         .wait_for(
             "const a = document.querySelector('.alert.low-storage'); return a && a.textContent",
@@ -885,12 +873,7 @@ async fn an_edit_the_phone_cannot_store_keeps_the_form_says_why_and_queues_nothi
     assert!(low.as_str().unwrap().contains("còn 30.0 MB"), "{low}");
     shot(&b, "field-not-stored.png").await;
     assert_eq!(
-        b.script(
-            "const f = document.getElementById('new'); \
-             return location.hash + '|' + f.elements.head_name.value + '|' + f.elements.address.value + '|' + f.elements.notes.value"
-        )
-        .await,
-        "#/new|Ma Văn Khánh|Số 40, thôn Khuổi Củng|hẹn quay lại chiều",
+        form, "#/new|Ma Văn Khánh|Số 40, thôn Khuổi Củng|hẹn quay lại chiều",
         "the form stays as it was typed"
     );
     assert_eq!(pending(&b).await, 0);
@@ -924,4 +907,330 @@ async fn an_edit_the_phone_cannot_store_keeps_the_form_says_why_and_queues_nothi
         .await;
     assert_eq!(found["total"], 0);
     b.call("DELETE", "", Value::Null).await;
+}
+
+#[tokio::test]
+async fn a_phone_that_kept_its_copy_the_old_way_keeps_it_and_its_queue_after_the_update() {
+    let Some((_one, b, f)) = logged_in().await else {
+        return;
+    };
+    let households = b
+        .script("return window.gocua.engine.view().households.size")
+        .await;
+    // An edit waits, offline.
+    b.offline(true).await;
+    let id = first_household(&b).await;
+    edit_notes(&b, &id, "Ghi chú trước khi cập nhật").await;
+    // The phone's storage as the previous version of the app kept it: one record per
+    // entity in `entities` (IndexedDB version 1).
+    b.script(
+        "const e = window.gocua.engine; \
+         const entities = [...e.entities], meta = { ...e.meta }, ops = [...e.ops.values()]; \
+         window.v1 = null; e.store.db.close(); \
+         indexedDB.deleteDatabase('gocua-field').onsuccess = () => { \
+           const req = indexedDB.open('gocua-field', 1); \
+           req.onupgradeneeded = () => { const db = req.result; db.createObjectStore('meta'); \
+             db.createObjectStore('entities'); db.createObjectStore('ops', { keyPath: 'seq' }); }; \
+           req.onsuccess = () => { const db = req.result; \
+             const tx = db.transaction(['meta', 'entities', 'ops'], 'readwrite'); \
+             for (const [k, v] of Object.entries(meta)) tx.objectStore('meta').put(v, k); \
+             for (const [k, v] of entities) tx.objectStore('entities').put(v, k); \
+             for (const op of ops) tx.objectStore('ops').put(op); \
+             tx.oncomplete = () => { db.close(); window.v1 = entities.length; }; }; }; \
+         return true;",
+    )
+    .await;
+    let kept = b.wait_for("return window.v1").await;
+    assert!(kept.as_i64().unwrap() > 10, "{kept}");
+
+    // The new version opens it (offline, from the worker's cache), on its list.
+    b.script("history.replaceState(null, '', location.pathname); location.reload(); return true;")
+        .await;
+    b.wait_for(&format!(
+        "const l = document.getElementById('households'); \
+         return l && window.gocua && window.gocua.ready && Number(l.dataset.count) === {households}"
+    ))
+    .await;
+    assert_eq!(pending(&b).await, 1);
+    b.script(
+        "window.stored = null; const r = indexedDB.open('gocua-field'); \
+         r.onsuccess = () => { const db = r.result; const tx = db.transaction(['copy', 'entities']); \
+           const c = tx.objectStore('copy').count(), e = tx.objectStore('entities').count(); \
+           tx.oncomplete = () => { window.stored = [db.version, c.result, e.result]; db.close(); }; }; \
+         return true;",
+    )
+    .await;
+    let stored = b.wait_for("return window.stored").await;
+    let buckets = stored[1].as_i64().unwrap();
+    assert_eq!(
+        (stored[0].as_i64(), stored[2].as_i64()),
+        (Some(2), Some(0)),
+        "{stored}"
+    );
+    assert!((1..=64).contains(&buckets), "{stored}");
+    assert_eq!(
+        b.script("return window.gocua.engine.entities.size")
+            .await
+            .as_i64(),
+        kept.as_i64(),
+        "every record moved"
+    );
+
+    // Back online, the waiting edit reaches the server.
+    b.offline(false).await;
+    b.click("#sync").await;
+    wait_synced(&b).await;
+    let token = f.token("canbo").await;
+    let h = f
+        .call("GET", &format!("/api/v1/households/{id}"), &token, None)
+        .await;
+    assert_eq!(h["notes"], "Ghi chú trước khi cập nhật", "{h}");
+}
+
+/// Opens the new household form and types a household into it.
+async fn type_new_household(b: &Browser, notes: &str) {
+    b.script("location.hash = '#/new'; return true;").await;
+    b.wait_for("return document.getElementById('new') !== null")
+        .await;
+    fill(b, "#new", "head_name", "Ma Văn Khánh").await;
+    fill(b, "#new", "address", "Số 40, thôn Khuổi Củng").await;
+    fill(b, "#new", "notes", notes).await;
+}
+
+/// Saves the new household's form, which the phone cannot store: the app says so. Answers
+/// the route and the form's values as the screen then holds them.
+async fn save_refused(b: &Browser) -> Value {
+    b.click("#new button[type=submit]").await;
+    let said = b
+        .wait_for_within(
+            "const a = document.querySelector('.alert.not-stored'); return a && a.textContent",
+            30,
+        )
+        .await;
+    assert!(said.as_str().unwrap().contains("CHƯA được lưu"), "{said}");
+    b.script(
+        "const f = document.getElementById('new'); \
+         return [location.hash, f.elements.head_name.value, f.elements.address.value, f.elements.notes.value].join('|')",
+    )
+    .await
+}
+
+/// A Chromium profile on a 64 MB file system of its own, which the test can fill: a phone
+/// with its storage nearly full. Needs root (to mount it); CI runs as root.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount() -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+            .arg(&dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !mounted {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI runs as root and mounts a small file system"
+            );
+            eprintln!("skipped: cannot mount a small file system here (not root)");
+            return None;
+        }
+        Some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        // Lazily: the browser's last processes may still be closing their files.
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+#[tokio::test]
+async fn an_edit_on_a_full_phone_is_refused_whole_kept_in_the_form_and_saved_once_there_is_room() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(disk) = SmallDisk::mount() else {
+        return;
+    };
+    let profile = format!("--user-data-dir={}", disk.0.display());
+    let Some(b) = Browser::start_with(&[PHONE, &profile]).await else {
+        return;
+    };
+    let f = Field::start(&[]);
+    log_in(&b, &f, "canbo").await;
+    let seq = b
+        .script("return window.gocua.engine.meta.next_seq || 1")
+        .await;
+
+    // Other data fills the phone (random bytes, which storage cannot compress): writes of
+    // 1 MiB until the browser refuses one with QuotaExceededError, then of half as much,
+    // down to 256 bytes.
+    b.script(
+        "window.filled = null; const r = indexedDB.open('other-app', 1); \
+         r.onupgradeneeded = () => r.result.createObjectStore('x'); \
+         r.onsuccess = () => { const db = r.result; let n = 0, size = 1 << 20, refused = null; \
+           const step = () => { \
+             const tx = db.transaction('x', 'readwrite'); \
+             const a = new Uint8Array(size); \
+             for (let i = 0; i < a.length; i += 65536) crypto.getRandomValues(a.subarray(i, i + 65536)); \
+             tx.objectStore('x').put(a, n); \
+             tx.oncomplete = () => { n += 1; n < 500 ? step() : (db.close(), window.filled = 'room left'); }; \
+             tx.onabort = () => { refused = tx.error && tx.error.name; size /= 2; \
+               if (size >= 256) step(); else { db.close(); window.filled = refused; } }; }; \
+           step(); }; \
+         return true;",
+    )
+    .await;
+    let filled = b.wait_for_within("return window.filled", 120).await;
+    assert_eq!(filled, "QuotaExceededError");
+
+    // A new household, typed and saved on the full phone.
+    type_new_household(&b, "nhà sàn").await;
+    assert_eq!(
+        save_refused(&b).await,
+        "#/new|Ma Văn Khánh|Số 40, thôn Khuổi Củng|nhà sàn",
+        "the form stays as it was typed"
+    );
+    assert_eq!(pending(&b).await, 0);
+    let codes = b
+        .script("return window.gocua.engine.lastErrors().map(e => e.code)")
+        .await;
+    assert_eq!(codes, json!(["storage_full"]));
+    // Nothing of it in storage: no op, and the counter as it was.
+    b.script(
+        "window.stored = null; const r = indexedDB.open('gocua-field'); \
+         r.onsuccess = () => { const db = r.result; const tx = db.transaction(['ops', 'meta']); \
+           const o = tx.objectStore('ops').count(), s = tx.objectStore('meta').get('next_seq'); \
+           tx.oncomplete = () => { window.stored = [o.result, s.result || 1]; db.close(); }; }; \
+         return true;",
+    )
+    .await;
+    let stored = b.wait_for("return window.stored").await;
+    assert_eq!(stored, json!([0, seq]), "nothing half-written");
+
+    // Room is made (the other data goes); the same form is saved, once.
+    b.script(
+        "window.freed = null; const d = indexedDB.deleteDatabase('other-app'); \
+         d.onsuccess = () => { window.freed = true; }; return true;",
+    )
+    .await;
+    b.wait_for("return window.freed").await;
+    b.click("#new button[type=submit]").await;
+    let id = b
+        .wait_for("const s = document.getElementById('household'); return s && s.dataset.id")
+        .await;
+    b.click("#sync").await;
+    wait_synced(&b).await;
+    let token = f.token("canbo").await;
+    let h = f
+        .call(
+            "GET",
+            &format!("/api/v1/households/{}", id.as_str().unwrap()),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(h["head_name"], "Ma Văn Khánh", "{h}");
+    let found = f
+        .call("GET", "/api/v1/households?q=ma%20van%20khanh", &token, None)
+        .await;
+    assert_eq!(found["total"], 1, "saved once");
+    drop(b);
+}
+
+#[tokio::test]
+async fn a_first_download_cut_halfway_goes_on_from_the_page_it_stopped_at() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(b) = Browser::start_with(&[PHONE]).await else {
+        return;
+    };
+    let f = Field::start(&[]);
+    // 2,500 more households in canbo's first village: three pages of 1,000.
+    let token = f.token("canbo").await;
+    let me = f.call("GET", "/api/v1/me", &token, None).await;
+    let village = me["area_ids"][0].as_str().unwrap().to_owned();
+    let ops: Vec<Value> = (0..2500)
+        .map(|i| {
+            let h = uuid::Uuid::new_v4();
+            json!({"seq": i + 1, "op_id": uuid::Uuid::new_v4(), "type": "household.upsert",
+                   "entity_id": h, "household_id": h, "hlc": format!("2020-08-21T03:04:05.000Z-{:04}", i),
+                   "data": {"area_id": village, "address": format!("Số {i}, xóm Mới"), "head_name": format!("Vi Văn Tải {i}")}})
+        })
+        .collect();
+    let maker = uuid::Uuid::new_v4();
+    for chunk in ops.chunks(500) {
+        let r = f
+            .call(
+                "POST",
+                "/api/v1/sync/push",
+                &token,
+                Some(json!({"device_id": maker, "ops": chunk})),
+            )
+            .await;
+        assert_eq!(r["_status"], 200, "{r}");
+    }
+    let total = f
+        .call("GET", "/api/v1/households?per_page=1", &token, None)
+        .await["total"]
+        .as_i64()
+        .unwrap();
+    assert!(total > 2500, "{total}");
+
+    // The signal drops at the second page of the first download, and stays away.
+    open(&b, &f).await;
+    b.script(
+        "const real = window.fetch; window.pulls = 0; \
+         window.fetch = (url, init) => String(url).includes('/sync/pull') && ++window.pulls >= 2 \
+           ? Promise.reject(new TypeError('network changed')) : real(url, init); \
+         return true;",
+    )
+    .await;
+    b.type_into("#username", "canbo").await;
+    b.type_into("#password", PASSWORD).await;
+    b.click("#login button[type=submit]").await;
+    let kept = b
+        .wait_for_within(
+            "const e = window.gocua.engine; return window.pulls >= 2 && !e.syncing \
+             && e.meta.cursor && e.view().households.size",
+            60,
+        )
+        .await
+        .as_i64()
+        .unwrap();
+    assert!(
+        kept > 0 && kept < total,
+        "the first page is kept: {kept} of {total}"
+    );
+    let cursor = b.script("return window.gocua.engine.meta.cursor").await;
+
+    // The app is closed and opened again (the signal is back): the download goes on from
+    // the cursor of the page stored, and the rest comes, nothing twice.
+    b.script("location.reload(); return true;").await;
+    b.wait_for_within(
+        &format!(
+            "const e = window.gocua && window.gocua.engine; return window.gocua && window.gocua.ready \
+             && !e.syncing && e.meta.last_sync && e.view().households.size === {total}"
+        ),
+        60,
+    )
+    .await;
+    let pulls = b
+        .script(
+            "return performance.getEntriesByType('resource').map(e => e.name) \
+             .filter(n => n.includes('/api/v1/sync/pull')).map(n => new URL(n).searchParams.get('cursor'))",
+        )
+        .await;
+    assert_eq!(
+        pulls[0], cursor,
+        "the first pull after opening again: {pulls}"
+    );
+    let households = b
+        .script("return window.gocua.engine.view().households.size")
+        .await;
+    assert_eq!(households, total);
+    drop(b);
 }

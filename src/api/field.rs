@@ -115,14 +115,27 @@ fn respond(content_type: &str, body: impl actix_web::body::MessageBody + 'static
 
 async fn asset(file: web::Path<String>) -> HttpResponse {
     match ASSETS.iter().find(|(name, _, _)| *name == file.as_str()) {
-        // The page names the shell's version, which the app reports at each sync.
+        // The page names the shell's version, which the app reports at each sync, and asks
+        // for every module at once rather than as each import is found.
         Some(("", content_type, bytes)) => respond(
             content_type,
-            String::from_utf8_lossy(bytes).replace("__VERSION__", version()),
+            String::from_utf8_lossy(bytes)
+                .replace("__VERSION__", version())
+                .replace("__PRELOAD__", &preloads()),
         ),
         Some((_, content_type, bytes)) => respond(content_type, *bytes),
         None => crate::error::ApiError::not_found("file").error_response(),
     }
+}
+
+/// A `modulepreload` link for each module the app imports.
+fn preloads() -> String {
+    ASSETS
+        .iter()
+        .filter(|(name, kind, _)| *kind == JS && *name != "app.js")
+        .map(|(name, _, _)| format!("<link rel=\"modulepreload\" href=\"/field/{name}\">"))
+        .collect::<Vec<_>>()
+        .join("\n  ")
 }
 
 async fn worker() -> HttpResponse {

@@ -43,7 +43,8 @@ const syncErrorCode = (e) => (e?.status ? `http_${e.status}${e.problem?.code ? `
 /// reach or busy (502–504), not an expired login; a server error (500) is.
 const isTrouble = (e) => !(e instanceof LoginNeeded) && (!(e instanceof OfflineError) || e.status === 500);
 
-const entityKey = (c) =>
+/// The key of a change, or of an entity of the copy, in the copy.
+export const entityKey = (c) =>
   c.entity === "adoption" ? `adoption/${c.id}/${c.data?.campaign_id ?? c.campaign_id}` : `${c.entity}/${c.id}`;
 
 /// Hybrid logical clock stamp: wall milliseconds and a counter for stamps in the same ms.
@@ -53,16 +54,33 @@ export function nextHlc(last, nowMs) {
   return { ms, c, text: `${new Date(ms).toISOString()}-${String(c).padStart(4, "0")}` };
 }
 
-/// A household as the screens read it: its fields, its members, its visits (latest first)
-/// and the keys it is searched by.
+/// A household as the screens read it: its fields, its members and its visits (latest
+/// first).
 function assemble(h, members, visits) {
-  const sorted = [...visits].sort((a, b) => String(b.visited_at).localeCompare(String(a.visited_at)));
-  return {
-    ...h,
-    members,
-    visits: sorted,
-    keys: [searchKey(`${h.head_name ?? ""} ${h.address ?? ""}`), ...members.map((m) => searchKey(m.full_name))],
-  };
+  const sorted = visits.length > 1 ? [...visits].sort((a, b) => String(b.visited_at).localeCompare(String(a.visited_at))) : [...visits];
+  return { ...h, members, visits: sorted };
+}
+
+const KEYS_OF = new WeakMap();
+
+/// The keys a household of the view is searched by: its head's name and address, and each
+/// member's name, folded. Worked out when first asked for, not when the view is made, so
+/// that opening the app does not wait for 25,000 names to be folded; the app asks for them
+/// in the background after the list shows.
+export function keysOf(h) {
+  let keys = KEYS_OF.get(h);
+  if (!keys) {
+    keys = [searchKey(`${h.head_name ?? ""} ${h.address ?? ""}`), ...h.members.map((m) => searchKey(m.full_name))];
+    KEYS_OF.set(h, keys);
+  }
+  return keys;
+}
+
+/// The ids of the campaigns that ended before `today` (`YYYY-MM-DD`) while at least one
+/// campaign runs; none while no campaign runs (the app then still works with the ended ones).
+export function finishedCampaigns(campaigns, today) {
+  const running = campaigns.some((c) => c.starts_on <= today && today <= c.ends_on);
+  return new Set(running ? campaigns.filter((c) => c.ends_on < today).map((c) => c.id) : []);
 }
 
 export class Engine {
@@ -679,9 +697,30 @@ export class Engine {
         dropOps: answered.map((o) => o.seq),
         clearEntities: Boolean(page.reset),
       });
-      if (!page.has_more) return changes;
+      if (!page.has_more) {
+        await this.dropFinishedVisits();
+        return changes;
+      }
     }
     return changes;
+  }
+
+  /// The campaigns whose visits the phone no longer keeps: those that ended while another
+  /// runs (the app offers only running campaigns when there are any; see `finishedCampaigns`).
+  finishedCampaigns() {
+    return finishedCampaigns(this.meta.reference?.campaigns || [], new Date(this.now()).toISOString().slice(0, 10));
+  }
+
+  /// Visits of finished campaigns leave the phone's copy, to spare its storage. Not the
+  /// queue: a visit still waiting is sent; not the server, which keeps every visit.
+  async dropFinishedVisits() {
+    const finished = this.finishedCampaigns();
+    if (!finished.size) return;
+    const del = [];
+    for (const [k, e] of this.entities) {
+      if (e.entity === "visit" && finished.has(e.data?.campaign_id)) del.push(k);
+    }
+    if (del.length) await this.commit({ del });
   }
 
   /// Forgets a rejection once the user has read it.

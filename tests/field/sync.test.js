@@ -444,3 +444,48 @@ test("a household merged on the server: queued edits follow it, the copy drops i
   assert.equal(b.meta.merges[0].read, true);
   assert.equal(b.survivorOf(gone), kept, "a merge read is still followed");
 });
+
+test("visits of a campaign that ended while another runs leave the phone, not its queue nor the server", async () => {
+  // A server of its own (a running campaign changes what every device keeps), and a device
+  // with the demo's visits, all of Bluezone 2020, which ended: while no campaign runs, the app
+  // still works with it and keeps its visits.
+  const own = await startServer();
+  after(() => own.stop());
+  const e = await Engine.open(new MemoryStore(), { fetch, base: own.base });
+  await e.login("canbo", "gocua-demo");
+  await e.sync();
+  const visitsIn = (eng) => [...eng.entities.values()].filter((x) => x.entity === "visit");
+  const old = visitsIn(e);
+  assert.ok(old.length > 0, "the demo's visits are on the phone");
+  assert.deepEqual([...e.finishedCampaigns()], []);
+
+  // A visit waits in the queue, offline.
+  const hid = [...e.view().households.keys()][0];
+  const bluezone = campaign(e);
+  const offline = async () => { throw new TypeError("no signal"); };
+  const waiting = await Engine.open(e.store, { fetch: offline, base: own.base });
+  await waiting.recordVisit(hid, { campaign_id: bluezone, outcome: "met", visited_at: new Date().toISOString() });
+  assert.equal(waiting.pendingCount(), 1);
+
+  // An admin starts a new campaign, running today.
+  const admin = await token(own.base, "admin");
+  const day = (d) => new Date(Date.now() + d * 86400000).toISOString().slice(0, 10);
+  const r = await rest(own.base, "POST", "/api/v1/campaigns", admin, { name: "Tiêm chủng 2026", starts_on: day(-1), ends_on: day(30) });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+
+  // The next sync sends the waiting visit, then drops Bluezone's visits from the copy.
+  const back = await Engine.open(e.store, { fetch, base: own.base });
+  await back.sync();
+  assert.deepEqual([...back.finishedCampaigns()], [bluezone]);
+  assert.deepEqual(visitsIn(back), [], "no visit of the ended campaign on the phone");
+  assert.equal(back.pendingCount(), 0, "the waiting visit was sent");
+  const stored = await e.store.load();
+  assert.equal([...stored.entities.values()].filter((x) => x.entity === "visit").length, 0, "nor in its storage");
+  // The server keeps every visit, the one sent included.
+  const sup = await token(own.base, "xa");
+  const h = await rest(own.base, "GET", `/api/v1/households/${hid}`, sup);
+  assert.equal(h.status, 200, JSON.stringify(h.body));
+  const ids = new Set(h.body.recent_visits.map((v) => v.id));
+  for (const v of old.filter((x) => x.household_id === hid)) assert.ok(ids.has(v.id), `visit ${v.id} kept`);
+  assert.equal(ids.size, old.filter((x) => x.household_id === hid).length + 1);
+});
