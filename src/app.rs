@@ -48,8 +48,23 @@ impl Application {
         let shutdown = settings.shutdown_seconds;
         api::field::set_release(&settings.field_release);
         let blocking_threads = settings.pool_size.max(2) as usize;
+        let reports = match &settings.reports_database_url {
+            Some(url) => {
+                anyhow::ensure!(
+                    matches!(pool, Pool::Pg(_)),
+                    "GOCUA_REPORTS_DATABASE_URL is a replica of a PostgreSQL primary; the database is SQLite"
+                );
+                Some(Arc::new(crate::db::replica::Replica::connect(
+                    url,
+                    settings.pool_size,
+                    settings.reports_max_lag_seconds,
+                )?))
+            }
+            None => None,
+        };
         let state = web::Data::new(AppState {
             pool: pool.clone(),
+            reports,
             keys: TokenKeys::rotated(&secret, &settings.jwt_previous_secrets),
             logins: Arc::new(crate::throttle::LoginThrottle::new(
                 crate::throttle::Limits {

@@ -60,6 +60,11 @@ pub struct Settings {
     /// a number is taken as its digits.
     #[serde(deserialize_with = "text_or_number")]
     pub field_release: String,
+    /// A streaming replica of the PostgreSQL primary that reports read (docs/SCALING.md);
+    /// none: reports read the primary.
+    pub reports_database_url: Option<String>,
+    /// Reports read the primary while the replica is further behind than this.
+    pub reports_max_lag_seconds: f64,
 }
 
 impl Default for Settings {
@@ -89,6 +94,8 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             retention_days: 180,
             field_release: String::new(),
+            reports_database_url: None,
+            reports_max_lag_seconds: 30.0,
         }
     }
 }
@@ -136,6 +143,8 @@ pub const KEYS: &[&str] = &[
     "trusted_proxies",
     "retention_days",
     "field_release",
+    "reports_database_url",
+    "reports_max_lag_seconds",
 ];
 
 impl Settings {

@@ -1,11 +1,14 @@
 //! Logs (JSON, or readable on a terminal) and Prometheus metrics.
 
+use crate::db::replica::Replica;
 use crate::db::Pool;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::web;
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 use std::io::IsTerminal;
 use std::time::Instant;
 use tracing_subscriber::EnvFilter;
@@ -37,6 +40,8 @@ pub struct Metrics {
     pool_max: IntGauge,
     /// SQLite only: the writer's queue, transactions and group commits.
     writer: [IntGauge; 6],
+    /// With a reports replica: reports read on it, and on the primary instead (behind, down).
+    report_reads: IntGaugeVec,
 }
 
 impl Metrics {
@@ -94,6 +99,17 @@ impl Metrics {
                 "SQLite: checkpoints the writer ran itself since start, so that a WAL grown long under a steady load starts over",
             ),
         ];
+        let report_reads = IntGaugeVec::new(
+            Opts::new(
+                "gocua_report_reads",
+                "With GOCUA_REPORTS_DATABASE_URL: reports read since start, by where (replica, or primary when the replica was behind or down)",
+            ),
+            &["on", "reason"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(report_reads.clone()))
+            .expect("unique metric");
         registry
             .register(Box::new(requests.clone()))
             .expect("unique metric");
@@ -122,6 +138,7 @@ impl Metrics {
             pool_idle,
             pool_max,
             writer,
+            report_reads,
         }
     }
 
@@ -135,7 +152,21 @@ impl Metrics {
     }
 
     /// The text exposition, with the pool gauges read now.
-    pub fn render(&self, pool: &Pool) -> String {
+    pub fn render(&self, pool: &Pool, replica: Option<&Replica>) -> String {
+        if let Some(r) = replica {
+            use std::sync::atomic::Ordering::Relaxed;
+            let n =
+                |a: &std::sync::atomic::AtomicU64| a.load(Relaxed).try_into().unwrap_or(i64::MAX);
+            for (on, reason, count) in [
+                ("replica", "ready", n(&r.replica_reads)),
+                ("primary", "behind", n(&r.fallbacks_behind)),
+                ("primary", "down", n(&r.fallbacks_down)),
+            ] {
+                self.report_reads
+                    .with_label_values(&[on, reason])
+                    .set(count);
+            }
+        }
         let (open, idle, max) = pool.state();
         self.pool_connections.set(open.into());
         self.pool_idle.set(idle.into());

@@ -69,7 +69,7 @@ pub async fn list(
     let q = q.into_inner();
     let page = PageParams::parse(q.page, q.per_page)?;
     let (items, total) = state
-        .as_user(auth, move |conn, who| {
+        .report_as_user(auth, move |conn, who| {
             who.require_role(SUPERVISORS)?;
             let f = q.filter(conn, who)?;
             audit::list(conn, &f, page, true).map_err(ApiError::from)

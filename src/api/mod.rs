@@ -34,7 +34,7 @@ use crate::store::scope::Principal;
 use crate::store::PageReq;
 use actix_web::dev::Payload;
 use actix_web::http::header;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{web, FromRequest, HttpRequest, ResponseError};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::future::{ready, Ready};
@@ -51,24 +51,67 @@ pub const ANYONE: &[Role] = &[Role::Admin, Role::Supervisor, Role::Canvasser];
 #[derive(Clone)]
 pub struct AppState {
     pub pool: Pool,
+    /// The streaming replica reports read, when there is one.
+    pub reports: Option<Arc<crate::db::replica::Replica>>,
     pub keys: TokenKeys,
     pub settings: Arc<Settings>,
     pub logins: Arc<crate::throttle::LoginThrottle>,
 }
 
 impl AppState {
+    /// The replica's pool when a report should read it now: there is one, it answers and
+    /// it is close enough behind the primary. Each report's choice is counted (`/metrics`).
+    async fn replica_read(&self) -> ApiResult<Option<Pool>> {
+        let Some(replica) = self.reports.clone() else {
+            return Ok(None);
+        };
+        let verdict = {
+            let r = replica.clone();
+            web::block(move || r.verdict())
+                .await
+                .map_err(ApiError::internal)?
+        };
+        replica.count(&verdict);
+        Ok(verdict.reads_replica().then(|| replica.pool()))
+    }
+
+    /// Where a report reads now: the replica (`replica_read`), else the primary.
+    pub async fn reports_pool(&self) -> ApiResult<Pool> {
+        Ok(self
+            .replica_read()
+            .await?
+            .unwrap_or_else(|| self.pool.clone()))
+    }
+
+    /// Runs a report's read `f` for the authenticated caller where reports read
+    /// (`reports_pool`); a read that fails on the replica (it went down) is read again on
+    /// the primary, so that no request fails for it.
+    pub async fn report_as_user<T, F>(&self, auth: Auth, f: F) -> ApiResult<T>
+    where
+        F: Fn(&mut Conn<'_>, &Principal) -> ApiResult<T> + Clone + Send + 'static,
+        T: Send + 'static,
+    {
+        if let (Some(pool), Some(replica)) = (self.replica_read().await?, &self.reports) {
+            match as_user_on(&pool, Auth(auth.0.clone()), f.clone()).await {
+                Err(e) if e.status_code().is_server_error() => {
+                    tracing::warn!(error = %e, "a report's read failed on the replica; reading the primary");
+                    let down = crate::db::replica::Verdict::Down(e.to_string());
+                    replica.count(&down);
+                    replica.failed(down);
+                }
+                done => return done,
+            }
+        }
+        self.as_user(auth, f).await
+    }
+
     /// Runs `f` for the authenticated caller, on the blocking pool.
     pub async fn as_user<T, F>(&self, auth: Auth, f: F) -> ApiResult<T>
     where
         F: FnOnce(&mut Conn<'_>, &Principal) -> ApiResult<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.pool
-            .run(move |conn| {
-                let who = Principal::load(conn, &auth.0)?;
-                f(conn, &who)
-            })
-            .await
+        as_user_on(&self.pool, auth, f).await
     }
 
     /// Fails unless the caller has one of `roles`: the first thing a role-bound handler
@@ -168,6 +211,19 @@ impl FromRequest for Origin {
             target,
         }))
     }
+}
+
+/// Runs `f` for the authenticated caller on `pool`'s blocking threads.
+async fn as_user_on<T, F>(pool: &Pool, auth: Auth, f: F) -> ApiResult<T>
+where
+    F: FnOnce(&mut Conn<'_>, &Principal) -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    pool.run(move |conn| {
+        let who = Principal::load(conn, &auth.0)?;
+        f(conn, &who)
+    })
+    .await
 }
 
 /// The verified claims of a `Bearer` access token.

@@ -155,6 +155,7 @@ impl ActivityQuery {
 
 /// What a report is on: the area (default: the caller's only one), the campaign, and the
 /// day of the map (default: today's).
+#[derive(Clone, Copy)]
 struct On {
     area: Option<AreaId>,
     campaign: CampaignId,
@@ -172,7 +173,8 @@ impl On {
 }
 
 /// Runs `f` on the report's subject (the campaign, and an area inside the caller's areas)
-/// in one read snapshot, for callers of the given roles.
+/// in one read snapshot, for callers of the given roles, where reports read (the replica,
+/// when there is one).
 async fn on_subject<T, F>(
     state: &AppState,
     auth: Auth,
@@ -181,11 +183,11 @@ async fn on_subject<T, F>(
     f: F,
 ) -> ApiResult<T>
 where
-    F: FnOnce(&mut Conn<'_>, &Subject) -> crate::reports::Result<T> + Send + 'static,
+    F: Fn(&mut Conn<'_>, &Subject) -> crate::reports::Result<T> + Clone + Send + 'static,
     T: Send + 'static,
 {
     state
-        .as_user(auth, move |conn, who| {
+        .report_as_user(auth, move |conn, who| {
             who.require_role(roles)?;
             conn.read_transaction(|conn| {
                 let s = Subject::resolve(conn, who, on.area, on.campaign, on.as_of)?;

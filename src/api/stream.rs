@@ -81,6 +81,9 @@ where
     let (started_tx, started_rx) = oneshot::channel();
     let started: Started = Arc::new(Mutex::new(Some(started_tx)));
     let (tx, mut rx) = mpsc::channel::<io::Result<Bytes>>(8);
+    // Rows are read where reports read (the replica, when there is one); the audit entry
+    // is written on the primary.
+    let read_pool = state.reports_pool().await?;
     let pool = state.pool.clone();
     let claims = auth.0;
     let job_started = started.clone();
@@ -90,7 +93,7 @@ where
     let rows = Arc::new(AtomicU64::new(0));
     let job_rows = rows.clone();
     actix_web::rt::spawn(async move {
-        let result = pool
+        let result = read_pool
             .run(move |conn| {
                 conn.read_transaction(|conn| {
                     let who = Principal::load(conn, &claims)?;

@@ -6,6 +6,7 @@
 
 pub mod any;
 pub mod prepared;
+pub mod replica;
 pub mod schema;
 pub mod sql;
 mod sqlite;
