@@ -944,3 +944,87 @@ async fn a_large_pull_page_is_compressed_as_the_phone_takes_it_and_a_compact_pag
     assert_eq!(r.headers["content-type"], "application/problem+json");
     assert!(r.text.contains("`full` or `compact`"), "{}", r.text);
 }
+
+#[tokio::test]
+async fn pruning_keeps_each_devices_latest_batch_so_that_its_replay_answers_the_same() {
+    let w = World::new().await;
+    let app = &w.app;
+    // Device d pushes two batches, device e one.
+    let mut d = Device::new(&w.admin);
+    let h = Uuid::new_v4();
+    d.queue_op(
+        "household.upsert",
+        h,
+        h,
+        household(&w.v1, "Nông Văn Đức", "Số 5"),
+    );
+    let first = d.push_body(500);
+    let r = app.post("/api/v1/sync/push", &w.admin, first.clone()).await;
+    assert_eq!(statuses(&r), ["applied"], "{}", r.text);
+    d.on_push(&r.body);
+    d.queue_op("household.upsert", h, h, json!({"notes": "hẹn chiều"}));
+    d.queue_op("household.upsert", h, h, json!({"phone": "0912345678"}));
+    let second = d.push_body(500);
+    let latest = app
+        .post("/api/v1/sync/push", &w.admin, second.clone())
+        .await;
+    assert_eq!(statuses(&latest), ["applied", "applied"], "{}", latest.text);
+    let mut e = Device::new(&w.admin);
+    let g = Uuid::new_v4();
+    e.queue_op(
+        "household.upsert",
+        g,
+        g,
+        household(&w.v2, "Vi Thị Mai", "Số 9"),
+    );
+    let r = app
+        .post("/api/v1/sync/push", &w.admin, e.push_body(500))
+        .await;
+    assert_eq!(statuses(&r), ["applied"], "{}", r.text);
+    assert_eq!(app.count("device_batches").await, 3);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gocua"))
+        .args(["sync", "prune", "--days", "0"])
+        .env("GOCUA_DATABASE_URL", &app.db.url)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("and 1 op batches"), "{said}");
+    assert_eq!(
+        app.count("device_batches").await,
+        2,
+        "each device's latest is kept"
+    );
+
+    // The latest batch, sent again, gets its first answers; the pruned one is refused,
+    // changing nothing.
+    let again = app.post("/api/v1/sync/push", &w.admin, second).await;
+    assert_eq!(again.body["results"], latest.body["results"]);
+    let old = app.post("/api/v1/sync/push", &w.admin, first).await;
+    assert_eq!(old.body["results"][0]["status"], "rejected", "{}", old.text);
+    assert_eq!(
+        old.body["results"][0]["error"]["code"], "answer_pruned",
+        "{}",
+        old.text
+    );
+    let hh = app.get(&format!("/api/v1/households/{h}"), &w.admin).await;
+    assert_eq!(
+        (
+            hh.body["version"].as_i64(),
+            &hh.body["notes"],
+            &hh.body["phone"]
+        ),
+        (Some(3), &json!("hẹn chiều"), &json!("0912345678")),
+        "{}",
+        hh.text
+    );
+    let audit = app.get("/api/v1/audit?action=sync_pruned", &w.admin).await;
+    let detail: Value =
+        serde_json::from_str(audit.body["items"][0]["detail"].as_str().unwrap()).unwrap();
+    assert_eq!(detail["batches"], 1, "{}", audit.text);
+}

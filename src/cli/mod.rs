@@ -185,8 +185,9 @@ enum AreasCommand {
 
 #[derive(Subcommand)]
 enum SyncCommand {
-    /// Delete change-log rows (and tombstones) older than DAYS days. Devices whose cursor is
-    /// older start over with a full download.
+    /// Delete change-log rows (and tombstones) and op batches older than DAYS days, keeping
+    /// each device's latest batch. Devices whose cursor is older start over with a full
+    /// download.
     Prune {
         #[arg(long, default_value_t = 90)]
         days: i64,
@@ -557,14 +558,18 @@ fn prune(settings: &Settings, days: i64) -> anyhow::Result<()> {
     let n = pc
         .conn()
         .transaction(|conn| {
-            let n = crate::store::changes::prune(conn, before)?;
+            let rows = crate::store::changes::prune(conn, before)?;
+            let batches = store::devices::prune_batches(conn, before)?;
             let action = Action::new("sync_pruned", "changes")
-                .with(serde_json::json!({"days": days, "rows": n}));
+                .with(serde_json::json!({"days": days, "rows": rows, "batches": batches}));
             store::audit::record(conn, &Actor::command_line(), &action)?;
-            Ok::<_, store::error::Error>(n)
+            Ok::<_, store::error::Error>((rows, batches))
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    println!("Pruned {n} change-log rows older than {days} days.");
+    println!(
+        "Pruned {} change-log rows and {} op batches older than {days} days (each device keeps its latest batch).",
+        n.0, n.1
+    );
     Ok(())
 }
 

@@ -123,6 +123,32 @@ pub fn stored_ops(
     Ok(found)
 }
 
+/// Deletes the stored batches written before `before`, except each device's latest: the
+/// only batch a device can send again (it resends its batch until it is answered, and
+/// sends nothing newer meanwhile), so that every replay still gets its first answer. Returns
+/// the number of batches deleted.
+pub fn prune_batches(conn: &mut Conn<'_>, before: Time) -> Result<usize> {
+    let newer = diesel::alias!(device_batches as newer);
+    Ok(with_conn!(conn, |c| diesel::delete(
+        device_batches::table
+            .filter(device_batches::created_at.lt(before))
+            .filter(diesel::dsl::exists(
+                newer
+                    .filter(
+                        newer
+                            .field(device_batches::device_id)
+                            .eq(device_batches::device_id)
+                    )
+                    .filter(
+                        newer
+                            .field(device_batches::last_seq)
+                            .gt(device_batches::last_seq)
+                    )
+            ))
+    )
+    .execute(c))?)
+}
+
 /// Stores the results of the seqs a batch consumed, `first_seq` onwards without a gap, as
 /// one row: each op's hash (`HASH_LEN` hex digits) and the JSON of its result.
 pub fn store_batch(

@@ -295,7 +295,15 @@ pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> Result<PushR
                 Some(s) if s.op_hash == o.hash => {
                     serde_json::from_value(s.result.clone()).map_err(store::Error::corrupt)?
                 }
-                _ => OpResult::rejected(
+                // Every consumed seq's answer is stored with its batch, until `gocua sync
+                // prune` deletes batches older than each device's latest.
+                None => OpResult::rejected(
+                    seq,
+                    op_id,
+                    "answer_pruned",
+                    "this seq was consumed long ago and its answer is no longer kept; nothing changed",
+                ),
+                Some(_) => OpResult::rejected(
                     seq,
                     op_id,
                     "seq_reused",
