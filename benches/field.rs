@@ -225,6 +225,12 @@ async fn measure(b: &Browser, backend: &str, base: &str, phone: Phone) {
         .await;
     b.wait_for_within("return navigator.serviceWorker.controller !== null", 300)
         .await;
+    // What the phone stores: the copy, the queue and the cached shell, as the browser counts.
+    b.script(
+        "window.usage = null; navigator.storage.estimate().then(e => { window.usage = e.usageDetails || { total: e.usage }; }); return true;",
+    )
+    .await;
+    let usage = b.wait_for("return window.usage").await;
 
     let mut opens = Vec::new();
     let (mut starts, mut loads) = (Vec::new(), Vec::new());
@@ -311,6 +317,10 @@ async fn measure(b: &Browser, backend: &str, base: &str, phone: Phone) {
         sync_ms.as_f64().unwrap_or(f64::NAN)
     );
     println!("| the pull pages as the browser received them (bytes) | {wire} |");
+    println!(
+        "| storage used after it: IndexedDB, cached shell (bytes) | {}, {} |",
+        usage["indexedDB"], usage["caches"]
+    );
     println!(
         "| open again, page load to list, median of 5 (ms) | {:.0} |",
         median(&mut opens)
