@@ -141,3 +141,23 @@ fn preloads() -> String {
 async fn worker() -> HttpResponse {
     respond(JS, WORKER.replace("__VERSION__", version()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_preloads_every_module_the_app_imports() {
+        let page = String::from_utf8_lossy(ASSETS[0].2).replace("__PRELOAD__", &preloads());
+        for (name, kind, _) in ASSETS.iter().filter(|(_, kind, _)| *kind == JS) {
+            let preload = format!("<link rel=\"modulepreload\" href=\"/field/{name}\">");
+            // app.js is the page's own script; every other module is preloaded.
+            assert_eq!(
+                page.contains(&preload),
+                *name != "app.js",
+                "{name} ({kind})"
+            );
+        }
+        assert!(page.contains("<script type=\"module\" src=\"/field/app.js\">"));
+    }
+}

@@ -65,11 +65,15 @@ impl AppState {
         let Some(replica) = self.reports.clone() else {
             return Ok(None);
         };
-        let verdict = {
-            let r = replica.clone();
-            web::block(move || r.verdict())
-                .await
-                .map_err(ApiError::internal)?
+        // A blocking thread only when the replica must be asked (at most once a second).
+        let verdict = match replica.standing() {
+            Some(v) => v,
+            None => {
+                let r = replica.clone();
+                web::block(move || r.verdict())
+                    .await
+                    .map_err(ApiError::internal)?
+            }
         };
         replica.count(&verdict);
         Ok(verdict.reads_replica().then(|| replica.pool()))

@@ -38,12 +38,11 @@ impl Verdict {
         matches!(self, Verdict::Ready { .. })
     }
 
-    /// The `reason` label of a read sent to the primary instead.
-    fn reason(&self) -> &'static str {
+    /// How long it stands before the replica is asked again.
+    fn stands(&self) -> Duration {
         match self {
-            Verdict::Ready { .. } => "ready",
-            Verdict::Behind { .. } => "behind",
-            Verdict::Down(_) => "down",
+            Verdict::Down(_) => RECHECK_DOWN,
+            _ => RECHECK,
         }
     }
 }
@@ -102,17 +101,21 @@ impl Replica {
         Pool::Pg(self.pg.clone())
     }
 
-    /// Where reports read now; asks the replica when the last answer is older than a
-    /// second. Blocking.
+    /// The last verdict, while it still stands; no waiting.
+    pub fn standing(&self) -> Option<Verdict> {
+        self.last
+            .lock()
+            .ok()
+            .and_then(|l| l.clone())
+            .filter(|(at, v)| at.elapsed() < v.stands())
+            .map(|(_, v)| v)
+    }
+
+    /// Where reports read now: the standing verdict, or the replica's answer when there is
+    /// none. Blocking.
     pub fn verdict(&self) -> Verdict {
-        if let Some((at, v)) = self.last.lock().ok().and_then(|l| l.clone()) {
-            let stands = match v {
-                Verdict::Down(_) => RECHECK_DOWN,
-                _ => RECHECK,
-            };
-            if at.elapsed() < stands {
-                return v;
-            }
+        if let Some(v) = self.standing() {
+            return v;
         }
         let v = self.ask();
         if let Ok(mut l) = self.last.lock() {
@@ -143,10 +146,10 @@ impl Replica {
 
     /// Counts a report's read by where it went.
     pub fn count(&self, verdict: &Verdict) {
-        let n = match verdict.reason() {
-            "ready" => &self.replica_reads,
-            "behind" => &self.fallbacks_behind,
-            _ => &self.fallbacks_down,
+        let n = match verdict {
+            Verdict::Ready { .. } => &self.replica_reads,
+            Verdict::Behind { .. } => &self.fallbacks_behind,
+            Verdict::Down(_) => &self.fallbacks_down,
         };
         n.fetch_add(1, Ordering::Relaxed);
     }

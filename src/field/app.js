@@ -1,7 +1,7 @@
 // The canvassers' field app: the screens over the sync engine (sync.js). Everything the
 // user does is an op queued on the phone; sync sends it when there is a signal.
 
-import { Engine, LoginNeeded, OfflineError, ServerError, keysOf } from "./sync.js";
+import { Engine, LoginNeeded, OfflineError, ServerError, keysOf, workedCampaigns } from "./sync.js";
 import { INSTALLED, LOW_STORAGE_BYTES, REVISIT, VALUES, fieldLabel as label, label as valueLabel } from "./vocabulary.js";
 import { IdbStore } from "./idbstore.js";
 import { MemoryStore } from "./memstore.js";
@@ -433,10 +433,7 @@ async function askPersistence() {
 // ---- the household list ----
 
 function campaigns() {
-  const all = engine.meta.reference?.campaigns || [];
-  const today = new Date().toISOString().slice(0, 10);
-  const active = all.filter((c) => c.starts_on <= today && today <= c.ends_on);
-  return active.length ? active : all;
+  return workedCampaigns(engine.meta.reference?.campaigns || [], new Date().toISOString().slice(0, 10));
 }
 
 function campaignId() {

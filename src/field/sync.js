@@ -76,11 +76,18 @@ export function keysOf(h) {
   return keys;
 }
 
-/// The ids of the campaigns that ended before `today` (`YYYY-MM-DD`) while at least one
-/// campaign runs; none while no campaign runs (the app then still works with the ended ones).
+/// The campaigns the app works with on `today` (`YYYY-MM-DD`): those running, or every one
+/// while none runs.
+export function workedCampaigns(campaigns, today) {
+  const running = campaigns.filter((c) => c.starts_on <= today && today <= c.ends_on);
+  return running.length ? running : campaigns;
+}
+
+/// The ids of the campaigns that ended before `today` and that the app no longer works with
+/// (another runs); none while no campaign runs.
 export function finishedCampaigns(campaigns, today) {
-  const running = campaigns.some((c) => c.starts_on <= today && today <= c.ends_on);
-  return new Set(running ? campaigns.filter((c) => c.ends_on < today).map((c) => c.id) : []);
+  const worked = new Set(workedCampaigns(campaigns, today));
+  return new Set(campaigns.filter((c) => c.ends_on < today && !worked.has(c)).map((c) => c.id));
 }
 
 export class Engine {
