@@ -558,17 +558,26 @@ fn prune(settings: &Settings, days: i64) -> anyhow::Result<()> {
     let n = pc
         .conn()
         .transaction(|conn| {
-            let rows = crate::store::changes::prune(conn, before)?;
+            let log = crate::store::changes::prune(conn, before)?;
             let batches = store::devices::prune_batches(conn, before)?;
-            let action = Action::new("sync_pruned", "changes")
-                .with(serde_json::json!({"days": days, "rows": rows, "batches": batches}));
+            let action = Action::new("sync_pruned", "changes").with(serde_json::json!({
+                "days": days, "rows": log.rows, "weeks": log.weeks, "batches": batches
+            }));
             store::audit::record(conn, &Actor::command_line(), &action)?;
-            Ok::<_, store::error::Error>((rows, batches))
+            Ok::<_, store::error::Error>((log, batches))
         })
         .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (log, batches) = n;
+    let weeks = match pool.backend() {
+        crate::db::Backend::Postgres => format!(
+            " ({} weeks dropped whole; a week goes once it ended more than {days} days ago)",
+            log.weeks
+        ),
+        crate::db::Backend::Sqlite => String::new(),
+    };
     println!(
-        "Pruned {} change-log rows and {} op batches older than {days} days (each device keeps its latest batch).",
-        n.0, n.1
+        "Pruned {} change-log rows{weeks} and {batches} op batches older than {days} days (each device keeps its latest batch).",
+        log.rows
     );
     Ok(())
 }

@@ -207,31 +207,62 @@ pub fn device_and_horizon(conn: &mut Conn<'_>, device: DeviceId) -> Result<Devic
     })
 }
 
-/// Deletes log rows written before `before` by transactions that have all ended, and moves
-/// the horizon up: pulls from a cursor below it start over with a snapshot. Call
-/// inside a transaction. Returns the number of rows deleted.
-pub fn prune(conn: &mut Conn<'_>, before: Time) -> Result<usize> {
+/// What `prune` removed.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    pub rows: i64,
+    /// Whole weeks dropped (PostgreSQL; `weeks`).
+    pub weeks: usize,
+}
+
+/// Prunes the log of what was written before `before` by transactions that have all ended,
+/// and moves the horizon up: pulls from a cursor below it start over with a snapshot. On
+/// PostgreSQL whole weeks go, those that ended before `before` (`weeks::drop_ended`); on
+/// SQLite, rows. Call inside a transaction.
+pub fn prune(conn: &mut Conn<'_>, before: Time) -> Result<Pruned> {
     use crate::db::schema::sync_horizon;
     let now = head(conn, &[])?;
     let limit = running_from(conn, now);
-    let last: Option<(i64, i64)> = with_conn!(conn, |c| changes::table
-        .filter(changes::created_at.lt(before))
-        .filter(changes::txid.lt(limit))
-        .select((changes::txid, changes::id))
-        .order((changes::txid.desc(), changes::id.desc()))
-        .first(c)
-        .optional())?;
-    let Some(last) = last.map(Position::from) else {
-        return Ok(0);
+    let (pruned, last) = match conn.backend() {
+        Backend::Postgres => {
+            super::weeks::prepare(conn)?;
+            let dropped = super::weeks::drop_ended(conn, before, limit)?;
+            let pruned = Pruned {
+                rows: dropped.rows,
+                weeks: dropped.weeks,
+            };
+            (pruned, dropped.last.map(Position::from))
+        }
+        Backend::Sqlite => {
+            let last: Option<(i64, i64)> = with_conn!(conn, |c| changes::table
+                .filter(changes::created_at.lt(before))
+                .filter(changes::txid.lt(limit))
+                .select((changes::txid, changes::id))
+                .order((changes::txid.desc(), changes::id.desc()))
+                .first(c)
+                .optional())?;
+            let last = last.map(Position::from);
+            let rows = match last {
+                None => 0,
+                Some(last) => with_conn!(conn, |c| diesel::delete(
+                    changes::table.filter(
+                        changes::txid
+                            .lt(last.txid)
+                            .or(changes::txid.eq(last.txid).and(changes::id.le(last.id)))
+                    )
+                )
+                .execute(c))?,
+            };
+            let pruned = Pruned {
+                rows: rows as i64,
+                weeks: 0,
+            };
+            (pruned, last)
+        }
     };
-    let deleted = with_conn!(conn, |c| diesel::delete(
-        changes::table.filter(
-            changes::txid
-                .lt(last.txid)
-                .or(changes::txid.eq(last.txid).and(changes::id.le(last.id)))
-        )
-    )
-    .execute(c))?;
+    let Some(last) = last else {
+        return Ok(pruned);
+    };
     let horizon = pruned_below(conn)?.unwrap_or(Position::START).max(last);
     with_conn!(conn, |c| {
         diesel::delete(sync_horizon::table).execute(c)?;
@@ -244,7 +275,7 @@ pub fn prune(conn: &mut Conn<'_>, before: Time) -> Result<usize> {
             ))
             .execute(c)
     })?;
-    Ok(deleted)
+    Ok(pruned)
 }
 
 /// The highest seq of `device` whose batch marker lies at or before `end`, written by a

@@ -21,6 +21,7 @@ pub mod scope;
 pub mod sessions;
 pub mod tallies;
 pub mod users;
+pub mod weeks;
 pub mod work;
 
 use crate::db::{Conn, DbError, Pool};
@@ -34,6 +35,9 @@ pub fn migrate(pool: &Pool) -> std::result::Result<Vec<String>, DbError> {
     let mut pc = pool.get()?;
     tallies::ensure_built(&mut pc.conn())
         .map_err(|e| DbError::Migrate(format!("building the report tallies: {e}")))?;
+    pc.conn()
+        .transaction(weeks::prepare)
+        .map_err(|e| DbError::Migrate(format!("making the change log's weeks: {e}")))?;
     Ok(done)
 }
 
