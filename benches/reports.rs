@@ -3,12 +3,18 @@
 //! bytes, and the heap the export needs).
 //!
 //! `cargo bench --locked --bench reports -- [sqlite|postgres|both] [--households N]
-//! [--villages-per-commune V] [--runs R] [--no-exports] [--anonymize]` (default both, 50,000
-//! households, 5 villages in each of the 19 communes, 5 timed runs after a warm-up, exports
-//! measured; `--anonymize` then times the anonymization of the whole campaign).
+//! [--villages-per-commune V] [--commune-households C] [--runs R] [--no-exports] [--sync]
+//! [--vacuum] [--anonymize]` (default both, 50,000 households, 5 villages in each of the 19 communes,
+//! 5 timed runs after a warm-up, exports measured; `--commune-households` puts C of the
+//! households in the first commune and the rest in the others, instead of an even share;
+//! `--sync` also times that commune's first download and a push of 5 new households by its
+//! supervisor's device; `--vacuum` runs `VACUUM (ANALYZE)` on PostgreSQL after seeding;
+//! `--anonymize` then times the anonymization of the whole campaign).
 //! The data is written straight into the tables (the sync benchmark measures writing);
 //! everything measured goes through HTTP. Figures are in docs/BENCHMARKS.md.
 
+#[path = "../tests/common/client.rs"]
+mod client;
 #[path = "support/mod.rs"]
 mod support;
 
@@ -69,16 +75,26 @@ fn ts(day: u64, minute: u64) -> String {
 }
 
 /// Writes the district's households, members, adoptions and visits, 1,000 rows a statement.
-fn seed(pool: &gocua::db::Pool, villages: &[String], campaign: &str, user: &str) {
+/// `first`: the villages of the first commune, which get `--commune-households` of them when
+/// it is given (the other villages the rest), an even share with the others when not.
+fn seed(pool: &gocua::db::Pool, villages: &[String], first: usize, campaign: &str, user: &str) {
     let mut rng = Rng(7);
     let mut homes = Vec::new();
     let mut people = Vec::new();
     let mut adoptions = Vec::new();
     let mut visits = Vec::new();
     let now = "2020-07-25T00:00:00.000000Z";
-    for i in 0..support::arg("--households", 50_000) as usize {
+    let total = support::arg("--households", 50_000) as usize;
+    let in_first = support::arg("--commune-households", 0) as usize;
+    for i in 0..total {
         let h = Uuid::new_v4();
-        let v = &villages[i % villages.len()];
+        let v = if in_first == 0 {
+            &villages[i % villages.len()]
+        } else if i < in_first {
+            &villages[i % first]
+        } else {
+            &villages[first + i % (villages.len() - first)]
+        };
         let lat = 21.9 + rng.below(1000) as f64 / 10_000.0;
         let lon = 106.3 + rng.below(1000) as f64 / 10_000.0;
         homes.push(format!(
@@ -152,6 +168,16 @@ fn seed(pool: &gocua::db::Pool, villages: &[String], campaign: &str, user: &str)
         done.rows,
         t.elapsed().as_secs_f64()
     );
+    if support::flag("--vacuum") {
+        // As an operator would after a bulk load: autovacuum would otherwise be vacuuming the
+        // new tables (for their visibility maps) while the requests are timed.
+        let t = std::time::Instant::now();
+        if let gocua::db::Conn::Pg(c) = &mut conn {
+            diesel::connection::SimpleConnection::batch_execute(&mut **c, "VACUUM (ANALYZE)")
+                .unwrap();
+        }
+        println!("vacuumed in {:.1} s", t.elapsed().as_secs_f64());
+    }
 }
 
 /// Reads a response as a stream (nothing buffered on the client side): bytes received.
@@ -240,14 +266,19 @@ async fn bench(name: &str, url: &str) {
     }
     let body = json!({"username": "huyen", "password": PASSWORD, "role": "supervisor", "area_ids": [district]});
     post(&c, s, "/api/v1/users", &admin, body).await;
-    let huyen = login(&c, s, "huyen").await;
+    // Made before the seeding, which outlasts the admin's token at a million households;
+    // the others log in after it.
+    let body = json!({"username": "xa", "password": PASSWORD, "role": "supervisor", "area_ids": [communes[0]]});
+    post(&c, s, "/api/v1/users", &admin, body).await;
     let user = me["id"].as_str().unwrap().to_owned();
     let (p, v, camp_id) = (pool.clone(), villages.clone(), campaign.clone());
+    let first = villages.len() / communes.len();
     let t = Instant::now();
-    tokio::task::spawn_blocking(move || seed(&p, &v, &camp_id, &user))
+    tokio::task::spawn_blocking(move || seed(&p, &v, first, &camp_id, &user))
         .await
         .unwrap();
     println!("({name}: seeding took {:.1} s)", t.elapsed().as_secs_f64());
+    let huyen = login(&c, s, "huyen").await;
 
     let q = format!("campaign={campaign}&area={district}");
     let rows: [(&str, String); 7] = [
@@ -290,6 +321,10 @@ async fn bench(name: &str, url: &str) {
         let t = time_get(&c, &server, path, &huyen).await;
         println!("| {what} | {:.3} | {:.3} | {} |", t.median, t.min, t.bytes);
     }
+    if std::env::args().any(|a| a == "--sync") {
+        let xa = login(&c, s, "xa").await;
+        sync(&c, s, &xa, &villages[0]).await;
+    }
     if !std::env::args().any(|a| a == "--no-exports") {
         exports(&c, &server, &q, &district, &huyen).await;
     }
@@ -297,6 +332,72 @@ async fn bench(name: &str, url: &str) {
         anonymize(&c, &server, &campaign, &admin, &q, &huyen).await;
     }
     drop(server);
+}
+
+/// The first commune's supervisor's device: its first download (every page, compact, 1,000
+/// households a page, as the field app asks), then pushes of 5 new households from one
+/// device.
+async fn sync(c: &reqwest::Client, s: &Server, token: &str, village: &str) {
+    let runs = support::arg("--runs", 5) as usize;
+    let mut pulls = Vec::new();
+    let mut households = 0;
+    for _ in 0..=runs {
+        let device = Uuid::new_v4();
+        let mut cursor = String::new();
+        let t = Instant::now();
+        households = 0;
+        loop {
+            let path =
+                format!("/api/v1/sync/pull?device_id={device}&limit=1000&format=compact{cursor}");
+            let page = get(c, s, &path, token).await;
+            households += page["units"]["rows"].as_array().map_or(0, Vec::len);
+            cursor = format!("&cursor={}", page["cursor"].as_str().unwrap());
+            if page["has_more"] != true {
+                break;
+            }
+        }
+        pulls.push(t.elapsed().as_secs_f64());
+    }
+    let mut pushes = Vec::new();
+    let mut d = client::Device::new(token);
+    for _ in 0..=runs * 4 {
+        for k in 0..5 {
+            let h = Uuid::new_v4();
+            let data = client::household(village, &format!("Lộc Văn Tư {h}"), &format!("Số {k}"));
+            d.queue_op("household.upsert", h, h, data);
+        }
+        let t = Instant::now();
+        let r = post(c, s, "/api/v1/sync/push", token, d.push_body(5)).await;
+        pushes.push(t.elapsed().as_secs_f64());
+        let applied = r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["status"] == "applied");
+        assert_eq!(applied.count(), 5, "{r}");
+        d.on_push(&r);
+    }
+    println!(
+        "
+| sync (the first commune's supervisor, gzip) | median s | min s | households |"
+    );
+    println!("|---|---|---|---|");
+    for (what, mut times, n) in [
+        (
+            "first download of the commune, compact, pages of 1,000",
+            pulls,
+            households,
+        ),
+        ("push of 5 new households", pushes, 5),
+    ] {
+        times.remove(0); // warm-up
+        times.sort_by(f64::total_cmp);
+        println!(
+            "| {what} | {:.4} | {:.4} | {n} |",
+            times[times.len() / 2],
+            times[0]
+        );
+    }
 }
 
 /// Anonymizes the whole campaign (its retention ran out long ago) through the API: the dry

@@ -26,6 +26,11 @@ pub fn arg(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// Whether the flag `name` is among the arguments.
+pub fn flag(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
+}
+
 pub struct Server {
     pub base: String,
     handle: actix_web::dev::ServerHandle,
