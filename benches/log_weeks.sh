@@ -2,8 +2,8 @@
 # The change log by week (PostgreSQL): what partitioning `changes` by week costs a pull's
 # read of the log, and what it saves a prune. Two databases hold the same log, WEEKS weeks of
 # ROWS_PER_WEEK rows over AREAS villages: `flat` as the log was before the migration
-# `changes_by_week` (one table), `weeks` after it (one partition a week, made as
-# `store::weeks` makes them). Then, with pgbench (prepared statements, one client, BENCH_SECONDS
+# `changes_by_week` (one table), `weeks` after it (one partition a week, made by the
+# migration). Then, with pgbench (prepared statements, one client, BENCH_SECONDS
 # each), the statement a pull pages the log with (`store::changes::page`: ten villages, 500
 # rows) from a cursor in the last week and from one in the first week, and the insert of a
 # write's five log rows; then a week's prune:
@@ -50,20 +50,8 @@ VACUUM ANALYZE changes;
 SQL
 psql_at postgres -c "CREATE DATABASE gocua_bench_weeks TEMPLATE gocua_bench_flat"
 
-# The migration, then the weeks made as `store::weeks::prepare` makes them.
+# The migration, which makes the weeks the rows fall in and copies each row into its week.
 psql_at gocua_bench_weeks -f "$here/migrations/postgres/2026-12-07-000016_changes_by_week/up.sql"
-for w in $(psql_at gocua_bench_weeks -At -c "SELECT DISTINCT to_char(date_trunc('week', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') FROM changes_default ORDER BY 1"); do
-    t="changes_w${w//-/}"
-    from="'$w 00:00:00+00'"
-    to="'$(date -u -d "$w + 7 days" +%F) 00:00:00+00'"
-    psql_at gocua_bench_weeks <<SQL
-CREATE TABLE $t (LIKE changes INCLUDING DEFAULTS);
-ALTER TABLE $t ADD CONSTRAINT ${t}_week CHECK (created_at >= $from AND created_at < $to);
-WITH moved AS (DELETE FROM changes_default WHERE created_at >= $from AND created_at < $to RETURNING *)
-INSERT INTO $t SELECT * FROM moved;
-ALTER TABLE changes ATTACH PARTITION $t FOR VALUES FROM ($from) TO ($to);
-SQL
-done
 psql_at gocua_bench_weeks -c "VACUUM ANALYZE changes_default" -c "ANALYZE changes"
 
 total=$((WEEKS * ROWS_PER_WEEK))

@@ -321,14 +321,14 @@ async fn bench(name: &str, url: &str) {
         let t = time_get(&c, &server, path, &huyen).await;
         println!("| {what} | {:.3} | {:.3} | {} |", t.median, t.min, t.bytes);
     }
-    if std::env::args().any(|a| a == "--sync") {
+    if support::flag("--sync") {
         let xa = login(&c, s, "xa").await;
         sync(&c, s, &xa, &villages[0]).await;
     }
-    if !std::env::args().any(|a| a == "--no-exports") {
+    if !support::flag("--no-exports") {
         exports(&c, &server, &q, &district, &huyen).await;
     }
-    if std::env::args().any(|a| a == "--anonymize") {
+    if support::flag("--anonymize") {
         anonymize(&c, &server, &campaign, &admin, &q, &huyen).await;
     }
     drop(server);

@@ -11,12 +11,13 @@
 
 use super::error::Result;
 use crate::db::prepared::fixed_query;
-use crate::db::{Backend, Conn};
+use crate::db::Conn;
 use crate::domain::Time;
 use chrono::{Datelike, Duration, NaiveDate};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
+use diesel::PgConnection;
 
 /// Weeks made after the current one at every start and prune. A server that runs longer
 /// than this without a restart or a prune writes into `changes_default` until the next.
@@ -89,14 +90,18 @@ struct Last {
 
 /// The weeks the log has, in order; none on SQLite.
 pub fn list(conn: &mut Conn<'_>) -> Result<Vec<Week>> {
-    let Conn::Pg(c) = conn else {
-        return Ok(Vec::new());
-    };
+    match conn {
+        Conn::Pg(c) => weeks_of(c),
+        Conn::Sqlite(_) => Ok(Vec::new()),
+    }
+}
+
+fn weeks_of(c: &mut PgConnection) -> Result<Vec<Week>> {
     let mut weeks: Vec<Week> = fixed_query(
         "SELECT c.relname::text AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
          WHERE i.inhparent = 'changes'::regclass",
     )
-    .load::<Name>(*c)?
+    .load::<Name>(c)?
     .iter()
     .filter_map(|n| Week::of_table(&n.name))
     .collect();
@@ -108,18 +113,13 @@ pub fn list(conn: &mut Conn<'_>) -> Result<Vec<Week>> {
 /// moved into it, then the current week and `WEEKS_AHEAD` after it are made where missing.
 /// Answers the number of weeks made. Nothing on SQLite. Call inside a transaction.
 pub fn prepare(conn: &mut Conn<'_>) -> Result<usize> {
-    if conn.backend() != Backend::Postgres {
-        return Ok(0);
-    }
-    if let Conn::Pg(c) = conn {
-        c.batch_execute(&format!(
-            "SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; SELECT pg_advisory_xact_lock({LOCK})"
-        ))?;
-    }
-    let have = list(conn)?;
     let Conn::Pg(c) = conn else {
         return Ok(0);
     };
+    c.batch_execute(&format!(
+        "SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'; SELECT pg_advisory_xact_lock({LOCK})"
+    ))?;
+    let have = weeks_of(c)?;
     let mut wanted: Vec<Week> = fixed_query(
         "SELECT DISTINCT to_char(date_trunc('week', created_at AT TIME ZONE 'UTC'), 'YYYYMMDD')
              AS name
@@ -171,11 +171,13 @@ pub struct Dropped {
 /// SQLite. Call inside a transaction, after `prepare`.
 pub fn drop_ended(conn: &mut Conn<'_>, before: Time, running_from: i64) -> Result<Dropped> {
     let mut dropped = Dropped::default();
-    for week in list(conn)? {
+    let Conn::Pg(c) = conn else {
+        return Ok(dropped);
+    };
+    for week in weeks_of(c)? {
         if !week.ended_before(before) {
             break;
         }
-        let Conn::Pg(c) = conn else { break };
         let table = week.table();
         let last: Option<Last> = diesel::sql_query(format!(
             "SELECT txid, id, (SELECT count(*) FROM {table}) AS rows FROM {table}
