@@ -124,8 +124,90 @@ fn p50(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// One device alone: p50 of a push of 5 new households and of an empty incremental pull.
-async fn alone(base: &str) -> (f64, f64) {
+/// `pg_stat_statements` of the bench's database (`--statements`): the library must be in
+/// the cluster's `shared_preload_libraries`. Times are PostgreSQL's own: planning is left
+/// out unless `pg_stat_statements.track_planning` is on.
+struct Statements {
+    conn: diesel::PgConnection,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Statement {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    query: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    calls: i64,
+    /// Times it was planned (counted with `pg_stat_statements.track_planning` on).
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    plans: i64,
+    #[diesel(sql_type = diesel::sql_types::Double)]
+    ms: f64,
+}
+
+impl Statements {
+    fn open(url: &str) -> Option<Statements> {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        if !support::flag("--statements") || !url.starts_with("postgres") {
+            return None;
+        }
+        let mut conn = diesel::PgConnection::establish(url).expect("PostgreSQL reachable");
+        conn.batch_execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            .expect("pg_stat_statements installed");
+        Some(Statements { conn })
+    }
+
+    fn reset(&mut self) {
+        use diesel::RunQueryDsl;
+        diesel::sql_query("SELECT pg_stat_statements_reset()::text")
+            .execute(&mut self.conn)
+            .expect("pg_stat_statements preloaded (shared_preload_libraries)");
+    }
+
+    /// What the database ran since the last reset, costliest first (this connection's own
+    /// reads left out).
+    fn read(&mut self) -> Vec<Statement> {
+        use diesel::RunQueryDsl;
+        diesel::sql_query(
+            "SELECT query, calls, plans, total_exec_time + total_plan_time AS ms \
+             FROM pg_stat_statements \
+             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+               AND query NOT LIKE '%pg_stat_statements%' \
+             ORDER BY ms DESC",
+        )
+        .load(&mut self.conn)
+        .unwrap()
+    }
+
+    /// Prints what ran since the last reset: statements and their time per `per` (a request
+    /// or a sync), and the `top` costliest.
+    fn print(&mut self, what: &str, per: u64, top: usize) {
+        let rows = self.read();
+        let per = per.max(1) as f64;
+        let calls: i64 = rows.iter().map(|r| r.calls).sum();
+        let ms: f64 = rows.iter().map(|r| r.ms).sum();
+        println!(
+            "  {what}: {:.1} statements, {:.3} ms of PostgreSQL's time each ({} kinds)",
+            calls as f64 / per,
+            ms / per,
+            rows.len()
+        );
+        for r in rows.iter().take(top) {
+            let q: String = r.query.split_whitespace().collect::<Vec<_>>().join(" ");
+            let q: String = q.chars().take(110).collect();
+            println!(
+                "    {:>7.2} calls {:>5.2} plans {:>7.3} ms  {q}",
+                r.calls as f64 / per,
+                r.plans as f64 / per,
+                r.ms / per
+            );
+        }
+    }
+}
+
+/// One device alone: p50 of a push of 5 new households, of the pull that brings them back
+/// and of an empty incremental pull.
+async fn alone(base: &str, statements: &mut Option<Statements>) -> (f64, f64, f64) {
     let c = reqwest::Client::new();
     let token = load::login(&c, base, "canbo").await;
     let village = load::get(&c, base, "/api/v1/areas?level=village&per_page=1", &token).await
@@ -144,8 +226,11 @@ async fn alone(base: &str) -> (f64, f64) {
         }
     };
     while d.on_pull(&pull(&d).await) {}
-    let (mut push_ms, mut pull_ms) = (Vec::new(), Vec::new());
-    for round in 0..60 {
+    let (mut push_ms, mut changes_ms, mut pull_ms) = (Vec::new(), Vec::new(), Vec::new());
+    // With `--statements`, one more round, profiled; its times are left out.
+    let rounds = if statements.is_some() { 61 } else { 60 };
+    for round in 0..rounds {
+        let mut profile = statements.as_mut().filter(|_| round == 60);
         for i in 0..5 {
             let h = Uuid::new_v4();
             d.queue_op(
@@ -155,24 +240,45 @@ async fn alone(base: &str) -> (f64, f64) {
                 json!({"area_id": village, "head_name": "Lý Văn Pao", "address": format!("Số {round}-{i}")}),
             );
         }
-        let t = Instant::now();
         let url = format!("{base}/api/v1/sync/push");
         let body = d.push_body(100);
+        if let Some(s) = &mut profile {
+            s.reset();
+        }
+        let t = Instant::now();
         let res = load::send(&c, reqwest::Method::POST, url, Some(&token), Some(&body))
             .await
             .unwrap();
         push_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        if let Some(s) = &mut profile {
+            s.print("a push of 5 new households", 1, 40);
+            s.reset();
+        }
         d.on_push(&res);
         assert!(d.queue.is_empty(), "{res}");
-        // The pull that brings the batch back, then an empty one, timed.
-        while d.on_pull(&pull(&d).await) {}
+        // The pull that brings the batch back (one page), then an empty one.
+        let t = Instant::now();
+        let page = pull(&d).await;
+        changes_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(page["changes"].as_array().map(Vec::len), Some(5), "{page}");
+        assert!(!d.on_pull(&page), "one page: {page}");
+        if let Some(s) = &mut profile {
+            s.print("the pull of those households", 1, 40);
+            s.reset();
+        }
         let t = Instant::now();
         let page = pull(&d).await;
         pull_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        if let Some(s) = &mut profile {
+            s.print("an empty pull", 1, 40);
+        }
         assert_eq!(page["changes"].as_array().map(Vec::len), Some(0), "{page}");
         d.on_pull(&page);
     }
-    (p50(push_ms), p50(pull_ms))
+    push_ms.truncate(60);
+    changes_ms.truncate(60);
+    pull_ms.truncate(60);
+    (p50(push_ms), p50(changes_ms), p50(pull_ms))
 }
 
 async fn bench(name: &'static str, url: String) {
@@ -195,16 +301,26 @@ async fn bench(name: &'static str, url: String) {
         .status()
         .unwrap();
     assert!(seeded.success(), "the demo is seeded");
+    if support::flag("--analyze") && url.starts_with("postgres") {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        let mut c = diesel::PgConnection::establish(&url).expect("PostgreSQL reachable");
+        c.batch_execute("ANALYZE").expect("ANALYZE");
+    }
     let size = pool.to_string();
     let env = [("GOCUA_POOL_SIZE", size.as_str())];
     let procs: Vec<process::Server> = (0..processes)
         .map(|_| process::Server::start_with(&url, "127.0.0.1:0", &env, &[]))
         .collect();
     let bases: Vec<String> = procs.iter().map(|p| p.base.clone()).collect();
-    let (push_alone, pull_alone) = alone(&bases[0]).await;
+    let mut statements = Statements::open(&url);
+    let (push_alone, changes_alone, pull_alone) = alone(&bases[0], &mut statements).await;
     println!(
-        "{name}: one device alone: push of 5 new households p50 {push_alone:.2} ms; empty incremental pull p50 {pull_alone:.2} ms"
+        "{name}: one device alone: push of 5 new households p50 {push_alone:.2} ms; the pull of them p50 {changes_alone:.2} ms; empty incremental pull p50 {pull_alone:.2} ms"
     );
+    if let Some(s) = &mut statements {
+        s.reset();
+    }
     let cpu = |p: &process::Server| cpu_seconds(&proc_file(p.pid(), "stat"));
     let cpu0: Vec<f64> = procs.iter().map(cpu).collect();
     let pg0 = postgres_cpu();
@@ -263,6 +379,13 @@ async fn bench(name: &'static str, url: String) {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if let Some(s) = &mut statements {
+        s.print(
+            "the load, per sync (supervisors' reads included)",
+            out.syncs,
+            25,
+        );
+    }
     for e in out.errors.iter().take(5) {
         println!("    {e}");
     }

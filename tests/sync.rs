@@ -1204,3 +1204,73 @@ async fn pruning_keeps_each_devices_latest_batch_so_that_its_replay_answers_the_
         serde_json::from_str(audit.body["items"][0]["detail"].as_str().unwrap()).unwrap();
     assert_eq!(detail["batches"], 1, "{}", audit.text);
 }
+
+#[tokio::test]
+async fn a_pull_carries_the_targets_in_its_areas_of_every_campaign() {
+    let w = World::new().await;
+    let app = &w.app;
+    let first = w.campaign().await;
+    let r = app
+        .post(
+            "/api/v1/campaigns",
+            &w.admin,
+            json!({"name": "Tiêm chủng 2021", "starts_on": "2021-03-01", "ends_on": "2021-12-31"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let second = r.body["id"].as_str().unwrap().to_owned();
+    // The commune and its villages are in the supervisor's areas; the district above it and
+    // the village of another commune are not.
+    for (campaign, area) in [
+        (&first, &w.v1),
+        (&first, &w.hoa_tham),
+        (&first, &w.v_other),
+        (&first, &w.district),
+        (&second, &w.v2),
+        (&second, &w.hung_dao),
+    ] {
+        let t = app
+            .put(
+                &format!("/api/v1/campaigns/{campaign}/targets/{area}"),
+                &w.admin,
+                json!({"kind": "count", "value": 10}),
+            )
+            .await;
+        assert_eq!(t.status, 200, "{}", t.text);
+    }
+    let xa = app
+        .user(&w.admin, "xa.targets", "supervisor", &[&w.hoa_tham])
+        .await;
+    let d = Device::new(&xa);
+    let page = app.get(&d.pull_path(500), &xa).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let reference = &page.body["reference"];
+    let campaigns: Vec<&str> = reference["campaigns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(campaigns.len(), 2, "{reference}");
+    // By campaign as the campaigns are listed, then the commune before its village.
+    let mut want: Vec<(&str, &str)> = Vec::new();
+    for c in &campaigns {
+        if *c == first {
+            want.extend([(first.as_str(), w.hoa_tham.as_str()), (&first, &w.v1)]);
+        } else {
+            want.push((second.as_str(), w.v2.as_str()));
+        }
+    }
+    let got: Vec<(&str, &str)> = reference["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["campaign_id"].as_str().unwrap(),
+                t["area_id"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want, "{reference}");
+}

@@ -10,6 +10,7 @@ pub mod replica;
 pub mod schema;
 pub mod sql;
 mod sqlite;
+pub mod unnest;
 pub mod writer;
 
 pub use sqlite::sqlite_path;

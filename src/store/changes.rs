@@ -1,5 +1,5 @@
 //! The change log that devices pull: one row per write, in commit order. Writers append to
-//! it (`record`, and the flush of the write path); pulls read it here: its head as a
+//! it (`insert`, from the flush of the write path); pulls read it here: its head as a
 //! snapshot sees it, a page of rows after a position, the batch markers of a device, and
 //! the horizon below which rows were pruned.
 //!
@@ -11,6 +11,7 @@
 use super::error::Result;
 use crate::db::prepared::{fixed_query, fixed_query_with, Condition};
 use crate::db::schema::changes;
+use crate::db::unnest;
 use crate::db::{Backend, Conn};
 use crate::domain::{AreaId, DeviceId, EntityId, HouseholdId, Time, UserId};
 use crate::with_conn;
@@ -78,12 +79,37 @@ impl Change {
     }
 }
 
-/// Appends a change. On PostgreSQL the row is stamped with the writing transaction's id by
-/// the column default; on SQLite the autoincrement id is commit-ordered (one writer at a time).
-pub fn record(conn: &mut Conn<'_>, ch: Change) -> Result<()> {
-    with_conn!(conn, |c| diesel::insert_into(changes::table)
-        .values(ch.values(Time::now()))
-        .execute(c))?;
+/// Appends `rows` to the log, stamped `now`, in one statement and in their order (a batch's
+/// marker comes last). On PostgreSQL each row also gets its writing transaction's id (the
+/// column's default), and the rows go as one array a column (`db::unnest`); on SQLite the autoincrement id is commit-ordered (one
+/// writer at a time), and `insert_rows!` keeps its statements prepared.
+pub fn insert(conn: &mut Conn<'_>, rows: &[Change], now: Time) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match conn {
+        Conn::Pg(c) => {
+            unnest::into("changes")
+                .column(changes::entity, rows.iter().map(|r| r.entity).collect())
+                .column(
+                    changes::entity_id,
+                    rows.iter().map(|r| r.entity_id).collect(),
+                )
+                .column(
+                    changes::household_id,
+                    rows.iter().map(|r| r.household_id).collect(),
+                )
+                .column(changes::area_id, rows.iter().map(|r| r.area_id).collect())
+                .column(changes::op, rows.iter().map(|r| r.op).collect())
+                .column(changes::version, rows.iter().map(|r| r.version).collect())
+                .column(changes::created_at, vec![now; rows.len()])
+                .execute(c)?;
+        }
+        Conn::Sqlite(_) => {
+            let values: Vec<_> = rows.iter().map(|r| r.values(now)).collect();
+            crate::insert_rows!(conn, changes::table, &values[..])?;
+        }
+    }
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use crate::db::schema::{device_batches, devices};
 use crate::db::Conn;
 use crate::domain::{DeviceId, Time, UserId};
 use crate::with_conn;
+use diesel::dsl::Eq;
 use diesel::prelude::*;
 use std::collections::HashMap;
 
@@ -14,19 +15,12 @@ use std::collections::HashMap;
 /// so far. A device belongs to one user.
 pub fn claim(conn: &mut Conn<'_>, device: DeviceId, user: UserId) -> Result<(i64, i64)> {
     let now = Time::now();
-    with_conn!(conn, |c| diesel::insert_into(devices::table)
-        .values((
-            devices::id.eq(device),
-            devices::user_id.eq(user),
-            devices::last_seq.eq(0),
-            devices::max_skew_ms.eq(0),
-            devices::created_at.eq(now),
-            devices::updated_at.eq(now),
-        ))
-        .on_conflict_do_nothing()
-        .execute(c))?;
+    // One statement: the row made or touched, and locked, either way.
     let (owner, last_seq, max_skew): (UserId, i64, i64) =
-        with_conn!(conn, |c| diesel::update(devices::table.find(device))
+        with_conn!(conn, |c| diesel::insert_into(devices::table)
+            .values(first_contact(device, user, now))
+            .on_conflict(devices::id)
+            .do_update()
             .set(devices::updated_at.eq(now))
             .returning((devices::user_id, devices::last_seq, devices::max_skew_ms))
             .get_result(c))?;
@@ -38,6 +32,30 @@ pub fn claim(conn: &mut Conn<'_>, device: DeviceId, user: UserId) -> Result<(i64
         .into());
     }
     Ok((last_seq, max_skew))
+}
+
+/// A device's row as its first contact makes it.
+#[allow(clippy::type_complexity)]
+fn first_contact(
+    device: DeviceId,
+    user: UserId,
+    now: Time,
+) -> (
+    Eq<devices::id, DeviceId>,
+    Eq<devices::user_id, UserId>,
+    Eq<devices::last_seq, i64>,
+    Eq<devices::max_skew_ms, i64>,
+    Eq<devices::created_at, Time>,
+    Eq<devices::updated_at, Time>,
+) {
+    (
+        devices::id.eq(device),
+        devices::user_id.eq(user),
+        devices::last_seq.eq(0),
+        devices::max_skew_ms.eq(0),
+        devices::created_at.eq(now),
+        devices::updated_at.eq(now),
+    )
 }
 
 /// The device's owner and last applied seq, without locking; `None` if unknown.
@@ -244,14 +262,7 @@ impl Phone {
 pub fn report(conn: &mut Conn<'_>, device: DeviceId, user: UserId, r: &Report) -> Result<Phone> {
     let now = Time::now();
     with_conn!(conn, |c| diesel::insert_into(devices::table)
-        .values((
-            devices::id.eq(device),
-            devices::user_id.eq(user),
-            devices::last_seq.eq(0),
-            devices::max_skew_ms.eq(0),
-            devices::created_at.eq(now),
-            devices::updated_at.eq(now),
-        ))
+        .values(first_contact(device, user, now))
         .on_conflict_do_nothing()
         .execute(c))?;
     let owner: UserId = with_conn!(conn, |c| devices::table

@@ -6,12 +6,12 @@ use super::households::{Adoption, Household, Member, Visit};
 use super::tallies::{self, Of, Parts, Tallies};
 use super::work::{Stored, Work};
 use crate::db::prepared::{prepared_row_update, prepared_update};
-use crate::db::schema::{adoptions, changes, households, members, visits};
+use crate::db::schema::{adoptions, households, members, visits};
+use crate::db::unnest;
 use crate::db::Conn;
 use crate::domain::{HouseholdId, Time};
 use crate::insert_rows;
 use diesel::prelude::*;
-use diesel::upsert::excluded;
 use std::collections::BTreeSet;
 
 impl Work {
@@ -105,9 +105,7 @@ impl Work {
                 ))
                 .execute(c))?;
         }
-        let now = Time::now();
-        let rows: Vec<_> = chs.iter().map(|ch| ch.values(now)).collect();
-        insert_rows!(conn, changes::table, &rows[..])?;
+        super::changes::insert(conn, &chs, Time::now())?;
         if parts.any() {
             let after = tallies::count(conn, Of::Households(&homes), parts)?;
             let pending = std::mem::take(&mut self.tallies);
@@ -224,75 +222,196 @@ fn write_sqlite(
     Ok(())
 }
 
-/// Inserts or overwrites households, members and adoptions with one statement per table (per
-/// 500 rows).
+/// Inserts or overwrites households, members and adoptions with one statement per table,
+/// each prepared once per connection (`db::unnest`).
 fn upsert_pg(
     c: &mut diesel::PgConnection,
     hs: &[Household],
     ms: &[Member],
     ads: &[Adoption],
 ) -> QueryResult<()> {
-    for chunk in hs.chunks(500) {
-        diesel::insert_into(households::table)
-            .values(chunk)
-            .on_conflict(households::id)
-            .do_update()
-            .set((
-                households::area_id.eq(excluded(households::area_id)),
-                households::address.eq(excluded(households::address)),
-                households::head_name.eq(excluded(households::head_name)),
-                households::phone.eq(excluded(households::phone)),
-                households::lat.eq(excluded(households::lat)),
-                households::lon.eq(excluded(households::lon)),
-                households::notes.eq(excluded(households::notes)),
-                households::version.eq(excluded(households::version)),
-                households::field_meta.eq(excluded(households::field_meta)),
-                households::search_key.eq(excluded(households::search_key)),
-                households::updated_at.eq(excluded(households::updated_at)),
-                households::deleted_at.eq(excluded(households::deleted_at)),
-                households::anonymized_at.eq(excluded(households::anonymized_at)),
-                households::external_id.eq(excluded(households::external_id)),
-                households::merged_into.eq(excluded(households::merged_into)),
-            ))
+    if !hs.is_empty() {
+        unnest::into("households")
+            .column(households::id, hs.iter().map(|h| h.id).collect())
+            .column(households::area_id, hs.iter().map(|h| h.area_id).collect())
+            .column(
+                households::address,
+                hs.iter().map(|h| h.address.as_str()).collect(),
+            )
+            .column(
+                households::head_name,
+                hs.iter().map(|h| h.head_name.as_str()).collect(),
+            )
+            .column(
+                households::phone,
+                hs.iter().map(|h| h.phone.as_deref()).collect(),
+            )
+            .column(households::lat, hs.iter().map(|h| h.lat).collect())
+            .column(households::lon, hs.iter().map(|h| h.lon).collect())
+            .column(
+                households::notes,
+                hs.iter().map(|h| h.notes.as_str()).collect(),
+            )
+            .column(households::version, hs.iter().map(|h| h.version).collect())
+            .column(
+                households::field_meta,
+                hs.iter().map(|h| h.field_meta.as_str()).collect(),
+            )
+            .column(
+                households::search_key,
+                hs.iter().map(|h| h.search_key.as_str()).collect(),
+            )
+            .column(
+                households::created_by,
+                hs.iter().map(|h| h.created_by).collect(),
+            )
+            .column(
+                households::created_at,
+                hs.iter().map(|h| h.created_at).collect(),
+            )
+            .column(
+                households::updated_at,
+                hs.iter().map(|h| h.updated_at).collect(),
+            )
+            .column(
+                households::deleted_at,
+                hs.iter().map(|h| h.deleted_at).collect(),
+            )
+            .column(
+                households::anonymized_at,
+                hs.iter().map(|h| h.anonymized_at).collect(),
+            )
+            .column(
+                households::external_id,
+                hs.iter().map(|h| h.external_id.as_deref()).collect(),
+            )
+            .column(
+                households::merged_into,
+                hs.iter().map(|h| h.merged_into).collect(),
+            )
+            .then(
+                "ON CONFLICT (id) DO UPDATE SET area_id = excluded.area_id, \
+                 address = excluded.address, head_name = excluded.head_name, \
+                 phone = excluded.phone, lat = excluded.lat, lon = excluded.lon, \
+                 notes = excluded.notes, version = excluded.version, \
+                 field_meta = excluded.field_meta, search_key = excluded.search_key, \
+                 updated_at = excluded.updated_at, deleted_at = excluded.deleted_at, \
+                 anonymized_at = excluded.anonymized_at, external_id = excluded.external_id, \
+                 merged_into = excluded.merged_into",
+            )
             .execute(c)?;
     }
-    for chunk in ms.chunks(500) {
-        diesel::insert_into(members::table)
-            .values(chunk)
-            .on_conflict(members::id)
-            .do_update()
-            .set((
-                members::full_name.eq(excluded(members::full_name)),
-                members::birth_year.eq(excluded(members::birth_year)),
-                members::sex.eq(excluded(members::sex)),
-                members::phone.eq(excluded(members::phone)),
-                members::smartphone.eq(excluded(members::smartphone)),
-                members::priority.eq(excluded(members::priority)),
-                members::notes.eq(excluded(members::notes)),
-                members::version.eq(excluded(members::version)),
-                members::field_meta.eq(excluded(members::field_meta)),
-                members::search_key.eq(excluded(members::search_key)),
-                members::updated_at.eq(excluded(members::updated_at)),
-                members::deleted_at.eq(excluded(members::deleted_at)),
-                members::anonymized_at.eq(excluded(members::anonymized_at)),
-                members::birth_decade.eq(excluded(members::birth_decade)),
-                members::external_id.eq(excluded(members::external_id)),
-                members::merged_into.eq(excluded(members::merged_into)),
-            ))
+    if !ms.is_empty() {
+        unnest::into("members")
+            .column(members::id, ms.iter().map(|m| m.id).collect())
+            .column(
+                members::household_id,
+                ms.iter().map(|m| m.household_id).collect(),
+            )
+            .column(
+                members::full_name,
+                ms.iter().map(|m| m.full_name.as_str()).collect(),
+            )
+            .column(
+                members::birth_year,
+                ms.iter().map(|m| m.birth_year).collect(),
+            )
+            .column(members::sex, ms.iter().map(|m| m.sex).collect())
+            .column(
+                members::phone,
+                ms.iter().map(|m| m.phone.as_deref()).collect(),
+            )
+            .column(
+                members::smartphone,
+                ms.iter().map(|m| m.smartphone).collect(),
+            )
+            .column(members::priority, ms.iter().map(|m| m.priority).collect())
+            .column(
+                members::notes,
+                ms.iter().map(|m| m.notes.as_str()).collect(),
+            )
+            .column(members::version, ms.iter().map(|m| m.version).collect())
+            .column(
+                members::field_meta,
+                ms.iter().map(|m| m.field_meta.as_str()).collect(),
+            )
+            .column(
+                members::search_key,
+                ms.iter().map(|m| m.search_key.as_str()).collect(),
+            )
+            .column(
+                members::created_at,
+                ms.iter().map(|m| m.created_at).collect(),
+            )
+            .column(
+                members::updated_at,
+                ms.iter().map(|m| m.updated_at).collect(),
+            )
+            .column(
+                members::deleted_at,
+                ms.iter().map(|m| m.deleted_at).collect(),
+            )
+            .column(
+                members::anonymized_at,
+                ms.iter().map(|m| m.anonymized_at).collect(),
+            )
+            .column(
+                members::birth_decade,
+                ms.iter().map(|m| m.birth_decade).collect(),
+            )
+            .column(
+                members::external_id,
+                ms.iter().map(|m| m.external_id.as_deref()).collect(),
+            )
+            .column(
+                members::merged_into,
+                ms.iter().map(|m| m.merged_into).collect(),
+            )
+            .then(
+                "ON CONFLICT (id) DO UPDATE SET full_name = excluded.full_name, \
+                 birth_year = excluded.birth_year, sex = excluded.sex, phone = excluded.phone, \
+                 smartphone = excluded.smartphone, priority = excluded.priority, \
+                 notes = excluded.notes, version = excluded.version, \
+                 field_meta = excluded.field_meta, search_key = excluded.search_key, \
+                 updated_at = excluded.updated_at, deleted_at = excluded.deleted_at, \
+                 anonymized_at = excluded.anonymized_at, birth_decade = excluded.birth_decade, \
+                 external_id = excluded.external_id, merged_into = excluded.merged_into",
+            )
             .execute(c)?;
     }
-    for chunk in ads.chunks(500) {
-        diesel::insert_into(adoptions::table)
-            .values(chunk)
-            .on_conflict((adoptions::member_id, adoptions::campaign_id))
-            .do_update()
-            .set((
-                adoptions::status.eq(excluded(adoptions::status)),
-                adoptions::recorded_at.eq(excluded(adoptions::recorded_at)),
-                adoptions::recorded_by.eq(excluded(adoptions::recorded_by)),
-                adoptions::version.eq(excluded(adoptions::version)),
-                adoptions::field_meta.eq(excluded(adoptions::field_meta)),
-            ))
+    if !ads.is_empty() {
+        unnest::into("adoptions")
+            .column(
+                adoptions::member_id,
+                ads.iter().map(|a| a.member_id).collect(),
+            )
+            .column(
+                adoptions::campaign_id,
+                ads.iter().map(|a| a.campaign_id).collect(),
+            )
+            .column(
+                adoptions::household_id,
+                ads.iter().map(|a| a.household_id).collect(),
+            )
+            .column(adoptions::status, ads.iter().map(|a| a.status).collect())
+            .column(
+                adoptions::recorded_at,
+                ads.iter().map(|a| a.recorded_at).collect(),
+            )
+            .column(
+                adoptions::recorded_by,
+                ads.iter().map(|a| a.recorded_by).collect(),
+            )
+            .column(adoptions::version, ads.iter().map(|a| a.version).collect())
+            .column(
+                adoptions::field_meta,
+                ads.iter().map(|a| a.field_meta.as_str()).collect(),
+            )
+            .then(
+                "ON CONFLICT (member_id, campaign_id) DO UPDATE SET status = excluded.status, \
+                 recorded_at = excluded.recorded_at, recorded_by = excluded.recorded_by, \
+                 version = excluded.version, field_meta = excluded.field_meta",
+            )
             .execute(c)?;
     }
     Ok(())

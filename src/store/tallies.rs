@@ -318,65 +318,104 @@ pub fn count(conn: &mut Conn<'_>, of: Of<'_>, parts: Parts) -> Result<Tallies> {
     Ok(t)
 }
 
-/// Adds `d` to the stored tallies, row by row in key order (concurrent writers take the
-/// rows' locks in the same order).
+/// Upserts `rows` into a tally table with one statement: a row's own statement (kept
+/// prepared) when there is one, a multi-row one otherwise.
+macro_rules! upsert_rows {
+    ($conn:expr, $table:expr, $rows:expr, $target:expr, $set:expr) => {
+        match &$rows[..] {
+            [] => Ok(0),
+            [row] => with_conn!($conn, |c| diesel::insert_into($table)
+                .values(row.clone())
+                .on_conflict($target)
+                .do_update()
+                .set($set)
+                .execute(c)),
+            rows => with_conn!($conn, |c| diesel::insert_into($table)
+                .values(rows.to_vec())
+                .on_conflict($target)
+                .do_update()
+                .set($set)
+                .execute(c)),
+        }
+    };
+}
+
+/// Adds `d` to the stored tallies: one statement a table, its rows in key order (concurrent
+/// writers take the rows' locks in the same order).
 pub fn add(conn: &mut Conn<'_>, d: &Tallies) -> Result<()> {
     use tally_campaigns as tc;
     use tally_days as td;
     use tally_villages as tv;
-    for (area, v) in &d.villages {
-        with_conn!(conn, |c| diesel::insert_into(tv::table)
-            .values((
-                tv::area_id.eq(area),
+    let villages: Vec<_> = d
+        .villages
+        .iter()
+        .map(|(area, v)| {
+            (
+                tv::area_id.eq(*area),
                 tv::households.eq(v.households),
                 tv::persons.eq(v.persons),
                 tv::smartphone.eq(v.smartphone),
                 tv::priority.eq(v.priority),
-            ))
-            .on_conflict(tv::area_id)
-            .do_update()
-            .set((
-                tv::households.eq(tv::households + excluded(tv::households)),
-                tv::persons.eq(tv::persons + excluded(tv::persons)),
-                tv::smartphone.eq(tv::smartphone + excluded(tv::smartphone)),
-                tv::priority.eq(tv::priority + excluded(tv::priority)),
-            ))
-            .execute(c))?;
-    }
-    for ((area, campaign), v) in &d.campaigns {
-        with_conn!(conn, |c| diesel::insert_into(tc::table)
-            .values((
-                tc::area_id.eq(area),
-                tc::campaign_id.eq(campaign),
+            )
+        })
+        .collect();
+    upsert_rows!(
+        conn,
+        tv::table,
+        villages,
+        tv::area_id,
+        (
+            tv::households.eq(tv::households + excluded(tv::households)),
+            tv::persons.eq(tv::persons + excluded(tv::persons)),
+            tv::smartphone.eq(tv::smartphone + excluded(tv::smartphone)),
+            tv::priority.eq(tv::priority + excluded(tv::priority)),
+        )
+    )?;
+    let campaigns: Vec<_> = d
+        .campaigns
+        .iter()
+        .map(|((area, campaign), v)| {
+            (
+                tc::area_id.eq(*area),
+                tc::campaign_id.eq(*campaign),
                 tc::visited.eq(v.visited),
                 tc::revisit.eq(v.revisit),
                 tc::installed.eq(v.installed),
                 tc::priority_installed.eq(v.priority_installed),
-            ))
-            .on_conflict((tc::campaign_id, tc::area_id))
-            .do_update()
-            .set((
-                tc::visited.eq(tc::visited + excluded(tc::visited)),
-                tc::revisit.eq(tc::revisit + excluded(tc::revisit)),
-                tc::installed.eq(tc::installed + excluded(tc::installed)),
-                tc::priority_installed
-                    .eq(tc::priority_installed + excluded(tc::priority_installed)),
-            ))
-            .execute(c))?;
-    }
-    for ((area, campaign, day), n) in &d.days {
-        with_conn!(conn, |c| diesel::insert_into(td::table)
-            .values((
-                td::area_id.eq(area),
-                td::campaign_id.eq(campaign),
-                td::day.eq(day),
-                td::installed.eq(n),
-            ))
-            .on_conflict((td::campaign_id, td::area_id, td::day))
-            .do_update()
-            .set(td::installed.eq(td::installed + excluded(td::installed)))
-            .execute(c))?;
-    }
+            )
+        })
+        .collect();
+    upsert_rows!(
+        conn,
+        tc::table,
+        campaigns,
+        (tc::campaign_id, tc::area_id),
+        (
+            tc::visited.eq(tc::visited + excluded(tc::visited)),
+            tc::revisit.eq(tc::revisit + excluded(tc::revisit)),
+            tc::installed.eq(tc::installed + excluded(tc::installed)),
+            tc::priority_installed.eq(tc::priority_installed + excluded(tc::priority_installed)),
+        )
+    )?;
+    let days: Vec<_> = d
+        .days
+        .iter()
+        .map(|((area, campaign, day), n)| {
+            (
+                td::area_id.eq(*area),
+                td::campaign_id.eq(*campaign),
+                td::day.eq(*day),
+                td::installed.eq(*n),
+            )
+        })
+        .collect();
+    upsert_rows!(
+        conn,
+        td::table,
+        days,
+        (td::campaign_id, td::area_id, td::day),
+        td::installed.eq(td::installed + excluded(td::installed))
+    )?;
     Ok(())
 }
 

@@ -137,10 +137,12 @@ impl Work {
         visit_ids: &[VisitId],
         area_ids: &[AreaId],
     ) -> Result<()> {
-        let members: Vec<Member> = with_conn!(conn, |c| members::table
-            .filter(any_of(members::id, member_ids))
-            .select(Member::as_select())
-            .load(c))?;
+        let members: Vec<Member> = unless_empty(member_ids, || {
+            with_conn!(conn, |c| members::table
+                .filter(any_of(members::id, member_ids))
+                .select(Member::as_select())
+                .load(c))
+        })?;
         let mut hids: BTreeSet<HouseholdId> = household_ids.iter().copied().collect();
         hids.extend(members.iter().map(|m| m.household_id));
         let hids: Vec<HouseholdId> = hids
@@ -157,31 +159,34 @@ impl Work {
             self.stored.members.insert(m.id);
             self.members.insert(m.id, Some(m));
         }
-        let ads: Vec<Adoption> = match found.is_empty() {
-            true => Vec::new(),
-            false => with_conn!(conn, |c| adoptions::table
+        let ads: Vec<Adoption> = unless_empty(&found, || {
+            with_conn!(conn, |c| adoptions::table
                 .filter(any_of(adoptions::member_id, &found))
                 .select(Adoption::as_select())
-                .load(c))?,
-        };
+                .load(c))
+        })?;
         for a in ads {
             self.stored.adoptions.insert((a.member_id, a.campaign_id));
             self.adoptions.insert((a.member_id, a.campaign_id), Some(a));
         }
-        let vs: Vec<Visit> = with_conn!(conn, |c| visits::table
-            .filter(any_of(visits::id, visit_ids))
-            .select(Visit::as_select())
-            .load(c))?;
+        let vs: Vec<Visit> = unless_empty(visit_ids, || {
+            with_conn!(conn, |c| visits::table
+                .filter(any_of(visits::id, visit_ids))
+                .select(Visit::as_select())
+                .load(c))
+        })?;
         for id in visit_ids {
             self.visits.entry(*id).or_insert(None);
         }
         for v in vs {
             self.visits.insert(v.id, Some(v));
         }
-        let found: Vec<(AreaId, String, String)> = with_conn!(conn, |c| areas::table
-            .filter(any_of(areas::id, area_ids))
-            .select((areas::id, areas::path, areas::level))
-            .load(c))?;
+        let found: Vec<(AreaId, String, String)> = unless_empty(area_ids, || {
+            with_conn!(conn, |c| areas::table
+                .filter(any_of(areas::id, area_ids))
+                .select((areas::id, areas::path, areas::level))
+                .load(c))
+        })?;
         for id in area_ids {
             self.areas.entry(*id).or_insert(None);
         }
@@ -237,20 +242,23 @@ impl Work {
             return Ok(());
         }
         let rows: Vec<(Household, String)> = match conn {
-            Conn::Pg(c) => {
-                // Lock first, in id order: concurrent batches queue instead of deadlocking.
-                households::table
-                    .filter(any_of(households::id, ids))
-                    .order(households::id)
-                    .select(households::id)
-                    .for_update()
-                    .load::<HouseholdId>(*c)?;
-                households::table
-                    .inner_join(areas::table)
-                    .filter(any_of(households::id, ids))
-                    .select((Household::as_select(), areas::path))
-                    .load(*c)?
-            }
+            // Locked in id order, so that concurrent batches queue instead of deadlocking,
+            // and read in the same statement: `FOR UPDATE` locks the sorted rows, and reads a
+            // row a concurrent writer changed again as that writer left it. The village's
+            // path is a subquery, so that only households are locked.
+            Conn::Pg(c) => households::table
+                .filter(any_of(households::id, ids))
+                .order(households::id)
+                .select((
+                    Household::as_select(),
+                    areas::table
+                        .filter(areas::id.eq(households::area_id))
+                        .select(areas::path)
+                        .single_value()
+                        .assume_not_null(),
+                ))
+                .for_update()
+                .load(*c)?,
             Conn::Sqlite(c) => households::table
                 .inner_join(areas::table)
                 .filter(any_of(households::id, ids))
@@ -606,6 +614,17 @@ impl Work {
                 .map(|v| v.id),
         );
         out
+    }
+}
+
+/// What `load` reads for `ids`, with no statement when there are none.
+fn unless_empty<I, T>(
+    ids: &[I],
+    load: impl FnOnce() -> diesel::QueryResult<Vec<T>>,
+) -> Result<Vec<T>> {
+    match ids.is_empty() {
+        true => Ok(Vec::new()),
+        false => Ok(load()?),
     }
 }
 

@@ -10,7 +10,7 @@ use crate::domain::household::{ChangeOp, Error as Rule, OpKind, Record};
 use crate::domain::{
     AreaId, CampaignId, ConflictId, DeviceId, EntityId, HouseholdId, MemberId, VisitId,
 };
-use crate::store::changes::{self, Change};
+use crate::store::changes::Change;
 use crate::store::devices;
 use crate::store::error as store;
 use crate::store::households::{NewHousehold, NewMember};
@@ -328,6 +328,17 @@ pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> Result<PushR
     if last_seq == start {
         return Ok(PushResponse { results, last_seq });
     }
+    // A marker in the change stream: a pull that has passed it has passed every effect of
+    // ops up to `last_seq` (the log's rows of this batch go in one statement, the marker
+    // last).
+    tx.log(Change {
+        entity: "device",
+        entity_id: EntityId(batch.device.0),
+        household_id: None,
+        area_id: None,
+        op: ChangeOp::Upsert.as_str(),
+        version: last_seq,
+    });
     let mut booked = tx.commit(conn)?;
     let mut ops = Vec::with_capacity(consumed.len());
     for c in consumed {
@@ -340,19 +351,6 @@ pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> Result<PushR
     }
     devices::store_batch(conn, batch.device, start + 1, &ops)?;
     devices::set_last_seq(conn, batch.device, last_seq, max_skew)?;
-    // A marker in the change stream: a pull that has passed it has passed every effect of
-    // ops up to `last_seq` (they were written before it, in the same transaction).
-    changes::record(
-        conn,
-        Change {
-            entity: "device",
-            entity_id: EntityId(batch.device.0),
-            household_id: None,
-            area_id: None,
-            op: ChangeOp::Upsert.as_str(),
-            version: last_seq,
-        },
-    )?;
     Ok(PushResponse { results, last_seq })
 }
 

@@ -408,6 +408,12 @@ impl Transaction {
         Err(Refused { error, book })
     }
 
+    /// Adds a row of the change log that no record's write makes (a device's batch marker):
+    /// written in the same statement as the records' rows, after them.
+    pub fn log(&mut self, change: Change) {
+        self.work.push_change(change);
+    }
+
     /// Writes everything, then keeps the books in write order, now that the rows they point
     /// at are written. Answers the conflicts recorded for each book entry.
     pub fn commit(mut self, conn: &mut Conn<'_>) -> Result<Booked> {

@@ -219,7 +219,7 @@ pub fn pull(conn: &mut Conn<'_>, who: &Principal, req: &PullRequest) -> Result<P
         }
     };
     let reference = if reset || !has_more {
-        Some(reference(conn, who, area_ids.as_deref())?)
+        Some(reference(conn, area_ids.as_deref())?)
     } else {
         None
     };
@@ -235,20 +235,14 @@ pub fn pull(conn: &mut Conn<'_>, who: &Principal, req: &PullRequest) -> Result<P
 }
 
 /// What a device needs besides households.
-fn reference(
-    conn: &mut Conn<'_>,
-    who: &Principal,
-    area_ids: Option<&[AreaId]>,
-) -> Result<Reference> {
+fn reference(conn: &mut Conn<'_>, area_ids: Option<&[AreaId]>) -> Result<Reference> {
     let areas: Vec<Area> = match area_ids {
         Some(ids) => areas::by_ids(conn, ids)?,
         None => Vec::new(),
     };
     let campaigns: Vec<Campaign> = campaigns::list(conn)?;
-    let mut targets = Vec::new();
-    for c in &campaigns {
-        targets.extend(campaigns::targets(conn, c.id, who.prefixes())?);
-    }
+    let order: Vec<_> = campaigns.iter().map(|c| c.id).collect();
+    let targets = campaigns::targets_in(conn, &order, area_ids)?;
     Ok(Reference {
         areas,
         campaigns,
