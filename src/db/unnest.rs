@@ -27,19 +27,19 @@ impl<ST: 'static, T> Bound for Values<ST, T>
 where
     Pg: HasSqlType<ST>,
     Vec<T>: ToSql<Array<ST>, Pg>,
-    T: std::fmt::Debug,
 {
     fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_bind_param::<Array<ST>, Vec<T>>(&self.values)
     }
 }
 
-/// See the module. Built with `into`, `column` for each column, then `then` for what
-/// follows the rows (an `ON CONFLICT` clause).
+/// See the module. Built with `into`, `column` for each column, then, for an upsert,
+/// `on_conflict`.
 pub struct Unnest<'a> {
     table: &'static str,
     columns: Vec<(&'static str, Box<dyn Bound + 'a>)>,
-    then: &'static str,
+    /// The conflict target, and the inserted columns a conflicting row keeps as they are.
+    conflict: Option<(&'a [&'static str], &'a [&'static str])>,
 }
 
 /// An insert into `table` (its SQL name).
@@ -47,7 +47,7 @@ pub fn into<'a>(table: &'static str) -> Unnest<'a> {
     Unnest {
         table,
         columns: Vec::new(),
-        then: "",
+        conflict: None,
     }
 }
 
@@ -58,7 +58,7 @@ impl<'a> Unnest<'a> {
         C: Column + Expression,
         Pg: HasSqlType<C::SqlType>,
         Vec<T>: ToSql<Array<C::SqlType>, Pg>,
-        T: std::fmt::Debug + 'a,
+        T: 'a,
         C::SqlType: 'static,
     {
         let values = Values::<C::SqlType, T> {
@@ -69,9 +69,11 @@ impl<'a> Unnest<'a> {
         self
     }
 
-    /// SQL after the rows, such as `ON CONFLICT (id) DO UPDATE SET …`.
-    pub fn then(mut self, sql: &'static str) -> Self {
-        self.then = sql;
+    /// An upsert: a row that conflicts on the columns `key` (by their `Column::NAME`) is
+    /// overwritten with the new values of every inserted column but those of `key` and
+    /// `keep`.
+    pub fn on_conflict(mut self, key: &'a [&'static str], keep: &'a [&'static str]) -> Self {
+        self.conflict = Some((key, keep));
         self
     }
 
@@ -106,9 +108,23 @@ impl QueryFragment<Pg> for Unnest<'_> {
             values.bind(&mut out)?;
         }
         out.push_sql(&format!(
-            ") WITH ORDINALITY AS r({names}, unnest_row) ORDER BY unnest_row "
+            ") WITH ORDINALITY AS r({names}, unnest_row) ORDER BY unnest_row"
         ));
-        out.push_sql(self.then);
+        if let Some((key, keep)) = self.conflict {
+            let set: Vec<String> = self
+                .columns
+                .iter()
+                .map(|(n, _)| *n)
+                .filter(|n| !key.contains(n) && !keep.contains(n))
+                .map(|n| format!("\"{n}\" = excluded.\"{n}\""))
+                .collect();
+            let key: Vec<String> = key.iter().map(|n| format!("\"{n}\"")).collect();
+            out.push_sql(&format!(
+                " ON CONFLICT ({}) DO UPDATE SET {}",
+                key.join(", "),
+                set.join(", ")
+            ));
+        }
         Ok(())
     }
 }

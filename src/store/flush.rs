@@ -289,15 +289,9 @@ fn upsert_pg(
                 households::merged_into,
                 hs.iter().map(|h| h.merged_into).collect(),
             )
-            .then(
-                "ON CONFLICT (id) DO UPDATE SET area_id = excluded.area_id, \
-                 address = excluded.address, head_name = excluded.head_name, \
-                 phone = excluded.phone, lat = excluded.lat, lon = excluded.lon, \
-                 notes = excluded.notes, version = excluded.version, \
-                 field_meta = excluded.field_meta, search_key = excluded.search_key, \
-                 updated_at = excluded.updated_at, deleted_at = excluded.deleted_at, \
-                 anonymized_at = excluded.anonymized_at, external_id = excluded.external_id, \
-                 merged_into = excluded.merged_into",
+            .on_conflict(
+                &[households::id::NAME],
+                &[households::created_by::NAME, households::created_at::NAME],
             )
             .execute(c)?;
     }
@@ -367,15 +361,9 @@ fn upsert_pg(
                 members::merged_into,
                 ms.iter().map(|m| m.merged_into).collect(),
             )
-            .then(
-                "ON CONFLICT (id) DO UPDATE SET full_name = excluded.full_name, \
-                 birth_year = excluded.birth_year, sex = excluded.sex, phone = excluded.phone, \
-                 smartphone = excluded.smartphone, priority = excluded.priority, \
-                 notes = excluded.notes, version = excluded.version, \
-                 field_meta = excluded.field_meta, search_key = excluded.search_key, \
-                 updated_at = excluded.updated_at, deleted_at = excluded.deleted_at, \
-                 anonymized_at = excluded.anonymized_at, birth_decade = excluded.birth_decade, \
-                 external_id = excluded.external_id, merged_into = excluded.merged_into",
+            .on_conflict(
+                &[members::id::NAME],
+                &[members::household_id::NAME, members::created_at::NAME],
             )
             .execute(c)?;
     }
@@ -407,10 +395,9 @@ fn upsert_pg(
                 adoptions::field_meta,
                 ads.iter().map(|a| a.field_meta.as_str()).collect(),
             )
-            .then(
-                "ON CONFLICT (member_id, campaign_id) DO UPDATE SET status = excluded.status, \
-                 recorded_at = excluded.recorded_at, recorded_by = excluded.recorded_by, \
-                 version = excluded.version, field_meta = excluded.field_meta",
+            .on_conflict(
+                &[adoptions::member_id::NAME, adoptions::campaign_id::NAME],
+                &[adoptions::household_id::NAME],
             )
             .execute(c)?;
     }
