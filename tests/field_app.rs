@@ -102,6 +102,11 @@ impl Field {
 /// Opens the app on a phone's screen, logs in, and waits for the first download.
 async fn log_in(b: &Browser, f: &Field, user: &str) {
     open(b, f).await;
+    sign_in(b, user).await;
+}
+
+/// Logs in on the open login screen and waits for the first download and for the worker.
+async fn sign_in(b: &Browser, user: &str) {
     b.type_into("#username", user).await;
     b.type_into("#password", PASSWORD).await;
     b.click("#login button[type=submit]").await;
@@ -197,7 +202,7 @@ async fn offline_work_survives_a_reload_and_reaches_the_server_once() {
     let f = Field::start(&[("GOCUA_ACCESS_TOKEN_SECONDS", "1")]);
     open(&b, &f).await;
     shot(&b, "field-login.png").await;
-    log_in(&b, &f, "canbo").await;
+    sign_in(&b, "canbo").await;
     // The shell of this very version is what the worker cached.
     let sw = f
         .http

@@ -133,8 +133,14 @@ function registerWorker() {
   watchWorker();
 }
 
+let workerRetry = null;
+const watched = new WeakSet();
+
 /// Registers the worker (again, if an earlier try failed) and watches for a new version.
+/// A register or install that fails (no network, a shell file cut off) is tried again
+/// 30 s later while the phone is online and the app in sight, and after every sync.
 async function watchWorker() {
+  clearTimeout(workerRetry);
   try {
     const reg = await navigator.serviceWorker.register("/field/sw.js", { scope: "/field/" });
     const offer = () => {
@@ -143,14 +149,28 @@ async function watchWorker() {
         offerUpdate();
       }
     };
-    reg.addEventListener("updatefound", () => {
-      const w = reg.installing;
-      w?.addEventListener("statechange", () => w.state === "installed" && offer());
-    });
+    const watch = (w) => {
+      if (!w || watched.has(w)) return;
+      watched.add(w);
+      w.addEventListener("statechange", () => {
+        if (w.state === "installed") offer();
+        else if (w.state === "redundant" && !reg.active && !reg.installing && !reg.waiting) retryWorker();
+      });
+    };
+    reg.addEventListener("updatefound", () => watch(reg.installing));
+    watch(reg.installing);
     offer();
   } catch (_) {
-    // No network, or the install failed: tried again after the next sync.
+    retryWorker();
   }
+}
+
+function retryWorker() {
+  clearTimeout(workerRetry);
+  workerRetry = setTimeout(() => {
+    if (navigator.onLine && document.visibilityState !== "hidden") watchWorker();
+    else retryWorker();
+  }, 30000);
 }
 
 /// Asks the server whether there is a new version, or registers the worker if it is not in
