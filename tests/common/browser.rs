@@ -5,6 +5,8 @@
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -18,8 +20,13 @@ pub struct Browser {
 }
 
 impl Drop for Browser {
+    /// Ends the session (chromedriver quits Chromium and deletes its profile), then kills
+    /// chromedriver's process group: a Chromium left behind by a failed test would otherwise
+    /// run on beside the next tests.
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        self.quit_session();
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.wait();
     }
 }
@@ -45,6 +52,7 @@ impl Browser {
             .unwrap()
             .port();
         let driver = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -91,6 +99,25 @@ impl Browser {
         let id = session["sessionId"].as_str().expect("a session").to_owned();
         b.url = format!("{}/session/{id}", b.url);
         Some(b)
+    }
+
+    /// `DELETE /session/{id}` over a plain socket (a drop cannot await), waiting up to 10 s
+    /// for chromedriver's answer.
+    fn quit_session(&self) {
+        let Some(rest) = self.url.strip_prefix("http://") else {
+            return;
+        };
+        let Some((host, path)) = rest.split_once('/') else {
+            return;
+        };
+        let Ok(mut s) = std::net::TcpStream::connect(host) else {
+            return;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let req = format!("DELETE /{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        if s.write_all(req.as_bytes()).is_ok() {
+            let _ = s.read_to_end(&mut Vec::new());
+        }
     }
 
     pub async fn call(&self, method: &str, path: &str, body: Value) -> Value {
