@@ -133,7 +133,10 @@ where
             .batch_execute(&format!("CREATE DATABASE {db}"))
             .unwrap();
         rt.block_on(bench("PostgreSQL", format!("{base}/{db}")));
-        admin.batch_execute(&drop).unwrap();
+        // GOCUA_BENCH_PG_KEEP keeps the database, to look into afterwards.
+        if std::env::var_os("GOCUA_BENCH_PG_KEEP").is_none() {
+            admin.batch_execute(&drop).unwrap();
+        }
     }
 }
 
