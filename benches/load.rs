@@ -7,13 +7,17 @@
 //! pull. Then the load: syncs/s, client p50/p99 per route, each route's share of answers
 //! within 250 ms and its p99 bucket by the servers' own histograms (summed), errors, CPU per
 //! sync of the gocua processes and of PostgreSQL's, and each gocua process's peak resident
-//! memory. Fails on any error or any acknowledged household lost.
+//! memory; all but the memory counted from when every device has its first download.
+//! Fails on any error or any acknowledged household lost.
 //!
 //! `cargo bench --locked --bench load -- [sqlite|postgres|both] [--devices N]
-//! [--canvassers M] [--seconds S] [--processes P] [--pool C] [--supervisor-pause MS]`
-//! (default both, 200 devices, 50 canvassers, 40 s, 1 process, pool 16, each supervisor
-//! reading every 1000 ms; 0: no supervisors). Several processes only on PostgreSQL: a
-//! SQLite database is served by one process.
+//! [--canvassers M] [--seconds S] [--processes P] [--pool C] [--supervisor-pause MS]
+//! [--households H] [--analyze] [--statements]` (default both, 200 devices, 50 canvassers,
+//! 40 s, 1 process, pool 16, each supervisor reading every 1000 ms; 0: no supervisors; no
+//! households beyond the demo's). Several processes only on PostgreSQL: a SQLite database
+//! is served by one process. `--households` adds H households in villages of their own
+//! (`more_households`); `--analyze` runs `ANALYZE` on PostgreSQL before the load;
+//! `--statements` prints what PostgreSQL ran (`Statements`).
 
 #[path = "../tests/common/client.rs"]
 mod client;
@@ -105,6 +109,22 @@ fn histograms(texts: &[String]) -> std::collections::BTreeMap<String, Vec<(f64, 
         }
     }
     out
+}
+
+/// Each server's `/metrics`.
+async fn metrics(bases: &[String]) -> Vec<String> {
+    let mut texts = Vec::new();
+    for b in bases {
+        texts.push(
+            reqwest::get(format!("{b}/metrics"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
+    }
+    texts
 }
 
 /// (share within 250 ms, the upper bound of the bucket that holds the p99) of a route.
@@ -281,6 +301,57 @@ async fn alone(base: &str, statements: &mut Option<Statements>) -> (f64, f64, f6
     (p50(push_ms), p50(changes_ms), p50(pull_ms))
 }
 
+/// `--households N`: a database of a realistic size. N households (with 4 members each, their
+/// statuses and visits) in new villages of about 600 households, named "Tổ …", under the
+/// demo's communes: the supervisors see them, the canvassers (on the demo's villages, named
+/// "Thôn …") do not pull them. Written straight into the tables, counted into the tallies,
+/// then `VACUUM (ANALYZE)` on PostgreSQL. Their creation is not in the change log.
+async fn more_households(url: &str, households: usize) {
+    let (server, pool) = support::start(url, 4);
+    let c = reqwest::Client::new();
+    let admin = load::login(&c, &server.base, "admin").await;
+    let demo = load::get(
+        &c,
+        &server.base,
+        "/api/v1/areas?level=village&per_page=500",
+        &admin,
+    )
+    .await;
+    let mut communes: Vec<String> = demo["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["parent_id"].as_str().unwrap().to_owned())
+        .collect();
+    communes.sort();
+    communes.dedup();
+    let mut villages = Vec::new();
+    for i in 0..households.div_ceil(600) {
+        let body = json!({"parent_id": communes[i % communes.len()], "name": format!("Tổ {i}")});
+        let url = format!("{}/api/v1/areas", server.base);
+        let v = load::send(&c, reqwest::Method::POST, url, Some(&admin), Some(&body))
+            .await
+            .unwrap();
+        villages.push(v["id"].as_str().unwrap().to_owned());
+    }
+    let campaign = load::get(&c, &server.base, "/api/v1/campaigns", &admin).await["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = load::get(&c, &server.base, "/api/v1/me", &admin).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let t = Instant::now();
+    tokio::task::spawn_blocking(move || {
+        support::seed_households(&pool, &villages, 0, households, 0, &campaign, &me, true)
+    })
+    .await
+    .unwrap();
+    println!("(seeding took {:.1} s)", t.elapsed().as_secs_f64());
+    drop(server);
+}
+
 async fn bench(name: &'static str, url: String) {
     let plan = load::Plan {
         devices: arg("--devices", 200) as usize,
@@ -288,6 +359,7 @@ async fn bench(name: &'static str, url: String) {
         seconds: arg("--seconds", 40) as f64,
         max_pause_ms: 2000,
         supervisor_pause_ms: arg("--supervisor-pause", 1000),
+        started: Some(Default::default()),
     };
     let processes = if name == "SQLite" {
         1
@@ -301,6 +373,10 @@ async fn bench(name: &'static str, url: String) {
         .status()
         .unwrap();
     assert!(seeded.success(), "the demo is seeded");
+    let households = arg("--households", 0) as usize;
+    if households > 0 {
+        more_households(&url, households).await;
+    }
     if support::flag("--analyze") && url.starts_with("postgres") {
         use diesel::connection::SimpleConnection;
         use diesel::Connection;
@@ -321,24 +397,35 @@ async fn bench(name: &'static str, url: String) {
     if let Some(s) = &mut statements {
         s.reset();
     }
-    let cpu = |p: &process::Server| cpu_seconds(&proc_file(p.pid(), "stat"));
-    let cpu0: Vec<f64> = procs.iter().map(cpu).collect();
-    let pg0 = postgres_cpu();
+    // What the servers and PostgreSQL have done when the timed loops begin, after the devices'
+    // first downloads (200 at the same instant: a burst, measured apart by the sync bench):
+    // left out of the figures below.
+    let pids: Vec<u32> = procs.iter().map(process::Server::pid).collect();
+    let cpu = move |pids: &[u32]| -> f64 {
+        pids.iter()
+            .map(|p| cpu_seconds(&proc_file(*p, "stat")))
+            .sum()
+    };
+    let at_start = {
+        let (started, pids, bases) = (plan.started.clone().unwrap(), pids.clone(), bases.clone());
+        tokio::spawn(async move {
+            started.notified().await;
+            (cpu(&pids), postgres_cpu(), metrics(&bases).await)
+        })
+    };
     let out = load::run(&bases, &plan).await;
-    let cpu: f64 = procs.iter().zip(&cpu0).map(|(p, c0)| cpu(p) - c0).sum();
+    let (cpu0, pg0, texts0) = at_start.await.unwrap();
+    let cpu = cpu(&pids) - cpu0;
     let pg = postgres_cpu() - pg0;
-    let mut texts = Vec::new();
-    for b in &bases {
-        texts.push(
-            reqwest::get(format!("{b}/metrics"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-        );
+    let mut hist = histograms(&metrics(&bases).await);
+    for (route, buckets) in histograms(&texts0) {
+        for (le, n) in buckets {
+            let now = hist.entry(route.clone()).or_default();
+            if let Some(b) = now.iter_mut().find(|b| b.0 == le) {
+                b.1 -= n;
+            }
+        }
     }
-    let hist = histograms(&texts);
     println!(
         "{name}: {} devices of {} canvassers, {processes} process(es) of pool {pool}, {} s: {} syncs ({:.1}/s), {} ops, {} errors, {} acknowledged households ({} missing from the database, {} from devices)",
         plan.devices,

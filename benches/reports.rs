@@ -18,15 +18,12 @@ mod client;
 #[path = "support/mod.rs"]
 mod support;
 
-use gocua::rng::Rng;
 use serde_json::json;
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 use support::{admin_with_binh_gia, get, login, post, put, start, Server, PASSWORD};
 use uuid::Uuid;
-
-const MEMBERS_PER_HOUSEHOLD: usize = 4;
 
 /// Counts live heap bytes and their peak, so that an export's memory can be measured, over
 /// the allocator of the gocua binary (`src/main.rs`).
@@ -64,121 +61,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
-
-fn ts(day: u64, minute: u64) -> String {
-    format!(
-        "2020-08-{:02}T{:02}:{:02}:00.000000Z",
-        1 + day,
-        (minute / 60) % 24,
-        minute % 60
-    )
-}
-
-/// Writes the district's households, members, adoptions and visits, 1,000 rows a statement.
-/// `first`: the villages of the first commune, which get `--commune-households` of them when
-/// it is given (the other villages the rest), an even share with the others when not.
-fn seed(pool: &gocua::db::Pool, villages: &[String], first: usize, campaign: &str, user: &str) {
-    let mut rng = Rng(7);
-    let mut homes = Vec::new();
-    let mut people = Vec::new();
-    let mut adoptions = Vec::new();
-    let mut visits = Vec::new();
-    let now = "2020-07-25T00:00:00.000000Z";
-    let total = support::arg("--households", 50_000) as usize;
-    let in_first = support::arg("--commune-households", 0) as usize;
-    for i in 0..total {
-        let h = Uuid::new_v4();
-        let v = if in_first == 0 {
-            &villages[i % villages.len()]
-        } else if i < in_first {
-            &villages[i % first]
-        } else {
-            &villages[first + i % (villages.len() - first)]
-        };
-        let lat = 21.9 + rng.below(1000) as f64 / 10_000.0;
-        let lon = 106.3 + rng.below(1000) as f64 / 10_000.0;
-        homes.push(format!(
-            "('{h}','{v}','Số {i}, thôn {}','Hoàng Văn Mạnh {i}','0912345678',{lat},{lon},'',1,'{{}}',' hoang van manh',\
-             '{user}','{now}','{now}')",
-            i % 97
-        ));
-        for m in 0..MEMBERS_PER_HOUSEHOLD {
-            let id = Uuid::new_v4();
-            let phone = ["yes", "yes", "no", "unknown"][rng.below(4) as usize];
-            let priority = match rng.below(100) {
-                0..=2 => "quarantine_centralized",
-                3..=5 => "quarantine_home",
-                6..=8 => "testing_required",
-                _ => "none",
-            };
-            people.push(format!(
-                "('{id}','{h}','Nông Thị Hoa {i}-{m}',{},'female','{phone}','{priority}','',1,'{{}}',' nong thi hoa','{now}','{now}')",
-                1950 + rng.below(60)
-            ));
-            if rng.below(100) < 70 {
-                let status = [
-                    "installed",
-                    "installed_with_help",
-                    "already_installed",
-                    "refused",
-                    "not_yet",
-                    "later",
-                ][rng.below(6) as usize];
-                adoptions.push(format!(
-                    "('{id}','{campaign}','{h}','{status}','{}','{user}',1,'{{}}')",
-                    ts(rng.below(30), rng.below(1440))
-                ));
-            }
-        }
-        for _ in 0..rng.below(3) {
-            visits.push(format!(
-                "('{}','{h}','{campaign}','{user}','{}','{}','',{lat},{lon},'{now}')",
-                Uuid::new_v4(),
-                ts(rng.below(30), rng.below(1440)),
-                ["met", "met", "not_home", "come_back_later", "refused"][rng.below(5) as usize]
-            ));
-        }
-    }
-    let tables: [(&str, &str, &Vec<String>); 4] = [
-        ("households", "id, area_id, address, head_name, phone, lat, lon, notes, version, field_meta, search_key, created_by, created_at, updated_at", &homes),
-        ("members", "id, household_id, full_name, birth_year, sex, smartphone, priority, notes, version, field_meta, search_key, created_at, updated_at", &people),
-        ("adoptions", "member_id, campaign_id, household_id, status, recorded_at, recorded_by, version, field_meta", &adoptions),
-        ("visits", "id, household_id, campaign_id, canvasser_id, visited_at, outcome, notes, lat, lon, created_at", &visits),
-    ];
-    support::insert_straight(pool, &tables);
-    let mut pc = pool.get().unwrap();
-    let mut conn = pc.conn();
-    println!(
-        "seeded {} households, {} members, {} adoptions, {} visits in {} villages",
-        homes.len(),
-        people.len(),
-        adoptions.len(),
-        visits.len(),
-        villages.len()
-    );
-    // These rows bypassed the write path, which keeps the reports' tallies: count them as
-    // `gocua tallies rebuild` does (and as the first start after the tallies came does).
-    let t = std::time::Instant::now();
-    let done = conn
-        .large_transaction(gocua::store::tallies::rebuild)
-        .unwrap();
-    println!(
-        "tallies rebuilt: {} villages, {} rows, in {:.1} s",
-        done.villages,
-        done.rows,
-        t.elapsed().as_secs_f64()
-    );
-    if support::flag("--vacuum") {
-        // As an operator would after a bulk load: autovacuum would otherwise be vacuuming the
-        // new tables (for their visibility maps) while the requests are timed.
-        let t = std::time::Instant::now();
-        if let gocua::db::Conn::Pg(c) = &mut conn {
-            diesel::connection::SimpleConnection::batch_execute(&mut **c, "VACUUM (ANALYZE)")
-                .unwrap();
-        }
-        println!("vacuumed in {:.1} s", t.elapsed().as_secs_f64());
-    }
-}
 
 /// Reads a response as a stream (nothing buffered on the client side): bytes received.
 async fn drain(res: reqwest::Response) -> usize {
@@ -274,9 +156,14 @@ async fn bench(name: &str, url: &str) {
     let (p, v, camp_id) = (pool.clone(), villages.clone(), campaign.clone());
     let first = villages.len() / communes.len();
     let t = Instant::now();
-    tokio::task::spawn_blocking(move || seed(&p, &v, first, &camp_id, &user))
-        .await
-        .unwrap();
+    let total = support::arg("--households", 50_000) as usize;
+    let in_first = support::arg("--commune-households", 0) as usize;
+    let vacuum = support::flag("--vacuum");
+    tokio::task::spawn_blocking(move || {
+        support::seed_households(&p, &v, first, total, in_first, &camp_id, &user, vacuum)
+    })
+    .await
+    .unwrap();
     println!("({name}: seeding took {:.1} s)", t.elapsed().as_secs_f64());
     let huyen = login(&c, s, "huyen").await;
 

@@ -33,6 +33,7 @@ async fn many_devices_at_once_lose_nothing() {
         seconds: 4.0,
         max_pause_ms: 300,
         supervisor_pause_ms: 200,
+        started: None,
     };
     let out = load::run(&bases, &plan).await;
     assert!(

@@ -10,11 +10,14 @@ use diesel::connection::SimpleConnection;
 use diesel::Connection;
 use gocua::app::Application;
 use gocua::config::Settings;
+use gocua::rng::Rng;
 use serde_json::{json, Value};
 use std::future::Future;
+use uuid::Uuid;
 
 pub const SECRET: &str = "bench-secret-bench-secret-bench-secret-00";
 pub const PASSWORD: &str = "bench password";
+const MEMBERS_PER_HOUSEHOLD: usize = 4;
 
 /// The number after `name` on the command line, or `default`.
 pub fn arg(name: &str, default: u64) -> u64 {
@@ -319,4 +322,129 @@ pub fn insert_straight(pool: &gocua::db::Pool, tables: &[(&str, &str, &Vec<Strin
         }
     }
     gocua::with_conn!(&mut conn, |c| c.batch_execute("ANALYZE")).unwrap();
+}
+
+fn ts(day: u64, minute: u64) -> String {
+    format!(
+        "2020-08-{:02}T{:02}:{:02}:00.000000Z",
+        1 + day,
+        (minute / 60) % 24,
+        minute % 60
+    )
+}
+
+/// Writes `total` households spread over `villages`, their members, adoptions and visits in
+/// `campaign`, 1,000 rows a statement, straight into the tables, then counts them into the
+/// report tallies. `first` villages get `in_first` of the households when it is not 0 (the
+/// other villages the rest), an even share with the others when it is. `vacuum`: `VACUUM
+/// (ANALYZE)` on PostgreSQL after, as an operator would after a bulk load.
+#[allow(clippy::too_many_arguments)]
+pub fn seed_households(
+    pool: &gocua::db::Pool,
+    villages: &[String],
+    first: usize,
+    total: usize,
+    in_first: usize,
+    campaign: &str,
+    user: &str,
+    vacuum: bool,
+) {
+    let mut rng = Rng(7);
+    let mut homes = Vec::new();
+    let mut people = Vec::new();
+    let mut adoptions = Vec::new();
+    let mut visits = Vec::new();
+    let now = "2020-07-25T00:00:00.000000Z";
+    for i in 0..total {
+        let h = Uuid::new_v4();
+        let v = if in_first == 0 {
+            &villages[i % villages.len()]
+        } else if i < in_first {
+            &villages[i % first]
+        } else {
+            &villages[first + i % (villages.len() - first)]
+        };
+        let lat = 21.9 + rng.below(1000) as f64 / 10_000.0;
+        let lon = 106.3 + rng.below(1000) as f64 / 10_000.0;
+        homes.push(format!(
+            "('{h}','{v}','Số {i}, thôn {}','Hoàng Văn Mạnh {i}','0912345678',{lat},{lon},'',1,'{{}}',' hoang van manh',\
+             '{user}','{now}','{now}')",
+            i % 97
+        ));
+        for m in 0..MEMBERS_PER_HOUSEHOLD {
+            let id = Uuid::new_v4();
+            let phone = ["yes", "yes", "no", "unknown"][rng.below(4) as usize];
+            let priority = match rng.below(100) {
+                0..=2 => "quarantine_centralized",
+                3..=5 => "quarantine_home",
+                6..=8 => "testing_required",
+                _ => "none",
+            };
+            people.push(format!(
+                "('{id}','{h}','Nông Thị Hoa {i}-{m}',{},'female','{phone}','{priority}','',1,'{{}}',' nong thi hoa','{now}','{now}')",
+                1950 + rng.below(60)
+            ));
+            if rng.below(100) < 70 {
+                let status = [
+                    "installed",
+                    "installed_with_help",
+                    "already_installed",
+                    "refused",
+                    "not_yet",
+                    "later",
+                ][rng.below(6) as usize];
+                adoptions.push(format!(
+                    "('{id}','{campaign}','{h}','{status}','{}','{user}',1,'{{}}')",
+                    ts(rng.below(30), rng.below(1440))
+                ));
+            }
+        }
+        for _ in 0..rng.below(3) {
+            visits.push(format!(
+                "('{}','{h}','{campaign}','{user}','{}','{}','',{lat},{lon},'{now}')",
+                Uuid::new_v4(),
+                ts(rng.below(30), rng.below(1440)),
+                ["met", "met", "not_home", "come_back_later", "refused"][rng.below(5) as usize]
+            ));
+        }
+    }
+    let tables: [(&str, &str, &Vec<String>); 4] = [
+        ("households", "id, area_id, address, head_name, phone, lat, lon, notes, version, field_meta, search_key, created_by, created_at, updated_at", &homes),
+        ("members", "id, household_id, full_name, birth_year, sex, smartphone, priority, notes, version, field_meta, search_key, created_at, updated_at", &people),
+        ("adoptions", "member_id, campaign_id, household_id, status, recorded_at, recorded_by, version, field_meta", &adoptions),
+        ("visits", "id, household_id, campaign_id, canvasser_id, visited_at, outcome, notes, lat, lon, created_at", &visits),
+    ];
+    insert_straight(pool, &tables);
+    let mut pc = pool.get().unwrap();
+    let mut conn = pc.conn();
+    println!(
+        "seeded {} households, {} members, {} adoptions, {} visits in {} villages",
+        homes.len(),
+        people.len(),
+        adoptions.len(),
+        visits.len(),
+        villages.len()
+    );
+    // These rows bypassed the write path, which keeps the reports' tallies: count them as
+    // `gocua tallies rebuild` does (and as the first start after the tallies came does).
+    let t = std::time::Instant::now();
+    let done = conn
+        .large_transaction(gocua::store::tallies::rebuild)
+        .unwrap();
+    println!(
+        "tallies rebuilt: {} villages, {} rows, in {:.1} s",
+        done.villages,
+        done.rows,
+        t.elapsed().as_secs_f64()
+    );
+    if vacuum {
+        // As an operator would after a bulk load: autovacuum would otherwise be vacuuming the
+        // new tables (for their visibility maps) while the requests are timed.
+        let t = std::time::Instant::now();
+        if let gocua::db::Conn::Pg(c) = &mut conn {
+            diesel::connection::SimpleConnection::batch_execute(&mut **c, "VACUUM (ANALYZE)")
+                .unwrap();
+        }
+        println!("vacuumed in {:.1} s", t.elapsed().as_secs_f64());
+    }
 }

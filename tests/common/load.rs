@@ -28,6 +28,9 @@ pub struct Plan {
     pub max_pause_ms: u64,
     /// Supervisors read every this long (each of the demo's two); 0: no supervisors.
     pub supervisor_pause_ms: u64,
+    /// Notified once every device has its first download (all at the same instant, a burst
+    /// that is not the steady state) and the timed loops begin.
+    pub started: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// What the devices and supervisors saw.
@@ -190,6 +193,20 @@ async fn pull_all(c: &reqwest::Client, base: &str, d: &mut Device, seen: &Mutex<
     }
 }
 
+/// When the timed loops start: once every device and supervisor is ready.
+struct Clock {
+    start: Arc<tokio::sync::Barrier>,
+    seconds: f64,
+}
+
+impl Clock {
+    /// Waits for the others; answers when this loop ends.
+    async fn start(&self) -> Instant {
+        self.start.wait().await;
+        Instant::now() + Duration::from_secs_f64(self.seconds)
+    }
+}
+
 /// One device's loop, then a last pull that must hold every household it saw acknowledged.
 #[allow(clippy::too_many_arguments)]
 async fn device(
@@ -198,7 +215,7 @@ async fn device(
     token: String,
     village: String,
     campaign: String,
-    until: Instant,
+    clock: Clock,
     max_pause_ms: u64,
     seed: u64,
     seen: Arc<Mutex<Outcome>>,
@@ -210,6 +227,7 @@ async fn device(
     let mut acked: Vec<Uuid> = Vec::new();
     // A first pull, as a device does when it is set up: its copy of the village.
     pull_all(&c, &base, &mut d, &seen).await;
+    let until = clock.start().await;
     while Instant::now() < until {
         pending.extend(queue(&mut d, &mut r, &village, &campaign, &mine));
         let ops = d.queue.len() as u64;
@@ -282,10 +300,11 @@ async fn supervisor(
     base: String,
     token: String,
     campaign: String,
-    until: Instant,
+    clock: Clock,
     pause_ms: u64,
     seen: Arc<Mutex<Outcome>>,
 ) {
+    let until = clock.start().await;
     let reads = [
         (
             "progress",
@@ -344,6 +363,8 @@ pub async fn run(bases: &[String], plan: &Plan) -> Outcome {
         .as_array()
         .unwrap()
         .iter()
+        // The demo's villages ("Thôn …"): the load bench adds others of its own.
+        .filter(|v| v["name"].as_str().is_some_and(|n| n.starts_with("Thôn ")))
         .map(|v| v["id"].as_str().unwrap().to_owned())
         .collect();
     let campaign = get(&c, first, "/api/v1/campaigns", &admin).await["items"][0]["id"]
@@ -374,14 +395,16 @@ pub async fn run(bases: &[String], plan: &Plan) -> Outcome {
         users.push((login(&c, first, &username).await, village));
     }
     let seen = Arc::new(Mutex::new(Outcome::default()));
-    let t0 = Instant::now();
-    let until = t0 + Duration::from_secs_f64(plan.seconds);
     let mut tasks = Vec::new();
     let supervisors = if plan.supervisor_pause_ms > 0 {
         &["huyen", "xa"][..]
     } else {
         &[]
     };
+    // The devices' first downloads, then everyone starts at once.
+    let start = Arc::new(tokio::sync::Barrier::new(
+        plan.devices + supervisors.len() + 1,
+    ));
     for (k, name) in supervisors.iter().enumerate() {
         let base = bases[k % bases.len()].clone();
         let token = login(&c, &base, name).await;
@@ -390,7 +413,10 @@ pub async fn run(bases: &[String], plan: &Plan) -> Outcome {
             base,
             token,
             campaign.clone(),
-            until,
+            Clock {
+                start: start.clone(),
+                seconds: plan.seconds,
+            },
             plan.supervisor_pause_ms,
             seen.clone(),
         )));
@@ -403,11 +429,19 @@ pub async fn run(bases: &[String], plan: &Plan) -> Outcome {
             token,
             village,
             campaign.clone(),
-            until,
+            Clock {
+                start: start.clone(),
+                seconds: plan.seconds,
+            },
             plan.max_pause_ms,
             k as u64 + 1,
             seen.clone(),
         )));
+    }
+    start.wait().await;
+    let t0 = Instant::now();
+    if let Some(started) = &plan.started {
+        started.notify_one();
     }
     for t in tasks {
         t.await.unwrap();
