@@ -448,7 +448,7 @@ async fn bench(name: &'static str, url: String) {
     ] {
         let (within, p99) = hist.get(server).map_or((0.0, 0.0), |b| server_view(b));
         println!(
-            "{name}:   {route:<16} client p50 {:>7.1} ms p99 {:>7.1} ms ({} calls); server: {:.0}% within 250 ms, p99 ≤ {} ms",
+            "{name}:   {route:<16} client p50 {:>7.1} ms p99 {:>7.1} ms ({} calls); server: {:.1}% within 250 ms, p99 ≤ {} ms",
             out.quantile(route, 0.5),
             out.quantile(route, 0.99),
             out.ms.get(route).map_or(0, Vec::len),

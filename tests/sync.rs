@@ -1356,3 +1356,95 @@ async fn the_log_reads_in_its_order_for_a_scope_of_few_areas_and_of_many() {
     assert_eq!(pull_households(app, &mut author, 2).await, order);
     assert_eq!(author.last_seq, 6);
 }
+
+#[tokio::test]
+async fn a_batch_that_creates_and_deletes_counts_in_the_tallies_as_its_rows_say() {
+    // Households a push creates are counted from the rows written, not from the database:
+    // deleted rows, the latest visit and the installs of live members only.
+    let w = World::new().await;
+    let app = &w.app;
+    let camp = w.campaign().await;
+    let token = app.user(&w.admin, "canbo", "canvasser", &[&w.v1]).await;
+    let mut d = Device::new(&token);
+    let (h, gone) = (Uuid::new_v4(), Uuid::new_v4());
+    let (kept, left, other) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+    d.queue_op(
+        "household.upsert",
+        h,
+        h,
+        household(&w.v1, "Hoàng Văn Mạnh", "Nà Pàn"),
+    );
+    for (m, name, priority) in [
+        (kept, "Hoàng Thị Hoa", "quarantine_home"),
+        (left, "Hoàng Văn Đức", "testing_required"),
+    ] {
+        d.queue_op(
+            "member.upsert",
+            m,
+            h,
+            json!({"full_name": name, "priority": priority, "smartphone": "yes"}),
+        );
+        d.queue_op(
+            "adoption.set",
+            m,
+            h,
+            json!({"campaign_id": camp, "status": "installed"}),
+        );
+    }
+    d.queue_op("member.delete", left, h, json!({}));
+    for (at, outcome) in [
+        ("2020-08-21T03:04:05Z", "met"),
+        ("2020-08-22T03:04:05Z", "not_home"),
+    ] {
+        d.queue_op(
+            "visit.record",
+            Uuid::new_v4(),
+            h,
+            json!({"campaign_id": camp, "visited_at": at, "outcome": outcome}),
+        );
+    }
+    d.queue_op(
+        "household.upsert",
+        gone,
+        gone,
+        household(&w.v1, "Lý Văn Pao", "Bản Chu"),
+    );
+    d.queue_op(
+        "member.upsert",
+        other,
+        gone,
+        json!({"full_name": "Lý Thị Mai"}),
+    );
+    d.queue_op("household.delete", gone, gone, json!({}));
+    let r = app
+        .post("/api/v1/sync/push", &token, d.push_body(100))
+        .await;
+    assert!(statuses(&r).iter().all(|s| s == "applied"), "{}", r.text);
+    app.assert_tallies().await;
+    let v1: Uuid = w.v1.parse().unwrap();
+    let c: Uuid = camp.parse().unwrap();
+    let t = app
+        .db(|conn| gocua::store::tallies::read_all(conn).unwrap())
+        .await;
+    let village = t.villages[&gocua::domain::AreaId(v1)];
+    assert_eq!(
+        (
+            village.households,
+            village.persons,
+            village.smartphone,
+            village.priority
+        ),
+        (1, 1, 1, 1)
+    );
+    let key = (gocua::domain::AreaId(v1), gocua::domain::CampaignId(c));
+    let in_campaign = t.campaigns[&key];
+    assert_eq!(
+        (
+            in_campaign.visited,
+            in_campaign.revisit,
+            in_campaign.installed,
+            in_campaign.priority_installed
+        ),
+        (1, 1, 1, 1)
+    );
+}

@@ -9,10 +9,10 @@ use crate::db::prepared::{prepared_row_update, prepared_update};
 use crate::db::schema::{adoptions, households, members, visits};
 use crate::db::unnest;
 use crate::db::Conn;
-use crate::domain::{HouseholdId, Time};
+use crate::domain::{HouseholdId, MemberId, Time};
 use crate::insert_rows;
 use diesel::prelude::*;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 impl Work {
     /// Writes everything, then empties the work of its writes. New rows are inserted with
@@ -60,13 +60,53 @@ impl Work {
             })
             .map(|m| (m.id, m.household_id))
             .collect();
-        let (homes, parts) = self.tallied(&hs, &ms, &ads, &vs, &changed_visits);
+        // Households created here hold only rows written here, but for those a merge moved
+        // members or visits into: they are counted from those rows, after the writes
+        // (`count_written`); the others from the database, before and after.
+        let moved_into: BTreeSet<HouseholdId> = moved
+            .iter()
+            .map(|(_, h)| *h)
+            .chain(changed_visits.iter().map(|v| v.household_id))
+            .collect();
+        let (mut homes, mut parts) = (Vec::new(), Parts::default());
+        let (mut created, mut created_parts) = (BTreeSet::new(), Parts::default());
+        for (h, p) in self.tallied(&hs, &ms, &ads, &vs, &changed_visits) {
+            if self.stored.households.contains_key(&h) || moved_into.contains(&h) {
+                homes.push(h);
+                parts = parts.or(p);
+            } else {
+                created.insert(h);
+                created_parts = created_parts.or(p);
+            }
+        }
         // Households that were stored before these writes: the others counted nothing.
         let stored: Vec<HouseholdId> = homes
             .iter()
             .copied()
             .filter(|h| self.stored.households.contains_key(h))
             .collect();
+        let written = (created_parts.any()).then(|| {
+            let members: BTreeSet<MemberId> = ms
+                .iter()
+                .filter(|m| created.contains(&m.household_id))
+                .map(|m| m.id)
+                .collect();
+            tallies::count_written(
+                &hs.iter()
+                    .filter(|h| created.contains(&h.id))
+                    .collect::<Vec<_>>(),
+                &ms.iter()
+                    .filter(|m| members.contains(&m.id))
+                    .collect::<Vec<_>>(),
+                &ads.iter()
+                    .filter(|a| members.contains(&a.member_id))
+                    .collect::<Vec<_>>(),
+                &vs.iter()
+                    .filter(|v| created.contains(&v.household_id))
+                    .collect::<Vec<_>>(),
+                created_parts,
+            )
+        });
         let before = match parts.any() && !stored.is_empty() {
             true => tallies::count(conn, Of::Households(&stored), parts)?,
             false => Tallies::default(),
@@ -106,8 +146,14 @@ impl Work {
                 .execute(c))?;
         }
         super::changes::insert(conn, &chs, Time::now())?;
-        if parts.any() {
-            let after = tallies::count(conn, Of::Households(&homes), parts)?;
+        if parts.any() || written.is_some() {
+            let mut after = match parts.any() {
+                true => tallies::count(conn, Of::Households(&homes), parts)?,
+                false => Tallies::default(),
+            };
+            if let Some(w) = &written {
+                after = after.plus(w, 1);
+            }
             let pending = std::mem::take(&mut self.tallies);
             self.tallies = pending.plus(&after.plus(&before, -1), 1);
         }
@@ -120,7 +166,7 @@ impl Work {
         tallies::add(conn, &std::mem::take(&mut self.tallies))
     }
 
-    /// The households whose tallies these rows can change, and which counts.
+    /// The households whose tallies these rows can change, and which counts of each.
     fn tallied(
         &mut self,
         hs: &[Household],
@@ -128,14 +174,13 @@ impl Work {
         ads: &[Adoption],
         vs: &[Visit],
         changed_visits: &[Visit],
-    ) -> (Vec<HouseholdId>, Parts) {
+    ) -> BTreeMap<HouseholdId, Parts> {
         let before = std::mem::take(&mut self.before);
-        let mut homes = BTreeSet::new();
-        let mut parts = Parts::default();
+        let mut homes: BTreeMap<HouseholdId, Parts> = BTreeMap::new();
         let mut touch = |h: HouseholdId, p: Parts| {
             if p.any() {
-                homes.insert(h);
-                parts = parts.or(p);
+                let e = homes.entry(h).or_default();
+                *e = e.or(p);
             }
         };
         for h in hs {
@@ -164,7 +209,7 @@ impl Work {
         for v in changed_visits {
             touch(v.household_id, Parts::of_visit(v));
         }
-        (homes.into_iter().collect(), parts)
+        homes
     }
 }
 

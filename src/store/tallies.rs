@@ -5,7 +5,9 @@
 //! `count` is the one definition of what is counted. The flush of a `Work` counts the
 //! households it writes before and after writing them and adds the difference, in the same
 //! transaction (`Work::flush`); increments commute, so concurrent writers need no lock
-//! beyond the households' own. `rebuild` counts everything anew: an existing database at
+//! beyond the households' own. Households the work creates are counted after the writes
+//! from the rows written (`count_written`, the same filters over the same rows, through the
+//! same accumulation), which saves a push of new households the four queries of `count`. `rebuild` counts everything anew: an existing database at
 //! the first start after the tallies came (`ensure_built`), and after rows were written
 //! around the write path (`gocua tallies rebuild`). `check` compares the two.
 
@@ -227,39 +229,26 @@ pub fn count(conn: &mut Conn<'_>, of: Of<'_>, parts: Parts) -> Result<Tallies> {
             .group_by(households::area_id)
             .select((households::area_id, count_star()))
             .load(c)))?;
-        for (a, n) in rows {
-            t.villages.entry(a).or_default().households += n;
-        }
+        t.add_homes(rows);
     }
     if parts.people {
-        let rows: Vec<(AreaId, Smartphone, Priority, i64)> =
-            with_conn!(conn, |c| scoped!(of, |f| members::table
-                .inner_join(households::table)
-                .filter(f)
-                .filter(households::deleted_at.is_null())
-                .filter(members::deleted_at.is_null())
-                .group_by((households::area_id, members::smartphone, members::priority))
-                .select((
-                    households::area_id,
-                    members::smartphone,
-                    members::priority,
-                    count_star(),
-                ))
-                .load(c)))?;
-        for (a, phone, priority, n) in rows {
-            let v = t.villages.entry(a).or_default();
-            v.persons += n;
-            if phone == Smartphone::Yes {
-                v.smartphone += n;
-            }
-            if priority.is_priority() {
-                v.priority += n;
-            }
-        }
+        let rows: Vec<PeopleRow> = with_conn!(conn, |c| scoped!(of, |f| members::table
+            .inner_join(households::table)
+            .filter(f)
+            .filter(households::deleted_at.is_null())
+            .filter(members::deleted_at.is_null())
+            .group_by((households::area_id, members::smartphone, members::priority))
+            .select((
+                households::area_id,
+                members::smartphone,
+                members::priority,
+                count_star(),
+            ))
+            .load(c)))?;
+        t.add_people(rows);
     }
     if parts.visits {
-        type Row = (HouseholdId, AreaId, CampaignId, Time, VisitId, Outcome);
-        let rows: Vec<Row> = with_conn!(conn, |c| scoped!(of, |f| visits::table
+        let rows: Vec<VisitRow> = with_conn!(conn, |c| scoped!(of, |f| visits::table
             .inner_join(households::table)
             .filter(f)
             .filter(households::deleted_at.is_null())
@@ -272,7 +261,117 @@ pub fn count(conn: &mut Conn<'_>, of: Of<'_>, parts: Parts) -> Result<Tallies> {
                 visits::outcome,
             ))
             .load(c)))?;
-        // The latest visit of each household in each campaign, by time then id.
+        t.add_visits(rows);
+    }
+    if parts.installs {
+        let rows: Vec<InstallRow> = with_conn!(conn, |c| scoped!(of, |f| adoptions::table
+            .inner_join(members::table.inner_join(households::table))
+            .filter(f)
+            .filter(adoptions::status.eq_any(AdoptionStatus::INSTALLED))
+            .filter(households::deleted_at.is_null())
+            .filter(members::deleted_at.is_null())
+            .select((
+                households::area_id,
+                adoptions::campaign_id,
+                adoptions::recorded_at,
+                members::priority,
+            ))
+            .load(c)))?;
+        t.add_installs(rows);
+    }
+    Ok(t)
+}
+
+/// `count` of households that a write creates, from its rows in memory instead of four
+/// queries: each such household's members, statuses and visits are all among the rows
+/// written with it (not so for a household that a merge moved members or visits into:
+/// `count` that one). The same rows as `count`'s queries select, filtered alike: live
+/// households; their live members; their visits; the installs of their live members.
+pub fn count_written(
+    homes: &[&Household],
+    members: &[&Member],
+    adoptions: &[&Adoption],
+    visits: &[&Visit],
+    parts: Parts,
+) -> Tallies {
+    let mut t = Tallies::default();
+    let live: HashMap<HouseholdId, AreaId> = homes
+        .iter()
+        .filter(|h| h.deleted_at.is_none())
+        .map(|h| (h.id, h.area_id))
+        .collect();
+    let people: HashMap<crate::domain::MemberId, (AreaId, Priority)> = members
+        .iter()
+        .filter(|m| m.deleted_at.is_none())
+        .filter_map(|m| Some((m.id, (*live.get(&m.household_id)?, m.priority))))
+        .collect();
+    if parts.homes {
+        t.add_homes(live.values().map(|a| (*a, 1)));
+    }
+    if parts.people {
+        t.add_people(
+            members
+                .iter()
+                .filter(|m| people.contains_key(&m.id))
+                .map(|m| (live[&m.household_id], m.smartphone, m.priority, 1)),
+        );
+    }
+    if parts.visits {
+        t.add_visits(visits.iter().filter_map(|v| {
+            let a = *live.get(&v.household_id)?;
+            Some((
+                v.household_id,
+                a,
+                v.campaign_id,
+                v.visited_at,
+                v.id,
+                v.outcome,
+            ))
+        }));
+    }
+    if parts.installs {
+        t.add_installs(
+            adoptions
+                .iter()
+                .filter(|a| a.status.is_installed())
+                .filter_map(|a| {
+                    let (area, priority) = *people.get(&a.member_id)?;
+                    Some((area, a.campaign_id, a.recorded_at, priority))
+                }),
+        );
+    }
+    t
+}
+
+/// Live members of a village by smartphone and priority: (village, smartphone, priority, n).
+type PeopleRow = (AreaId, Smartphone, Priority, i64);
+/// A visit of a live household: (household, village, campaign, when, visit, outcome).
+type VisitRow = (HouseholdId, AreaId, CampaignId, Time, VisitId, Outcome);
+/// An install of a live member: (village, campaign, when recorded, the member's priority).
+type InstallRow = (AreaId, CampaignId, Time, Priority);
+
+impl Tallies {
+    fn add_homes(&mut self, rows: impl IntoIterator<Item = (AreaId, i64)>) {
+        for (a, n) in rows {
+            self.villages.entry(a).or_default().households += n;
+        }
+    }
+
+    fn add_people(&mut self, rows: impl IntoIterator<Item = PeopleRow>) {
+        for (a, phone, priority, n) in rows {
+            let v = self.villages.entry(a).or_default();
+            v.persons += n;
+            if phone == Smartphone::Yes {
+                v.smartphone += n;
+            }
+            if priority.is_priority() {
+                v.priority += n;
+            }
+        }
+    }
+
+    /// Counts the latest visit of each household in each campaign, by time then id.
+    fn add_visits(&mut self, rows: impl IntoIterator<Item = VisitRow>) {
         let mut latest: HashMap<(HouseholdId, CampaignId), (AreaId, Time, VisitId, Outcome)> =
             HashMap::new();
         for (h, a, campaign, at, id, outcome) in rows {
@@ -282,40 +381,27 @@ pub fn count(conn: &mut Conn<'_>, of: Of<'_>, parts: Parts) -> Result<Tallies> {
             }
         }
         for ((_, campaign), (a, _, _, outcome)) in latest {
-            let c = t.campaigns.entry((a, campaign)).or_default();
+            let c = self.campaigns.entry((a, campaign)).or_default();
             c.visited += 1;
             if Outcome::REVISIT.contains(&outcome.as_str()) {
                 c.revisit += 1;
             }
         }
     }
-    if parts.installs {
-        let rows: Vec<(AreaId, CampaignId, Time, Priority)> =
-            with_conn!(conn, |c| scoped!(of, |f| adoptions::table
-                .inner_join(members::table.inner_join(households::table))
-                .filter(f)
-                .filter(adoptions::status.eq_any(AdoptionStatus::INSTALLED))
-                .filter(households::deleted_at.is_null())
-                .filter(members::deleted_at.is_null())
-                .select((
-                    households::area_id,
-                    adoptions::campaign_id,
-                    adoptions::recorded_at,
-                    members::priority,
-                ))
-                .load(c)))?;
+
+    fn add_installs(&mut self, rows: impl IntoIterator<Item = InstallRow>) {
         for (a, campaign, at, priority) in rows {
-            let c = t.campaigns.entry((a, campaign)).or_default();
+            let c = self.campaigns.entry((a, campaign)).or_default();
             c.installed += 1;
             if priority.is_priority() {
                 c.priority_installed += 1;
             }
-            *t.days
+            *self
+                .days
                 .entry((a, campaign, crate::domain::local_date(&at)))
                 .or_default() += 1;
         }
     }
-    Ok(t)
 }
 
 /// Upserts `rows` into a tally table with one statement: a row's own statement (kept
