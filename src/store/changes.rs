@@ -423,44 +423,49 @@ fn area_by_area(
     areas: &[AreaId],
     limit: i64,
 ) -> Result<Vec<PageRow>> {
-    let (pos, dev) = (of.after, EntityId(of.device.0));
     let Conn::Pg(c) = conn else {
         unreachable!("PostgreSQL only")
     };
-    let after = changes::txid
-        .gt(pos.txid)
-        .or(changes::txid.eq(pos.txid).and(changes::id.gt(pos.id)));
-    let columns = (
-        changes::txid,
-        changes::id,
-        changes::entity,
-        changes::entity_id,
-    );
-    let mut rows: Vec<PageRow> = changes::table
+    let markers = changes::table
+        .into_boxed()
         // A literal, that the plan kept for every device can use the partial index.
         .filter(Condition("changes.entity = 'device'"))
-        .filter(changes::entity_id.eq(dev))
-        .filter(after)
-        .filter(changes::txid.ge(pos.txid))
-        .filter(changes::txid.lt(of.below_txid))
-        .order((changes::txid, changes::id))
-        .select(columns)
-        .limit(limit)
-        .load(&mut **c)?;
+        .filter(changes::entity_id.eq(EntityId(of.device.0)));
+    let mut rows = read_after(c, markers, of, limit)?;
     for area in areas {
-        rows.extend(
-            changes::table
-                .filter(changes::area_id.eq(*area))
-                .filter(after)
-                .filter(changes::txid.ge(pos.txid))
-                .filter(changes::txid.lt(of.below_txid))
-                .order((changes::txid, changes::id))
-                .select(columns)
-                .limit(limit)
-                .load::<PageRow>(&mut **c)?,
-        );
+        let q = changes::table
+            .into_boxed()
+            .filter(changes::area_id.eq(*area));
+        rows.extend(read_after(c, q, of, limit)?);
     }
     rows.sort_unstable_by_key(|r| (r.0, r.1));
     rows.truncate(usize::try_from(limit).unwrap_or(0));
     Ok(rows)
+}
+
+/// Up to `limit` of `q`'s rows after the page's position and below its running
+/// transactions, in log order (`area_by_area`).
+fn read_after(
+    c: &mut diesel::PgConnection,
+    q: changes::BoxedQuery<'_, diesel::pg::Pg>,
+    of: &PageOf<'_>,
+    limit: i64,
+) -> QueryResult<Vec<PageRow>> {
+    let pos = of.after;
+    q.filter(
+        changes::txid
+            .gt(pos.txid)
+            .or(changes::txid.eq(pos.txid).and(changes::id.gt(pos.id))),
+    )
+    .filter(changes::txid.ge(pos.txid))
+    .filter(changes::txid.lt(of.below_txid))
+    .order((changes::txid, changes::id))
+    .select((
+        changes::txid,
+        changes::id,
+        changes::entity,
+        changes::entity_id,
+    ))
+    .limit(limit)
+    .load(c)
 }

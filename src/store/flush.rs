@@ -9,7 +9,7 @@ use crate::db::prepared::{prepared_row_update, prepared_update};
 use crate::db::schema::{adoptions, households, members, visits};
 use crate::db::unnest;
 use crate::db::Conn;
-use crate::domain::{HouseholdId, MemberId, Time};
+use crate::domain::{HouseholdId, Time};
 use crate::insert_rows;
 use diesel::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
@@ -85,27 +85,9 @@ impl Work {
             .copied()
             .filter(|h| self.stored.households.contains_key(h))
             .collect();
-        let written = (created_parts.any()).then(|| {
-            let members: BTreeSet<MemberId> = ms
-                .iter()
-                .filter(|m| created.contains(&m.household_id))
-                .map(|m| m.id)
-                .collect();
-            tallies::count_written(
-                &hs.iter()
-                    .filter(|h| created.contains(&h.id))
-                    .collect::<Vec<_>>(),
-                &ms.iter()
-                    .filter(|m| members.contains(&m.id))
-                    .collect::<Vec<_>>(),
-                &ads.iter()
-                    .filter(|a| members.contains(&a.member_id))
-                    .collect::<Vec<_>>(),
-                &vs.iter()
-                    .filter(|v| created.contains(&v.household_id))
-                    .collect::<Vec<_>>(),
-                created_parts,
-            )
+        let written = created_parts.any().then(|| {
+            let homes: Vec<&Household> = hs.iter().filter(|h| created.contains(&h.id)).collect();
+            tallies::count_written(&homes, &ms, &ads, &vs, created_parts)
         });
         let before = match parts.any() && !stored.is_empty() {
             true => tallies::count(conn, Of::Households(&stored), parts)?,
