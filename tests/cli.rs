@@ -354,6 +354,12 @@ async fn report_tallies_are_built_for_an_older_database_checked_and_rebuilt() {
 
 /// The pairs of possible duplicates, by rule, and the keys, read directly.
 fn duplicate_counts(db: &TestDb) -> (Vec<(String, i64)>, i64) {
+    let (pairs, keys, _) = duplicate_counts_and_heads(db);
+    (pairs, keys)
+}
+
+/// `duplicate_counts`, and the live households with their head name's key.
+fn duplicate_counts_and_heads(db: &TestDb) -> (Vec<(String, i64)>, i64, i64) {
     #[derive(diesel::QueryableByName)]
     struct Rule {
         #[diesel(sql_type = diesel::sql_types::Text)]
@@ -381,7 +387,19 @@ fn duplicate_counts(db: &TestDb) -> (Vec<(String, i64)>, i64) {
             c,
         )
         .unwrap();
-        (pairs.into_iter().map(|r| (r.rule, r.n)).collect(), keys.n)
+        let heads: N = diesel::RunQueryDsl::get_result(
+            diesel::sql_query(
+                "SELECT COUNT(*) AS n FROM households h WHERE h.deleted_at IS NULL AND EXISTS \
+                 (SELECT 1 FROM duplicate_keys k WHERE k.household_id = h.id AND k.kind = 'head')",
+            ),
+            c,
+        )
+        .unwrap();
+        (
+            pairs.into_iter().map(|r| (r.rule, r.n)).collect(),
+            keys.n,
+            heads.n,
+        )
     })
 }
 
@@ -392,9 +410,20 @@ async fn duplicates_scan_finds_the_pairs_of_an_existing_database() {
     let db = TestDb::new();
     let (ok, _, err) = gocua(&db.url, &["demo", "seed"], "");
     assert!(ok, "{err}");
-    let (pairs, keys) = duplicate_counts(&db);
+    let (pairs, keys, heads) = duplicate_counts_and_heads(&db);
     assert_eq!(pairs, [("name_address".to_owned(), 1)]);
-    assert!(keys > 500, "{keys}");
+    // Every live household holds its head name's key, and some a phone.
+    let households = gocua::with_conn!(&mut db.pool().get().unwrap().conn(), |c| {
+        use diesel::prelude::*;
+        gocua::db::schema::households::table
+            .filter(gocua::db::schema::households::deleted_at.is_null())
+            .count()
+            .get_result::<i64>(c)
+    })
+    .unwrap();
+    assert!(households > 100, "{households}");
+    assert_eq!(heads, households);
+    assert!(keys > households, "{keys}");
     // As an older database: no keys, no pairs.
     {
         let pool = db.pool();

@@ -345,6 +345,7 @@ async fn a_phone_given_for_many_households_makes_no_pairs() {
     let app = &w.app;
     let xa = app.user(&w.admin, "xa", "supervisor", &[&w.hoa_tham]).await;
     // The commune office's number, written on six households' forms.
+    let mut ids = Vec::new();
     for i in 0..6 {
         let r = app
             .post(
@@ -355,6 +356,7 @@ async fn a_phone_given_for_many_households_makes_no_pairs() {
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.text);
+        ids.push(r.body["id"].as_str().unwrap().to_owned());
     }
     // Up to five sharing it, each pair was proposed; the sixth makes none.
     let found = pairs(app, &xa).await;
@@ -362,6 +364,37 @@ async fn a_phone_given_for_many_households_makes_no_pairs() {
     assert!(found
         .iter()
         .all(|(rule, names)| rule == "phone" && !names.contains(&"Chủ hộ 5".to_owned())));
+    // The number is a placeholder now: its six holders' keys stay, but no later holder's is
+    // stored.
+    let held =
+        "SELECT COUNT(*) AS n FROM duplicate_keys WHERE kind = 'phone' AND key = '02053888000'";
+    assert_eq!(app.number(held.into()).await, 6);
+    assert_eq!(app.count("duplicate_placeholders").await, 1);
+    // It stays one when households drop it: a seventh registered with it makes no pair.
+    for id in &ids[..3] {
+        let r = app
+            .patch(
+                &format!("/api/v1/households/{id}"),
+                &xa,
+                json!({"phone": null}),
+                "\"1\"",
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let r = app
+        .post(
+            "/api/v1/households",
+            &xa,
+            json!({"area_id": &w.v1, "head_name": "Chủ hộ 6", "address": "Số 6", "phone": "+84 205 3888 000"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(pairs(app, &xa).await.len(), 10);
+    assert_eq!(app.number(held.into()).await, 3);
+    app.assert_duplicate_keys().await;
+    // The scan finds no pair in it either.
+    assert_eq!(pairs(app, &xa).await.len(), 10);
 }
 
 /// The live members of a household, by name: (name, birth year, phone, notes).
@@ -630,6 +663,7 @@ async fn a_merge_loses_nothing_and_queued_edits_follow_it() {
         1
     );
     app.assert_tallies().await;
+    app.assert_duplicate_keys().await;
     assert_eq!(
         app.number("SELECT COUNT(*) AS n FROM households WHERE deleted_at IS NULL".into())
             .await,

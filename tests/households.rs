@@ -285,6 +285,7 @@ async fn members_adoptions_and_visits() {
         .await;
     assert_eq!(d.body["members"], json!([]));
     w.app.assert_tallies().await;
+    w.app.assert_duplicate_keys().await;
 }
 
 #[tokio::test]

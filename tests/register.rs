@@ -241,6 +241,7 @@ async fn a_household_registered_on_a_phone_first_is_matched_not_copied() {
         "the file fills its empty fields"
     );
     app.assert_tallies().await;
+    app.assert_duplicate_keys().await;
 }
 
 #[tokio::test]

@@ -257,6 +257,7 @@ async fn the_official_table_over_the_official_list() {
         quirks.len()
     );
     app.assert_tallies().await;
+    app.assert_duplicate_keys().await;
 }
 
 /// Bình Gia (181, merged whole) and Bình Giang (296, some communes split), with villages,
@@ -608,6 +609,7 @@ async fn villages_households_users_targets_and_devices_follow() {
     let list = app.get("/api/v1/households?per_page=100", &sup).await;
     assert_eq!(list.body["total"], b.split_households);
     w.app.assert_tallies().await;
+    w.app.assert_duplicate_keys().await;
     // The audit trail holds the reorganization and the one placement that happened (the
     // refused ones left nothing), by whom, about which village.
     let entries = |action: &str| {

@@ -576,6 +576,7 @@ async fn an_erased_person_disappears_from_devices_at_their_next_pull() {
     let (ok, _, err) = gocua(&["privacy", "anonymize", "--campaign", "Không có"]);
     assert!(!ok && err.contains("no campaign named `Không có`"), "{err}");
     app.assert_tallies().await;
+    app.assert_duplicate_keys().await;
 
     let audit = app.get("/api/v1/audit", &w.admin).await;
     let erasures: Vec<(Value, Value, Value)> = audit.body["items"]

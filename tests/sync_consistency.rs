@@ -604,6 +604,7 @@ async fn run(scenario: u64, link: u64) -> Outcome {
         .collect();
     conflicts.sort_by(|a, b| (&a.0, &a.1, a.2.to_string()).cmp(&(&b.0, &b.1, b.2.to_string())));
     app.assert_tallies().await;
+    assert!(app.assert_duplicate_keys().await > 0);
     Outcome {
         state: comparable(&admin_device.copy),
         conflicts,

@@ -391,11 +391,23 @@ diesel::table! {
 diesel::table! {
     use diesel::sql_types::*;
     use crate::db::sql::*;
-    duplicate_keys (rule, scope_id, key, household_id) {
-        household_id -> Uid,
-        rule -> Text,
+    duplicate_placeholders (kind, key, scope_id) {
+        kind -> Text,
         scope_id -> Uid,
         key -> Text,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use crate::db::sql::*;
+    duplicate_keys (kind, scope_id, key, household_id, source_id) {
+        kind -> Text,
+        scope_id -> Uid,
+        key -> Text,
+        household_id -> Uid,
+        source_id -> Uid,
+        village_id -> Uid,
     }
 }
 
@@ -438,6 +450,7 @@ diesel::joinable!(visits -> campaigns (campaign_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     duplicate_keys,
+    duplicate_placeholders,
     duplicates,
     areas,
     users,

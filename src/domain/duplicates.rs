@@ -96,6 +96,48 @@ pub fn keys(h: &Facts) -> Vec<Key> {
     out
 }
 
+/// What the server stores of each live household to find its possible duplicates fast
+/// (`duplicate_keys`): each phone, the household's and each member's, by commune; and the
+/// folded head name, by village. Two households that share none of these match no rule; two
+/// that share a head name are compared by `keys`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Index {
+    Phone,
+    Head,
+}
+
+impl Index {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Index::Phone => "phone",
+            Index::Head => "head",
+        }
+    }
+}
+
+/// The index keys a household's own row gives: its phone, and its folded head name.
+pub fn household_index(head_name: &str, own_phone: Option<&str>) -> Vec<(Index, String)> {
+    let mut out = Vec::new();
+    if let Some(p) = own_phone.and_then(phone) {
+        out.push((Index::Phone, p));
+    }
+    let head = head_key(head_name);
+    if !head.is_empty() {
+        out.push((Index::Head, head));
+    }
+    out
+}
+
+/// The index key of a head name: the name folded (empty: no key).
+pub fn head_key(head_name: &str) -> String {
+    fold(head_name)
+}
+
+/// The index key a member's row gives: its phone.
+pub fn member_index(own_phone: Option<&str>) -> Option<(Index, String)> {
+    own_phone.and_then(phone).map(|p| (Index::Phone, p))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,7 +29,8 @@ use error::Result;
 
 /// Brings a database up to date: runs the pending migrations (answering their names), then
 /// builds what the store derives from the tables when an older database lacks it (the
-/// report tallies, `tallies::ensure_built`). Every start and `gocua migrate` call it.
+/// report tallies, `tallies::ensure_built`; the duplicate keys when a migration changed their
+/// form, `duplicates::scan`). Every start and `gocua migrate` call it.
 pub fn migrate(pool: &Pool) -> std::result::Result<Vec<String>, DbError> {
     let done = pool.migrate()?;
     let mut pc = pool.get()?;
@@ -38,6 +39,10 @@ pub fn migrate(pool: &Pool) -> std::result::Result<Vec<String>, DbError> {
     pc.conn()
         .transaction(weeks::prepare)
         .map_err(|e| DbError::Migrate(format!("making the change log's weeks: {e}")))?;
+    if done.iter().any(|v| v == duplicates::KEYS_BY_SOURCE) {
+        duplicates::scan(&mut pc.conn(), |_| {})
+            .map_err(|e| DbError::Migrate(format!("making the duplicate keys: {e}")))?;
+    }
     Ok(done)
 }
 

@@ -10,8 +10,8 @@ use super::households::{Adoption, Household, Member, Visit};
 use crate::db::any::any_of;
 use crate::db::schema::{adoptions, areas, campaigns, households, members, visits};
 use crate::db::Conn;
-use crate::domain::duplicates::{Facts, PersonFacts};
-use crate::domain::{AreaId, CampaignId, HouseholdId, MemberId, VisitId};
+use crate::domain::duplicates::{self, Index};
+use crate::domain::{AreaId, CampaignId, EntityId, HouseholdId, MemberId, VisitId};
 use crate::with_conn;
 use diesel::prelude::*;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -30,14 +30,76 @@ pub struct AreaPlace {
     pub level: String,
 }
 
-/// The households a work changed the identity of (`Work::identity_touched`), for the
-/// duplicate check (`store::duplicates::refresh`).
+/// A key a household holds through one of its rows (its own, or a member's), as the
+/// duplicate check stores it (`domain::duplicates::Index`), with the household's village:
+/// the check turns it into the commune for a phone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct HeldKey {
+    pub index: Index,
+    pub village: AreaId,
+    pub key: String,
+    pub household: HouseholdId,
+    pub source: EntityId,
+}
+
+/// What a work changed of the households' duplicate keys (`Work::identity_touched`), for
+/// the duplicate check (`store::duplicates::refresh`).
 #[derive(Debug, Default)]
 pub struct Touched {
-    /// Households created by the work, with their village and what the rules read of them.
-    pub new: Vec<(HouseholdId, AreaId, Facts)>,
-    /// Stored households, to be read.
-    pub stored: Vec<HouseholdId>,
+    /// Keys the written rows gave before this work and give no more.
+    pub removed: Vec<HeldKey>,
+    /// Keys the written rows give now and did not before.
+    pub added: Vec<HeldKey>,
+    /// Households moved, deleted or restored: the keys of their members this work did not
+    /// write move with them, and are read.
+    pub restated: Vec<Restated>,
+    /// The head name key (village, folded name) of each live household whose name rules may
+    /// match anew: created, moved or restored, a new head name or address, or a member
+    /// created, deleted, moved, or with a new name or birth year.
+    pub names: Vec<(HouseholdId, AreaId, String)>,
+}
+
+/// A household moved, deleted or restored by a work.
+#[derive(Debug)]
+pub struct Restated {
+    pub household: HouseholdId,
+    /// Its village before the work, if it was live; after it, if it is live.
+    pub before: Option<AreaId>,
+    pub now: Option<AreaId>,
+    /// Its members the work wrote: their keys are among those removed and added.
+    pub written: Vec<MemberId>,
+}
+
+/// The keys a household row gives (none when deleted).
+fn keys_of_household(h: &Household, out: &mut Vec<HeldKey>) {
+    if h.deleted_at.is_some() {
+        return;
+    }
+    for (index, key) in duplicates::household_index(&h.head_name, h.phone.as_deref()) {
+        out.push(HeldKey {
+            index,
+            village: h.area_id,
+            key,
+            household: h.id,
+            source: EntityId(h.id.0),
+        });
+    }
+}
+
+/// The keys a member row gives in a household of this village (none when deleted).
+fn keys_of_member(m: &Member, village: AreaId, out: &mut Vec<HeldKey>) {
+    if m.deleted_at.is_some() {
+        return;
+    }
+    if let Some((index, key)) = duplicates::member_index(m.phone.as_deref()) {
+        out.push(HeldKey {
+            index,
+            village,
+            key,
+            household: m.household_id,
+            source: EntityId(m.id.0),
+        });
+    }
 }
 
 /// The ids of a household's members, adoptions and visits.
@@ -487,77 +549,114 @@ impl Work {
         }
     }
 
-    /// The households whose identity, as the duplicate rules read it (`domain::duplicates`),
-    /// this work changed: created, deleted or moved, or a new head name, address or phone; or
-    /// a member created, deleted, moved (by a merge), or with a new name, birth year or phone.
-    /// A household created here comes with what the rules read of it, all of it in memory (its
-    /// members can only have been written here too); the others are named, to be read.
+    /// What this work changed of the households' duplicate keys, found from the written
+    /// rows as they were before it and as they are now: nothing is read.
     pub fn identity_touched(&self) -> Touched {
-        let mut new: Vec<(HouseholdId, AreaId, Facts)> = Vec::new();
-        let mut stored = Vec::new();
+        let mut restated: Vec<Restated> = Vec::new();
+        let mut named: BTreeSet<HouseholdId> = BTreeSet::new();
+        let (mut old, mut now_keys) = (Vec::new(), Vec::new());
         for id in &self.dirty_households {
-            let now = self
+            let Some(now) = self
                 .households
                 .get(id)
                 .and_then(Option::as_ref)
-                .map(|u| &u.row);
+                .map(|u| &u.row)
+            else {
+                continue;
+            };
             let before = self.before.households.get(id).and_then(Option::as_ref);
-            let is_new = !self.stored.households.contains_key(id);
-            match (before, now) {
-                (_, Some(n)) if is_new && n.deleted_at.is_none() => new.push((
-                    *id,
-                    n.area_id,
-                    Facts {
-                        head_name: n.head_name.clone(),
-                        address: n.address.clone(),
-                        phone: n.phone.clone(),
-                        members: Vec::new(),
-                    },
-                )),
-                (Some(b), Some(n))
-                    if b.head_name != n.head_name
-                        || b.address != n.address
-                        || b.phone != n.phone
-                        || b.area_id != n.area_id
-                        || b.deleted_at.is_some() != n.deleted_at.is_some() =>
-                {
-                    stored.push(*id)
-                }
-                _ => {}
+            if let Some(b) = before {
+                keys_of_household(b, &mut old);
+            }
+            keys_of_household(now, &mut now_keys);
+            let was = before.filter(|b| b.deleted_at.is_none()).map(|b| b.area_id);
+            let is = now.deleted_at.is_none().then_some(now.area_id);
+            let stored = self.stored.households.contains_key(id);
+            if stored && was != is {
+                restated.push(Restated {
+                    household: *id,
+                    before: was,
+                    now: is,
+                    written: Vec::new(),
+                });
+            }
+            let renamed = before.is_none_or(|b| {
+                b.head_name != now.head_name || b.address != now.address || was != is
+            });
+            if renamed {
+                named.insert(*id);
             }
         }
-        new.sort_by_key(|n| n.0);
+        restated.sort_by_key(|r| r.household);
         for id in &self.dirty_members {
             let Some(now) = self.members.get(id).and_then(Option::as_ref) else {
                 continue;
             };
-            if let Ok(i) = new.binary_search_by_key(&now.household_id, |n| n.0) {
-                if now.deleted_at.is_none() {
-                    new[i].2.members.push(PersonFacts {
-                        full_name: now.full_name.clone(),
-                        birth_year: now.birth_year.map(i64::from),
-                        phone: now.phone.clone(),
-                    });
+            let before = self.before.members.get(id).and_then(Option::as_ref);
+            if let Some(b) = before {
+                if let Some(v) = self.village_before(b.household_id) {
+                    keys_of_member(b, v, &mut old);
                 }
-                continue;
+                if let Ok(i) = restated.binary_search_by_key(&b.household_id, |r| r.household) {
+                    restated[i].written.push(*id);
+                }
             }
-            let changed = match self.before.members.get(id).and_then(Option::as_ref) {
-                None => true,
-                Some(b) => {
-                    b.full_name != now.full_name
-                        || b.birth_year != now.birth_year
-                        || b.phone != now.phone
-                        || b.deleted_at.is_some() != now.deleted_at.is_some()
-                        || b.household_id != now.household_id
-                }
-            };
-            if changed {
-                stored.push(now.household_id);
+            if let Some(v) = self.village_now(now.household_id) {
+                keys_of_member(now, v, &mut now_keys);
+            }
+            if let Ok(i) = restated.binary_search_by_key(&now.household_id, |r| r.household) {
+                restated[i].written.push(*id);
+            }
+            let renamed = before.is_none_or(|b| {
+                b.full_name != now.full_name
+                    || b.birth_year != now.birth_year
+                    || b.deleted_at.is_some() != now.deleted_at.is_some()
+                    || b.household_id != now.household_id
+            });
+            if renamed {
+                named.insert(now.household_id);
             }
         }
-        stored.sort();
-        stored.dedup();
-        Touched { new, stored }
+        let old_set: HashSet<&HeldKey> = old.iter().collect();
+        let now_set: HashSet<&HeldKey> = now_keys.iter().collect();
+        let mut removed: Vec<HeldKey> =
+            old_set.difference(&now_set).map(|k| (*k).clone()).collect();
+        let mut added: Vec<HeldKey> = now_set.difference(&old_set).map(|k| (*k).clone()).collect();
+        removed.sort();
+        added.sort();
+        let names = named
+            .into_iter()
+            .filter_map(|id| {
+                let row = &self.households.get(&id)?.as_ref()?.row;
+                let head = duplicates::head_key(&row.head_name);
+                (row.deleted_at.is_none() && !head.is_empty()).then_some((id, row.area_id, head))
+            })
+            .collect();
+        Touched {
+            removed,
+            added,
+            restated,
+            names,
+        }
+    }
+
+    /// The village of a household before this work, if it was live then.
+    fn village_before(&self, id: HouseholdId) -> Option<AreaId> {
+        match self.before.households.get(&id) {
+            Some(b) => b
+                .as_ref()
+                .filter(|b| b.deleted_at.is_none())
+                .map(|b| b.area_id),
+            None => self.village_now(id),
+        }
+    }
+
+    /// The village of a household as it is now, if it is live.
+    fn village_now(&self, id: HouseholdId) -> Option<AreaId> {
+        match self.households.get(&id).and_then(Option::as_ref) {
+            Some(u) => u.row.deleted_at.is_none().then_some(u.row.area_id),
+            None => self.stored.households.get(&id).copied(),
+        }
     }
 
     /// The ids of a household's members, adoptions and visits: stored ones and those this

@@ -482,6 +482,48 @@ impl TestApp {
         villages
     }
 
+    /// Asserts that the duplicate keys the writes kept (docs/DUPLICATES.md) are the ones
+    /// `gocua duplicates scan` makes from the rows, but for the holders of placeholder
+    /// phones (the scan keeps them all, the writes those stored before the phone became
+    /// one); answers how many there are.
+    pub async fn assert_duplicate_keys(&self) -> usize {
+        let (kept, made) = self
+            .db(|conn| {
+                #[derive(diesel::QueryableByName)]
+                struct K {
+                    #[diesel(sql_type = diesel::sql_types::Text)]
+                    k: String,
+                }
+                let read = |conn: &mut gocua::db::Conn<'_>| -> Vec<String> {
+                    let sql = "SELECT kind || ' ' || CAST(scope_id AS text) || ' ' || key || ' ' \
+                               || CAST(household_id AS text) || ' ' || CAST(source_id AS text) \
+                               || ' ' || CAST(village_id AS text) AS k FROM duplicate_keys d \
+                               WHERE NOT EXISTS (SELECT 1 FROM duplicate_placeholders p WHERE \
+                               p.kind = d.kind AND p.key = d.key AND p.scope_id = d.scope_id)";
+                    let mut keys: Vec<String> = gocua::with_conn!(conn, |c| {
+                        diesel::RunQueryDsl::load::<K>(diesel::sql_query(sql), c)
+                    })
+                    .unwrap()
+                    .into_iter()
+                    .map(|r| r.k)
+                    .collect();
+                    keys.sort();
+                    keys
+                };
+                let kept = read(conn);
+                gocua::store::duplicates::scan(conn, |_| {}).unwrap();
+                (kept, read(conn))
+            })
+            .await;
+        let missing: Vec<&String> = made.iter().filter(|k| !kept.contains(k)).collect();
+        let stale: Vec<&String> = kept.iter().filter(|k| !made.contains(k)).collect();
+        assert!(
+            missing.is_empty() && stale.is_empty(),
+            "duplicate keys differ from the rows: missing {missing:#?}, stale {stale:#?}"
+        );
+        kept.len()
+    }
+
     /// Number of rows in a table, read directly from the database.
     pub async fn count(&self, table: &'static str) -> i64 {
         self.number(format!("SELECT COUNT(*) AS n FROM {table}"))

@@ -16,7 +16,10 @@ use std::collections::{BTreeSet, HashMap};
 mod check;
 
 use check::CHUNK;
-pub use check::{refresh, scan, MAX_SHARED};
+pub use check::{refresh, scan, MAX_SAME_HEAD, MAX_SHARED};
+
+/// The migration after which every household's keys are made again (`store::migrate`).
+pub const KEYS_BY_SOURCE: &str = "20261207000019";
 
 /// A household of a pair, as the review shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

@@ -1,0 +1,10 @@
+DROP TABLE duplicate_placeholders;
+DROP TABLE duplicate_keys;
+CREATE TABLE duplicate_keys (
+    rule text NOT NULL,
+    scope_id text NOT NULL,
+    key text NOT NULL,
+    household_id text NOT NULL,
+    PRIMARY KEY (rule, scope_id, key, household_id)
+) WITHOUT ROWID;
+CREATE INDEX duplicate_keys_household ON duplicate_keys (household_id);
