@@ -14,9 +14,12 @@ use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 
 mod check;
+mod keys;
+mod scan;
 
 use check::CHUNK;
-pub use check::{refresh, scan, MAX_SAME_HEAD, MAX_SHARED};
+pub use check::{refresh, MAX_SAME_HEAD, MAX_SHARED};
+pub use scan::scan;
 
 /// The migration after which every household's keys are made again (`store::migrate`).
 pub const KEYS_BY_SOURCE: &str = "20261207000019";
