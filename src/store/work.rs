@@ -70,19 +70,33 @@ pub struct Restated {
     pub written: Vec<MemberId>,
 }
 
-/// The keys a household row gives (none when deleted).
-fn keys_of_household(h: &Household, out: &mut Vec<HeldKey>) {
-    if h.deleted_at.is_some() {
+/// The keys a household row gives (none when deleted): its phone's, its head name's, or
+/// both.
+fn keys_of_household(h: &Household, phone: bool, head: bool, out: &mut Vec<HeldKey>) {
+    if h.deleted_at.is_some() || !(phone || head) {
         return;
     }
-    for (index, key) in duplicates::household_index(&h.head_name, h.phone.as_deref()) {
-        out.push(HeldKey {
-            index,
-            village: h.area_id,
-            key,
-            household: h.id,
-            source: EntityId(h.id.0),
-        });
+    let held = |index, key| HeldKey {
+        index,
+        village: h.area_id,
+        key,
+        household: h.id,
+        source: EntityId(h.id.0),
+    };
+    if let Some(p) = h
+        .phone
+        .as_deref()
+        .and_then(duplicates::phone)
+        .filter(|_| phone)
+    {
+        out.push(held(Index::Phone, p));
+    }
+    let key = match head {
+        true => duplicates::head_key(&h.head_name),
+        false => String::new(),
+    };
+    if !key.is_empty() {
+        out.push(held(Index::Head, key));
     }
 }
 
@@ -565,10 +579,21 @@ impl Work {
                 continue;
             };
             let before = self.before.households.get(id).and_then(Option::as_ref);
-            if let Some(b) = before {
-                keys_of_household(b, &mut old);
+            match before {
+                // A row that keeps its place keeps the keys of the fields it keeps.
+                Some(b) if b.area_id == now.area_id && b.deleted_at == now.deleted_at => {
+                    let phone = b.phone != now.phone;
+                    let head = b.head_name != now.head_name;
+                    keys_of_household(b, phone, head, &mut old);
+                    keys_of_household(now, phone, head, &mut now_keys);
+                }
+                _ => {
+                    if let Some(b) = before {
+                        keys_of_household(b, true, true, &mut old);
+                    }
+                    keys_of_household(now, true, true, &mut now_keys);
+                }
             }
-            keys_of_household(now, &mut now_keys);
             let was = before.filter(|b| b.deleted_at.is_none()).map(|b| b.area_id);
             let is = now.deleted_at.is_none().then_some(now.area_id);
             let stored = self.stored.households.contains_key(id);
@@ -593,15 +618,25 @@ impl Work {
                 continue;
             };
             let before = self.before.members.get(id).and_then(Option::as_ref);
+            // A member's keys change with its phone, its household, its deletion, or its
+            // household's village.
+            let village_before = before.and_then(|b| self.village_before(b.household_id));
+            let village_now = self.village_now(now.household_id);
+            let same = before.is_some_and(|b| {
+                b.phone == now.phone
+                    && b.household_id == now.household_id
+                    && b.deleted_at.is_some() == now.deleted_at.is_some()
+                    && village_before == village_now
+            });
             if let Some(b) = before {
-                if let Some(v) = self.village_before(b.household_id) {
+                if let (Some(v), false) = (village_before, same) {
                     keys_of_member(b, v, &mut old);
                 }
                 if let Ok(i) = restated.binary_search_by_key(&b.household_id, |r| r.household) {
                     restated[i].written.push(*id);
                 }
             }
-            if let Some(v) = self.village_now(now.household_id) {
+            if let (Some(v), false) = (village_now, same) {
                 keys_of_member(now, v, &mut now_keys);
             }
             if let Ok(i) = restated.binary_search_by_key(&now.household_id, |r| r.household) {
@@ -624,11 +659,20 @@ impl Work {
         let mut added: Vec<HeldKey> = now_set.difference(&old_set).map(|k| (*k).clone()).collect();
         removed.sort();
         added.sort();
+        // A head name's key made above is not made again.
+        let heads: HashMap<HouseholdId, &String> = now_keys
+            .iter()
+            .filter(|k| k.index == Index::Head)
+            .map(|k| (k.household, &k.key))
+            .collect();
         let names = named
             .into_iter()
             .filter_map(|id| {
                 let row = &self.households.get(&id)?.as_ref()?.row;
-                let head = duplicates::head_key(&row.head_name);
+                let head = match heads.get(&id) {
+                    Some(key) => (*key).clone(),
+                    None => duplicates::head_key(&row.head_name),
+                };
                 (row.deleted_at.is_none() && !head.is_empty()).then_some((id, row.area_id, head))
             })
             .collect();

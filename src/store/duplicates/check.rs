@@ -5,10 +5,7 @@
 //! rules that read names (`rules::keys`). The stored keys are `keys`; the scan of a whole
 //! database is `scan`.
 
-use super::keys::{
-    delete_keys, holders_of, insert_keys, is_placeholder, make_placeholders, placeholders_of,
-    Holder,
-};
+use super::keys::{delete_keys, insert_keys, make_placeholders, probe, Found, Holder};
 use crate::store::error::Result;
 
 use crate::db::any::any_of;
@@ -100,22 +97,106 @@ pub fn refresh(conn: &mut Conn<'_>, touched: &Touched) -> Result<usize> {
     // A key of a household moved within its scope is the same key in another village: it is
     // deleted and inserted again. One given before and after is neither.
     let removed: Vec<StoredKey> = old.difference(&new).cloned().collect();
-    let mut added: Vec<StoredKey> = new.difference(&old).cloned().collect();
-    // A placeholder's new holders are not stored. Those stored before it became one are
-    // deleted as any key when their rows drop it.
-    let placeholders = placeholders_of(conn, added.iter())?;
-    if !placeholders.is_empty() {
-        added.retain(|k| !is_placeholder(k, &placeholders));
+    let added: Vec<StoredKey> = new.difference(&old).cloned().collect();
+    record(conn, &removed, added, &touched.names)
+}
+
+/// Deletes these keys, stores these, and records the pairs they and these households (each
+/// with its head name key) make: each phone added is matched with its other holders, each
+/// household named is compared with the households of its village that have the same head
+/// name. One statement (`probe`) reads what is stored of the keys, after the deletes and
+/// before the inserts. A phone that was a placeholder before this write is not stored. Answers
+/// how many pairs are new.
+pub(super) fn record(
+    conn: &mut Conn<'_>,
+    removed: &[StoredKey],
+    added: Vec<StoredKey>,
+    names: &[(HouseholdId, AreaId, String)],
+) -> Result<usize> {
+    delete_keys(conn, removed)?;
+    let phone = Index::Phone.as_str();
+    let mut phones: Vec<(AreaId, &str)> = added
+        .iter()
+        .filter(|k| k.0 == phone)
+        .map(|k| (k.1, k.2.as_str()))
+        .collect();
+    phones.sort();
+    phones.dedup();
+    let mut heads: Vec<(AreaId, &str)> = names.iter().map(|n| (n.1, n.2.as_str())).collect();
+    heads.sort();
+    heads.dedup();
+    if phones.is_empty() && heads.is_empty() {
+        insert_keys(conn, &added)?;
+        return Ok(0);
     }
-    for part in removed.chunks(CHUNK / 2) {
-        delete_keys(conn, part)?;
-    }
-    let mut pairs = add_keys(conn, added)?;
-    pairs.extend(name_pairs(conn, &touched.names)?);
+    let mut found = probe(conn, &phones, &heads)?;
+    let mut pairs = phone_pairs(conn, &added, &mut found)?;
+    pairs.extend(name_pairs(conn, names, &mut found)?);
+    let kept: Vec<StoredKey> = match found.placeholders.is_empty() {
+        true => added,
+        false => added
+            .into_iter()
+            .filter(|k| !(k.0 == phone && found.placeholders.contains(&(k.1, k.2.clone()))))
+            .collect(),
+    };
+    insert_keys(conn, &kept)?;
     if pairs.is_empty() {
         return Ok(0);
     }
     insert_pairs(conn, &tidy(pairs))
+}
+
+/// The pairs of the phones added (not yet stored) with their stored holders (`probe`), each
+/// with a household that adds it. A phone that a sixth household gets becomes a placeholder:
+/// its holders stored until now and this write's stay; later ones are not stored.
+fn phone_pairs(conn: &mut Conn<'_>, added: &[StoredKey], found: &mut Found) -> Result<Vec<Pair4>> {
+    let (phone, rule) = (Index::Phone.as_str(), DuplicateRule::Phone.as_str());
+    let mut groups = Groups::default();
+    let mut mine: HashSet<(AreaId, &str, HouseholdId)> = HashSet::new();
+    for (kind, scope, key, h, _, village) in added {
+        if *kind == phone && !found.closed(&(*scope, key.clone())) {
+            mine.insert((*scope, key.as_str(), *h));
+            groups.add(rule, *scope, key.clone(), *h, *village);
+        }
+    }
+    for r in std::mem::take(&mut found.phones) {
+        groups.add(rule, r.scope_id, r.key, r.household_id, r.area_id);
+    }
+    let mut full: Vec<(AreaId, String)> = found.full_phones.drain().collect();
+    full.extend(
+        groups
+            .0
+            .iter()
+            .filter(|(_, holders)| holders.len() as i64 > MAX_SHARED)
+            .map(|((_, scope, key), _)| (*scope, key.clone())),
+    );
+    if !full.is_empty() {
+        make_placeholders(conn, &full)?;
+    }
+    Ok(groups.pairs(|(_, scope, key), h| mine.contains(&(*scope, key.as_str(), h))))
+}
+
+/// The pairs of these households (each with its head name key) by the rules that read
+/// names: each is compared with the households of its village with the same head name, stored
+/// (`probe`) or named here, unless more than `MAX_SAME_HEAD` hold it.
+fn name_pairs(
+    conn: &mut Conn<'_>,
+    names: &[(HouseholdId, AreaId, String)],
+    found: &mut Found,
+) -> Result<Vec<Pair4>> {
+    let ours: HashSet<HouseholdId> = names.iter().map(|n| n.0).collect();
+    let mut holders: Vec<Holder> = names
+        .iter()
+        .filter(|n| !found.full_heads.contains(&(n.1, n.2.clone())))
+        .map(|(h, village, key)| Holder {
+            household_id: *h,
+            scope_id: *village,
+            key: key.clone(),
+            area_id: *village,
+        })
+        .collect();
+    holders.append(&mut found.heads);
+    compare(conn, holders, |h| ours.contains(&h))
 }
 
 /// The keys of the members a write did not touch, of households it moved, deleted or
@@ -156,24 +237,6 @@ pub(super) fn restated_keys(
         added.extend(r.now.map(held));
     }
     Ok(())
-}
-
-/// The pairs of these households (each with its head name key) by the rules that read
-/// names: each is compared with the other households of its village with the same head name.
-pub(super) fn name_pairs(
-    conn: &mut Conn<'_>,
-    names: &[(HouseholdId, AreaId, String)],
-) -> Result<Vec<Pair4>> {
-    let mut pairs = Vec::new();
-    for chunk in names.chunks(CHUNK) {
-        let ours: HashSet<HouseholdId> = chunk.iter().map(|n| n.0).collect();
-        let mut keys: Vec<(AreaId, &str)> = chunk.iter().map(|n| (n.1, n.2.as_str())).collect();
-        keys.sort();
-        keys.dedup();
-        let holders = holders_of(conn, Index::Head, &keys)?;
-        pairs.extend(compare(conn, holders, |h| ours.contains(&h))?);
-    }
-    Ok(pairs)
 }
 
 /// A held key as stored: a phone's scope is its village's commune.
@@ -273,48 +336,6 @@ pub(super) fn keys_of(
     out
 }
 
-/// Stores these new keys (none of a placeholder) and answers the pairs their phones make
-/// with their other holders: the households that added a phone are the ones it is matched
-/// for. A phone that more than `MAX_SHARED` households hold becomes a placeholder
-/// (`duplicate_placeholders`): it makes no pairs, and no later holder is stored, so a phone
-/// written on every form costs a write one read.
-pub(super) fn add_keys(conn: &mut Conn<'_>, added: Vec<StoredKey>) -> Result<Vec<Pair4>> {
-    insert_keys(conn, &added)?;
-    let mut mine: HashMap<(AreaId, &str), Vec<HouseholdId>> = HashMap::new();
-    for (kind, scope, key, h, _, _) in &added {
-        if *kind == Index::Phone.as_str() {
-            mine.entry((*scope, key.as_str())).or_default().push(*h);
-        }
-    }
-    let mut wanted: Vec<(AreaId, &str)> = mine.keys().copied().collect();
-    wanted.sort();
-    let mut groups = Groups::default();
-    for part in wanted.chunks(CHUNK) {
-        for r in holders_of(conn, Index::Phone, part)? {
-            groups.add(
-                DuplicateRule::Phone.as_str(),
-                r.scope_id,
-                r.key,
-                r.household_id,
-                r.area_id,
-            );
-        }
-    }
-    let full: Vec<(AreaId, String)> = groups
-        .0
-        .iter()
-        .filter(|(_, holders)| holders.len() as i64 > MAX_SHARED)
-        .map(|((_, scope, key), _)| (*scope, key.clone()))
-        .collect();
-    if !full.is_empty() {
-        make_placeholders(conn, &full)?;
-    }
-    Ok(groups.pairs(|(_, scope, key), h| {
-        mine.get(&(*scope, key.as_str()))
-            .is_some_and(|o| o.contains(&h))
-    }))
-}
-
 /// The pairs that the households sharing a head name make by the rules that read names
 /// (`rules::keys`: name and address, name and a person), given the holders of head keys;
 /// each pair with a household that `ours` names. Groups of one holder are left out before
@@ -326,10 +347,10 @@ pub(super) fn compare(
 ) -> Result<Vec<Pair4>> {
     let mut heads: HashMap<(AreaId, String), Vec<HouseholdId>> = HashMap::new();
     for r in holders {
-        heads
-            .entry((r.scope_id, r.key))
-            .or_default()
-            .push(r.household_id);
+        let hs = heads.entry((r.scope_id, r.key)).or_default();
+        if !hs.contains(&r.household_id) {
+            hs.push(r.household_id);
+        }
     }
     let mut ids: Vec<HouseholdId> = heads
         .into_values()

@@ -2,10 +2,10 @@
 //! household's keys made again, and the pairs they make.
 
 use super::check::{
-    add_keys, communes_of, compare, facts_of, insert_pairs, keys_of, name_pairs, tidy, Groups,
-    HouseholdFacts, Person, StoredKey, CHUNK, HOUSEHOLD_FACTS, PERSON_FACTS,
+    communes_of, compare, facts_of, insert_pairs, keys_of, record, tidy, Groups, HouseholdFacts,
+    Person, StoredKey, CHUNK, HOUSEHOLD_FACTS, PERSON_FACTS,
 };
-use super::keys::{is_placeholder, placeholders_of, Holder};
+use super::keys::Holder;
 use crate::store::error::Result;
 
 use crate::db::any::any_of;
@@ -30,18 +30,14 @@ pub(super) fn reload(conn: &mut Conn<'_>, ids: &[HouseholdId]) -> Result<usize> 
     .execute(c))?;
     let (rows, people) = facts_of(conn, ids)?;
     let communes = communes_of(conn, rows.iter().map(|r| r.1).collect())?;
-    let mut keys = keys_of(&rows, &people, &communes);
-    let placeholders = placeholders_of(conn, keys.iter())?;
-    keys.retain(|k| !is_placeholder(k, &placeholders));
+    let keys = keys_of(&rows, &people, &communes);
     let names: Vec<(HouseholdId, AreaId, String)> = rows
         .iter()
         .filter(|r| r.5.is_none())
         .map(|r| (r.0, r.1, rules::head_key(&r.2)))
         .filter(|n| !n.2.is_empty())
         .collect();
-    let mut pairs = add_keys(conn, keys)?;
-    pairs.extend(name_pairs(conn, &names)?);
-    insert_pairs(conn, &tidy(pairs))
+    record(conn, &[], keys, &names)
 }
 
 /// Households the scan reads a statement.
