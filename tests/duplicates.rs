@@ -751,3 +751,74 @@ async fn the_field_app_follows_a_merge() {
     assert_eq!(listed, 1);
     save(&b.screenshot().await, "field-merged.png");
 }
+
+#[tokio::test]
+async fn a_household_moved_within_its_commune_is_paired_in_its_new_village() {
+    let w = World::new().await;
+    let app = &w.app;
+    let r = app
+        .post(
+            "/api/v1/households",
+            &w.admin,
+            json!({"area_id": w.v1, "head_name": "Lý Văn Một", "address": "Số 1", "phone": "0915000001"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let path = format!("/api/v1/households/{}", r.body["id"].as_str().unwrap());
+    let moved = app
+        .patch(&path, &w.admin, json!({"area_id": w.v2}), "\"1\"")
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    let r = app
+        .post(
+            "/api/v1/households",
+            &w.admin,
+            json!({"area_id": w.v2, "head_name": "Lý Thị Hai", "address": "Số 2", "phone": "+84915000001"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    // The pair is of the second village alone: the moved household's phone is held there now.
+    let admin = &w.admin;
+    let open = |area: String| async move {
+        let q = format!("/api/v1/duplicates?status=open&area={area}");
+        let r = app.get(&q, admin).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.body["items"].as_array().unwrap().len()
+    };
+    assert_eq!(open(w.v2.clone()).await, 1);
+    assert_eq!(open(w.v1.clone()).await, 0);
+    assert_eq!(
+        pairs(app, &w.admin).await,
+        [pair("phone", "Lý Thị Hai", "Lý Văn Một")]
+    );
+}
+
+#[tokio::test]
+async fn a_head_name_held_by_more_than_fifty_households_of_a_village_is_compared_no_further() {
+    let w = World::new().await;
+    let app = &w.app;
+    let head = "Lương Văn Cường";
+    for i in 1..=49 {
+        app.household(&w.admin, &w.v1, head, &format!("Số {i}"))
+            .await;
+    }
+    // The 50th holder of the name: at the cap, the same head name and address make a pair.
+    app.household(&w.admin, &w.v1, head, "Số 1").await;
+    assert_eq!(
+        pairs(app, &w.admin).await,
+        [pair("name_address", head, head)]
+    );
+    // A 51st holder with the same address as the second is compared no further; households
+    // of another village are counted apart.
+    app.household(&w.admin, &w.v1, head, "Số 2").await;
+    assert_eq!(pairs(app, &w.admin).await.len(), 1);
+    app.household(&w.admin, &w.v2, head, "Số 2").await;
+    app.household(&w.admin, &w.v2, head, "Số 2").await;
+    assert_eq!(
+        pairs(app, &w.admin).await,
+        [
+            pair("name_address", head, head),
+            pair("name_address", head, head)
+        ]
+    );
+}

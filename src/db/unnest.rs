@@ -34,12 +34,14 @@ where
 }
 
 /// See the module. Built with `into`, `column` for each column, then, for an upsert,
-/// `on_conflict`.
+/// `on_conflict`, or `on_conflict_do_nothing`.
 pub struct Unnest<'a> {
     table: &'static str,
     columns: Vec<(&'static str, Box<dyn Bound + 'a>)>,
     /// The conflict target, and the inserted columns a conflicting row keeps as they are.
     conflict: Option<(&'a [&'static str], &'a [&'static str])>,
+    /// A row that conflicts with a stored one is left out.
+    ignore: bool,
 }
 
 /// An insert into `table` (its SQL name).
@@ -48,6 +50,7 @@ pub fn into<'a>(table: &'static str) -> Unnest<'a> {
         table,
         columns: Vec::new(),
         conflict: None,
+        ignore: false,
     }
 }
 
@@ -74,6 +77,12 @@ impl<'a> Unnest<'a> {
     /// `keep`.
     pub fn on_conflict(mut self, key: &'a [&'static str], keep: &'a [&'static str]) -> Self {
         self.conflict = Some((key, keep));
+        self
+    }
+
+    /// A row that conflicts with a stored one on any unique index is left out.
+    pub fn on_conflict_do_nothing(mut self) -> Self {
+        self.ignore = true;
         self
     }
 
@@ -124,6 +133,8 @@ impl QueryFragment<Pg> for Unnest<'_> {
                 key.join(", "),
                 set.join(", ")
             ));
+        } else if self.ignore {
+            out.push_sql(" ON CONFLICT DO NOTHING");
         }
         Ok(())
     }

@@ -22,6 +22,13 @@ pub fn ancestor_paths(path: &str) -> Vec<String> {
     ends.into_iter().map(|i| path[..=i].to_owned()).collect()
 }
 
+/// The id (as written in the path) of the area right above the area with `path`, if any.
+pub fn parent_in(path: &str) -> Option<&str> {
+    let mut ids = path.trim_matches('/').rsplit('/');
+    ids.next();
+    ids.next()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -35,5 +42,7 @@ mod tests {
         assert_eq!(subtree_pattern("/a/b/"), "/a/b/%");
         assert_eq!(ancestor_paths("/a/b/c/"), vec!["/a/", "/a/b/"]);
         assert!(ancestor_paths("/a/").is_empty());
+        assert_eq!(parent_in("/a/b/c/"), Some("b"));
+        assert_eq!(parent_in("/a/"), None);
     }
 }

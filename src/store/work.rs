@@ -10,6 +10,7 @@ use super::households::{Adoption, Household, Member, Visit};
 use crate::db::any::any_of;
 use crate::db::schema::{adoptions, areas, campaigns, households, members, visits};
 use crate::db::Conn;
+use crate::domain::area;
 use crate::domain::duplicates::{self, Index};
 use crate::domain::{AreaId, CampaignId, EntityId, HouseholdId, MemberId, VisitId};
 use crate::with_conn;
@@ -57,6 +58,9 @@ pub struct Touched {
     /// match anew: created, moved or restored, a new head name or address, or a member
     /// created, deleted, moved, or with a new name or birth year.
     pub names: Vec<(HouseholdId, AreaId, String)>,
+    /// The commune (the area above) of the villages whose paths the work read: the check
+    /// reads the others'.
+    pub communes: HashMap<AreaId, Option<AreaId>>,
 }
 
 /// A household moved, deleted or restored by a work.
@@ -68,6 +72,11 @@ pub struct Restated {
     pub now: Option<AreaId>,
     /// Its members the work wrote: their keys are among those removed and added.
     pub written: Vec<MemberId>,
+}
+
+/// The area right above the area with `path`, if any.
+fn parent_of(path: &str) -> Option<AreaId> {
+    area::parent_in(path).and_then(|p| p.parse().ok())
 }
 
 /// The keys a household row gives (none when deleted): its phone's, its head name's, or
@@ -174,6 +183,9 @@ pub struct Work {
     pub(super) tallies: super::tallies::Tallies,
     /// Households loaded with all their members, adoptions and visits (`preload_whole`).
     pub(super) whole: HashSet<HouseholdId>,
+    /// The area right above each area whose path this work has read (`None`: a root), as
+    /// the paths say: the commune of a village, for the duplicate check.
+    pub(super) parents: HashMap<AreaId, Option<AreaId>>,
 }
 
 #[derive(Default)]
@@ -267,6 +279,7 @@ impl Work {
             self.areas.entry(*id).or_insert(None);
         }
         for (id, path, level) in found {
+            self.saw(id, &path);
             self.areas.insert(id, Some(AreaPlace { path, level }));
         }
         Ok(())
@@ -319,9 +332,11 @@ impl Work {
         }
         let rows: Vec<(Household, String)> = match conn {
             // Locked in id order, so that concurrent batches queue instead of deadlocking,
-            // and read in the same statement: `FOR UPDATE` locks the sorted rows, and reads a
-            // row a concurrent writer changed again as that writer left it. The village's
-            // path is a subquery, so that only households are locked.
+            // and read in the same statement: `FOR NO KEY UPDATE` locks the sorted rows, and
+            // reads a row a concurrent writer changed again as that writer left it. The
+            // village's path is a subquery, so that only households are locked. Not `FOR
+            // UPDATE`: that lock would also make every other transaction's insert of a row
+            // referencing a locked household (a duplicate pair, a member) wait for this one.
             Conn::Pg(c) => households::table
                 .filter(any_of(households::id, ids))
                 .order(households::id)
@@ -333,7 +348,7 @@ impl Work {
                         .single_value()
                         .assume_not_null(),
                 ))
-                .for_update()
+                .for_no_key_update()
                 .load(*c)?,
             Conn::Sqlite(c) => households::table
                 .inner_join(areas::table)
@@ -345,6 +360,7 @@ impl Work {
             self.households.entry(*id).or_insert(None);
         }
         for (row, path) in rows {
+            self.saw(row.area_id, &path);
             self.stored.households.insert(row.id, row.area_id);
             self.households.insert(row.id, Some(Unit { row, path }));
         }
@@ -413,9 +429,17 @@ impl Work {
                 .select((areas::path, areas::level))
                 .first(c)
                 .optional())?;
+            if let Some((path, _)) = &found {
+                self.parents.insert(id, parent_of(path));
+            }
             e.insert(found.map(|(path, level)| AreaPlace { path, level }));
         }
         Ok(self.areas.get(&id).cloned().flatten())
+    }
+
+    /// Keeps the area above the area `id` as its `path` says.
+    fn saw(&mut self, id: AreaId, path: &str) {
+        self.parents.insert(id, parent_of(path));
     }
 
     pub fn campaign_exists(&mut self, conn: &mut Conn<'_>, id: CampaignId) -> Result<bool> {
@@ -499,6 +523,7 @@ impl Work {
 
     pub fn put_household(&mut self, unit: Unit) {
         let id = unit.row.id;
+        self.saw(unit.row.area_id, &unit.path);
         if !self.dirty_households.contains(&id) {
             self.dirty_households.push(id);
         }
@@ -681,6 +706,7 @@ impl Work {
             added,
             restated,
             names,
+            communes: self.parents.clone(),
         }
     }
 

@@ -339,7 +339,7 @@ pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> Result<PushR
         op: ChangeOp::Upsert.as_str(),
         version: last_seq,
     });
-    let mut booked = tx.commit(conn)?;
+    let (mut booked, tallies) = tx.commit_but_tallies(conn)?;
     let mut ops = Vec::with_capacity(consumed.len());
     for c in consumed {
         let result = &mut results[c.result];
@@ -351,6 +351,7 @@ pub fn push(conn: &mut Conn<'_>, who: &Principal, batch: &Batch) -> Result<PushR
     }
     devices::store_batch(conn, batch.device, start + 1, &ops)?;
     devices::set_last_seq(conn, batch.device, last_seq, max_skew)?;
+    tallies.store(conn)?;
     Ok(PushResponse { results, last_seq })
 }
 

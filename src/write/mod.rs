@@ -169,6 +169,17 @@ pub struct RecordedVisit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BookEntry(usize);
 
+/// What a committed write changed in the tallies, not yet stored (`Transaction::commit_but_tallies`).
+#[must_use = "the tallies are stored by `store`"]
+pub struct Tallied(Work);
+
+impl Tallied {
+    /// Stores the tallies: the last write of the transaction.
+    pub fn store(mut self, conn: &mut Conn<'_>) -> Result<()> {
+        Ok(self.0.flush_tallies(conn)?)
+    }
+}
+
 /// The conflicts a transaction's commit recorded, by book entry.
 #[derive(Debug, Default)]
 pub struct Booked(Vec<Vec<ConflictId>>);
@@ -416,7 +427,16 @@ impl Transaction {
 
     /// Writes everything, then keeps the books in write order, now that the rows they point
     /// at are written. Answers the conflicts recorded for each book entry.
-    pub fn commit(mut self, conn: &mut Conn<'_>) -> Result<Booked> {
+    pub fn commit(self, conn: &mut Conn<'_>) -> Result<Booked> {
+        let (booked, tallies) = self.commit_but_tallies(conn)?;
+        tallies.store(conn)?;
+        Ok(booked)
+    }
+
+    /// `commit` but for the tallies, which the caller stores as the last write of its
+    /// transaction (`Tallied::store`): their rows stay locked until the transaction ends,
+    /// and writers of the same villages queue there.
+    pub fn commit_but_tallies(mut self, conn: &mut Conn<'_>) -> Result<(Booked, Tallied)> {
         // Only entities stored before these writes can have open conflicts (an adoption's
         // entity is its member).
         let entities: Vec<EntityId> = self
@@ -486,8 +506,7 @@ impl Transaction {
                 Book::Scrub { .. } => out.push(Vec::new()),
             }
         }
-        self.work.flush_tallies(conn)?;
-        Ok(Booked(out))
+        Ok((Booked(out), Tallied(self.work)))
     }
 
     fn origin(

@@ -10,6 +10,7 @@ use crate::store::error::Result;
 
 use crate::db::any::any_of;
 use crate::db::schema::{areas, duplicates, households, members};
+use crate::db::unnest;
 use crate::db::Conn;
 use crate::domain::duplicates::{self as rules, Facts, Index, PersonFacts};
 use crate::domain::vocabulary::{DuplicateRule, DuplicateStatus};
@@ -90,8 +91,14 @@ pub fn refresh(conn: &mut Conn<'_>, touched: &Touched) -> Result<usize> {
     if !touched.restated.is_empty() {
         restated_keys(conn, &touched.restated, &mut removed, &mut added)?;
     }
-    let villages: BTreeSet<AreaId> = added.iter().chain(&removed).map(|k| k.village).collect();
-    let communes = communes_of(conn, villages)?;
+    let mut communes = touched.communes.clone();
+    let unknown: BTreeSet<AreaId> = added
+        .iter()
+        .chain(&removed)
+        .map(|k| k.village)
+        .filter(|v| !communes.contains_key(v))
+        .collect();
+    communes.extend(communes_of(conn, unknown)?);
     let old: HashSet<StoredKey> = removed.iter().map(|k| scoped(k, &communes)).collect();
     let new: HashSet<StoredKey> = added.iter().map(|k| scoped(k, &communes)).collect();
     // A key of a household moved within its scope is the same key in another village: it is
@@ -399,11 +406,32 @@ pub(super) fn tidy(mut pairs: Vec<Pair4>) -> Vec<Pair4> {
 }
 
 /// Records these pairs, each once: a pair found again (the two shared another key before) is
-/// left as it is, so dismissed stays dismissed. Answers how many are new. Tuples of values,
-/// many a statement (see `insert_keys`).
+/// left as it is, so dismissed stays dismissed. Answers how many are new. On PostgreSQL one
+/// statement of arrays; on SQLite tuples of values, many a statement (see `insert_keys`).
 pub(super) fn insert_pairs(conn: &mut Conn<'_>, pairs: &[Pair4]) -> Result<usize> {
     let now = Time::now();
     let open = DuplicateStatus::Open.as_str();
+    let n = pairs.len();
+    let c = match conn {
+        Conn::Pg(c) => {
+            return Ok(unnest::into("duplicates")
+                .column(
+                    duplicates::id,
+                    (0..n).map(|_| DuplicateId::random()).collect(),
+                )
+                .column(duplicates::household_a, pairs.iter().map(|p| p.0).collect())
+                .column(duplicates::household_b, pairs.iter().map(|p| p.2).collect())
+                .column(duplicates::area_a, pairs.iter().map(|p| p.1).collect())
+                .column(duplicates::area_b, pairs.iter().map(|p| p.3).collect())
+                .column(duplicates::rule, pairs.iter().map(|p| p.4).collect())
+                .column(duplicates::status, vec![open; n])
+                .column(duplicates::created_at, vec![now; n])
+                .on_conflict_do_nothing()
+                .execute(c)?)
+        }
+        Conn::Sqlite(c) => c,
+    };
+    let c: &mut diesel::SqliteConnection = c;
     let rows: Vec<_> = pairs
         .iter()
         .map(|(a, area_a, b, area_b, rule)| {
@@ -420,30 +448,17 @@ pub(super) fn insert_pairs(conn: &mut Conn<'_>, pairs: &[Pair4]) -> Result<usize
         })
         .collect();
     let mut new = 0;
-    match conn {
-        Conn::Pg(c) => {
-            for part in rows.chunks(CHUNK) {
-                new += diesel::insert_into(duplicates::table)
-                    .values(part)
-                    .on_conflict_do_nothing()
-                    .execute(&mut **c)?;
-            }
-        }
-        Conn::Sqlite(c) => {
-            let c: &mut diesel::SqliteConnection = c;
-            let mut rest = rows.as_slice();
-            while let Some((chunk, tail)) = rest.split_first_chunk::<16>() {
-                new += diesel::insert_or_ignore_into(duplicates::table)
-                    .values(chunk)
-                    .execute(c)?;
-                rest = tail;
-            }
-            for r in rest {
-                new += diesel::insert_or_ignore_into(duplicates::table)
-                    .values(r)
-                    .execute(c)?;
-            }
-        }
+    let mut rest = rows.as_slice();
+    while let Some((chunk, tail)) = rest.split_first_chunk::<16>() {
+        new += diesel::insert_or_ignore_into(duplicates::table)
+            .values(chunk)
+            .execute(c)?;
+        rest = tail;
+    }
+    for r in rest {
+        new += diesel::insert_or_ignore_into(duplicates::table)
+            .values(r)
+            .execute(c)?;
     }
     Ok(new)
 }

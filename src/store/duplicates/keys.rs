@@ -5,6 +5,7 @@ use super::check::{StoredKey, CHUNK, MAX_SAME_HEAD, MAX_SHARED};
 use crate::store::error::Result;
 
 use crate::db::schema::{duplicate_keys, duplicate_placeholders};
+use crate::db::unnest;
 use crate::db::Conn;
 use crate::domain::duplicates::Index;
 use crate::domain::{AreaId, EntityId, HouseholdId};
@@ -20,27 +21,29 @@ pub(super) fn make_placeholders(conn: &mut Conn<'_>, phones: &[(AreaId, String)]
     let mut phones = phones.to_vec();
     phones.sort();
     phones.dedup();
-    let row = |(scope, key): &(AreaId, String)| {
-        (
-            duplicate_placeholders::kind.eq(kind),
-            duplicate_placeholders::scope_id.eq(*scope),
-            duplicate_placeholders::key.eq(key.clone()),
-        )
-    };
     match conn {
         Conn::Pg(c) => {
-            for part in phones.chunks(CHUNK) {
-                let rows: Vec<_> = part.iter().map(row).collect();
-                diesel::insert_into(duplicate_placeholders::table)
-                    .values(rows)
-                    .on_conflict_do_nothing()
-                    .execute(&mut **c)?;
-            }
+            unnest::into("duplicate_placeholders")
+                .column(duplicate_placeholders::kind, vec![kind; phones.len()])
+                .column(
+                    duplicate_placeholders::scope_id,
+                    phones.iter().map(|p| p.0).collect(),
+                )
+                .column(
+                    duplicate_placeholders::key,
+                    phones.iter().map(|p| p.1.as_str()).collect(),
+                )
+                .on_conflict_do_nothing()
+                .execute(c)?;
         }
         Conn::Sqlite(c) => {
-            for p in &phones {
+            for (scope, key) in &phones {
                 diesel::insert_or_ignore_into(duplicate_placeholders::table)
-                    .values(row(p))
+                    .values((
+                        duplicate_placeholders::kind.eq(kind),
+                        duplicate_placeholders::scope_id.eq(*scope),
+                        duplicate_placeholders::key.eq(key),
+                    ))
                     .execute(&mut **c)?;
             }
         }
@@ -48,8 +51,12 @@ pub(super) fn make_placeholders(conn: &mut Conn<'_>, phones: &[(AreaId, String)]
     Ok(())
 }
 
-/// Inserts these keys, many a statement; a key already stored is left as it is.
+/// Inserts these keys, many a statement (on PostgreSQL one, of arrays); a key already
+/// stored is left as it is.
 pub(super) fn insert_keys(conn: &mut Conn<'_>, keys: &[StoredKey]) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
     let row = |(kind, scope, key, h, source, village): &StoredKey| {
         (
             duplicate_keys::kind.eq(*kind),
@@ -66,13 +73,27 @@ pub(super) fn insert_keys(conn: &mut Conn<'_>, keys: &[StoredKey]) -> Result<()>
     // statements few and prepared.
     match conn {
         Conn::Pg(c) => {
-            for part in keys.chunks(CHUNK) {
-                let rows: Vec<_> = part.iter().map(row).collect();
-                diesel::insert_into(duplicate_keys::table)
-                    .values(rows)
-                    .on_conflict_do_nothing()
-                    .execute(&mut **c)?;
-            }
+            unnest::into("duplicate_keys")
+                .column(duplicate_keys::kind, keys.iter().map(|k| k.0).collect())
+                .column(duplicate_keys::scope_id, keys.iter().map(|k| k.1).collect())
+                .column(
+                    duplicate_keys::key,
+                    keys.iter().map(|k| k.2.as_str()).collect(),
+                )
+                .column(
+                    duplicate_keys::household_id,
+                    keys.iter().map(|k| k.3).collect(),
+                )
+                .column(
+                    duplicate_keys::source_id,
+                    keys.iter().map(|k| k.4).collect(),
+                )
+                .column(
+                    duplicate_keys::village_id,
+                    keys.iter().map(|k| k.5).collect(),
+                )
+                .on_conflict_do_nothing()
+                .execute(c)?;
         }
         Conn::Sqlite(c) => {
             let c: &mut diesel::SqliteConnection = c;
